@@ -1,0 +1,30 @@
+"""What tools receive through the run context (``RunContextWrapper[TurnContext]``), never globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import aiohttp
+
+
+@dataclass(frozen=True, slots=True)
+class ToolConfig:
+    """Process-wide dependencies of the tools, built once at start-up."""
+
+    http: aiohttp.ClientSession
+    open_meteo_url: str
+    """Host only, e.g. ``https://api.open-meteo.com``; tools append ``/v1/forecast``."""
+    geocoding_url: str
+    """Host only, e.g. ``https://geocoding-api.open-meteo.com``; tools append ``/v1/search``."""
+    http_timeout_s: float = 10.0
+
+
+@dataclass(slots=True)
+class TurnContext:
+    """Per-turn context: the shared tool config plus what this turn is about."""
+
+    tools: ToolConfig
+    conversation: str
+    user_id: str
+    notes: list[str] = field(default_factory=list)
+    """Remarks tools want shown to the user outside the answer."""

@@ -1,0 +1,91 @@
+"""The one normalized event every adapter produces, and the key that names a conversation.
+
+Nothing in here knows a platform: adapters translate into these types and the core only
+ever sees them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+FetchBytes = Callable[[], Awaitable[bytes]]
+
+
+class EventKind(enum.StrEnum):
+    MENTION = "mention"
+    DIRECT_MESSAGE = "direct_message"
+    THREAD_FOLLOW_UP = "thread_follow_up"
+    COMMAND = "command"
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationKey:
+    """A conversation's name that round-trips through a string.
+
+    ``slack:T1:C1:1700000000.000100`` -> platform ``slack``, parts ``(T1, C1, 1700000000.000100)``.
+    Parts may not contain ``:`` (platform ids never do), which is what makes parsing unambiguous.
+    """
+
+    platform: str
+    parts: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.platform or ":" in self.platform:
+            raise ValueError(f"invalid platform {self.platform!r}")
+        if not self.parts:
+            raise ValueError("a conversation key needs at least one part")
+        for part in self.parts:
+            if not part or ":" in part:
+                raise ValueError(f"invalid key part {part!r}")
+
+    def __str__(self) -> str:
+        return ":".join((self.platform, *self.parts))
+
+    @classmethod
+    def parse(cls, text: str) -> ConversationKey:
+        platform, *parts = text.split(":")
+        return cls(platform, tuple(parts))
+
+    def child(self, part: str) -> ConversationKey:
+        return ConversationKey(self.platform, (*self.parts, part))
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    id: str
+    display_name: str
+    is_bot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file on a user message; the bytes are fetched only when the core needs them."""
+
+    name: str
+    declared_type: str
+    size: int
+    fetch: FetchBytes = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A message or command addressed to the bot, with no platform objects inside."""
+
+    platform: str
+    event_id: str
+    """Identity of the user message (not of a delivery): two deliveries of one message share it."""
+    conversation: ConversationKey
+    channel: ConversationKey
+    """Where per-channel settings (model, ...) live; the conversation's channel."""
+    kind: EventKind
+    author: Author
+    text: str
+    """Bot mention stripped, platform markup turned into plain Markdown."""
+    attachments: tuple[Attachment, ...] = ()
+    command: str | None = None
+    """For ``EventKind.COMMAND``: the command's name without the slash, e.g. ``model``."""
+    command_args: str = ""
+    workspace: str | None = None
+    """Slack team / Discord guild, for per-workspace limits; None for DMs where unknown."""

@@ -1,0 +1,32 @@
+"""The platform-neutral surface the core answers through; every adapter implements it."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Reply(Protocol):
+    """One answer to one event, rendered by the adapter.
+
+    The core calls, in order: ``start`` once, then any number of ``stream`` and ``progress``,
+    then exactly one of ``finish`` or ``fail``. ``notice`` may come at any time after ``start``
+    for side remarks (skipped files, trimmed history) that are not part of the answer.
+    """
+
+    async def start(self) -> None:
+        """Show that the bot is working (Slack status, Discord typing, a spinner)."""
+
+    async def stream(self, delta: str) -> None:
+        """Append a piece of the answer's Markdown text."""
+
+    async def progress(self, status: str) -> None:
+        """Show what the bot is doing now, e.g. "Checking the weather in Tokyo…"."""
+
+    async def notice(self, text: str) -> None:
+        """A short remark outside the answer text (e.g. a file that was skipped)."""
+
+    async def finish(self) -> None:
+        """The answer is complete: flush what is pending and clear any working state."""
+
+    async def fail(self, message: str) -> None:
+        """End with a short, user-facing line; text already streamed stays visible."""

@@ -1,0 +1,149 @@
+"""The storage protocol the core talks to, and the plain value types it exchanges.
+
+``storage`` imports nothing from ``bot``, ``adapters`` or ``agents``: history items are plain
+JSON-serialisable dicts (the Agents SDK's input-item format, but storage does not care).
+Every method is keyword-only and named for its intent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+JSONDict = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """One history item to append."""
+
+    item: JSONDict
+    tokens: int
+    """Estimated prompt tokens of this item, used to fit history into the model's context."""
+    turn_start: bool = False
+    """True for the user message that opens a turn; history is only ever cut before one."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    seq: int
+    item: JSONDict
+    tokens: int
+    turn_start: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    sha256: str
+    name: str
+    mime_type: str
+    size: int
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    conversation: str
+    channel: str
+    user_id: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    """OpenRouter's reported cost; None when the provider reported none."""
+    created_at: float
+    workspace: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    turns: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+class Store(Protocol):
+    async def close(self) -> None: ...
+
+    # --- conversation history -------------------------------------------------------------
+    async def load_history(
+        self, *, conversation: str, max_items: int, max_tokens: int
+    ) -> list[HistoryItem]:
+        """The newest items that fit both limits, oldest first, starting at a turn start.
+
+        Reads only that window through an index, never the whole conversation. Returns [] for
+        an unknown conversation, or if not even the newest turn fits.
+        """
+        ...
+
+    async def append_items(self, *, conversation: str, items: Sequence[NewItem]) -> None:
+        """Append items in order, all in one transaction (a turn is never half-written)."""
+        ...
+
+    async def pop_last_item(self, *, conversation: str) -> JSONDict | None: ...
+
+    async def clear_history(self, *, conversation: str) -> int:
+        """Forget a conversation's history (``/reset``); returns how many items were removed."""
+        ...
+
+    async def count_items(self, *, conversation: str) -> int: ...
+
+    # --- files and OpenRouter file annotations --------------------------------------------
+    async def save_file(
+        self, *, conversation: str, name: str, mime_type: str, data: bytes
+    ) -> StoredFile:
+        """Store the bytes once per content hash and link the file to the conversation."""
+        ...
+
+    async def get_file_bytes(self, *, sha256: str) -> bytes | None: ...
+
+    async def list_files(self, *, conversation: str) -> list[StoredFile]: ...
+
+    async def save_annotations(
+        self, *, conversation: str, file_sha256: str, annotations: list[JSONDict]
+    ) -> None: ...
+
+    async def load_annotations(
+        self, *, conversation: str, file_sha256: str
+    ) -> list[JSONDict] | None: ...
+
+    # --- exactly-once processing ----------------------------------------------------------
+    async def claim_event(self, *, event_id: str, conversation: str) -> bool:
+        """Record that an event is being handled; False if it was claimed before."""
+        ...
+
+    async def finish_event(self, *, event_id: str, outcome: str) -> None:
+        """Mark a claimed event ``answered`` or ``failed``."""
+        ...
+
+    async def unfinished_events(self) -> list[tuple[str, str]]:
+        """(event_id, conversation) of events claimed but never finished (e.g. after a crash)."""
+        ...
+
+    # --- per-channel settings -------------------------------------------------------------
+    async def get_channel_setting(self, *, channel: str, name: str) -> str | None: ...
+
+    async def set_channel_setting(self, *, channel: str, name: str, value: str | None) -> None:
+        """Set a setting; ``None`` removes it (back to the default)."""
+        ...
+
+    # --- usage ----------------------------------------------------------------------------
+    async def record_usage(self, record: UsageRecord) -> None: ...
+
+    async def usage_totals(
+        self,
+        *,
+        user_id: str | None = None,
+        channel: str | None = None,
+        conversation: str | None = None,
+        since: float | None = None,
+    ) -> UsageTotals:
+        """Sums over the rows matching every filter given."""
+        ...
+
+    # --- small key/value state (e.g. the hash of synced slash commands) -------------------
+    async def get_state(self, *, key: str) -> str | None: ...
+
+    async def set_state(self, *, key: str, value: str) -> None: ...
