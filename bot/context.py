@@ -1,4 +1,7 @@
-"""What tools receive through the run context (``RunContextWrapper[TurnContext]``), never globals."""
+"""What tools receive through the run context (``RunContextWrapper[TurnContext]``).
+
+Never globals: the same tool code serves every turn, test and benchmark.
+"""
 
 from __future__ import annotations
 

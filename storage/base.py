@@ -82,6 +82,21 @@ class Store(Protocol):
         """Append items in order, all in one transaction (a turn is never half-written)."""
         ...
 
+    async def complete_turn(
+        self,
+        *,
+        conversation: str,
+        items: Sequence[NewItem],
+        usage: UsageRecord | None,
+        event_id: str | None,
+    ) -> None:
+        """A finished turn in ONE transaction: its items, its usage, its event marked answered.
+
+        A crash leaves either all of it or none of it, so a restart never sees an answer in
+        history whose event still looks unanswered (or the other way round).
+        """
+        ...
+
     async def pop_last_item(self, *, conversation: str) -> JSONDict | None: ...
 
     async def clear_history(self, *, conversation: str) -> int:

@@ -1,0 +1,18 @@
+.PHONY: install check lint types test bench
+
+install:
+	python3 -m venv .venv && .venv/bin/pip install -e '.[dev]'
+
+check: lint types test
+
+lint:
+	ruff check . && ruff format --check .
+
+types:
+	mypy
+
+test:
+	pytest
+
+bench:
+	python -m bench.core_overhead && python -m bench.history && python -m bench.cold_start

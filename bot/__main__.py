@@ -1,0 +1,140 @@
+"""``python -m bot`` (run the platforms), ``python -m bot chat`` and ``python -m bot check``.
+
+Start-up imports only light modules; the agent stack loads in the background (see bot.app).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.settings import ConfigError, Settings, database_path, load_settings
+
+log = logging.getLogger("bot")
+
+NO_PLATFORM = """\
+No chat platform is configured, so there is nothing to connect to.
+Set one of these (in the environment or in .env), then run `python -m bot` again:
+  Slack:   SLACK_BOT_TOKEN, plus SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP)
+  Discord: DISCORD_BOT_TOKEN
+To talk to the bot from this terminal instead: python -m bot chat"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    chat = sub.add_parser("chat", help="talk to the bot from this terminal")
+    chat.add_argument(
+        "--conversation", default="default", help="conversation name (history is kept per name)"
+    )
+    sub.add_parser("check", help="validate the configuration and say what would start")
+    return parser
+
+
+async def _chat(settings: Settings, conversation: str) -> int:
+    from adapters.console.chat import ConsoleSession, run_chat
+    from bot.app import build_core, open_services
+
+    settings.require_openrouter_key()
+    interactive = sys.stdin.isatty()
+    async with open_services(settings) as services:
+        # The agent stack imports while the user reads the prompt and types.
+        core_task = asyncio.create_task(build_core(services))
+
+        async def core_ready() -> object:
+            return await core_task
+
+        session = ConsoleSession(
+            core_ready=core_ready,  # type: ignore[arg-type]
+            name=conversation,
+            interactive=interactive,
+        )
+        banner = (
+            f"Chatting as conversation '{session.name}' with {settings.bot_model}. "
+            "/help for commands, /attach PATH to send a file, Ctrl-D to quit."
+        )
+        try:
+            await run_chat(session, sys.stdin, banner=banner)
+        finally:
+            if not core_task.done():
+                core_task.cancel()
+            elif not core_task.cancelled() and core_task.exception() is None:
+                await core_task.result().close()
+    return 0
+
+
+async def _check(settings: Settings) -> int:
+    from bot.app import open_services, platforms_configured
+
+    problems = 0
+    print(f"model:     {settings.bot_model}", end="")
+    print(
+        f" (fallbacks: {', '.join(settings.bot_fallback_models)})"
+        if settings.bot_fallback_models
+        else ""
+    )
+    if settings.openrouter_api_key is None:
+        print("openrouter: OPENROUTER_API_KEY is not set — the bot cannot answer without it")
+        problems += 1
+    else:
+        print(f"openrouter: key set; requests go to {settings.openrouter_base_url}")
+    path = database_path(settings.database_url)
+    try:
+        async with open_services(settings):
+            pass
+        print(f"database:  ok ({path.resolve() if path else 'in memory'})")
+    except Exception as exc:
+        print(f"database:  cannot open {settings.database_url}: {exc}")
+        problems += 1
+    print(f"weather:   {settings.open_meteo_url}, {settings.open_meteo_geocoding_url}")
+    configured = [name for name, on in platforms_configured(settings).items() if on]
+    print(f"platforms: {', '.join(configured) or 'none (python -m bot chat still works)'}")
+    print("ok" if not problems else f"{problems} problem{'s' if problems > 1 else ''} found")
+    return 1 if problems else 0
+
+
+async def _serve(settings: Settings) -> int:
+    from bot.app import platforms_configured
+
+    configured = [name for name, on in platforms_configured(settings).items() if on]
+    if not configured:
+        print(NO_PLATFORM, file=sys.stderr)
+        return 1
+    settings.require_openrouter_key()
+    # The Slack and Discord adapters arrive with their own issues; until then say so plainly.
+    print(
+        f"Credentials found for {', '.join(configured)}, but this build has no adapter for "
+        "it yet. Use `python -m bot chat` meanwhile.",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    from bot.logs import setup_logging
+
+    setup_logging(settings.log_level, settings.secrets)
+    try:
+        if args.command == "chat":
+            return asyncio.run(_chat(settings, args.conversation))
+        if args.command == "check":
+            return asyncio.run(_check(settings))
+        return asyncio.run(_serve(settings))
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

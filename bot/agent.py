@@ -1,0 +1,101 @@
+"""The agent: declarative config built once from settings; models made per name and cached.
+
+Importing this module is the expensive part of start-up (agents + litellm, ~5 s cold): the
+console and the entry point import it lazily, in the background, while the user types.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from bot.settings import Settings, prepare_library_environment
+
+prepare_library_environment()
+
+import litellm  # noqa: E402
+from agents import Agent, ModelSettings, RunContextWrapper, set_tracing_disabled  # noqa: E402
+from agents.extensions.models.litellm_model import LitellmModel  # noqa: E402
+from agents.models.interface import Model  # noqa: E402
+
+from bot.context import TurnContext  # noqa: E402
+from bot.models import ResilientModel  # noqa: E402
+from bot.tools import TOOLS  # noqa: E402
+from bot.usage import install_usage_logger  # noqa: E402
+
+litellm.suppress_debug_info = True  # no "Give Feedback" banner on stdout per exception
+litellm.drop_params = True  # drop params a model does not take (e.g. temperature on o-series)
+
+TOOL_GUIDANCE = """
+Tools:
+- Call get_weather whenever the user asks about weather, temperature, rain, wind or a forecast
+  for a place; never guess weather. Pass units="imperial" only if the user asks for Fahrenheit
+  or lives where it is customary and says so.
+- Call get_current_time when the user asks the time, date or day of the week somewhere.
+- If a tool says a place is ambiguous or unknown, tell the user and ask which one they mean.
+"""
+
+ModelFactory = Callable[[str], Model]
+
+
+def instructions_for(
+    settings: Settings,
+) -> Callable[[RunContextWrapper[TurnContext], Agent[TurnContext]], str]:
+    base = settings.bot_system_prompt.strip()
+
+    def instructions(ctx: RunContextWrapper[TurnContext], agent: Agent[TurnContext]) -> str:
+        today = dt.datetime.now(dt.UTC).strftime("%A %Y-%m-%d %H:%M UTC")
+        return f"{base}\n{TOOL_GUIDANCE}\nNow: {today}."
+
+    return instructions
+
+
+def model_settings(settings: Settings) -> ModelSettings:
+    headers = {"X-Title": settings.or_app_name}
+    if settings.or_site_url:
+        headers["HTTP-Referer"] = settings.or_site_url
+    return ModelSettings(
+        temperature=settings.bot_temperature,
+        include_usage=True,  # else streamed usage is all zeros
+        extra_headers=headers,
+        # litellm's own HTTP timeout (its default is 6000 s); the wrapper's idle timeout is the
+        # same figure, so whichever notices first ends a hung call.
+        extra_args={"timeout": settings.model_timeout_s},
+    )
+
+
+def litellm_models(settings: Settings) -> ModelFactory:
+    """Plain OpenRouter models by name, through LitellmModel (no retries of their own)."""
+    api_key = settings.require_openrouter_key()
+
+    def make(name: str) -> Model:
+        return LitellmModel(model=name, base_url=settings.openrouter_base_url, api_key=api_key)
+
+    return make
+
+
+def resilient_models(settings: Settings, base: ModelFactory) -> ModelFactory:
+    """Models by name, each a ResilientModel over [name, *fallbacks] made by ``base``."""
+
+    def make(name: str) -> Model:
+        names = [name, *(m for m in settings.bot_fallback_models if m != name)]
+        return ResilientModel(
+            [(n, base(n)) for n in names],
+            retries=settings.model_retries,
+            backoff_s=settings.retry_backoff_s,
+            timeout_s=settings.model_timeout_s,
+        )
+
+    return make
+
+
+def build_agent(settings: Settings, model: Model) -> Agent[TurnContext]:
+    set_tracing_disabled(not settings.tracing)
+    install_usage_logger()
+    return Agent[TurnContext](
+        name="assistant",
+        instructions=instructions_for(settings),
+        model=model,
+        model_settings=model_settings(settings),
+        tools=list(TOOLS),
+    )

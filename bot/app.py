@@ -1,0 +1,84 @@
+"""Wiring: settings -> store, HTTP session, agent, core. Shared by every adapter.
+
+Only light modules are imported at the top; ``bot.core`` (agents + litellm, ~5 s cold) is
+imported when the core is built, which the console does in the background while the user types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from bot.context import ToolConfig
+from bot.settings import Settings, prepare_library_environment
+from storage import SQLiteStore, open_store
+
+if TYPE_CHECKING:
+    from bot.agent import ModelFactory
+    from bot.core import Core
+
+
+async def import_heavy_modules() -> None:
+    """Import the agent stack in a worker thread so the event loop stays free meanwhile."""
+    prepare_library_environment()
+    await asyncio.to_thread(importlib.import_module, "bot.core")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: SQLiteStore
+    http: aiohttp.ClientSession
+
+    def tool_config(self) -> ToolConfig:
+        return ToolConfig(
+            http=self.http,
+            open_meteo_url=self.settings.open_meteo_url,
+            geocoding_url=self.settings.open_meteo_geocoding_url,
+        )
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    store = await open_store(settings.database_url)
+    http = aiohttp.ClientSession(
+        headers={"User-Agent": f"{settings.or_app_name} (chatbot)"},
+        timeout=aiohttp.ClientTimeout(total=30),
+    )
+    try:
+        yield Services(settings=settings, store=store, http=http)
+    finally:
+        await http.close()
+        await store.close()
+
+
+async def build_core(services: Services, base_models: ModelFactory | None = None) -> Core:
+    """The core; ``base_models`` (name -> plain model) replaces OpenRouter, e.g. in tests."""
+    await import_heavy_modules()
+    from bot.agent import build_agent, litellm_models, resilient_models
+    from bot.core import Core
+
+    base = base_models or litellm_models(services.settings)
+    factory = resilient_models(services.settings, base)
+    agent = build_agent(services.settings, factory(services.settings.bot_model))
+    return Core(
+        settings=services.settings,
+        store=services.store,
+        agent=agent,
+        model_factory=factory,
+        tool_config=services.tool_config(),
+    )
+
+
+def platforms_configured(settings: Settings) -> dict[str, Any]:
+    """Which platform adapters have their credentials set."""
+    return {
+        "slack": settings.slack_bot_token is not None,
+        "discord": settings.discord_bot_token is not None,
+    }

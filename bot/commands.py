@@ -1,0 +1,110 @@
+"""The commands every platform offers (/help, /model, /usage, /reset), answered as text.
+
+``/ask`` is not here: it is a question and goes through a normal turn.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.events import Event
+from bot.settings import Settings
+from bot.tokens import model_info
+from storage.base import Store, UsageTotals
+
+HELP_TEXT = """\
+*What I can do*
+• Answer questions — mention me in a channel (I answer in the thread), or message me directly.
+• Check the weather and the time anywhere: “weather in Tokyo this weekend?”
+• Read text files you attach (Markdown, CSV, JSON, code …).
+• Remember the conversation: follow-ups in the same thread or DM carry on where we left off.
+
+*Commands*
+• `/ask <question>` — ask in a new thread
+• `/model [name]` — show or set this channel's model (any OpenRouter model,
+  e.g. `anthropic/claude-sonnet-4.5`)
+• `/usage` — tokens and cost, yours and this channel's
+• `/reset` — forget this conversation and start fresh
+• `/help` — this message"""
+
+ChannelModel = Callable[[Event], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    settings: Settings
+    store: Store
+    event: Event
+
+
+def normalize_model_name(name: str) -> str:
+    """``anthropic/claude-sonnet-4.5`` -> ``openrouter/anthropic/claude-sonnet-4.5``."""
+    name = name.strip().strip("`")
+    return name if name.startswith("openrouter/") else f"openrouter/{name}"
+
+
+def is_admin(settings: Settings, event: Event) -> bool:
+    admins = settings.admin_users
+    return (
+        not admins or f"{event.platform}:{event.author.id}" in admins or event.author.id in admins
+    )
+
+
+def _totals_line(label: str, totals: UsageTotals) -> str:
+    cost = f"${totals.cost_usd:.4f}" if totals.cost_usd else "$0"
+    return (
+        f"• {label}: {totals.turns} answer{'s' if totals.turns != 1 else ''}, "
+        f"{totals.input_tokens:,} tokens in / {totals.output_tokens:,} out, {cost}"
+    )
+
+
+async def run_command(ctx: CommandContext, channel_model: ChannelModel) -> str:
+    event, store, settings = ctx.event, ctx.store, ctx.settings
+    name = (event.command or "").lower().lstrip("/")
+    args = event.command_args.strip()
+    conversation, channel = str(event.conversation), str(event.channel)
+
+    if name == "help":
+        return HELP_TEXT
+    if name == "reset":
+        removed = await store.clear_history(conversation=conversation)
+        if removed:
+            return "Done — I've forgotten this conversation. The next message starts fresh."
+        return "There was nothing to forget here; the next message starts fresh."
+    if name == "model":
+        current = await channel_model(event)
+        if not args:
+            fallbacks = ", ".join(f"`{m}`" for m in settings.bot_fallback_models) or "none"
+            return (
+                f"This channel uses `{current}` (fallbacks: {fallbacks}). "
+                "Set another with `/model <name>`, or `/model default`."
+            )
+        if not is_admin(settings, event):
+            return "Only the bot's admins can change the model here."
+        if args.lower() == "default":
+            await store.set_channel_setting(channel=channel, name="model", value=None)
+            return f"This channel is back to the default model, `{settings.bot_model}`."
+        if " " in args or len(args) > 200:
+            return "That doesn't look like a model name: use e.g. `/model openai/gpt-5-mini`."
+        chosen = normalize_model_name(args)
+        await store.set_channel_setting(channel=channel, name="model", value=chosen)
+        note = ""
+        if not model_info(chosen):
+            note = (
+                " I don't know its context size, so I'll keep history short; "
+                "if the name is wrong, the next answer will say so."
+            )
+        return f"This channel now uses `{chosen}`.{note}"
+    if name == "usage":
+        user = f"{event.platform}:{event.author.id}"
+        day = time.time() - 86_400
+        lines = [
+            "*Usage*",
+            _totals_line("You, last 24 h", await store.usage_totals(user_id=user, since=day)),
+            _totals_line("You, all time", await store.usage_totals(user_id=user)),
+            _totals_line("This channel, all time", await store.usage_totals(channel=channel)),
+        ]
+        return "\n".join(lines)
+    return f"I don't know the command /{name}. Type /help to see what I can do."

@@ -1,0 +1,362 @@
+"""The one core handler: every platform's events come here and are answered through ``Reply``.
+
+A message turn: is it for the bot -> claimed once in the store (a redelivery or a restart never
+answers twice) -> "working" shown at once -> the conversation's lock (its messages are answered in
+order; other conversations run concurrently, up to a global limit) -> history fitted to the
+model's context -> the agent run, streamed -> the turn's items, usage and outcome written in one
+transaction. A failed turn writes no history, and the user gets one short line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents import Agent, RunConfig, Runner
+from agents.exceptions import MaxTurnsExceeded
+from agents.models.interface import Model
+from openai.types.responses import ResponseTextDeltaEvent
+
+from bot.agent import ModelFactory
+from bot.attachments import read_attachments
+from bot.commands import CommandContext, run_command
+from bot.context import ToolConfig, TurnContext
+from bot.errors import ErrorKind, classify, user_message
+from bot.events import Event, EventKind
+from bot.models import TURN_STATS, TurnStats
+from bot.reply import Reply
+from bot.settings import Settings
+from bot.tokens import estimate_tokens, history_budget
+from bot.tools import describe_tool_call
+from storage.base import NewItem, Store, UsageRecord
+
+log = logging.getLogger(__name__)
+
+MODEL_SETTING = "model"
+EMPTY_MESSAGE_REPLY = (
+    "Hi! Ask me anything — for example “What's the weather in Lisbon?”. "
+    "Type /help to see what I can do."
+)
+
+
+class KeyedLocks:
+    """One lock per key, dropped when nobody holds or waits for it (no growth per conversation)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+@dataclass(slots=True)
+class TurnResult:
+    """What a turn did, for logs, tests and benchmarks."""
+
+    outcome: str
+    """answered | failed | duplicate | ignored | command"""
+    text: str = ""
+    error: ErrorKind | None = None
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    tools: list[str] = field(default_factory=list)
+
+
+class Core:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        agent: Agent[TurnContext],
+        model_factory: ModelFactory,
+        tool_config: ToolConfig,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.agent = agent
+        self._model_factory = model_factory
+        self._tool_config = tool_config
+        self._models: dict[str, Model] = {}
+        self.locks = KeyedLocks()
+        self._turn_slots = asyncio.Semaphore(settings.max_concurrent_turns)
+        self.in_flight = 0
+
+    def model(self, name: str) -> Model:
+        model = self._models.get(name)
+        if model is None:
+            if len(self._models) >= 64:  # channel overrides are few; never grow without bound
+                self._models.pop(next(iter(self._models)))
+            model = self._models[name] = self._model_factory(name)
+        return model
+
+    async def close(self) -> None:
+        for model in self._models.values():
+            await model.close()
+        self._models.clear()
+
+    async def channel_model(self, event: Event) -> str:
+        chosen = await self.store.get_channel_setting(
+            channel=str(event.channel), name=MODEL_SETTING
+        )
+        return chosen or self.settings.bot_model
+
+    async def handle(self, event: Event, reply: Reply) -> TurnResult:
+        """Answer one event. Never raises: every failure ends in ``reply.fail`` and a log line."""
+        if event.author.is_bot and not self.settings.allow_bots:
+            log.debug("ignoring a bot's message", extra={"event_id": event.event_id})
+            return TurnResult("ignored")
+        try:
+            claimed = await self.store.claim_event(
+                event_id=event.event_id, conversation=str(event.conversation)
+            )
+        except Exception:
+            log.exception("could not record the event; not answering to stay exactly-once")
+            await _safe(reply.fail(user_message(ErrorKind.INTERNAL)))
+            return TurnResult("failed", error=ErrorKind.INTERNAL)
+        if not claimed:
+            log.info("duplicate event ignored", extra={"event_id": event.event_id})
+            return TurnResult("duplicate")
+        if event.kind is EventKind.COMMAND and event.command != "ask":
+            return await self._command(event, reply)
+        return await self._turn(event, reply)
+
+    async def _command(self, event: Event, reply: Reply) -> TurnResult:
+        ctx = CommandContext(settings=self.settings, store=self.store, event=event)
+        try:
+            text = await run_command(ctx, self.channel_model)
+            await reply.stream(text)
+            await reply.finish()
+        except Exception:
+            log.exception("command failed", extra={"command": event.command})
+            await _safe(reply.fail(user_message(ErrorKind.INTERNAL)))
+            await self._finish_event(event, "failed")
+            return TurnResult("failed", error=ErrorKind.INTERNAL)
+        await self._finish_event(event, "answered")
+        return TurnResult("command", text=text)
+
+    async def _finish_event(self, event: Event, outcome: str) -> None:
+        try:
+            await self.store.finish_event(event_id=event.event_id, outcome=outcome)
+        except Exception:
+            log.exception("could not record the event's outcome")
+
+    async def _turn(self, event: Event, reply: Reply) -> TurnResult:
+        started = time.perf_counter()
+        result = TurnResult("failed")
+        self.in_flight += 1
+        try:
+            await reply.start()
+            async with self.locks.hold(str(event.conversation)), self._turn_slots:
+                result = await self._run(event, reply)
+        except Exception as exc:  # the reply itself failed (platform down) or a bug
+            verdict = classify(exc)
+            log.exception("turn failed outside the model run", extra={"kind": verdict.kind})
+            await _safe(reply.fail(user_message(ErrorKind.INTERNAL)))
+            result = TurnResult("failed", error=ErrorKind.INTERNAL)
+        finally:
+            self.in_flight -= 1
+        if result.outcome != "answered":
+            await self._finish_event(event, "failed")
+        log.info(
+            "turn",
+            extra={
+                "conversation": str(event.conversation),
+                "outcome": result.outcome,
+                "error": result.error,
+                "model": result.model,
+                "input_tokens": result.input_tokens,
+                "output_tokens": result.output_tokens,
+                "cost_usd": result.cost_usd,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+                "tools": result.tools,
+            },
+        )
+        return result
+
+    async def _run(self, event: Event, reply: Reply) -> TurnResult:
+        key = str(event.conversation)
+        files = await read_attachments(event.attachments, self.settings)
+        for remark in files.notices:
+            await reply.notice(remark)
+        text = "\n\n".join(part for part in (event.text.strip(), files.text) if part)
+        if not text:
+            await reply.stream(EMPTY_MESSAGE_REPLY)
+            await reply.finish()
+            await self._finish_event(event, "answered")
+            return TurnResult("answered", text=EMPTY_MESSAGE_REPLY)
+
+        model_name = await self.channel_model(event)
+        user_item: dict[str, Any] = {"role": "user", "content": text}
+        user_tokens = estimate_tokens(user_item)
+        budget = history_budget(model_name, self.settings.history_max_tokens, user_tokens)
+        history = await self.store.load_history(
+            conversation=key, max_items=self.settings.history_max_items, max_tokens=budget
+        )
+        input_items: list[Any] = [h.item for h in history]
+        input_items.append(user_item)
+
+        stats = TurnStats()
+        stats_token = TURN_STATS.set(stats)
+        context = TurnContext(tools=self._tool_config, conversation=key, user_id=_user_key(event))
+        run = Runner.run_streamed(
+            self.agent,
+            input_items,
+            context=context,
+            max_turns=self.settings.max_tool_rounds,
+            run_config=RunConfig(
+                model=self.model(model_name), tracing_disabled=not self.settings.tracing
+            ),
+        )
+        result = TurnResult("failed", model=model_name)
+        shown: list[str] = []
+        break_before_text = False
+        try:
+            async with asyncio.timeout(self.settings.turn_timeout_s):
+                async for ev in run.stream_events():
+                    if ev.type == "raw_response_event" and isinstance(
+                        ev.data, ResponseTextDeltaEvent
+                    ):
+                        if not ev.data.delta:
+                            continue
+                        if break_before_text:
+                            await reply.stream("\n\n")
+                            shown.append("\n\n")
+                            break_before_text = False
+                        await reply.stream(ev.data.delta)
+                        shown.append(ev.data.delta)
+                    elif ev.type == "run_item_stream_event" and ev.name == "tool_called":
+                        raw = ev.item.raw_item
+                        name = str(getattr(raw, "name", "") or "tool")
+                        result.tools.append(name)
+                        await reply.progress(
+                            describe_tool_call(name, getattr(raw, "arguments", ""))
+                        )
+                        break_before_text = bool(shown)
+        except BaseException as exc:
+            run.cancel()
+            TURN_STATS.reset(stats_token)
+            if not isinstance(exc, Exception):
+                raise
+            kind = self._failure_kind(exc, shown_text=bool(shown))
+            self._fill_usage(result, run, stats)
+            await self._record_failed_usage(event, result)
+            await _safe(reply.fail(_failure_line(exc, kind)))
+            result.error = kind
+            result.text = "".join(shown)
+            return result
+        TURN_STATS.reset(stats_token)
+
+        answer = "".join(shown)
+        await stats.wait_for_costs(timeout_s=0.25)
+        self._fill_usage(result, run, stats)
+        if not answer.strip():
+            log.warning("model returned an empty answer", extra={"model": result.model})
+            await self._record_failed_usage(event, result)
+            await _safe(reply.fail("The model returned an empty answer. Please try again."))
+            result.error = ErrorKind.PROVIDER
+            return result
+
+        new_items: list[dict[str, Any]] = [user_item]
+        new_items.extend(item.to_input_item() for item in run.new_items)  # type: ignore[misc]
+        rows = [
+            NewItem(
+                item=item,
+                tokens=user_tokens if i == 0 else estimate_tokens(item),
+                turn_start=i == 0,
+            )
+            for i, item in enumerate(new_items)
+        ]
+        await self.store.complete_turn(
+            conversation=key,
+            items=rows,
+            usage=self._usage_record(event, result),
+            event_id=event.event_id,
+        )
+        result.outcome = "answered"
+        result.text = answer
+        await reply.finish()
+        return result
+
+    @staticmethod
+    def _failure_kind(exc: Exception, *, shown_text: bool) -> ErrorKind:
+        if isinstance(exc, MaxTurnsExceeded):
+            return ErrorKind.TOOL
+        kind = classify(exc).kind
+        if shown_text and kind in (ErrorKind.PROVIDER, ErrorKind.TIMEOUT, ErrorKind.RATE_LIMIT):
+            return ErrorKind.CUT_OFF
+        if kind is ErrorKind.INTERNAL:
+            log.error("turn failed", exc_info=exc)
+        else:
+            log.warning("turn failed: %s (%s)", kind.value, type(exc).__name__)
+        return kind
+
+    @staticmethod
+    def _fill_usage(result: TurnResult, run: Any, stats: TurnStats) -> None:
+        usage = run.context_wrapper.usage
+        result.input_tokens = int(usage.input_tokens)
+        result.output_tokens = int(usage.output_tokens)
+        result.cost_usd = stats.cost_usd
+        if stats.model:
+            result.model = stats.model
+
+    def _usage_record(self, event: Event, result: TurnResult) -> UsageRecord:
+        return UsageRecord(
+            conversation=str(event.conversation),
+            channel=str(event.channel),
+            user_id=_user_key(event),
+            model=result.model or self.settings.bot_model,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            cost_usd=result.cost_usd,
+            created_at=time.time(),
+            workspace=event.workspace,
+        )
+
+    async def _record_failed_usage(self, event: Event, result: TurnResult) -> None:
+        """Tokens spent by a turn that failed still count towards /usage and budgets."""
+        if not (result.input_tokens or result.output_tokens or result.cost_usd):
+            return
+        try:
+            await self.store.record_usage(self._usage_record(event, result))
+        except Exception:
+            log.exception("could not record usage of a failed turn")
+
+
+def _user_key(event: Event) -> str:
+    return f"{event.platform}:{event.author.id}"
+
+
+def _failure_line(exc: Exception, kind: ErrorKind) -> str:
+    if isinstance(exc, MaxTurnsExceeded):
+        return "I needed too many tool steps for that one. Could you ask more specifically?"
+    return user_message(kind)
+
+
+async def _safe(awaitable: Any) -> None:
+    """Await a reply call whose failure must not hide the original problem."""
+    try:
+        await awaitable
+    except Exception:
+        log.exception("could not deliver a failure message")

@@ -1,0 +1,77 @@
+"""Logging: one line per record with its structured fields, secrets always redacted."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+
+# Attributes every LogRecord has; anything else was passed through ``extra=`` and is printed.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+REDACTED = "[redacted]"
+
+
+class RedactSecrets(logging.Filter):
+    """Replace every configured secret value wherever it appears in a record's final text."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD and isinstance(value, str):
+                setattr(record, key, self.redact(value))
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``2026-11-25 10:00:00 INFO bot.core turn conversation=… outcome=answered …``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%d %H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = [
+            f"{k}={v!r}" if isinstance(v, str) and " " in v else f"{k}={v}"
+            for k, v in vars(record).items()
+            if k not in _STANDARD and v is not None
+        ]
+        if fields:
+            head, sep, tail = line.partition("\n")
+            line = f"{head} {' '.join(fields)}{sep}{tail}"
+        return line
+
+
+def setup_logging(level: str, secrets: Iterable[str]) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(KeyValueFormatter())
+    handler.addFilter(RedactSecrets(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Libraries that log request bodies or headers at DEBUG stay at WARNING unless asked.
+    for noisy in (
+        "LiteLLM",
+        "litellm",
+        "httpx",
+        "httpcore",
+        "openai",
+        "openai.agents",
+        "aiosqlite",
+    ):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

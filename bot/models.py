@@ -1,0 +1,202 @@
+"""A model that retries, times out and falls back: the one place model-call policy lives.
+
+``ResilientModel`` wraps an ordered chain of models (the primary, then the fallbacks). For each
+model it makes up to ``1 + retries`` attempts on retryable failures (429, 5xx, timeouts) with
+exponential backoff (or the provider's ``Retry-After``), then moves to the next model when the
+failure is one another model may not have. 401 stops at once. A streamed answer that already
+showed text is never retried (the user would see it twice): the error goes up and the core keeps
+the partial answer and says it was cut.
+
+Doing this here rather than with the SDK's ``ModelRetrySettings`` keeps retries and fallbacks in
+one loop with one order ("primary N times, then the next"), which the SDK's per-model retry
+cannot express.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.models.interface import Model, ModelTracing
+
+from bot.errors import classify
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+# Events a stream emits before any content: retrying after only these shows the user nothing twice.
+_PRELUDE_EVENTS = frozenset({"response.created", "response.in_progress"})
+_MAX_RETRY_AFTER_S = 30.0
+
+
+@dataclass(slots=True)
+class TurnStats:
+    """Facts about the model calls of one turn, filled in by the model wrapper and usage logger."""
+
+    model: str | None = None
+    """The model that produced the last response."""
+    attempts: int = 0
+    fallbacks: int = 0
+    cost_usd: float | None = None
+    calls_started: int = 0
+    """litellm calls begun in this turn (scripted test models make none)."""
+    cost_reports: int = 0
+    """How many of them have reported back so far (litellm reports after the call ends)."""
+    errors: list[str] = field(default_factory=list)
+    _reported: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    def add_cost(self, cost: float | None) -> None:
+        if cost is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + cost
+        self.cost_reports += 1
+        self._reported.set()
+
+    async def wait_for_costs(self, timeout_s: float) -> None:
+        """Wait (bounded) until every litellm call of the turn has reported its cost.
+
+        litellm's success callback runs in a background task a loop tick or so after a call
+        ends, so the turn's last cost usually arrives just after the stream does.
+        """
+        try:
+            async with asyncio.timeout(timeout_s):
+                while self.cost_reports < self.calls_started:
+                    self._reported.clear()
+                    await self._reported.wait()
+        except TimeoutError:
+            pass
+
+
+TURN_STATS: ContextVar[TurnStats | None] = ContextVar("turn_stats", default=None)
+
+
+def _stats() -> TurnStats:
+    stats = TURN_STATS.get()
+    return stats if stats is not None else TurnStats()
+
+
+class ResilientModel(Model):
+    def __init__(
+        self,
+        chain: Sequence[tuple[str, Model]],
+        *,
+        retries: int = 2,
+        backoff_s: float = 1.0,
+        timeout_s: float = 90.0,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if not chain:
+            raise ValueError("a model chain needs at least one model")
+        self.chain = list(chain)
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self._sleep = sleep
+
+    @property
+    def name(self) -> str:
+        return self.chain[0][0]
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), _MAX_RETRY_AFTER_S)
+        base = self.backoff_s * float(2**attempt)
+        return base + random.uniform(0, base / 2)
+
+    async def _next_step(self, name: str, attempt: int, exc: Exception, *, has_next: bool) -> bool:
+        """After a failed attempt: True to retry the same model, False to move on; or re-raise."""
+        verdict = classify(exc)
+        stats = _stats()
+        stats.errors.append(verdict.kind.value)
+        if verdict.retryable and attempt < self.retries:
+            delay = self._delay(attempt, verdict.retry_after)
+            log.warning(
+                "model call failed, retrying",
+                extra={
+                    "model": name,
+                    "kind": verdict.kind.value,
+                    "attempt": attempt + 1,
+                    "delay_s": round(delay, 2),
+                },
+            )
+            await self._sleep(delay)
+            return True
+        if verdict.try_fallback and has_next:
+            log.warning(
+                "model failed, trying the next model",
+                extra={"model": name, "kind": verdict.kind.value},
+            )
+            return False
+        raise exc
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> Any:
+        stats = _stats()
+        last: Exception | None = None
+        for index, (name, model) in enumerate(self.chain):
+            if index:
+                stats.fallbacks += 1
+            for attempt in range(self.retries + 1):
+                stats.attempts += 1
+                try:
+                    async with asyncio.timeout(self.timeout_s):
+                        response = await model.get_response(*args, **kwargs)
+                except Exception as exc:
+                    last = exc
+                    has_next = index < len(self.chain) - 1
+                    if await self._next_step(name, attempt, exc, has_next=has_next):
+                        continue
+                    break
+                stats.model = name
+                return response
+        assert last is not None
+        raise last
+
+    async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        stats = _stats()
+        last: Exception | None = None
+        for index, (name, model) in enumerate(self.chain):
+            if index:
+                stats.fallbacks += 1
+            for attempt in range(self.retries + 1):
+                stats.attempts += 1
+                shown = False
+                stream = model.stream_response(*args, **kwargs)
+                try:
+                    while True:
+                        # Idle timeout: the first byte and every later chunk must come in time.
+                        async with asyncio.timeout(self.timeout_s):
+                            try:
+                                event = await anext(stream)
+                            except StopAsyncIteration:
+                                break
+                        if getattr(event, "type", None) not in _PRELUDE_EVENTS:
+                            shown = True
+                        yield event
+                except Exception as exc:
+                    last = exc
+                    if shown:
+                        raise
+                    has_next = index < len(self.chain) - 1
+                    if await self._next_step(name, attempt, exc, has_next=has_next):
+                        continue
+                    break
+                finally:
+                    aclose = getattr(stream, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                stats.model = name
+                return
+        assert last is not None
+        raise last
+
+    async def close(self) -> None:
+        for _, model in self.chain:
+            await model.close()
+
+
+__all__ = ["TURN_STATS", "ModelTracing", "ResilientModel", "TurnStats"]

@@ -1,0 +1,204 @@
+"""The one reader of the environment (and of ``.env``): every setting the bot has, validated.
+
+Invalid values fail at start-up with one line naming the variable and what to do
+(``load_settings`` raises ``ConfigError``; the entry point prints it without a traceback).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant in a team chat (Slack or Discord). Answer concisely and "
+    "accurately in Markdown. When you do not know something, say so."
+)
+
+# What each variable is for, shown when it is invalid: the one line a person needs to fix it.
+HINTS: dict[str, str] = {
+    "OPENROUTER_API_KEY": "create a key at https://openrouter.ai/settings/keys",
+    "OPENROUTER_BASE_URL": "an http(s) URL such as https://openrouter.ai/api/v1",
+    "BOT_MODEL": "an OpenRouter model such as openrouter/openai/gpt-5-mini",
+    "BOT_FALLBACK_MODELS": "comma-separated models, e.g. openrouter/anthropic/claude-haiku-4.5",
+    "BOT_TEMPERATURE": "a number from 0 to 2",
+    "DATABASE_URL": "sqlite:///data/bot.db (relative) or sqlite:////abs/path.db (absolute)",
+    "OPEN_METEO_URL": "a host URL such as https://api.open-meteo.com (no path)",
+    "OPEN_METEO_GEOCODING_URL": "a host URL such as https://geocoding-api.open-meteo.com (no path)",
+    "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
+}
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; ``str()`` is one line for the person running the bot."""
+
+
+def _http_url(value: str, *, host_only: bool = False) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL")
+    if host_only and parts.path not in ("", "/"):
+        raise ValueError("must be a host only (the bot appends the API path)")
+    return value.rstrip("/")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    openrouter_api_key: SecretStr | None = Field(default=None, alias="OPENROUTER_API_KEY")
+    openrouter_base_url: str = Field(
+        default="https://openrouter.ai/api/v1", alias="OPENROUTER_BASE_URL"
+    )
+    bot_model: str = Field(default="openrouter/openai/gpt-5-mini", alias="BOT_MODEL")
+    bot_fallback_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="BOT_FALLBACK_MODELS"
+    )
+    bot_temperature: float = Field(default=0.2, ge=0, le=2, alias="BOT_TEMPERATURE")
+    bot_system_prompt: str = Field(default=DEFAULT_SYSTEM_PROMPT, alias="BOT_SYSTEM_PROMPT")
+    or_site_url: str | None = Field(default=None, alias="OR_SITE_URL")
+    or_app_name: str = Field(default="chatbot", alias="OR_APP_NAME")
+    database_url: str = Field(default="sqlite:///data/bot.db", alias="DATABASE_URL")
+    open_meteo_url: str = Field(default="https://api.open-meteo.com", alias="OPEN_METEO_URL")
+    open_meteo_geocoding_url: str = Field(
+        default="https://geocoding-api.open-meteo.com", alias="OPEN_METEO_GEOCODING_URL"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", alias="LOG_LEVEL"
+    )
+    log_content: bool = Field(default=False, alias="LOG_CONTENT")
+
+    # Model calls: time limits, retries and how much history a turn may carry.
+    model_timeout_s: float = Field(default=90.0, gt=0, alias="BOT_MODEL_TIMEOUT")
+    """Longest wait for a model's first byte and between two streamed chunks."""
+    turn_timeout_s: float = Field(default=300.0, gt=0, alias="BOT_TURN_TIMEOUT")
+    """Cap on one whole turn (all model calls and tools)."""
+    model_retries: int = Field(default=2, ge=0, le=10, alias="BOT_MODEL_RETRIES")
+    retry_backoff_s: float = Field(default=1.0, ge=0, alias="BOT_RETRY_BACKOFF")
+    max_concurrent_turns: int = Field(default=32, ge=1, alias="BOT_MAX_CONCURRENT_TURNS")
+    history_max_tokens: int = Field(default=50_000, ge=1_000, alias="BOT_HISTORY_MAX_TOKENS")
+    history_max_items: int = Field(default=400, ge=2, alias="BOT_HISTORY_MAX_ITEMS")
+    max_tool_rounds: int = Field(default=8, ge=1, alias="BOT_MAX_TOOL_ROUNDS")
+    tracing: bool = Field(default=False, alias="BOT_TRACING")
+    admin_users: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="BOT_ADMINS")
+    """Who may change channel settings (``platform:user_id``); empty means everyone."""
+
+    # Files on messages.
+    max_file_mb: float = Field(default=20.0, gt=0, alias="MAX_FILE_MB")
+    max_files_per_message: int = Field(default=10, ge=1, alias="MAX_FILES_PER_MESSAGE")
+    max_text_file_chars: int = Field(default=100_000, ge=1_000, alias="MAX_TEXT_FILE_CHARS")
+    allow_bots: bool = Field(default=False, alias="BOT_ALLOW_BOTS")
+
+    # Platforms (their adapters arrive with their own issues).
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    discord_bot_token: SecretStr | None = Field(default=None, alias="DISCORD_BOT_TOKEN")
+
+    @field_validator("bot_fallback_models", "admin_users", mode="before")
+    @classmethod
+    def _split_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [m.strip() for m in value.split(",") if m.strip()]
+        return value
+
+    @field_validator("bot_model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value or " " in value:
+            raise ValueError("must be a model name without spaces")
+        return value
+
+    @field_validator("openrouter_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("open_meteo_url", "open_meteo_geocoding_url")
+    @classmethod
+    def _host_url(cls, value: str) -> str:
+        return _http_url(value, host_only=True)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        database_path(value)
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret value set, for the log redaction filter."""
+        values = (
+            self.openrouter_api_key,
+            self.slack_bot_token,
+            self.slack_app_token,
+            self.slack_signing_secret,
+            self.discord_bot_token,
+        )
+        return [v.get_secret_value() for v in values if v and v.get_secret_value()]
+
+    def require_openrouter_key(self) -> str:
+        if self.openrouter_api_key is None or not self.openrouter_api_key.get_secret_value():
+            raise ConfigError(
+                f"OPENROUTER_API_KEY is not set: {HINTS['OPENROUTER_API_KEY']} "
+                "and put it in the environment or in .env"
+            )
+        return self.openrouter_api_key.get_secret_value()
+
+
+def database_path(url: str) -> Path | None:
+    """``sqlite:///rel.db`` -> ``rel.db``; ``sqlite:////abs.db`` -> ``/abs.db``; memory -> None."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise ValueError("must look like sqlite:///data/bot.db")
+    rest = url[len(prefix) :]
+    if rest == ":memory:":
+        return None
+    return Path(rest)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the settings; raise ``ConfigError`` with one line on any problem."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        alias = _alias_of(field)
+        hint = HINTS.get(alias)
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        line = f"{alias} is invalid: {reason}"
+        if hint:
+            line += f" (expected {hint})"
+        more = len(exc.errors()) - 1
+        if more:
+            line += f"; and {more} more problem{'s' if more > 1 else ''}"
+        raise ConfigError(line) from None
+
+
+def _alias_of(name: str) -> str:
+    field = Settings.model_fields.get(name)
+    if field is not None and field.alias:
+        return field.alias
+    return name.upper()
+
+
+def prepare_library_environment() -> None:
+    """Make third-party libraries quiet and offline at import; call before importing them.
+
+    litellm fetches its model-price map over the network at import unless told to use the copy
+    it ships. This is the one place outside ``Settings`` that touches the environment.
+    """
+    import os
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

@@ -1,0 +1,115 @@
+"""Shared fixtures. Two guards are autouse: no environment leaks in, no traffic leaks out."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.settings import Settings, prepare_library_environment
+
+prepare_library_environment()
+
+from agents import set_tracing_disabled  # noqa: E402
+
+set_tracing_disabled(True)  # no background exporter thread, no uploads, in any test
+
+_ENV_PREFIXES = ("BOT_", "OPENROUTER_", "OR_", "SLACK_", "DISCORD_", "OPEN_METEO", "MAX_", "LOG_")
+_ENV_NAMES = {"DATABASE_URL", "OPENAI_API_KEY", "PDF_ENGINE"}
+_LOCAL_NAMES = {"localhost", "localhost.localdomain", ""}
+
+
+class OutboundConnectionBlocked(AssertionError):
+    pass
+
+
+def is_local(host: object) -> bool:
+    if not isinstance(host, str):
+        return False
+    if host in _LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def check_address(address: Any) -> None:
+    if isinstance(address, tuple) and address and not is_local(address[0]):
+        raise OutboundConnectionBlocked(f"tests may only connect to 127.0.0.1, not {address[0]}")
+
+
+@pytest.fixture(autouse=True)
+def _no_outbound_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any connection or DNS lookup that is not to this machine's loopback."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            check_address(address)
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            check_address(address)
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host is not None and not is_local(host.decode() if isinstance(host, bytes) else host):
+            raise OutboundConnectionBlocked(f"tests may not resolve {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's own keys and settings never reach a test."""
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES) or name in _ENV_NAMES:
+            monkeypatch.delenv(name, raising=False)
+
+
+def make_settings(tmp_path: Path, **values: Any) -> Settings:
+    """Settings for a test: no .env, a database under tmp_path, loopback-only URLs."""
+    defaults: dict[str, Any] = {
+        "OPENROUTER_API_KEY": "sk-or-test-key-123456",
+        "OPENROUTER_BASE_URL": "http://127.0.0.1:9/api/v1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        "OPEN_METEO_URL": "http://127.0.0.1:9",
+        "OPEN_METEO_GEOCODING_URL": "http://127.0.0.1:9",
+        "BOT_RETRY_BACKOFF": 0,
+    }
+    defaults.update(values)
+    return Settings(_env_file=None, **defaults)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Any]:
+    from storage import open_store
+
+    s = await open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        yield s
+    finally:
+        await s.close()

@@ -1,0 +1,97 @@
+"""Test doubles of our own interfaces (not of libraries): a recording Reply, event builders."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+
+from bot.events import Attachment, Author, ConversationKey, Event, EventKind
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class RecordingReply:
+    """Implements bot.reply.Reply and remembers every call in order."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> None:
+        self.calls.append(("start", ""))
+
+    async def stream(self, delta: str) -> None:
+        self.calls.append(("stream", delta))
+
+    async def progress(self, status: str) -> None:
+        self.calls.append(("progress", status))
+
+    async def notice(self, text: str) -> None:
+        self.calls.append(("notice", text))
+
+    async def finish(self) -> None:
+        self.calls.append(("finish", ""))
+        self.finished.set()
+
+    async def fail(self, message: str) -> None:
+        self.calls.append(("fail", message))
+        self.finished.set()
+
+    @property
+    def text(self) -> str:
+        return "".join(v for k, v in self.calls if k == "stream")
+
+    def of(self, kind: str) -> list[str]:
+        return [v for k, v in self.calls if k == kind]
+
+
+def message(
+    text: str,
+    *,
+    conversation: str = "test:T1:C1:100.1",
+    event_id: str | None = None,
+    user: str = "U1",
+    is_bot: bool = False,
+    attachments: tuple[Attachment, ...] = (),
+    kind: EventKind = EventKind.MENTION,
+) -> Event:
+    key = ConversationKey.parse(conversation)
+    return Event(
+        platform=key.platform,
+        event_id=event_id or f"ev-{next(_ids)}",
+        conversation=key,
+        channel=ConversationKey(key.platform, key.parts[:2] if len(key.parts) > 2 else key.parts),
+        kind=kind,
+        author=Author(id=user, display_name=f"user {user}", is_bot=is_bot),
+        text=text,
+        attachments=attachments,
+        workspace=key.parts[0],
+    )
+
+
+def command(
+    name: str, args: str = "", *, conversation: str = "test:T1:C1:100.1", user: str = "U1"
+) -> Event:
+    base = message(
+        f"/{name} {args}".strip(), conversation=conversation, user=user, kind=EventKind.COMMAND
+    )
+    return Event(
+        platform=base.platform,
+        event_id=base.event_id,
+        conversation=base.conversation,
+        channel=base.channel,
+        kind=EventKind.COMMAND,
+        author=base.author,
+        text=base.text,
+        command=name,
+        command_args=args,
+        workspace=base.workspace,
+    )
+
+
+def bytes_attachment(name: str, data: bytes, declared_type: str = "text/plain") -> Attachment:
+    async def fetch() -> bytes:
+        return data
+
+    return Attachment(name=name, declared_type=declared_type, size=len(data), fetch=fetch)
