@@ -122,7 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from bot.logs import setup_logging
 
-    setup_logging(settings.log_level, settings.secrets)
+    level = settings.log_level
+    if args.command == "chat" and sys.stdin.isatty() and level == "INFO":
+        level = "WARNING"  # per-turn log lines would interleave with the conversation
+    setup_logging(level, settings.secrets)
     try:
         if args.command == "chat":
             return asyncio.run(_chat(settings, args.conversation))

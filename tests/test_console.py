@@ -1,0 +1,172 @@
+"""The terminal chat and the entry point, run as real processes against the fake OpenRouter."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ErrorKind, user_message
+from tests.fakes.openrouter import FakeOpenRouter, ToolCallReply
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeOpenRouter]:
+    async with FakeOpenRouter() as server:
+        yield server
+
+
+def bot_env(tmp_path: Path, fake: FakeOpenRouter | None = None, **extra: str) -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR", "VIRTUAL_ENV")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env["PYTHONPATH"] = str(REPO)
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'bot.db'}"
+    # Loopback only, so a mistake can never reach the internet.
+    env["OPEN_METEO_URL"] = "http://127.0.0.1:9"
+    env["OPEN_METEO_GEOCODING_URL"] = "http://127.0.0.1:9"
+    if fake is not None:
+        env["OPENROUTER_API_KEY"] = fake.api_key
+        env["OPENROUTER_BASE_URL"] = fake.base_url
+    env.update(extra)
+    return env
+
+
+def user_messages(fake: FakeOpenRouter) -> list[str]:
+    body = fake.chat_requests[-1].body
+    assert body is not None
+    return [m["content"] for m in body["messages"] if m["role"] == "user"]
+
+
+async def run_bot(
+    args: list[str], env: dict[str, str], cwd: Path, stdin: str = ""
+) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env, cwd=cwd,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_scripted_chat_answers_each_line_and_keeps_history_across_runs(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    env = bot_env(tmp_path, fake)
+    code, out, err = await run_bot(
+        ["chat", "--conversation", "proj"], env, tmp_path, "first question\nsecond question\n"
+    )
+    assert code == 0, err
+    assert out.splitlines() == ["echo: first question", "echo: second question"]
+    assert fake.api_key not in err
+
+    # A second run with the same conversation name continues it: the model sees the history.
+    code, out, err = await run_bot(["chat", "--conversation", "proj"], env, tmp_path, "third\n")
+    assert code == 0, err
+    assert out.strip() == "echo: third"
+    users = user_messages(fake)
+    assert users == ["first question", "second question", "third"]
+
+    # Another name is another conversation.
+    await run_bot(["chat", "--conversation", "other"], env, tmp_path, "fresh\n")
+    users = user_messages(fake)
+    assert users == ["fresh"]
+
+
+async def test_chat_commands_attach_and_tool_progress(fake: FakeOpenRouter, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Launch plan\nShip on Friday.\n", encoding="utf-8")
+    fake.enqueue(ToolCallReply.single("get_current_time", {"place": "Europe/Paris"}), "It is late.")
+    script = "\n".join(
+        [
+            "/help",
+            "what time is it in Paris?",
+            f"/attach {notes}",
+            "summarise the file",
+            "/usage",
+            "/model anthropic/claude-sonnet-4.5",
+            "/model",
+            "/reset",
+            "/bogus",
+            "/quit",
+            "never sent",
+        ]
+    )
+    code, out, err = await run_bot(["chat"], bot_env(tmp_path, fake), tmp_path, script + "\n")
+    assert code == 0, err
+
+    assert "/reset" in out and "/attach" not in out.split("*Commands*")[0]
+    assert "It is late." in out
+    assert "[Looking up the time in Europe/Paris…]" in err  # progress goes to stderr when scripted
+    assert "Attached notes.md" in out
+    sent = user_messages(fake)
+    assert "Ship on Friday." in sent[-1] and "summarise the file" in sent[-1]
+    assert "2 answers" in out  # /usage counted both answers
+    assert "now uses `openrouter/anthropic/claude-sonnet-4.5`" in out
+    assert "This channel uses `openrouter/anthropic/claude-sonnet-4.5`" in out
+    assert "forgotten" in out
+    assert "Unknown command /bogus" in out
+    assert not any("never sent" in str(r.body) for r in fake.chat_requests)
+
+
+async def test_chat_reports_provider_errors_in_one_line(tmp_path: Path) -> None:
+    async with FakeOpenRouter(api_key="the-right-key-123456") as server:
+        env = bot_env(tmp_path, server, OPENROUTER_API_KEY="a-wrong-key-9876543")
+        code, out, err = await run_bot(["chat"], env, tmp_path, "hello\n")
+    assert code == 0
+    assert out.strip() == "⚠️ " + user_message(ErrorKind.AUTH)
+    assert "a-wrong-key-9876543" not in out + err
+    assert "Traceback" not in err
+
+
+async def test_no_platform_configured_says_what_to_set(tmp_path: Path) -> None:
+    code, _out, err = await run_bot([], bot_env(tmp_path), tmp_path)
+    assert code == 1
+    assert "SLACK_BOT_TOKEN" in err and "DISCORD_BOT_TOKEN" in err
+    assert "python -m bot chat" in err
+
+
+async def test_invalid_setting_is_one_clear_line(tmp_path: Path) -> None:
+    env = bot_env(tmp_path, BOT_TEMPERATURE="very hot")
+    code, _out, err = await run_bot(["chat"], env, tmp_path)
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "Configuration error: BOT_TEMPERATURE is invalid: Input should be a valid number, "
+        "unable to parse string as a number (expected a number from 0 to 2)"
+    ]
+
+
+async def test_chat_without_key_says_how_to_get_one(tmp_path: Path) -> None:
+    code, _out, err = await run_bot(["chat"], bot_env(tmp_path), tmp_path, "hi\n")
+    assert code == 2
+    assert "OPENROUTER_API_KEY is not set" in err and "Traceback" not in err
+
+
+async def test_check_reports_configuration(fake: FakeOpenRouter, tmp_path: Path) -> None:
+    code, out, err = await run_bot(["check"], bot_env(tmp_path, fake), tmp_path)
+    assert code == 0, out + err
+    assert "database:  ok" in out and "platforms: none" in out and out.strip().endswith("ok")
+    assert fake.api_key not in out + err
+
+    code, out, _ = await run_bot(["check"], bot_env(tmp_path), tmp_path)
+    assert code == 1 and "OPENROUTER_API_KEY is not set" in out and "1 problem found" in out
+
+
+async def test_env_file_is_read(fake: FakeOpenRouter, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        f"OPENROUTER_API_KEY={fake.api_key}\nOPENROUTER_BASE_URL={fake.base_url}\n"
+        "BOT_MODEL=openrouter/google/gemini-2.5-flash\n",
+        encoding="utf-8",
+    )
+    code, out, err = await run_bot(["chat"], bot_env(tmp_path), tmp_path, "hi\n")
+    assert code == 0, err
+    assert out.strip() == "echo: hi"
+    body = fake.chat_requests[-1].body
+    assert body is not None and body["model"] == "google/gemini-2.5-flash"
