@@ -31,7 +31,7 @@ from bot.events import Event, EventKind
 from bot.models import TURN_STATS, TurnStats
 from bot.reply import Reply
 from bot.settings import Settings
-from bot.tokens import estimate_tokens, history_budget
+from bot.tokens import estimate_tokens_off_loop, history_budget
 from bot.tools import describe_tool_call
 from storage.base import NewItem, Store, UsageRecord
 
@@ -209,7 +209,7 @@ class Core:
 
         model_name = await self.channel_model(event)
         user_item: dict[str, Any] = {"role": "user", "content": text}
-        user_tokens = estimate_tokens(user_item)
+        user_tokens = await estimate_tokens_off_loop(user_item)
         budget = history_budget(model_name, self.settings.history_max_tokens, user_tokens)
         history = await self.store.load_history(
             conversation=key, max_items=self.settings.history_max_items, max_tokens=budget
@@ -280,14 +280,9 @@ class Core:
 
         new_items: list[dict[str, Any]] = [user_item]
         new_items.extend(item.to_input_item() for item in run.new_items)  # type: ignore[misc]
-        rows = [
-            NewItem(
-                item=item,
-                tokens=user_tokens if i == 0 else estimate_tokens(item),
-                turn_start=i == 0,
-            )
-            for i, item in enumerate(new_items)
-        ]
+        rows = [NewItem(item=user_item, tokens=user_tokens, turn_start=True)]
+        for item in new_items[1:]:
+            rows.append(NewItem(item=item, tokens=await estimate_tokens_off_loop(item)))
         await self.store.complete_turn(
             conversation=key,
             items=rows,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -49,6 +50,18 @@ def history_budget(model: str, cap: int, new_message_tokens: int) -> int:
     """Tokens history may use on a turn: what the context leaves, never more than ``cap``."""
     room = context_tokens(model) - OUTPUT_RESERVE_TOKENS - PROMPT_RESERVE_TOKENS
     return max(0, min(cap, room - new_message_tokens))
+
+
+LARGE_TEXT_CHARS = 20_000
+"""Above this, counting tokens takes milliseconds: do it off the event loop."""
+
+
+async def estimate_tokens_off_loop(item: Any) -> int:
+    """``estimate_tokens`` that moves large items to a worker thread."""
+    text = item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
+    if len(text) > LARGE_TEXT_CHARS:
+        return await asyncio.to_thread(estimate_tokens, text)
+    return estimate_tokens(text)
 
 
 def estimate_tokens(item: Any) -> int:
