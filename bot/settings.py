@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from storage import sqlite_path_from_url
+
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant in a team chat (Slack or Discord). Answer concisely and "
     "accurately in Markdown. When you do not know something, say so."
@@ -157,14 +159,8 @@ class Settings(BaseSettings):
 
 
 def database_path(url: str) -> Path | None:
-    """``sqlite:///rel.db`` -> ``rel.db``; ``sqlite:////abs.db`` -> ``/abs.db``; memory -> None."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or len(url) == len(prefix):
-        raise ValueError("must look like sqlite:///data/bot.db")
-    rest = url[len(prefix) :]
-    if rest == ":memory:":
-        return None
-    return Path(rest)
+    """The SQLite file of a ``DATABASE_URL`` (None for ``:memory:``); ValueError if not SQLite."""
+    return sqlite_path_from_url(url)
 
 
 def load_settings(**overrides: object) -> Settings:
