@@ -269,7 +269,7 @@ class Core:
         TURN_STATS.reset(stats_token)
 
         answer = "".join(shown)
-        await stats.wait_for_costs(timeout_s=0.25)
+        await stats.wait_for_costs(run.context_wrapper.usage.requests, timeout_s=0.25)
         self._fill_usage(result, run, stats)
         if not answer.strip():
             log.warning("model returned an empty answer", extra={"model": result.model})

@@ -47,7 +47,7 @@ class TurnStats:
     calls_started: int = 0
     """litellm calls begun in this turn (scripted test models make none)."""
     cost_reports: int = 0
-    """How many of them have reported back so far (litellm reports after the call ends)."""
+    """Successful litellm calls that have reported their cost (it comes after the call ends)."""
     errors: list[str] = field(default_factory=list)
     _reported: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -57,15 +57,18 @@ class TurnStats:
         self.cost_reports += 1
         self._reported.set()
 
-    async def wait_for_costs(self, timeout_s: float) -> None:
-        """Wait (bounded) until every litellm call of the turn has reported its cost.
+    async def wait_for_costs(self, responses: int, timeout_s: float) -> None:
+        """Wait (bounded) until the turn's successful litellm calls have reported their cost.
 
         litellm's success callback runs in a background task a loop tick or so after a call
-        ends, so the turn's last cost usually arrives just after the stream does.
+        ends, so the turn's last cost usually arrives just after the stream does. ``responses``
+        is the SDK's count of model responses; calls that failed or were cancelled never
+        report, and scripted models make no litellm calls at all, hence the ``min``.
         """
+        expected = min(responses, self.calls_started)
         try:
             async with asyncio.timeout(timeout_s):
-                while self.cost_reports < self.calls_started:
+                while self.cost_reports < expected:
                     self._reported.clear()
                     await self._reported.wait()
         except TimeoutError:

@@ -8,7 +8,11 @@ import json
 import logging
 from typing import Any
 
-import litellm
+from bot.settings import prepare_library_environment
+
+prepare_library_environment()
+
+import litellm  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import litellm
-from litellm.integrations.custom_logger import CustomLogger
+from bot.settings import prepare_library_environment
 
-from bot.models import TURN_STATS
+prepare_library_environment()
+
+import litellm  # noqa: E402
+from litellm.integrations.custom_logger import CustomLogger  # noqa: E402
+
+from bot.models import TURN_STATS  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +46,6 @@ class TurnCostLogger(CustomLogger):
         stats = TURN_STATS.get()
         if stats is not None:
             stats.calls_started += 1
-
-    async def async_log_failure_event(
-        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
-    ) -> None:
-        stats = TURN_STATS.get()
-        if stats is not None:
-            stats.add_cost(None)
 
     async def async_log_success_event(
         self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
