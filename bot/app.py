@@ -7,6 +7,7 @@ imported when the core is built, which the console does in the background while 
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,6 +68,10 @@ async def build_core(services: Services, base_models: ModelFactory | None = None
     base = base_models or litellm_models(services.settings)
     factory = resilient_models(services.settings, base)
     agent = build_agent(services.settings, factory(services.settings.bot_model))
+    # agents + litellm leave ~500k long-lived objects; a full collection walking them paused the
+    # loop for 300-400 ms (seen in bench/core_overhead). Freeze them out of the collector's view.
+    gc.collect()
+    gc.freeze()
     return Core(
         settings=services.settings,
         store=services.store,

@@ -14,6 +14,11 @@ prepare_library_environment()
 
 import litellm  # noqa: E402
 
+# litellm's copy of tiktoken's cl100k encoding, loaded from the files litellm ships (offline).
+# Calling it directly costs a quarter of ``litellm.token_counter`` per item; an estimate is all
+# history fitting needs, and it must not depend on knowing the model.
+from litellm.litellm_core_utils.default_encoding import encoding as _encoding  # noqa: E402
+
 log = logging.getLogger(__name__)
 
 UNKNOWN_CONTEXT_TOKENS = 32_000
@@ -72,6 +77,6 @@ def estimate_tokens(item: Any) -> int:
     """Prompt tokens of one history item (tiktoken via litellm; a chars/4 guess on failure)."""
     text = item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
     try:
-        return int(litellm.token_counter(text=text)) + 4
+        return len(_encoding.encode(text, disallowed_special=())) + 4
     except Exception:
         return len(text) // 4 + 4
