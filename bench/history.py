@@ -292,7 +292,7 @@ async def profile_build(series: Series, *, calls: int, top: int) -> None:
 
 def query_plan(path: Path) -> str:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        rows = db.execute(f"EXPLAIN QUERY PLAN {LOAD_HISTORY_SQL}", ("x", 1, 1)).fetchall()
+        rows = db.execute(f"EXPLAIN QUERY PLAN {LOAD_HISTORY_SQL}", ("x", 1)).fetchall()
     return "; ".join(str(row[-1]) for row in rows)
 
 

@@ -49,24 +49,16 @@ _MIN_SQLITE_VERSION = (3, 37, 0)
 
 LOAD_HISTORY_SQL = """\
 SELECT seq, item_json, tokens, turn_start
-FROM (
-    SELECT seq, item_json, tokens, turn_start,
-           SUM(tokens) OVER (ORDER BY seq DESC ROWS UNBOUNDED PRECEDING) AS running
-    FROM (
-        SELECT seq, item_json, tokens, turn_start
-        FROM history_items
-        WHERE conversation_id = (SELECT id FROM conversations WHERE key = ?)
-        ORDER BY seq DESC
-        LIMIT ?
-    )
-)
-WHERE running <= ?
-ORDER BY seq DESC"""
+FROM history_items
+WHERE conversation_id = (SELECT id FROM conversations WHERE key = ?)
+ORDER BY seq DESC
+LIMIT ?"""
 """The one statement ``load_history`` runs: the newest ``max_items`` rows through the
-(conversation_id, seq) primary-key index, so its cost does not grow with the conversation;
-of those, only the ones within the token budget leave SQLite to be decoded. (Decoding in a
-column converter on the worker thread was measured slower: a Python callback per row, and the
-GIL keeps the loop waiting anyway.)"""
+(conversation_id, seq) primary-key index, so its cost does not grow with the conversation.
+Only the rows that fit the token budget are decoded (in ``load_history``). Two alternatives
+were measured slower with bench/history.py: a window-function SUM in SQL (it re-sorts the wide
+rows twice) and decoding in a column converter on the worker thread (a Python callback a row,
+and the GIL keeps the loop waiting anyway)."""
 
 _CONVERSATION_ID_SQL = """\
 INSERT INTO conversations (key, created_at, updated_at) VALUES (?, ?, ?)
@@ -216,7 +208,7 @@ class SQLiteStore:
         if max_items <= 0 or max_tokens < 0:
             return []
         async with self._locked():
-            rows = await self._fetchall(LOAD_HISTORY_SQL, (conversation, max_items, max_tokens))
+            rows = await self._fetchall(LOAD_HISTORY_SQL, (conversation, max_items))
         keep = fit_history([(row[0], row[2], bool(row[3])) for row in rows], max_tokens)
         return [
             HistoryItem(seq=row[0], item=json.loads(row[1]), tokens=row[2], turn_start=bool(row[3]))
