@@ -58,11 +58,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, WSMsgType, web
+
+from tests.fakes._server import LoopbackServer
 
 __all__ = [
     "DEFAULT_PERMISSIONS",
@@ -617,7 +618,7 @@ _Handler = Callable[[_Ctx], Awaitable[web.StreamResponse]]
 # --------------------------------------------------------------------------- the server
 
 
-class FakeDiscord:
+class FakeDiscord(LoopbackServer):
     """A Discord look-alike on ``127.0.0.1`` (ephemeral port unless ``port`` is given)."""
 
     def __init__(
@@ -696,8 +697,7 @@ class FakeDiscord:
         self.intents: int | None = None
         """The intents of the last IDENTIFY."""
 
-        self._port = port
-        self._runner: web.AppRunner | None = None
+        super().__init__(port=port)
         self._attachments: dict[int, FakeAttachment] = {}
         self._messages_by_id: dict[int, FakeMessage] = {}
         self._sessions: dict[str, _Session] = {}
@@ -713,51 +713,24 @@ class FakeDiscord:
 
     # ----------------------------------------------------------------- lifecycle
 
-    async def start(self) -> Self:
-        if self._runner is not None:
-            raise RuntimeError("FakeDiscord already started")
+    def _make_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._not_found])
         self._add_routes(app)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self._port)
-        await site.start()
-        self._runner = runner
-        self._port = int(runner.addresses[0][1])
-        self._changed = asyncio.Event()
-        return self
+        return app
 
-    async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is None:
-            return
+    async def _on_started(self) -> None:
+        self._changed = asyncio.Event()
+
+    async def _on_stopping(self) -> None:
         for conn in list(self._conns):
             conn.record.closed_by_server = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.ws.close(code=1001, message=b"fake stopping"), 1.0)
-        await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._runner is None:
-            raise RuntimeError("FakeDiscord is not running")
-        return self._port
 
     @property
     def cdn_base(self) -> str:
         """Attachment and avatar URLs live here (``discord.Asset.BASE`` for avatars)."""
-        return f"http://127.0.0.1:{self.port}"
+        return self.host_url
 
     @property
     def rest_base(self) -> str:

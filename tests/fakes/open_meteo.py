@@ -22,11 +22,12 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
+
+from tests.fakes._server import LoopbackServer
 
 
 class Failure(enum.Enum):
@@ -334,7 +335,7 @@ class _BadRequest(Exception):
     """Answered as the real API's HTTP 400 ``{"error": true, "reason": ...}``."""
 
 
-class FakeOpenMeteo:
+class FakeOpenMeteo(LoopbackServer):
     """The fake server. Change ``places`` and the ``*_failure`` switches at any time."""
 
     def __init__(
@@ -353,49 +354,26 @@ class FakeOpenMeteo:
         """Fixed "now" for ``current.time`` and ``daily.time``; the real clock when ``None``."""
         self.hang_s = hang_s
         self._release = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
+        super().__init__()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        if self._base_url is None:
-            raise RuntimeError("FakeOpenMeteo is not started")
-        return self._base_url
+        """``http://127.0.0.1:PORT``: both APIs' host (the tools append ``/v1/...``)."""
+        return self.host_url
 
-    async def start(self) -> str:
+    def _make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/v1/search", self._search)
         app.router.add_get("/v1/forecast", self._forecast)
-        runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        self._runner = runner
+        return app
+
+    async def _on_started(self) -> None:
         self._release.clear()
-        self._base_url = f"http://{host}:{port}"
-        return self._base_url
 
-    async def stop(self) -> None:
+    async def _on_stopping(self) -> None:
         self._release.set()  # let hanging handlers finish so shutdown is quick
-        if self._runner is not None:
-            await self._runner.cleanup()
-        self._runner = None
-        self._base_url = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # --- assertions helpers ----------------------------------------------------------------------
 

@@ -34,10 +34,11 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from aiohttp import web
+
+from tests.fakes._server import LoopbackServer
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -274,7 +275,7 @@ class Counters:
 # --------------------------------------------------------------------------- the server
 
 
-class FakeOpenRouter:
+class FakeOpenRouter(LoopbackServer):
     """An OpenRouter look-alike on ``127.0.0.1`` (ephemeral port unless ``port`` is given).
 
     ``base_url`` (``http://127.0.0.1:PORT/api/v1``) is the clients' ``base_url`` / ``api_base``.
@@ -309,62 +310,34 @@ class FakeOpenRouter:
         """Keep parsed bodies in ``requests`` (turn off for long benchmarks to save memory)."""
         self.requests: list[RecordedRequest] = []
         self.counters = Counters()
-        self._port = port
+        super().__init__(port=port)
         self._queue: deque[Reply] = deque()
         self._model_queues: dict[str, deque[Reply]] = {}
-        self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
         self._new_request = asyncio.Event()
         self._ids = itertools.count(1)
 
     # ----------------------------------------------------------------- lifecycle
 
-    async def start(self) -> Self:
-        if self._runner is not None:
-            raise RuntimeError("FakeOpenRouter already started")
+    def _make_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post(f"{API_PREFIX}/chat/completions", self._handle_chat)
         app.router.add_get(f"{API_PREFIX}/models", self._handle_models)
         app.router.add_get(f"{API_PREFIX}/models/user", self._handle_models)
-        runner = web.AppRunner(
-            app,
-            handle_signals=False,
-            access_log=None,
-            shutdown_timeout=1.0,
-            handler_cancellation=True,
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self._port, backlog=2048)
-        await site.start()
-        self._runner = runner
-        self._port = int(runner.addresses[0][1])
+        return app
+
+    def _runner_options(self) -> dict[str, Any]:
+        return {"handler_cancellation": True}  # a client that leaves cancels its handler
+
+    def _site_options(self) -> dict[str, Any]:
+        return {"backlog": 2048}
+
+    async def _on_started(self) -> None:
         self._stopping = asyncio.Event()  # fresh events: a restart may be on another loop
         self._new_request = asyncio.Event()
-        return self
 
-    async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is None:
-            return
+    async def _on_stopping(self) -> None:
         self._stopping.set()  # releases requests stuck in a HangReply
-        await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._runner is None:
-            raise RuntimeError("FakeOpenRouter is not running")
-        return self._port
 
     @property
     def base_url(self) -> str:

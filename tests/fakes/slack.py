@@ -49,12 +49,13 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Final, Literal, Self, TypeVar
+from typing import Any, Final, Literal, TypeVar
 from urllib.parse import quote, urlencode
 
 import aiohttp
 from aiohttp import web
+
+from tests.fakes._server import LoopbackServer
 
 __all__ = [
     "APP_ID",
@@ -712,7 +713,7 @@ class _ApiError(Exception):
 # --------------------------------------------------------------------------- the server
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     """A Slack look-alike on ``127.0.0.1`` (ephemeral port unless ``port`` is given).
 
     ``api_url`` (``http://127.0.0.1:PORT/api/``) is the clients' ``base_url``. Everything is
@@ -784,8 +785,7 @@ class FakeSlack:
         self._socket_turn = itertools.count()
         self._file_ids = itertools.count(1)
 
-        self._port = port
-        self._runner: web.AppRunner | None = None
+        super().__init__(port=port)
         self._session: aiohttp.ClientSession | None = None
         self._changed = asyncio.Event()
 
@@ -813,28 +813,19 @@ class FakeSlack:
 
     # ----------------------------------------------------------------- lifecycle
 
-    async def start(self) -> Self:
-        if self._runner is not None:
-            raise RuntimeError("FakeSlack already started")
+    def _make_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_get("/files-pri/{key}/{tail:.*}", self._handle_file)
         app.router.add_post("/response/{response_id}", self._handle_response_url)
         app.router.add_get("/link/", self._handle_socket)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self._port)
-        await site.start()
-        self._runner = runner
-        self._port = int(runner.addresses[0][1])
+        return app
+
+    async def _on_started(self) -> None:
         self._changed = asyncio.Event()  # fresh: a restart may be on another loop
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        return self
 
-    async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is None:
-            return
+    async def _on_stopping(self) -> None:
         for future in self._pending_acks.values():
             future.cancel()
         for sock in list(self._sockets):
@@ -843,29 +834,11 @@ class FakeSlack:
         if self._session is not None:
             await self._session.close()
             self._session = None
-        await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._runner is None:
-            raise RuntimeError("FakeSlack is not running")
-        return self._port
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT`` (no trailing slash): the host of files and response URLs."""
-        return f"http://127.0.0.1:{self.port}"
+        return self.host_url
 
     @property
     def api_url(self) -> str:
