@@ -10,8 +10,12 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.settings import ConfigError, Settings, database_path, load_settings
+
+if TYPE_CHECKING:
+    from bot.core import Core
 
 log = logging.getLogger("bot")
 
@@ -44,11 +48,11 @@ async def _chat(settings: Settings, conversation: str) -> int:
         # The agent stack imports while the user reads the prompt and types.
         core_task = asyncio.create_task(build_core(services))
 
-        async def core_ready() -> object:
+        async def core_ready() -> Core:
             return await core_task
 
         session = ConsoleSession(
-            core_ready=core_ready,  # type: ignore[arg-type]
+            core_ready=core_ready,
             name=conversation,
             interactive=interactive,
         )

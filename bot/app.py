@@ -12,7 +12,7 @@ import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -81,7 +81,7 @@ async def build_core(services: Services, base_models: ModelFactory | None = None
     )
 
 
-def platforms_configured(settings: Settings) -> dict[str, Any]:
+def platforms_configured(settings: Settings) -> dict[str, bool]:
     """Which platform adapters have their credentials set."""
     return {
         "slack": settings.slack_bot_token is not None,

@@ -5,7 +5,7 @@ Never globals: the same tool code serves every turn, test and benchmark.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -29,5 +29,3 @@ class TurnContext:
     tools: ToolConfig
     conversation: str
     user_id: str
-    notes: list[str] = field(default_factory=list)
-    """Remarks tools want shown to the user outside the answer."""

@@ -101,7 +101,6 @@ class Core:
         self._models: dict[str, Model] = {}
         self.locks = KeyedLocks()
         self._turn_slots = asyncio.Semaphore(settings.max_concurrent_turns)
-        self.in_flight = 0
 
     def model(self, name: str) -> Model:
         model = self._models.get(name)
@@ -164,19 +163,14 @@ class Core:
 
     async def _turn(self, event: Event, reply: Reply) -> TurnResult:
         started = time.perf_counter()
-        result = TurnResult("failed")
-        self.in_flight += 1
         try:
             await reply.start()
             async with self.locks.hold(str(event.conversation)), self._turn_slots:
                 result = await self._run(event, reply)
-        except Exception as exc:  # the reply itself failed (platform down) or a bug
-            verdict = classify(exc)
-            log.exception("turn failed outside the model run", extra={"kind": verdict.kind})
+        except Exception:  # the reply itself failed (platform down) or a bug
+            log.exception("turn failed outside the model run")
             await _safe(reply.fail(user_message(ErrorKind.INTERNAL)))
             result = TurnResult("failed", error=ErrorKind.INTERNAL)
-        finally:
-            self.in_flight -= 1
         if result.outcome != "answered":
             await self._finish_event(event, "failed")
         log.info(

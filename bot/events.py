@@ -48,9 +48,6 @@ class ConversationKey:
         platform, *parts = text.split(":")
         return cls(platform, tuple(parts))
 
-    def child(self, part: str) -> ConversationKey:
-        return ConversationKey(self.platform, (*self.parts, part))
-
 
 @dataclass(frozen=True, slots=True)
 class Author:

@@ -101,10 +101,6 @@ class ResilientModel(Model):
         self.timeout_s = timeout_s
         self._sleep = sleep
 
-    @property
-    def name(self) -> str:
-        return self.chain[0][0]
-
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), _MAX_RETRY_AFTER_S)

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from bot.core import Core
 
 PROMPT = "you> "
-LOCAL_COMMANDS = ("attach", "quit", "exit")
 CORE_COMMANDS = ("reset", "model", "usage", "help", "ask")
 MIME_BY_SUFFIX = {
     ".pdf": "application/pdf",
@@ -171,25 +170,20 @@ def _file_attachment(path: Path) -> Attachment:
     return Attachment(name=path.name, declared_type=mime, size=path.stat().st_size, fetch=fetch)
 
 
-async def read_lines(stream: TextIO) -> Callable[[], Awaitable[str | None]]:
-    """A line reader that never blocks the event loop (one worker thread per read)."""
-
-    async def read() -> str | None:
-        line = await asyncio.to_thread(stream.readline)
-        return line if line else None
-
-    return read
+async def read_line(stream: TextIO) -> str | None:
+    """The next line, read in a worker thread so the event loop never blocks; None at EOF."""
+    line = await asyncio.to_thread(stream.readline)
+    return line if line else None
 
 
 async def run_chat(session: ConsoleSession, stdin: TextIO, *, banner: str | None = None) -> None:
-    read = await read_lines(stdin)
     if session.interactive and banner:
         session.out.write(banner + "\n")
     while True:
         if session.interactive:
             session.out.write(PROMPT)
             session.out.flush()
-        line = await read()
+        line = await read_line(stdin)
         if line is None:
             break
         if not await session.handle_line(line):

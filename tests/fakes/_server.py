@@ -71,10 +71,6 @@ class LoopbackServer:
         await self.stop()
 
     @property
-    def running(self) -> bool:
-        return self._runner is not None
-
-    @property
     def port(self) -> int:
         if self._runner is None:
             raise RuntimeError(f"{type(self).__name__} is not running")
