@@ -133,6 +133,10 @@ class Store(Protocol):
         """Mark a claimed event ``answered`` or ``failed``."""
         ...
 
+    async def has_conversation(self, *, conversation: str) -> bool:
+        """True once any event of this conversation was claimed (the bot takes part in it)."""
+        ...
+
     async def unfinished_events(self) -> list[tuple[str, str]]:
         """(event_id, conversation) of events claimed but never finished (e.g. after a crash)."""
         ...

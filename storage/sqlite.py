@@ -382,6 +382,14 @@ class SQLiteStore:
                 (outcome, time.time(), event_id),
             )
 
+    async def has_conversation(self, *, conversation: str) -> bool:
+        async with self._locked():
+            rows = await self._fetchall(
+                "SELECT EXISTS (SELECT 1 FROM processed_events WHERE conversation = ?)",
+                (conversation,),
+            )
+        return bool(rows[0][0])
+
     async def unfinished_events(self) -> list[tuple[str, str]]:
         async with self._locked():
             rows = await self._fetchall(

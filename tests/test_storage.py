@@ -34,6 +34,12 @@ from storage.sqlite import (
 EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     (
         "index",
+        "processed_events_by_conversation",
+        "processed_events",
+        "CREATE INDEX processed_events_by_conversation ON processed_events (conversation)",
+    ),
+    (
+        "index",
         "processed_events_unfinished",
         "processed_events",
         "CREATE INDEX processed_events_unfinished ON processed_events (claimed_at)\n"
@@ -257,8 +263,11 @@ async def test_fresh_database_has_exactly_the_expected_schema(
         " WHERE type IN ('table', 'index') ORDER BY type, name",
     )
     assert schema == EXPECTED_SCHEMA
-    assert await inspect(db_path, "SELECT version, name FROM schema_migrations") == [(1, "initial")]
-    assert store.migrations_applied == (1,)
+    assert await inspect(db_path, "SELECT version, name FROM schema_migrations") == [
+        (1, "initial"),
+        (2, "events_by_conversation"),
+    ]
+    assert store.migrations_applied == (1, 2)
 
 
 async def test_pragmas_are_set_on_the_store_connection(store: SQLiteStore, db_path: Path) -> None:
@@ -279,7 +288,7 @@ async def test_reopening_applies_no_migration_twice(
     second = closing(await SQLiteStore.open(db_path))
     await second.close()
 
-    assert first.migrations_applied == (1,)
+    assert first.migrations_applied == (1, 2)
     assert second.migrations_applied == ()
     assert await inspect(db_path, "SELECT * FROM schema_migrations") == recorded
 
@@ -287,20 +296,20 @@ async def test_reopening_applies_no_migration_twice(
 async def test_a_failing_migration_is_rolled_back_whole(
     db_path: Path, monkeypatch: pytest.MonkeyPatch, closing: Callable[[SQLiteStore], SQLiteStore]
 ) -> None:
-    broken = Migration(2, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
+    broken = Migration(3, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
     monkeypatch.setattr(sqlite_module, "load_migrations", lambda: [*load_migrations(), broken])
 
     with pytest.raises(aiosqlite.OperationalError):
         closing(await SQLiteStore.open(db_path))
 
-    assert await inspect(db_path, "SELECT version FROM schema_migrations") == [(1,)]
+    assert await inspect(db_path, "SELECT version FROM schema_migrations") == [(1,), (2,)]
     assert await inspect(db_path, "SELECT name FROM sqlite_master WHERE name = 'extra'") == []
 
 
 async def test_a_database_from_newer_code_is_refused(
     db_path: Path, monkeypatch: pytest.MonkeyPatch, closing: Callable[[SQLiteStore], SQLiteStore]
 ) -> None:
-    newer = Migration(2, "newer", ("CREATE TABLE extra (x INTEGER)",))
+    newer = Migration(3, "newer", ("CREATE TABLE extra (x INTEGER)",))
     with monkeypatch.context() as patch:
         patch.setattr(sqlite_module, "load_migrations", lambda: [*load_migrations(), newer])
         await closing(await SQLiteStore.open(db_path)).close()
@@ -311,7 +320,10 @@ async def test_a_database_from_newer_code_is_refused(
 
 def test_shipped_migrations_are_numbered_from_one() -> None:
     migrations = load_migrations()
-    assert [(m.version, m.name) for m in migrations] == [(1, "initial")]
+    assert [(m.version, m.name) for m in migrations] == [
+        (1, "initial"),
+        (2, "events_by_conversation"),
+    ]
     assert all(statement.endswith(";") for statement in migrations[0].statements)
 
 
@@ -769,6 +781,9 @@ async def test_claim_event_only_once_even_after_reopening(
     try:
         assert await reopened.claim_event(event_id="Ev1", conversation="c") is False
         assert await reopened.unfinished_events() == [("Ev1", "c"), ("Ev2", "d")]
+        # The bot takes part in a conversation once an event of it was claimed, across restarts.
+        assert await reopened.has_conversation(conversation="c") is True
+        assert await reopened.has_conversation(conversation="e") is False
 
         await reopened.finish_event(event_id="Ev1", outcome="answered")
         assert await reopened.unfinished_events() == [("Ev2", "d")]
@@ -913,7 +928,7 @@ async def test_two_stores_on_one_file_share_it_safely(
         return closing(await SQLiteStore.open(db_path))
 
     first, second = await asyncio.gather(open_one(), open_one())
-    assert sorted([first.migrations_applied, second.migrations_applied]) == [(), (1,)]
+    assert sorted([first.migrations_applied, second.migrations_applied]) == [(), (1, 2)]
 
     await asyncio.gather(
         *(
