@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -101,20 +103,40 @@ async def _check(settings: Settings) -> int:
 
 
 async def _serve(settings: Settings) -> int:
-    from bot.app import platforms_configured
+    from bot.app import build_core, open_services, platforms_configured
 
     configured = [name for name, on in platforms_configured(settings).items() if on]
     if not configured:
         print(NO_PLATFORM, file=sys.stderr)
         return 1
     settings.require_openrouter_key()
-    # The Slack and Discord adapters arrive with their own issues; until then say so plainly.
-    print(
-        f"Credentials found for {', '.join(configured)}, but this build has no adapter for "
-        "it yet. Use `python -m bot chat` meanwhile.",
-        file=sys.stderr,
-    )
-    return 1
+    if "slack" not in configured:
+        # The Discord adapter arrives with its own issue; until then say so plainly.
+        print(
+            "Credentials found for discord, but this build has no Discord adapter yet. "
+            "Use Slack or `python -m bot chat` meanwhile.",
+            file=sys.stderr,
+        )
+        return 1
+    from adapters.slack import SlackAdapter
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with open_services(settings) as services:
+        core = await build_core(services)
+        slack = SlackAdapter(core, settings)
+        try:
+            await slack.start()
+            log.info("bot running with %s; Ctrl-C or SIGTERM stops it", settings.bot_model)
+            await stop.wait()
+            log.info("stopping")
+        finally:
+            await slack.close()
+            await core.close()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

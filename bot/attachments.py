@@ -15,7 +15,7 @@ from pathlib import PurePath
 
 from charset_normalizer import from_bytes
 
-from bot.events import Attachment
+from bot.events import Attachment, AttachmentUnavailable
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -148,6 +148,10 @@ async def read_attachments(attachments: Sequence[Attachment], settings: Settings
             continue
         try:
             data = await attachment.fetch()
+        except AttachmentUnavailable as exc:
+            log.warning("attachment unavailable: %s", exc)
+            out.notices.append(f"Skipped {name}: {exc}.")
+            continue
         except Exception as exc:
             log.warning("could not fetch an attachment: %s", type(exc).__name__)
             out.notices.append(f"Skipped {name}: I could not download it.")

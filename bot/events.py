@@ -56,9 +56,18 @@ class Author:
     is_bot: bool = False
 
 
+class AttachmentUnavailable(Exception):
+    """An adapter could not fetch a file; ``str()`` is a short reason to show the user."""
+
+
 @dataclass(frozen=True, slots=True)
 class Attachment:
-    """A file on a user message; the bytes are fetched only when the core needs them."""
+    """A file on a user message; the bytes are fetched only when the core needs them.
+
+    ``fetch`` raises ``AttachmentUnavailable`` with a reason the user may read (sign-in page
+    instead of the file, host not trusted with the token, too large); anything else it raises
+    is reported as "could not download".
+    """
 
     name: str
     declared_type: str

@@ -31,6 +31,8 @@ HINTS: dict[str, str] = {
     "OPEN_METEO_URL": "a host URL such as https://api.open-meteo.com (no path)",
     "OPEN_METEO_GEOCODING_URL": "a host URL such as https://geocoding-api.open-meteo.com (no path)",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
+    "SLACK_API_URL": "an http(s) URL such as https://slack.com/api/",
+    "PORT": "a TCP port number such as 3000",
 }
 
 
@@ -95,13 +97,30 @@ class Settings(BaseSettings):
     max_text_file_chars: int = Field(default=100_000, ge=1_000, alias="MAX_TEXT_FILE_CHARS")
     allow_bots: bool = Field(default=False, alias="BOT_ALLOW_BOTS")
 
-    # Platforms (their adapters arrive with their own issues).
+    # Slack.
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    """Set: Socket Mode. Unset: HTTP mode on ``PORT`` (needs ``SLACK_SIGNING_SECRET``)."""
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    """Base of every Web API call (auth.test and Socket Mode's apps.connections.open too)."""
+    slack_file_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["files.slack.com"], alias="SLACK_FILE_HOSTS"
+    )
+    """Hosts that may receive the bot token to download files; SLACK_API_URL's host is added."""
+    slack_require_mention: bool = Field(default=False, alias="SLACK_REQUIRE_MENTION")
+    """True: follow-ups in a thread need a mention too (busy workspaces)."""
+    slack_native_streaming: bool = Field(default=True, alias="SLACK_NATIVE_STREAMING")
+    """Stream with chat.startStream/appendStream/stopStream; False: post, then chat.update."""
+    slack_stream_interval_s: float = Field(default=1.0, ge=0, alias="SLACK_STREAM_INTERVAL")
+    """Least time between two updates of one streamed answer."""
+    port: int = Field(default=3000, ge=0, le=65535, alias="PORT")
+    """HTTP mode: where Slack's requests (POST /slack/events) and GET /healthz are served."""
+
+    # Discord (its adapter arrives with its own issue).
     discord_bot_token: SecretStr | None = Field(default=None, alias="DISCORD_BOT_TOKEN")
 
-    @field_validator("bot_fallback_models", "admin_users", mode="before")
+    @field_validator("bot_fallback_models", "admin_users", "slack_file_hosts", mode="before")
     @classmethod
     def _split_models(cls, value: object) -> object:
         if isinstance(value, str):
@@ -120,6 +139,11 @@ class Settings(BaseSettings):
     @classmethod
     def _base_url(cls, value: str) -> str:
         return _http_url(value)
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_api_url(cls, value: str) -> str:
+        return _http_url(value) + "/"  # slack_sdk joins method names onto it
 
     @field_validator("open_meteo_url", "open_meteo_geocoding_url")
     @classmethod
@@ -148,6 +172,14 @@ class Settings(BaseSettings):
             self.discord_bot_token,
         )
         return [v.get_secret_value() for v in values if v and v.get_secret_value()]
+
+    @property
+    def slack_token_hosts(self) -> frozenset[str]:
+        """Hosts (``host`` or ``host:port``) that may be sent the bot token."""
+        api = urlsplit(self.slack_api_url)
+        hosts = {h.lower() for h in self.slack_file_hosts}
+        hosts.add(api.netloc.lower())
+        return frozenset(hosts)
 
     def require_openrouter_key(self) -> str:
         if self.openrouter_api_key is None or not self.openrouter_api_key.get_secret_value():

@@ -162,6 +162,11 @@ class Store(Protocol):
         """Sums over the rows matching every filter given."""
         ...
 
+    async def latest_conversation(self, *, user_id: str, channel: str) -> str | None:
+        """The conversation of this user's newest answered turn in ``channel`` (for ``/reset``
+        where a command cannot say which thread it means)."""
+        ...
+
     # --- small key/value state (e.g. the hash of synced slash commands) -------------------
     async def get_state(self, *, key: str) -> str | None: ...
 

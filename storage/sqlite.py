@@ -455,6 +455,15 @@ class SQLiteStore:
         )
 
     # --- small key/value state ------------------------------------------------------------
+    async def latest_conversation(self, *, user_id: str, channel: str) -> str | None:
+        async with self._locked():
+            rows = await self._fetchall(
+                "SELECT conversation FROM usage WHERE user_id = ? AND channel = ?"
+                " ORDER BY created_at DESC LIMIT 1",
+                (user_id, channel),
+            )
+        return str(rows[0][0]) if rows else None
+
     async def get_state(self, *, key: str) -> str | None:
         async with self._locked():
             rows = await self._fetchall("SELECT value FROM state WHERE key = ?", (key,))

@@ -941,3 +941,18 @@ async def test_two_stores_on_one_file_share_it_safely(
     assert len(history) == 80
     assert [entry.seq for entry in history] == list(range(1, 81))
     assert all(entry.turn_start == (entry.seq % 2 == 1) for entry in history)
+
+
+async def test_latest_conversation_of_a_user_in_a_channel(store: SQLiteStore) -> None:
+    assert await store.latest_conversation(user_id="U1", channel="C1") is None
+    for conversation, user, channel, at in [
+        ("old", "U1", "C1", 1.0),
+        ("new", "U1", "C1", 3.0),
+        ("other-user", "U2", "C1", 5.0),
+        ("other-channel", "U1", "C2", 6.0),
+    ]:
+        await store.record_usage(
+            usage_record(conversation=conversation, user_id=user, channel=channel, created_at=at)
+        )
+    assert await store.latest_conversation(user_id="U1", channel="C1") == "new"
+    assert await store.latest_conversation(user_id="U2", channel="C1") == "other-user"

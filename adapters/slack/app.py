@@ -1,0 +1,344 @@
+"""The Slack adapter: a slack_bolt ``AsyncApp`` whose listeners hand normalized events to the core.
+
+Transports: Socket Mode when ``SLACK_APP_TOKEN`` is set, else HTTP on ``PORT`` with events,
+commands and interactivity at ``POST /slack/events`` (signatures checked by bolt) and
+``GET /healthz``. Bolt acks every event before its listener runs, so a slow model never makes
+Slack retry; the retries that come anyway (and the ``message`` twin of every ``app_mention``)
+are claimed once in the store by the core.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.files import slack_attachments
+from adapters.slack.reply import NativeStreaming, SlackReply, slack_error
+from adapters.slack.translate import (
+    channel_key,
+    command_event,
+    conversation_key,
+    route_message,
+    with_attachments,
+)
+from bot.events import ConversationKey, Event
+from bot.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from bot.core import Core, TurnResult
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("/ask", "/model", "/usage", "/reset", "/help")
+GREETING = (
+    "Hi! I'm your team's assistant. Ask me anything here, or mention me in a channel and I'll "
+    "answer in the thread. I can check the weather and the time anywhere, and read the text "
+    "files you send me. Type `/help` for more."
+)
+SUGGESTED_PROMPTS = [
+    {"title": "Weather", "message": "What's the weather in Lisbon this weekend?"},
+    {"title": "Time zones", "message": "What time is it in Tokyo and in New York?"},
+    {"title": "Explain", "message": "Explain how HTTP caching works, briefly."},
+]
+ASK_USAGE = "Ask a question after the command, e.g. `/ask what's the weather in Oslo?`"
+NOT_IN_CHANNEL = (
+    "I can't post in this channel yet. Invite me first (`/invite @me`), or ask me in a DM."
+)
+
+Responder = Callable[..., Awaitable[Any]]
+
+
+class CommandReply:
+    """``Reply`` for a command's answer: collected, then sent once as an ephemeral response."""
+
+    def __init__(self, respond: Responder) -> None:
+        self._respond = respond
+        self._parts: list[str] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def stream(self, delta: str) -> None:
+        self._parts.append(delta)
+
+    async def progress(self, status: str) -> None:
+        pass
+
+    async def notice(self, text: str) -> None:
+        self._parts.append(f"_{text}_\n")
+
+    async def finish(self) -> None:
+        await self._respond(text="".join(self._parts), response_type="ephemeral")
+
+    async def fail(self, message: str) -> None:
+        await self._respond(text=message, response_type="ephemeral")
+
+
+def web_client(settings: Settings, session: aiohttp.ClientSession | None) -> AsyncWebClient:
+    """The Web API client every call uses: ``SLACK_API_URL``, 429s retried after Retry-After."""
+    if settings.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set")
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=30,
+        session=session,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=1),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=4),
+        ],
+    )
+
+
+class SlackAdapter:
+    """Owns the bolt app and its transport; translates Slack in, renders answers out."""
+
+    def __init__(self, core: Core, settings: Settings) -> None:
+        if settings.slack_bot_token is None:
+            raise ConfigError("SLACK_BOT_TOKEN is not set")
+        if settings.slack_app_token is None and settings.slack_signing_secret is None:
+            raise ConfigError(
+                "SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify Slack's requests "
+                "(or set SLACK_APP_TOKEN for Socket Mode)"
+            )
+        self.core = core
+        self.settings = settings
+        self._token = settings.slack_bot_token.get_secret_value()
+        self._session: aiohttp.ClientSession | None = None
+        self._native = NativeStreaming(settings.slack_native_streaming)
+        self._runner: web.AppRunner | None = None
+        self._socket: Any = None
+        self.app: AsyncApp | None = None
+        self.healthy = False
+        self.port: int | None = None
+        """HTTP mode: the port bound (``PORT=0`` picks a free one)."""
+        self.outcomes: Counter[str] = Counter()
+        """How the messages and commands that reached the adapter ended (answered, duplicate,
+        ignored, failed, command), for logs and metrics."""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Connect (Socket Mode) or listen (HTTP); returns once Slack can reach the bot."""
+        # One pooled HTTP session for every Web API call and file download: slack_sdk would
+        # otherwise open a new connection per call.
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        client = web_client(self.settings, self._session)
+        secret = self.settings.slack_signing_secret
+        self.app = AsyncApp(
+            client=client,
+            signing_secret=secret.get_secret_value() if secret else "",
+            request_verification_enabled=secret is not None,
+            logger=logging.getLogger("slack_bolt"),
+        )
+        self._register(self.app)
+        if self.settings.slack_app_token is not None:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            self._socket = AsyncSocketModeHandler(
+                self.app, app_token=self.settings.slack_app_token.get_secret_value()
+            )
+            await self._socket.connect_async()
+            log.info("slack: connected over Socket Mode")
+        else:
+            self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False)
+            await self._runner.setup()
+            await web.TCPSite(self._runner, "0.0.0.0", self.settings.port, backlog=1024).start()
+            self.port = int(self._runner.addresses[0][1])
+            log.info("slack: listening on port %d (POST /slack/events)", self.port)
+        self.healthy = True
+
+    async def close(self) -> None:
+        self.healthy = False
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def web_app(self) -> web.Application:
+        app = web.Application(client_max_size=2 * 1024 * 1024)
+        app.router.add_post("/slack/events", self._handle_http)
+        app.router.add_get("/healthz", self._healthz)
+        return app
+
+    async def _handle_http(self, request: web.Request) -> web.Response:
+        if self.app is None:
+            return web.Response(status=503, text="starting")
+        response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        if not self.healthy:
+            return web.json_response({"ok": False}, status=503)
+        return web.json_response({"ok": True})
+
+    @property
+    def client(self) -> AsyncWebClient:
+        if self.app is None:
+            raise RuntimeError("the Slack adapter is not started")
+        return self.app.client
+
+    # ------------------------------------------------------------------ listeners
+
+    def _register(self, app: AsyncApp) -> None:
+        app.event("app_mention")(self._on_message)
+        app.event("message")(self._on_message)
+        app.event("app_home_opened")(self._on_home_opened)
+        app.event("assistant_thread_started")(self._on_assistant_thread_started)
+        app.event("assistant_thread_context_changed")(self._ignore)
+        for name in COMMANDS:
+            app.command(name)(self._on_command)
+
+    async def _ignore(self) -> None:
+        pass
+
+    async def _on_message(
+        self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        incoming = route_message(
+            body,
+            event,
+            bot_user_id=str(context.bot_user_id or ""),
+            require_mention=self.settings.slack_require_mention,
+        )
+        if incoming is None:
+            self.outcomes["ignored"] += 1
+            return
+        if incoming.needs_membership and not await self.core.store.has_conversation(
+            conversation=str(incoming.event.conversation)
+        ):
+            self.outcomes["ignored"] += 1
+            return
+        normalized = incoming.event
+        if incoming.files:
+            normalized = with_attachments(
+                normalized,
+                slack_attachments(
+                    incoming.files,
+                    http=self._http(),
+                    token=self._token,
+                    hosts=self.settings.slack_token_hosts,
+                    max_bytes=int(self.settings.max_file_mb * 1024 * 1024),
+                ),
+            )
+        await self._answer(normalized, thread_ts=normalized.conversation.parts[2])
+
+    async def _answer(self, event: Event, *, thread_ts: str) -> TurnResult:
+        reply = SlackReply(
+            self.client,
+            channel=event.channel.parts[1],
+            thread_ts=thread_ts,
+            user=event.author.id,
+            team=event.workspace or event.channel.parts[0],
+            native=self._native,
+            interval_s=self.settings.slack_stream_interval_s,
+        )
+        result = await self.core.handle(event, reply)
+        self.outcomes[result.outcome] += 1
+        return result
+
+    async def _on_home_opened(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
+        if event.get("tab") != "messages":
+            return
+        user, channel = str(event.get("user") or ""), str(event.get("channel") or "")
+        if not user or not channel:
+            return
+        key = f"slack:greeted:{context.team_id}:{user}"
+        if await self.core.store.get_state(key=key):
+            return  # greet once, not every time the DM is opened
+        await self.core.store.set_state(key=key, value="1")
+        try:
+            await self.client.chat_postMessage(channel=channel, markdown_text=GREETING)
+            await self.client.assistant_threads_setSuggestedPrompts(
+                channel_id=channel, title="Try asking", prompts=SUGGESTED_PROMPTS
+            )
+        except SlackApiError as exc:
+            log.info("could not greet in a DM: %s", slack_error(exc))
+
+    async def _on_assistant_thread_started(self, event: dict[str, Any]) -> None:
+        thread = event.get("assistant_thread") or {}
+        channel, thread_ts = thread.get("channel_id"), thread.get("thread_ts")
+        if not (isinstance(channel, str) and isinstance(thread_ts, str)):
+            return
+        try:
+            await self.client.assistant_threads_setSuggestedPrompts(
+                channel_id=channel,
+                thread_ts=thread_ts,
+                title="Try asking",
+                prompts=SUGGESTED_PROMPTS,
+            )
+        except SlackApiError as exc:
+            log.info("could not set suggested prompts: %s", slack_error(exc))
+
+    async def _on_command(
+        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        name = str(command.get("command") or "").lstrip("/").lower()
+        try:
+            if name == "ask":
+                await self._ask(command, respond)
+                return
+            conversation: ConversationKey | None = None
+            if name == "reset":
+                conversation = await self._latest_conversation(command)
+            result = await self.core.handle(
+                command_event(command, conversation=conversation), CommandReply(respond)
+            )
+            self.outcomes[result.outcome] += 1
+        except Exception:
+            log.exception("slash command failed", extra={"command": name})
+            await respond(text="Sorry, that command failed. Please try again.")
+
+    async def _latest_conversation(self, command: Mapping[str, Any]) -> ConversationKey | None:
+        """A command cannot be typed in a thread: ``/reset`` means the user's latest one here."""
+        team, channel = str(command.get("team_id")), str(command.get("channel_id"))
+        latest = await self.core.store.latest_conversation(
+            user_id=f"slack:{command.get('user_id')}", channel=str(channel_key(team, channel))
+        )
+        return ConversationKey.parse(latest) if latest else None
+
+    async def _ask(self, command: Mapping[str, Any], respond: AsyncRespond) -> None:
+        question = str(command.get("text") or "").strip()
+        if not question:
+            await respond(text=ASK_USAGE, response_type="ephemeral")
+            return
+        team = str(command.get("team_id") or "")
+        channel = str(command.get("channel_id") or "")
+        user = str(command.get("user_id") or "")
+        try:
+            posted = await self.client.chat_postMessage(
+                channel=channel, text=f"<@{user}> asked: {question}"
+            )
+        except SlackApiError as exc:
+            log.info("/ask could not post in %s: %s", channel, slack_error(exc))
+            await respond(text=NOT_IN_CHANNEL, response_type="ephemeral")
+            return
+        root = str(posted["ts"])
+        event = command_event(
+            {**command, "team_id": team}, conversation=conversation_key(team, channel, root)
+        )
+        await self._answer(event, thread_ts=root)
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("the Slack adapter is not started")
+        return self._session

@@ -1,0 +1,343 @@
+"""``Reply`` for Slack: status while working, the answer streamed into the thread, never lost.
+
+Streaming is single-flight and coalesced: one Web API call at a time per answer, the text that
+arrived meanwhile sent together, at most one update per ``interval``; the first text goes out at
+once and a finished answer is never held back by the interval.
+
+- Native streaming (``chat.startStream`` / ``appendStream`` / ``stopStream``) in threads, with
+  the recipient user and team. A stream is closed and a new message continued before it reaches
+  ``STREAM_BUDGET`` characters, cut at a paragraph or code-fence boundary.
+- Where native streaming is refused (an old workspace, a missing scope, an expired stream), the
+  rest of the answer goes out as a posted message updated in place (``chat.update``), kept under
+  ``UPDATE_BUDGET`` because ``chat.update`` fails with ``msg_too_long`` a little above 4,000.
+- An answer that is complete before anything was sent is posted in one call per
+  ``POST_BUDGET`` characters.
+
+Slack's answer to a call decides what counts as sent: text in a call that Slack refused is sent
+again in the next message; text in a call Slack accepted never is. 429s are retried by the web
+client's retry handler, honouring ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from typing import Any, Literal
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.text import cut_markdown, open_fence, split_markdown
+
+log = logging.getLogger(__name__)
+
+STREAM_BUDGET = 11_000
+"""Characters per natively streamed message (a markdown block holds 12,000)."""
+UPDATE_BUDGET = 3_800
+"""Characters per message that is posted and then updated."""
+POST_BUDGET = 11_000
+"""Characters per message posted whole."""
+MIN_ROOM = 200
+"""Less room than this left in a message: close it and continue in a new one."""
+NEAR_FULL = 1_500
+"""Less room than this left after the pending text: send whole lines only."""
+THINKING = "is thinking…"
+
+# Errors after which native streaming is not tried again by this process.
+_NATIVE_UNAVAILABLE = frozenset(
+    {"unknown_method", "missing_scope", "not_allowed_token_type", "feature_not_enabled"}
+)
+
+
+def slack_error(exc: BaseException) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or "unknown_error")
+    return type(exc).__name__
+
+
+class NativeStreaming:
+    """Process-wide: whether Slack's native streaming is worth trying (off after a hard refusal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def refused(self, error: str) -> None:
+        if error in _NATIVE_UNAVAILABLE and self.enabled:
+            log.warning("Slack refused native streaming (%s): posting and updating instead", error)
+            self.enabled = False
+
+
+class SlackReply:
+    """One answer to one message, in the thread ``thread_ts`` of ``channel``."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        channel: str,
+        thread_ts: str,
+        user: str,
+        team: str,
+        native: NativeStreaming,
+        interval_s: float = 1.0,
+        show_status: bool = True,
+    ) -> None:
+        self._client = client
+        self._channel = channel
+        self._thread_ts = thread_ts
+        self._user = user
+        self._team = team
+        self._native = native
+        self._interval = interval_s
+        self._show_status = show_status
+        self._mode: Literal["stream", "update"] = "stream" if native.enabled else "update"
+        self._pending = ""
+        self._message_ts: str | None = None
+        """The message being streamed or updated now, if any."""
+        self._message_text = ""
+        self._last_send = 0.0
+        self._pump: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
+        self._status_shown = False
+        self._done = False
+        self.posted: list[str] = []
+        """ts of every message this answer posted, in order."""
+
+    # ------------------------------------------------------------------ the Reply protocol
+
+    async def start(self) -> None:
+        await self._set_status(THINKING)
+
+    async def progress(self, status: str) -> None:
+        if not self._done:
+            await self._set_status(status)
+
+    async def stream(self, delta: str) -> None:
+        if self._done or not delta:
+            return
+        self._pending += delta
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._run_pump())
+
+    async def notice(self, text: str) -> None:
+        try:
+            await self._client.chat_postMessage(
+                channel=self._channel, thread_ts=self._thread_ts, markdown_text=f"_{text}_"
+            )
+        except Exception as exc:
+            log.warning("could not post a notice: %s", slack_error(exc))
+
+    async def finish(self) -> None:
+        await self._close()
+
+    async def fail(self, message: str) -> None:
+        if self._done:
+            return
+        shown = bool(self._pending or self._message_text or self.posted)
+        self._pending += ("\n\n" if shown else "") + f"_{message}_"
+        try:
+            await self._close()
+        finally:
+            if self._show_status:
+                await self._set_status("")  # never leave "is thinking…" after an error
+
+    # ------------------------------------------------------------------ internals
+
+    async def _close(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._closing.set()
+        if self._pump is not None:
+            await self._pump
+        await self._send(final=True)
+        if self._status_shown:
+            await self._set_status("")
+
+    async def _set_status(self, status: str) -> None:
+        if not self._show_status:
+            return
+        try:
+            await self._client.assistant_threads_setStatus(
+                channel_id=self._channel, thread_ts=self._thread_ts, status=status
+            )
+            self._status_shown = bool(status)
+        except Exception as exc:
+            # A status is a courtesy: without it (no assistant scope, a channel where Slack
+            # refuses it) the answer still comes.
+            log.info("no status in this thread (%s)", slack_error(exc))
+            self._show_status = False
+
+    async def _run_pump(self) -> None:
+        """Send pending text, one call at a time, no more often than the interval."""
+        while self._pending and not self._closing.is_set():
+            wait = self._last_send + self._interval - time.monotonic()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), wait)
+                if self._closing.is_set():
+                    return  # finish() sends the rest in its final call
+            try:
+                await self._send(final=False)
+            except Exception as exc:
+                # Slack is unreachable for now: keep the text; finish() tries again.
+                log.warning("could not stream to Slack: %s", slack_error(exc))
+                self._last_send = time.monotonic()
+
+    async def _send(self, *, final: bool) -> None:
+        """Send what is pending; with ``final``, also close the current message."""
+        while True:
+            self._last_send = time.monotonic()
+            if self._message_ts is None and final:
+                # Complete before anything was shown (or the last message was full): plain
+                # posts, which later updates need not fit under UPDATE_BUDGET.
+                snapshot = self._pending
+                await self._post_whole(snapshot)
+                self._consume(snapshot, "")
+                return
+            if self._mode == "stream":
+                done = await self._send_stream(final)
+            else:
+                done = await self._send_update(final)
+            if done:
+                return
+            # A message was filled and closed, or the mode changed: go on with the rest.
+
+    def _take(self, budget: int, *, final: bool = False) -> tuple[str, str, str, bool]:
+        """(snapshot of pending, what goes into the current message, what waits, full).
+
+        ``full``: the current message has no more room; it is closed and the rest goes on in
+        a new one. The break falls at a paragraph or line boundary, with a code fence that
+        is open there closed in this message and reopened in the next.
+        """
+        snapshot = self._pending
+        current = self._message_text if self._message_ts else ""
+        room = budget - len(current)
+        fence = open_fence(current) if current else None
+        if len(snapshot) <= room:
+            if final or room - len(snapshot) >= NEAR_FULL:
+                return snapshot, snapshot, "", False
+            # Nearly full: send whole lines only, so that the message can end at a line break.
+            keep = snapshot.rfind("\n") + 1
+            return snapshot, snapshot[:keep], snapshot[keep:], False
+        if room >= MIN_ROOM:
+            head, tail = cut_markdown(snapshot, room, fence=fence)
+            return snapshot, head, tail, True
+        if fence is None:
+            return snapshot, "", snapshot, True
+        marker = re.match(r"\s*([`~]{3,})", fence)
+        close = "\n" + (marker.group(1) if marker else "```")
+        return snapshot, close, f"{fence}\n{snapshot}", True
+
+    def _consume(self, snapshot: str, tail: str) -> None:
+        """``snapshot`` was handled, ``tail`` of it still waits; text that arrived meanwhile
+        (``stream`` runs while a call is in flight) stays after it."""
+        self._pending = tail + self._pending[len(snapshot) :]
+
+    async def _send_stream(self, final: bool) -> bool:
+        """Native streaming; True when all pending text is sent."""
+        if self._message_ts is None:
+            snapshot, head, tail, _ = self._take(STREAM_BUDGET)
+            if not head:
+                return True  # only a partial line so far
+            try:
+                response = await self._client.chat_startStream(
+                    channel=self._channel,
+                    thread_ts=self._thread_ts,
+                    recipient_user_id=self._user,
+                    recipient_team_id=self._team,
+                    markdown_text=head,
+                )
+            except SlackApiError as exc:
+                self._fall_back(slack_error(exc))
+                return False
+            return self._opened(str(response["ts"]), snapshot, head, tail)
+        snapshot, head, tail, full = self._take(STREAM_BUDGET, final=final)
+        closing = final or full
+        try:
+            if closing:
+                await self._client.chat_stopStream(
+                    channel=self._channel, ts=self._message_ts, markdown_text=head or None
+                )
+            elif head:
+                await self._client.chat_appendStream(
+                    channel=self._channel, ts=self._message_ts, markdown_text=head
+                )
+        except SlackApiError as exc:
+            # Refused, so not shown: the text goes into the next message.
+            error = slack_error(exc)
+            log.info("Slack stream refused (%s): continuing in a new message", error)
+            self._message_ts, self._message_text = None, ""
+            if error != "msg_too_long":
+                self._fall_back(error)
+            return False
+        self._message_text += head
+        self._consume(snapshot, tail)
+        if closing:
+            self._message_ts, self._message_text = None, ""
+        return not (full and tail)
+
+    async def _send_update(self, final: bool) -> bool:
+        """Post-and-update mode; True when all pending text is in a message."""
+        if self._message_ts is None:
+            snapshot, head, tail, _ = self._take(UPDATE_BUDGET)
+            if not head:
+                return True  # only a partial line so far
+            response = await self._post(head)
+            return self._opened(str(response["ts"]), snapshot, head, tail)
+        snapshot, head, tail, full = self._take(UPDATE_BUDGET, final=final)
+        if head:
+            try:
+                await self._client.chat_update(
+                    channel=self._channel,
+                    ts=self._message_ts,
+                    markdown_text=self._message_text + head,
+                )
+            except SlackApiError as exc:
+                # msg_too_long or an edit window: leave that message as it is, continue below it.
+                log.info(
+                    "Slack refused an update (%s): continuing in a new message", slack_error(exc)
+                )
+                head, tail, full = "", snapshot, True
+        self._message_text += head
+        self._consume(snapshot, tail)
+        if full:
+            self._message_ts, self._message_text = None, ""
+        return not (full and tail)
+
+    def _opened(self, ts: str, snapshot: str, head: str, tail: str) -> bool:
+        """A new message holds ``head``; ``tail`` waits (the next round closes this message,
+        having no room left, and goes on in another). True when nothing is left."""
+        self.posted.append(ts)
+        self._status_shown = False  # Slack clears the status when the app replies
+        self._message_ts, self._message_text = ts, head
+        self._consume(snapshot, tail)
+        return not tail
+
+    def _fall_back(self, error: str) -> None:
+        self._native.refused(error)
+        self._mode = "update"
+
+    async def _post_whole(self, text: str) -> None:
+        for chunk in split_markdown(text, POST_BUDGET) if text else []:
+            await self._post_chunk(chunk, POST_BUDGET)
+
+    async def _post_chunk(self, chunk: str, budget: int) -> None:
+        try:
+            response = await self._post(chunk)
+        except SlackApiError as exc:
+            if slack_error(exc) not in ("msg_too_long", "msg_blocks_too_long") or budget < 500:
+                raise
+            for piece in split_markdown(chunk, budget // 2):
+                await self._post_chunk(piece, budget // 2)
+            return
+        self.posted.append(str(response["ts"]))
+        self._status_shown = False
+
+    async def _post(self, text: str) -> Any:
+        return await self._client.chat_postMessage(
+            channel=self._channel, thread_ts=self._thread_ts, markdown_text=text
+        )

@@ -1,0 +1,556 @@
+"""The Slack adapter end to end: the REAL slack_bolt AsyncApp and slack_sdk client, served over HTTP
+(and Socket Mode), against FakeSlack; the real core, litellm and SQLite behind it, answering from
+FakeOpenRouter. Assertions are on what Slack saw: API calls, messages in threads, downloads."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from adapters.slack import SlackAdapter
+from bot.app import build_core, open_services
+from bot.core import Core
+from tests.conftest import make_settings
+from tests.fakes.open_meteo import FakeOpenMeteo
+from tests.fakes.openrouter import FakeOpenRouter, TextReply, last_user_text
+from tests.fakes.slack import (
+    BOT_USER_ID,
+    TEAM_ID,
+    USER_ID,
+    FakeSlack,
+    app_home_opened,
+    app_mention,
+    bot_message,
+    file_share_message,
+    im_message,
+    message_changed,
+    message_event,
+)
+
+SECRET = "slack-signing-secret-for-tests-0123"
+BOT = f"<@{BOT_USER_ID}>"
+
+
+async def eventually(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+    """Poll until ``predicate()`` is truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s: {value!r}")
+        await asyncio.sleep(0.01)
+
+
+@dataclass
+class Bot:
+    slack: FakeSlack
+    openrouter: FakeOpenRouter
+    adapter: SlackAdapter
+    core: Core
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.adapter.port}/slack/events"
+
+    async def deliver(self, event: dict[str, Any], **kwargs: Any) -> int:
+        status, _ = await self.slack.deliver_event(self.url, SECRET, event, **kwargs)
+        return status
+
+    async def command(self, name: str, text: str = "", **kwargs: Any) -> str:
+        """Deliver a slash command; returns its response_url."""
+        status, body = await self.slack.deliver_command(self.url, SECRET, name, text, **kwargs)
+        assert status == 200, body
+        return str(self.slack.deliveries[-1].payload["response_url"])
+
+    async def answered(self, count: int = 1) -> None:
+        await eventually(lambda: self.adapter.outcomes["answered"] >= count)
+
+    def answer(self, channel: str, thread_ts: str) -> str:
+        """Every bot message in the thread, joined (streamed messages as their final text)."""
+        return "\n".join(m["text"] for m in self.bot_messages(channel, thread_ts))
+
+    def bot_messages(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        return [m for m in self.slack.thread(channel, thread_ts) if m.get("bot_id")]
+
+    def last_body(self) -> dict[str, Any]:
+        """The body of the newest chat completion request the model received."""
+        body = self.openrouter.chat_requests[-1].body
+        assert body is not None
+        return body
+
+    def chat_calls(self) -> list[str]:
+        return [c.method for c in self.slack.calls() if c.method.startswith("chat.")]
+
+
+BotFactory = Callable[..., Awaitable[Bot]]
+
+
+@pytest.fixture
+async def start_bot(tmp_path: Path) -> AsyncIterator[BotFactory]:
+    async with AsyncExitStack() as stack:
+
+        async def factory(slack: FakeSlack | None = None, **values: Any) -> Bot:
+            if slack is None:
+                slack = await stack.enter_async_context(FakeSlack())
+            openrouter = await stack.enter_async_context(FakeOpenRouter())
+            meteo = await stack.enter_async_context(FakeOpenMeteo())
+            config: dict[str, Any] = {
+                "OPENROUTER_API_KEY": openrouter.api_key,
+                "OPENROUTER_BASE_URL": openrouter.base_url,
+                "OPEN_METEO_URL": meteo.base_url,
+                "OPEN_METEO_GEOCODING_URL": meteo.base_url,
+                "SLACK_BOT_TOKEN": slack.bot_token,
+                "SLACK_SIGNING_SECRET": SECRET,
+                "SLACK_API_URL": slack.api_url,
+                "SLACK_STREAM_INTERVAL": 0.05,
+                "PORT": 0,
+            }
+            config.update(values)
+            settings = make_settings(tmp_path, **config)
+            services = await stack.enter_async_context(open_services(settings))
+            core = await build_core(services)
+            stack.push_async_callback(core.close)
+            adapter = SlackAdapter(core, settings)
+            await adapter.start()
+            stack.push_async_callback(adapter.close)
+            return Bot(slack, openrouter, adapter, core)
+
+        yield factory
+
+
+@pytest.fixture
+async def bot(start_bot: BotFactory) -> Bot:
+    return await start_bot()
+
+
+# --------------------------------------------------------------------------- conversations
+
+
+async def test_mention_is_answered_in_its_thread_with_status_first(bot: Bot) -> None:
+    event = app_mention(f"{BOT} what is <https://example.com|this site>?")
+
+    assert await bot.deliver(event) == 200
+    await bot.answered()
+
+    ts = event["ts"]
+    assert bot.answer("C123", ts) == "echo: what is [this site](https://example.com)?"
+    assert bot.slack.status_history("C123", ts)[0] == "is thinking…"
+    assert bot.slack.status("C123", ts) is None  # cleared by the reply
+    first_status = bot.slack.calls("assistant.threads.setStatus")[0].at
+    first_post = next(c.at for c in bot.slack.calls() if c.method.startswith("chat."))
+    assert first_status <= first_post
+    # Native streaming in a channel thread carries the recipient, as Slack requires.
+    start = bot.slack.calls("chat.startStream")[0]
+    assert start.ok and start.params["recipient_user_id"] == USER_ID
+    assert start.params["recipient_team_id"] == TEAM_ID
+    assert all(c.auth == "bot" for c in bot.slack.calls())
+
+
+async def test_a_mid_thread_mention_and_follow_ups_without_mention(bot: Bot) -> None:
+    root = bot.slack.add_message("C123", message_event("we need a plan"))
+    await bot.deliver(message_event("unrelated reply", thread_ts=root["ts"]))
+    mention = app_mention(f"{BOT} first question", thread_ts=root["ts"])
+    await bot.deliver(mention)
+    await bot.answered(1)
+
+    follow_up = message_event("and a follow-up", thread_ts=root["ts"])
+    await bot.deliver(follow_up)
+    await bot.answered(2)
+
+    answers = [m["text"] for m in bot.bot_messages("C123", root["ts"])]
+    assert answers == ["echo: first question", "echo: and a follow-up"]
+    # The follow-up was answered with the conversation's history.
+    messages = bot.last_body()["messages"]
+    assert [m["content"] for m in messages if m["role"] == "user"][-2:] == [
+        "first question",
+        "and a follow-up",
+    ]
+    # A reply in a thread the bot takes no part in is left alone.
+    other = bot.slack.add_message("C123", message_event("another topic"))
+    await bot.deliver(message_event("chatter", thread_ts=other["ts"]))
+    await bot.deliver(message_event("top-level chatter"))
+    await eventually(lambda: bot.adapter.outcomes["ignored"] >= 3)
+    assert not bot.bot_messages("C123", other["ts"])
+    assert bot.adapter.outcomes["answered"] == 2
+
+
+async def test_require_mention_turns_follow_ups_off(start_bot: BotFactory) -> None:
+    bot = await start_bot(SLACK_REQUIRE_MENTION=True)
+    mention = app_mention(f"{BOT} hi")
+    await bot.deliver(mention)
+    await bot.answered(1)
+
+    await bot.deliver(message_event("no mention", thread_ts=mention["ts"]))
+    await eventually(lambda: bot.adapter.outcomes["ignored"] >= 1)
+    await bot.deliver(message_event(f"{BOT} with mention", thread_ts=mention["ts"]))
+    await bot.answered(2)
+    assert [m["text"] for m in bot.bot_messages("C123", mention["ts"])] == [
+        "echo: hi",
+        "echo: with mention",
+    ]
+
+
+async def test_dm_is_answered_in_a_thread_under_the_message(bot: Bot) -> None:
+    event = im_message("hello there")
+    await bot.deliver(event)
+    await bot.answered()
+    assert bot.answer("D123", event["ts"]) == "echo: hello there"
+
+    in_thread = im_message("more", thread_ts=event["ts"])
+    await bot.deliver(in_thread)
+    await bot.answered(2)
+    assert bot.answer("D123", event["ts"]).endswith("echo: more")
+    users = [m for m in bot.last_body()["messages"] if m["role"] == "user"]
+    assert [m["content"] for m in users] == ["hello there", "more"]
+
+
+async def test_bots_edits_and_own_messages_are_ignored(bot: Bot) -> None:
+    mention = app_mention(f"{BOT} start")
+    await bot.deliver(mention)
+    await bot.answered()
+    thread = mention["ts"]
+    own = bot.bot_messages("C123", thread)[0]
+
+    await bot.deliver(bot_message("beep", thread_ts=thread))
+    await bot.deliver(
+        bot_message("me", user=BOT_USER_ID, bot_id="B0BOT", app_id="A0APP", thread_ts=thread)
+    )
+    await bot.deliver(message_changed("edited", message_ts=own["ts"], thread_ts=thread))
+    await bot.deliver(im_message("", channel="D123") | {"subtype": "message_deleted"})
+    await eventually(lambda: bot.adapter.outcomes["ignored"] >= 2)
+    await asyncio.sleep(0.2)
+
+    assert len(bot.openrouter.chat_requests) == 1
+    assert bot.chat_calls() == ["chat.startStream", "chat.stopStream"]
+
+
+# --------------------------------------------------------------------------- exactly once
+
+
+async def test_the_same_event_three_times_gets_one_answer(bot: Bot) -> None:
+    event = app_mention(f"{BOT} once please")
+    statuses = [await bot.deliver(event, event_id="Ev0ONCE")]
+    for retry in (1, 2):
+        statuses.append(await bot.deliver(event, event_id="Ev0ONCE", retry_num=retry))
+    await bot.answered()
+    await eventually(lambda: bot.adapter.outcomes["duplicate"] == 2)
+
+    assert statuses == [200, 200, 200]
+    assert len(bot.bot_messages("C123", event["ts"])) == 1
+    assert len(bot.openrouter.chat_requests) == 1
+
+
+async def test_mention_and_message_of_one_ts_get_one_answer(bot: Bot) -> None:
+    mention = app_mention(f"{BOT} twins")
+    twin = message_event(mention["text"], ts=mention["ts"])
+    await asyncio.gather(bot.deliver(mention), bot.deliver(twin))
+    await bot.answered()
+    await eventually(lambda: bot.adapter.outcomes["duplicate"] == 1)
+    assert len(bot.bot_messages("C123", mention["ts"])) == 1
+
+
+async def test_a_retry_of_an_event_never_seen_is_answered(bot: Bot) -> None:
+    event = app_mention(f"{BOT} lost the first time")
+    await bot.deliver(event, retry_num=1, retry_reason="http_timeout")
+    await bot.answered()
+    assert bot.answer("C123", event["ts"]) == "echo: lost the first time"
+
+
+async def test_slow_model_is_acked_in_time_and_its_retry_does_not_duplicate(bot: Bot) -> None:
+    bot.openrouter.latency = 3.5
+    event = app_mention(f"{BOT} take your time")
+    started = time.monotonic()
+    assert await bot.deliver(event, event_id="Ev0SLOW") == 200
+    acked_in = time.monotonic() - started
+    await asyncio.sleep(3.0 - acked_in)  # Slack gives up at 3 s and retries
+    assert await bot.deliver(event, event_id="Ev0SLOW", retry_num=1) == 200
+    await bot.answered()
+
+    assert acked_in < 0.5
+    assert bot.adapter.outcomes["duplicate"] == 1
+    assert len(bot.bot_messages("C123", event["ts"])) == 1
+
+
+async def test_invalid_signature_is_refused_and_nothing_happens(bot: Bot) -> None:
+    status, _ = await bot.slack.deliver_event(bot.url, "wrong-secret", app_mention(f"{BOT} hi"))
+    stale = int(time.time()) - 600
+    stale_status, _ = await bot.slack.deliver_event(
+        bot.url, SECRET, app_mention(f"{BOT} hi"), timestamp=stale
+    )
+    await asyncio.sleep(0.2)
+
+    assert (status, stale_status) == (401, 401)
+    assert bot.chat_calls() == []
+    assert bot.openrouter.chat_requests == []
+    assert sum(bot.adapter.outcomes.values()) == 0
+
+
+# --------------------------------------------------------------------------- answers
+
+
+@pytest.mark.parametrize(
+    ("native", "method"), [(True, "chat.startStream"), (False, "chat.postMessage")]
+)
+async def test_rate_limited_post_still_delivers_the_answer(
+    start_bot: BotFactory, native: bool, method: str
+) -> None:
+    bot = await start_bot(SLACK_NATIVE_STREAMING=native)
+    bot.slack.rate_limit(method, times=2, retry_after=1)
+    event = app_mention(f"{BOT} despite limits")
+    await bot.deliver(event)
+    await bot.answered()
+
+    assert bot.answer("C123", event["ts"]) == "echo: despite limits"
+    assert [c.status for c in bot.slack.calls(method)][:3] == [429, 429, 200]
+    assert len(bot.bot_messages("C123", event["ts"])) == 1
+
+
+def long_answer() -> str:
+    """About 30,000 characters of paragraphs, lists and fenced code, ending with a marker."""
+    parts: list[str] = []
+    n = 0
+    while sum(len(p) + 2 for p in parts) < 30_000:
+        n += 1
+        if n % 5 == 0:
+            body = "\n".join(f"    print('line {n}-{i}')  # step {i}" for i in range(60))
+            parts.append(f"```python\ndef block_{n}():\n{body}\n```")
+        else:
+            parts.append(f"Paragraph {n}: " + " ".join(f"word{n}_{i}" for i in range(60)))
+    parts.append("THE END.")
+    return "\n\n".join(parts)
+
+
+def normalize(text: str) -> str:
+    """Drop the fence lines a split adds and the whitespace at cut points."""
+    text = re.sub(r"\n?```(python)?\n?", "\n", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@pytest.mark.parametrize("native", [True, False])
+async def test_a_30000_character_answer_is_delivered_whole(
+    start_bot: BotFactory, native: bool
+) -> None:
+    bot = await start_bot(SLACK_NATIVE_STREAMING=native)
+    text = long_answer()
+    assert len(text) >= 30_000
+    bot.openrouter.enqueue(TextReply(text, chunks=40, delay=0.01))
+    event = app_mention(f"{BOT} write a lot")
+    await bot.deliver(event)
+    await bot.answered()
+
+    messages = bot.bot_messages("C123", event["ts"])
+    assert len(messages) >= 3
+    assert normalize("\n".join(m["text"] for m in messages)) == normalize(text)
+    for m in messages:
+        assert m["text"].count("```") % 2 == 0, "every message has balanced fences"
+    assert all(c.ok for c in bot.slack.calls() if c.method.startswith("chat."))
+    if native:
+        assert all(s.state == "completed" for s in bot.slack.streams("C123"))
+    else:
+        assert all(len(m["text"]) <= 4_000 for m in messages)
+
+
+async def test_streaming_is_coalesced_and_single_flight(start_bot: BotFactory) -> None:
+    bot = await start_bot(SLACK_STREAM_INTERVAL=0.3)
+    bot.slack.latency = 0.05
+    text = " ".join(f"token{i}" for i in range(60))
+    bot.openrouter.enqueue(TextReply(text, chunks=60, delay=0.02))  # ~1.2 s of streaming
+    event = app_mention(f"{BOT} stream it")
+    await bot.deliver(event)
+    await bot.answered()
+
+    calls = [c for c in bot.slack.calls() if c.method.startswith("chat.")]
+    assert calls[0].method == "chat.startStream" and calls[-1].method == "chat.stopStream"
+    assert 3 <= len(calls) <= 8, [c.method for c in calls]  # not one call per token
+    # Appends keep the interval; the first text goes at once and the final stop is not held.
+    gaps = [b.at - a.at for a, b in itertools.pairwise(calls[:-1])]
+    assert all(gap >= 0.25 for gap in gaps), gaps
+    assert bot.answer("C123", event["ts"]) == text
+
+
+async def test_native_streaming_refused_falls_back_to_post_and_update(bot: Bot) -> None:
+    bot.slack.fail_next("chat.startStream", "unknown_method", times=5)
+    bot.openrouter.enqueue(TextReply("one two three four five six", chunks=6, delay=0.05))
+    event = app_mention(f"{BOT} old workspace")
+    await bot.deliver(event)
+    await bot.answered()
+
+    assert bot.answer("C123", event["ts"]) == "one two three four five six"
+    assert "chat.postMessage" in bot.chat_calls()
+    # Refused for good: the next answer does not try native streaming again.
+    before = len(bot.slack.calls("chat.startStream"))
+    second = app_mention(f"{BOT} again")
+    await bot.deliver(second)
+    await bot.answered(2)
+    assert len(bot.slack.calls("chat.startStream")) == before
+
+
+async def test_failure_is_shown_and_status_cleared(bot: Bot) -> None:
+    from tests.fakes.openrouter import ErrorReply
+
+    bot.openrouter.enqueue(*[ErrorReply(401)] * 3)
+    event = app_mention(f"{BOT} this will fail")
+    await bot.deliver(event)
+    await eventually(lambda: bot.adapter.outcomes["failed"] >= 1)
+    await eventually(lambda: bot.slack.status_history("C123", event["ts"])[-1:] == [""])
+    assert "misconfigured" in bot.answer("C123", event["ts"])
+    assert bot.slack.status("C123", event["ts"]) is None
+
+
+# --------------------------------------------------------------------------- files
+
+
+async def test_dm_with_a_file_reads_it_with_the_token(bot: Bot) -> None:
+    file = bot.slack.add_file(TEAM_ID, "notes.md", "# Plan\nShip the bot on Friday.", "text/plain")
+    event = file_share_message([file], "what does this say?", channel="D123", channel_type="im")
+    await bot.deliver(event)
+    await bot.answered()
+
+    [download] = bot.slack.downloads
+    assert download.authorized and download.status == 200
+    prompt = last_user_text(bot.last_body())
+    assert "Ship the bot on Friday." in prompt and "what does this say?" in prompt
+    assert bot.answer("D123", event["ts"]).startswith("echo: what does this say?")
+
+
+async def test_files_the_bot_cannot_fetch_are_named_and_the_rest_used(bot: Bot) -> None:
+    good = bot.slack.add_file(TEAM_ID, "good.txt", "the good part", "text/plain")
+    foreign = dict(bot.slack.add_file(TEAM_ID, "foreign.txt", "x", "text/plain"))
+    foreign["url_private_download"] = foreign["url_private_download"].replace(
+        "127.0.0.1", "localhost"
+    )
+    evil = dict(foreign, name="evil.txt", url_private_download="https://evil.example/f.txt")
+    other_team = bot.slack.add_file("T2", "signin.txt", "secret", "text/plain")  # sign-in page
+    event = file_share_message([good, foreign, evil, other_team], "read these", channel="D123")
+    await bot.deliver(event)
+    await bot.answered()
+
+    # The token went to the fake Slack's file host only; the others were never contacted.
+    assert [d.path.rsplit("/", 1)[-1] for d in bot.slack.downloads] == ["good.txt", "signin.txt"]
+    notices = [m["text"] for m in bot.bot_messages("D123", event["ts"])]
+    text = "\n".join(notices)
+    assert "foreign.txt" in text and "evil.txt" in text and "not hosted on Slack" in text
+    assert "signin.txt" in text and "sign-in page" in text
+    assert "the good part" in last_user_text(bot.last_body())
+    assert "secret" not in str(bot.last_body())
+
+
+# --------------------------------------------------------------------------- slash commands
+
+
+async def test_help_usage_and_model_commands(bot: Bot) -> None:
+    url = await bot.command("/help")
+    [help_post] = await bot.slack.wait_for(lambda: bot.slack.responses(url))
+    assert help_post.body["response_type"] == "ephemeral"
+    assert "/ask" in help_post.body["text"]
+
+    url = await bot.command("/model", "anthropic/claude-haiku-4.5")
+    [post] = await bot.slack.wait_for(lambda: bot.slack.responses(url))
+    assert "openrouter/anthropic/claude-haiku-4.5" in post.body["text"]
+    url = await bot.command("/model")
+    [post] = await bot.slack.wait_for(lambda: bot.slack.responses(url))
+    assert "uses `openrouter/anthropic/claude-haiku-4.5`" in post.body["text"]
+
+    mention = app_mention(f"{BOT} which model?")
+    await bot.deliver(mention)
+    await bot.answered()
+    assert bot.last_body()["model"] == "anthropic/claude-haiku-4.5"
+
+    url = await bot.command("/usage")
+    [post] = await bot.slack.wait_for(lambda: bot.slack.responses(url))
+    assert post.body["response_type"] == "ephemeral"
+    assert "1 answer" in post.body["text"]
+
+
+async def test_ask_opens_a_thread_that_continues_as_a_conversation(bot: Bot) -> None:
+    await bot.command("/ask", "what is 2+2?")
+    await bot.answered()
+
+    [question] = [m for m in bot.slack.messages("C123") if "asked" in m["text"]]
+    assert question["text"] == f"<@{USER_ID}> asked: what is 2+2?"
+    root = question["ts"]
+    assert bot.answer("C123", root) == question["text"] + "\necho: what is 2+2?"
+
+    await bot.deliver(message_event("and 3+3?", thread_ts=root))
+    await bot.answered(2)
+    assert bot.answer("C123", root).endswith("echo: and 3+3?")
+
+    url = await bot.command("/ask", "")
+    [post] = await bot.slack.wait_for(lambda: bot.slack.responses(url))
+    assert "Ask a question" in post.body["text"]
+
+
+async def test_ask_where_the_bot_cannot_post_says_so(bot: Bot) -> None:
+    bot.slack.fail_next("chat.postMessage", "not_in_channel")
+    url = await bot.command("/ask", "hello?", channel_id="C999")
+    [post] = await bot.slack.wait_for(lambda: bot.slack.responses(url))
+    assert "Invite me" in post.body["text"]
+    assert bot.openrouter.chat_requests == []
+
+
+async def test_reset_forgets_the_users_latest_thread_here(bot: Bot) -> None:
+    mention = app_mention(f"{BOT} remember 42")
+    await bot.deliver(mention)
+    await bot.answered()
+
+    url = await bot.command("/reset")
+    [post] = await bot.slack.wait_for(lambda: bot.slack.responses(url))
+    assert "forgotten" in post.body["text"]
+
+    await bot.deliver(message_event("what did I say?", thread_ts=mention["ts"]))
+    await bot.answered(2)
+    users = [m for m in bot.last_body()["messages"] if m["role"] == "user"]
+    assert [m["content"] for m in users] == ["what did I say?"]
+
+    url = await bot.command("/reset", channel_id="C777")
+    [post] = await bot.slack.wait_for(lambda: bot.slack.responses(url))
+    assert "nothing to forget" in post.body["text"]
+
+
+# --------------------------------------------------------------------------- transport
+
+
+async def test_dm_opened_greets_once_with_suggested_prompts(bot: Bot) -> None:
+    await bot.deliver(app_home_opened(channel="D123"))
+    await bot.slack.wait_for(lambda: bot.slack.suggested_prompts("D123"))
+    await bot.deliver(app_home_opened(channel="D123"))
+    await bot.deliver(app_home_opened(channel="D123", tab="home"))
+    await asyncio.sleep(0.2)
+    greetings = bot.slack.bot_messages("D123")
+    assert len(greetings) == 1 and "/help" in greetings[0]["text"]
+
+
+async def test_healthz(bot: Bot) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{bot.adapter.port}/healthz") as resp,
+    ):
+        assert resp.status == 200
+        assert await resp.json() == {"ok": True}
+
+
+async def test_socket_mode(start_bot: BotFactory) -> None:
+    async with FakeSlack() as slack:
+        bot = await start_bot(slack, SLACK_APP_TOKEN=slack.app_token, SLACK_SIGNING_SECRET=None)
+        await slack.wait_for_socket()
+        event = app_mention(f"{BOT} over the socket")
+        ack = await slack.deliver_socket_event(event)
+        assert ack.envelope_id
+        await bot.answered()
+        assert bot.answer("C123", event["ts"]) == "echo: over the socket"
+        await slack.deliver_socket_event(event, retry_attempt=1, retry_reason="timeout")
+        await eventually(lambda: bot.adapter.outcomes["duplicate"] == 1)
+        assert bot.adapter.port is None
+        assert slack.last_call("apps.connections.open").auth == "app"
