@@ -98,6 +98,17 @@ async def _check(settings: Settings) -> int:
     print(f"weather:   {settings.open_meteo_url}, {settings.open_meteo_geocoding_url}")
     configured = [name for name, on in platforms_configured(settings).items() if on]
     print(f"platforms: {', '.join(configured) or 'none (python -m bot chat still works)'}")
+    if "slack" in configured:
+        if settings.slack_app_token is not None:
+            print(f"slack:     Socket Mode; Web API at {settings.slack_api_url}")
+        elif settings.slack_signing_secret is not None:
+            print(
+                f"slack:     HTTP on port {settings.port} (POST /slack/events, GET /healthz); "
+                f"Web API at {settings.slack_api_url}"
+            )
+        else:
+            print("slack:     needs SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)")
+            problems += 1
     print("ok" if not problems else f"{problems} problem{'s' if problems > 1 else ''} found")
     return 1 if problems else 0
 

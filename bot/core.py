@@ -33,11 +33,13 @@ from bot.reply import Reply
 from bot.settings import Settings
 from bot.tokens import estimate_tokens_off_loop, history_budget
 from bot.tools import describe_tool_call
-from storage.base import NewItem, Store, UsageRecord
+from storage.base import NewItem, ObservedMessage, Store, UsageRecord
 
 log = logging.getLogger(__name__)
 
 MODEL_SETTING = "model"
+OBSERVED_TEXT_CHARS = 4_000
+"""Of an unaddressed thread message, at most this much is kept as context."""
 EMPTY_MESSAGE_REPLY = (
     "Hi! Ask me anything — for example “What's the weather in Lisbon?”. "
     "Type /help to see what I can do."
@@ -141,6 +143,24 @@ class Core:
             return await self._command(event, reply)
         return await self._turn(event, reply)
 
+    async def observe(self, event: Event) -> None:
+        """Remember a message that was not for the bot, so that a mention later in the same
+        thread sees what was said before it. Never raises."""
+        keep = self.settings.thread_context_messages
+        text = event.text.strip()
+        if not keep or not text:
+            return
+        try:
+            await self.store.observe_message(
+                conversation=str(event.conversation),
+                message_id=event.event_id,
+                author=event.author.id,
+                text=text[:OBSERVED_TEXT_CHARS],
+                keep=keep,
+            )
+        except Exception:
+            log.exception("could not remember a thread message")
+
     async def _command(self, event: Event, reply: Reply) -> TurnResult:
         ctx = CommandContext(settings=self.settings, store=self.store, event=event)
         try:
@@ -195,6 +215,13 @@ class Core:
         for remark in files.notices:
             await reply.notice(remark)
         text = "\n\n".join(part for part in (event.text.strip(), files.text) if part)
+        observed = (
+            await self.store.observed_messages(conversation=key)
+            if self.settings.thread_context_messages
+            else []
+        )
+        if text and observed:
+            text = f"{_earlier_messages(observed)}\n\n{text}"
         if not text:
             await reply.stream(EMPTY_MESSAGE_REPLY)
             await reply.finish()
@@ -282,6 +309,7 @@ class Core:
             items=rows,
             usage=self._usage_record(event, result),
             event_id=event.event_id,
+            observed_upto=observed[-1].id if observed else None,
         )
         result.outcome = "answered"
         result.text = answer
@@ -331,6 +359,14 @@ class Core:
             await self.store.record_usage(self._usage_record(event, result))
         except Exception:
             log.exception("could not record usage of a failed turn")
+
+
+def _earlier_messages(observed: list[ObservedMessage]) -> str:
+    lines = "\n".join(f"<@{m.author}>: {m.text}" for m in observed)
+    return (
+        "[Earlier messages in this thread, not addressed to you, for context]\n"
+        f"{lines}\n[End of earlier messages]"
+    )
 
 
 def _user_key(event: Event) -> str:

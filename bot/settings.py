@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     max_files_per_message: int = Field(default=10, ge=1, alias="MAX_FILES_PER_MESSAGE")
     max_text_file_chars: int = Field(default=100_000, ge=1_000, alias="MAX_TEXT_FILE_CHARS")
     allow_bots: bool = Field(default=False, alias="BOT_ALLOW_BOTS")
+    thread_context_messages: int = Field(default=20, ge=0, le=200, alias="BOT_THREAD_CONTEXT")
+    """Unaddressed thread messages kept for a later mention in that thread; 0 keeps none."""
 
     # Slack.
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")

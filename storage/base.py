@@ -43,6 +43,16 @@ class StoredFile:
 
 
 @dataclass(frozen=True, slots=True)
+class ObservedMessage:
+    """A message seen in a conversation that was not addressed to the bot."""
+
+    id: int
+    message_id: str
+    author: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class UsageRecord:
     conversation: str
     channel: str
@@ -89,8 +99,10 @@ class Store(Protocol):
         items: Sequence[NewItem],
         usage: UsageRecord | None,
         event_id: str | None,
+        observed_upto: int | None = None,
     ) -> None:
-        """A finished turn in ONE transaction: its items, its usage, its event marked answered.
+        """A finished turn in ONE transaction: its items, its usage, its event marked answered,
+        and the observed messages it took in (ids up to ``observed_upto``) deleted.
 
         A crash leaves either all of it or none of it, so a restart never sees an answer in
         history whose event still looks unanswered (or the other way round).
@@ -104,6 +116,18 @@ class Store(Protocol):
         ...
 
     async def count_items(self, *, conversation: str) -> int: ...
+
+    # --- messages seen but not addressed to the bot ---------------------------------------
+    async def observe_message(
+        self, *, conversation: str, message_id: str, author: str, text: str, keep: int
+    ) -> None:
+        """Remember a message (once per ``message_id``), keeping the newest ``keep`` of the
+        conversation; rows older than a week are dropped as new ones come."""
+        ...
+
+    async def observed_messages(self, *, conversation: str) -> list[ObservedMessage]:
+        """The conversation's observed messages not yet taken into a turn, oldest first."""
+        ...
 
     # --- files and OpenRouter file annotations --------------------------------------------
     async def save_file(

@@ -32,6 +32,7 @@ from .base import (
     HistoryItem,
     JSONDict,
     NewItem,
+    ObservedMessage,
     StoredFile,
     UsageRecord,
     UsageTotals,
@@ -64,6 +65,9 @@ _CONVERSATION_ID_SQL = """\
 INSERT INTO conversations (key, created_at, updated_at) VALUES (?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at
 RETURNING id"""
+
+OBSERVED_MAX_AGE_S = 7 * 86_400
+"""Observed messages older than this are never shown to the model."""
 
 _SCHEMA_MIGRATIONS_SQL = """\
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -230,9 +234,15 @@ class SQLiteStore:
         items: Sequence[NewItem],
         usage: UsageRecord | None,
         event_id: str | None,
+        observed_upto: int | None = None,
     ) -> None:
         encoded = _encode_items(items)
         async with self._transaction():
+            if observed_upto is not None:
+                await self._execute(
+                    "DELETE FROM observed_messages WHERE conversation = ? AND id <= ?",
+                    (conversation, observed_upto),
+                )
             if encoded:
                 await self._insert_items(conversation, encoded)
             if usage is not None:
@@ -284,6 +294,36 @@ class SQLiteStore:
                 (conversation,),
             )
         return int(rows[0][0])
+
+    # --- messages seen but not addressed to the bot ---------------------------------------
+    async def observe_message(
+        self, *, conversation: str, message_id: str, author: str, text: str, keep: int
+    ) -> None:
+        now = time.time()
+        async with self._transaction():
+            await self._execute(
+                "INSERT INTO observed_messages (conversation, message_id, author, text, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (conversation, message_id) DO NOTHING",
+                (conversation, message_id, author, text, now),
+            )
+            await self._execute(
+                "DELETE FROM observed_messages WHERE conversation = ? AND id NOT IN"
+                " (SELECT id FROM observed_messages WHERE conversation = ?"
+                " ORDER BY id DESC LIMIT ?)",
+                (conversation, conversation, keep),
+            )
+            await self._execute(
+                "DELETE FROM observed_messages WHERE created_at < ?", (now - OBSERVED_MAX_AGE_S,)
+            )
+
+    async def observed_messages(self, *, conversation: str) -> list[ObservedMessage]:
+        async with self._locked():
+            rows = await self._fetchall(
+                "SELECT id, message_id, author, text FROM observed_messages"
+                " WHERE conversation = ? ORDER BY id",
+                (conversation,),
+            )
+        return [ObservedMessage(int(i), str(m), str(a), str(t)) for i, m, a, t in rows]
 
     # --- files and OpenRouter file annotations --------------------------------------------
     async def save_file(

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bot.errors import ErrorKind, user_message
 from tests.fakes.openrouter import FakeOpenRouter, ToolCallReply
+from tests.fakes.slack import BOT_USER_ID, FakeSlack, app_mention
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -170,3 +175,57 @@ async def test_env_file_is_read(fake: FakeOpenRouter, tmp_path: Path) -> None:
     assert out.strip() == "echo: hi"
     body = fake.chat_requests[-1].body
     assert body is not None and body["model"] == "google/gemini-2.5-flash"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_bot_serves_slack_over_http_until_sigterm(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    """``python -m bot`` as the Procfile runs it: HTTP mode on $PORT, answers, stops cleanly."""
+    secret = "process-test-signing-secret"
+    port = free_port()
+    async with FakeSlack() as slack:
+        env = bot_env(
+            tmp_path,
+            fake,
+            SLACK_BOT_TOKEN=slack.bot_token,
+            SLACK_SIGNING_SECRET=secret,
+            SLACK_API_URL=slack.api_url,
+            PORT=str(port),
+        )
+        code, out, _ = await run_bot(["check"], env, tmp_path)
+        assert code == 0 and f"HTTP on port {port}" in out, out
+
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            async with aiohttp.ClientSession() as http:
+                for _ in range(300):  # the agent stack takes a few seconds to import
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                            if resp.status == 200:
+                                break
+                    await asyncio.sleep(0.1)
+            event = app_mention(f"<@{BOT_USER_ID}> hello from a process")
+            url = f"http://127.0.0.1:{port}/slack/events"
+            status, _ = await slack.deliver_event(url, secret, event)
+            assert status == 200
+            await slack.wait_for(
+                lambda: [m for m in slack.thread("C123", event["ts"]) if m.get("bot_id")], 30
+            )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out_b, err_b = await asyncio.wait_for(proc.communicate(), 30)
+        answer = [m for m in slack.thread("C123", event["ts"]) if m.get("bot_id")]
+        assert answer[0]["text"] == "echo: hello from a process"
+        assert proc.returncode == 0, err_b.decode()
+        logs = out_b.decode() + err_b.decode()
+        assert slack.bot_token not in logs and secret not in logs and fake.api_key not in logs
+        assert "Traceback" not in logs

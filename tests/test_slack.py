@@ -159,29 +159,34 @@ async def test_mention_is_answered_in_its_thread_with_status_first(bot: Bot) -> 
 
 
 async def test_a_mid_thread_mention_and_follow_ups_without_mention(bot: Bot) -> None:
-    root = bot.slack.add_message("C123", message_event("we need a plan"))
-    await bot.deliver(message_event("unrelated reply", thread_ts=root["ts"]))
-    mention = app_mention(f"{BOT} first question", thread_ts=root["ts"])
+    root = message_event("we need a plan for friday", user="U0ALICE")
+    await bot.deliver(root)
+    await bot.deliver(message_event("I can do the slides", user="U0BOB", thread_ts=root["ts"]))
+    await eventually(lambda: bot.adapter.outcomes["ignored"] >= 2)
+    mention = app_mention(f"{BOT} summarize this thread", thread_ts=root["ts"])
     await bot.deliver(mention)
     await bot.answered(1)
+
+    # The mention saw what was said before it in the thread, from our own store.
+    first = last_user_text(bot.last_body())
+    assert "<@U0ALICE>: we need a plan for friday" in first
+    assert "<@U0BOB>: I can do the slides" in first
+    assert first.endswith("summarize this thread")
 
     follow_up = message_event("and a follow-up", thread_ts=root["ts"])
     await bot.deliver(follow_up)
     await bot.answered(2)
 
     answers = [m["text"] for m in bot.bot_messages("C123", root["ts"])]
-    assert answers == ["echo: first question", "echo: and a follow-up"]
-    # The follow-up was answered with the conversation's history.
-    messages = bot.last_body()["messages"]
-    assert [m["content"] for m in messages if m["role"] == "user"][-2:] == [
-        "first question",
-        "and a follow-up",
-    ]
+    assert answers[1] == "echo: and a follow-up"
+    # The follow-up was answered with the conversation's history, the context taken in once.
+    users = [m["content"] for m in bot.last_body()["messages"] if m["role"] == "user"]
+    assert users == [first, "and a follow-up"]
     # A reply in a thread the bot takes no part in is left alone.
     other = bot.slack.add_message("C123", message_event("another topic"))
     await bot.deliver(message_event("chatter", thread_ts=other["ts"]))
     await bot.deliver(message_event("top-level chatter"))
-    await eventually(lambda: bot.adapter.outcomes["ignored"] >= 3)
+    await eventually(lambda: bot.adapter.outcomes["ignored"] >= 4)
     assert not bot.bot_messages("C123", other["ts"])
     assert bot.adapter.outcomes["answered"] == 2
 
@@ -196,10 +201,10 @@ async def test_require_mention_turns_follow_ups_off(start_bot: BotFactory) -> No
     await eventually(lambda: bot.adapter.outcomes["ignored"] >= 1)
     await bot.deliver(message_event(f"{BOT} with mention", thread_ts=mention["ts"]))
     await bot.answered(2)
-    assert [m["text"] for m in bot.bot_messages("C123", mention["ts"])] == [
-        "echo: hi",
-        "echo: with mention",
-    ]
+    first, second = [m["text"] for m in bot.bot_messages("C123", mention["ts"])]
+    assert first == "echo: hi"
+    # The unanswered reply reached the model as context of the next mention.
+    assert second.endswith("with mention") and "<@U123>: no mention" in second
 
 
 async def test_dm_is_answered_in_a_thread_under_the_message(bot: Bot) -> None:

@@ -34,6 +34,12 @@ from storage.sqlite import (
 EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     (
         "index",
+        "observed_messages_by_age",
+        "observed_messages",
+        "CREATE INDEX observed_messages_by_age ON observed_messages (created_at)",
+    ),
+    (
+        "index",
         "processed_events_by_conversation",
         "processed_events",
         "CREATE INDEX processed_events_by_conversation ON processed_events (conversation)",
@@ -51,6 +57,7 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     ("index", "sqlite_autoindex_file_annotations_1", "file_annotations", None),
     ("index", "sqlite_autoindex_files_1", "files", None),
     ("index", "sqlite_autoindex_history_items_1", "history_items", None),
+    ("index", "sqlite_autoindex_observed_messages_1", "observed_messages", None),
     ("index", "sqlite_autoindex_processed_events_1", "processed_events", None),
     ("index", "sqlite_autoindex_state_1", "state", None),
     (
@@ -142,6 +149,20 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     tokens INTEGER NOT NULL CHECK (tokens >= 0),
     turn_start INTEGER NOT NULL CHECK (turn_start IN (0, 1)),
     PRIMARY KEY (conversation_id, seq)
+) STRICT""",
+    ),
+    (
+        "table",
+        "observed_messages",
+        "observed_messages",
+        """CREATE TABLE observed_messages (
+    id INTEGER PRIMARY KEY,
+    conversation TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    author TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (conversation, message_id)
 ) STRICT""",
     ),
     (
@@ -266,8 +287,9 @@ async def test_fresh_database_has_exactly_the_expected_schema(
     assert await inspect(db_path, "SELECT version, name FROM schema_migrations") == [
         (1, "initial"),
         (2, "events_by_conversation"),
+        (3, "observed_messages"),
     ]
-    assert store.migrations_applied == (1, 2)
+    assert store.migrations_applied == (1, 2, 3)
 
 
 async def test_pragmas_are_set_on_the_store_connection(store: SQLiteStore, db_path: Path) -> None:
@@ -288,7 +310,7 @@ async def test_reopening_applies_no_migration_twice(
     second = closing(await SQLiteStore.open(db_path))
     await second.close()
 
-    assert first.migrations_applied == (1, 2)
+    assert first.migrations_applied == (1, 2, 3)
     assert second.migrations_applied == ()
     assert await inspect(db_path, "SELECT * FROM schema_migrations") == recorded
 
@@ -296,20 +318,20 @@ async def test_reopening_applies_no_migration_twice(
 async def test_a_failing_migration_is_rolled_back_whole(
     db_path: Path, monkeypatch: pytest.MonkeyPatch, closing: Callable[[SQLiteStore], SQLiteStore]
 ) -> None:
-    broken = Migration(3, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
+    broken = Migration(4, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
     monkeypatch.setattr(sqlite_module, "load_migrations", lambda: [*load_migrations(), broken])
 
     with pytest.raises(aiosqlite.OperationalError):
         closing(await SQLiteStore.open(db_path))
 
-    assert await inspect(db_path, "SELECT version FROM schema_migrations") == [(1,), (2,)]
+    assert await inspect(db_path, "SELECT version FROM schema_migrations") == [(1,), (2,), (3,)]
     assert await inspect(db_path, "SELECT name FROM sqlite_master WHERE name = 'extra'") == []
 
 
 async def test_a_database_from_newer_code_is_refused(
     db_path: Path, monkeypatch: pytest.MonkeyPatch, closing: Callable[[SQLiteStore], SQLiteStore]
 ) -> None:
-    newer = Migration(3, "newer", ("CREATE TABLE extra (x INTEGER)",))
+    newer = Migration(4, "newer", ("CREATE TABLE extra (x INTEGER)",))
     with monkeypatch.context() as patch:
         patch.setattr(sqlite_module, "load_migrations", lambda: [*load_migrations(), newer])
         await closing(await SQLiteStore.open(db_path)).close()
@@ -323,6 +345,7 @@ def test_shipped_migrations_are_numbered_from_one() -> None:
     assert [(m.version, m.name) for m in migrations] == [
         (1, "initial"),
         (2, "events_by_conversation"),
+        (3, "observed_messages"),
     ]
     assert all(statement.endswith(";") for statement in migrations[0].statements)
 
@@ -928,7 +951,7 @@ async def test_two_stores_on_one_file_share_it_safely(
         return closing(await SQLiteStore.open(db_path))
 
     first, second = await asyncio.gather(open_one(), open_one())
-    assert sorted([first.migrations_applied, second.migrations_applied]) == [(), (1, 2)]
+    assert sorted([first.migrations_applied, second.migrations_applied]) == [(), (1, 2, 3)]
 
     await asyncio.gather(
         *(
@@ -956,3 +979,25 @@ async def test_latest_conversation_of_a_user_in_a_channel(store: SQLiteStore) ->
         )
     assert await store.latest_conversation(user_id="U1", channel="C1") == "new"
     assert await store.latest_conversation(user_id="U2", channel="C1") == "other-user"
+
+
+async def test_observed_messages_are_kept_few_and_taken_by_a_completed_turn(
+    store: SQLiteStore,
+) -> None:
+    for n in range(5):
+        await store.observe_message(
+            conversation="c", message_id=f"{n}", author="U1", text=f"m{n}", keep=3
+        )
+    await store.observe_message(conversation="c", message_id="4", author="U1", text="again", keep=3)
+    await store.observe_message(conversation="d", message_id="1", author="U2", text="other", keep=3)
+
+    seen = await store.observed_messages(conversation="c")
+    assert [m.text for m in seen] == ["m2", "m3", "m4"]  # newest 3, a redelivery ignored
+
+    await store.observe_message(conversation="c", message_id="9", author="U1", text="late", keep=3)
+    await store.complete_turn(
+        conversation="c", items=turn("q", "a"), usage=None, event_id=None, observed_upto=seen[-1].id
+    )
+    # What the turn took in is gone; what came during the turn waits for the next one.
+    assert [m.text for m in await store.observed_messages(conversation="c")] == ["late"]
+    assert [m.text for m in await store.observed_messages(conversation="d")] == ["other"]

@@ -222,9 +222,13 @@ class SlackAdapter:
         if incoming is None:
             self.outcomes["ignored"] += 1
             return
-        if incoming.needs_membership and not await self.core.store.has_conversation(
-            conversation=str(incoming.event.conversation)
+        if not incoming.addressed or (
+            incoming.needs_membership
+            and not await self.core.store.has_conversation(
+                conversation=str(incoming.event.conversation)
+            )
         ):
+            await self.core.observe(incoming.event)
             self.outcomes["ignored"] += 1
             return
         normalized = incoming.event

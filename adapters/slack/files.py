@@ -32,11 +32,11 @@ def token_may_go_to(url: str, hosts: frozenset[str]) -> bool:
         netloc = parts.netloc.lower().rpartition("@")[2]
     except ValueError:
         return False
-    if parts.scheme not in ("https", "http") or not hostname:
-        return False
-    if parts.scheme == "http" and netloc not in hosts:
-        return False  # plain http only where it was configured with its port (a local fake)
-    return hostname in hosts or netloc in hosts
+    if parts.scheme == "https" and hostname:
+        return hostname in hosts or netloc in hosts
+    # Plain http only to a host:port configured as such (a local fake or proxy), never to a
+    # Slack host named without a port.
+    return parts.scheme == "http" and ":" in netloc and netloc in hosts
 
 
 def looks_like_html(data: bytes) -> bool:

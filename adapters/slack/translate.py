@@ -8,8 +8,12 @@ Which Slack messages are for the bot:
 - a reply in a channel thread the bot takes part in, without a mention (unless
   ``SLACK_REQUIRE_MENTION``): ``needs_membership`` asks the store first.
 
-Ignored: the bot's own messages, edits, deletions and every subtype but ``file_share`` and
-``thread_broadcast``. Other bots' messages are passed on marked ``is_bot`` (the core decides).
+Other channel messages are not for the bot (``addressed`` False) but are remembered as context,
+so that a mention in the middle of a thread sees what was said before it.
+
+Ignored: the bot's own messages, edits, deletions and every subtype but ``file_share``,
+``thread_broadcast`` and ``bot_message``. Other bots' messages are passed on marked ``is_bot``
+(the core decides).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from typing import Any
 from bot.events import Attachment, Author, ConversationKey, Event, EventKind
 
 PLATFORM = "slack"
-USER_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+USER_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "bot_message"})
+"""Subtypes that are someone speaking (``bot_message``: other bots, which the core ignores
+unless ``BOT_ALLOW_BOTS``); edits, deletions, joins and the like are not."""
 
 _ENTITY = re.compile(r"<([^<>\s][^<>]*)>")
 _UNESCAPE = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
@@ -33,6 +39,8 @@ class Incoming:
     """A Slack message that may be for the bot."""
 
     event: Event
+    addressed: bool = True
+    """False: a channel message for nobody in particular, only remembered as thread context."""
     needs_membership: bool = False
     """A thread reply without a mention: answered only if the bot takes part in the thread."""
     files: tuple[Mapping[str, Any], ...] = ()
@@ -118,15 +126,17 @@ def route_message(
         kind_of_event == "message" and channel.startswith("D") and "channel_type" not in event
     )
     thread_ts = str(event.get("thread_ts") or ts)
-    needs_membership = False
+    needs_membership, addressed = False, True
     if kind_of_event == "app_mention" or (mentioned and not in_dm):
         kind = EventKind.MENTION
     elif in_dm:
         kind = EventKind.DIRECT_MESSAGE
-    elif thread_ts != ts and not require_mention:
-        kind, needs_membership = EventKind.THREAD_FOLLOW_UP, True
     else:
-        return None
+        kind = EventKind.THREAD_FOLLOW_UP
+        if thread_ts != ts and not require_mention:
+            needs_membership = True
+        else:
+            addressed = False
     team = team_of(body, event)
     author_id = str(user or event.get("bot_id") or "unknown")
     files = tuple(f for f in event.get("files") or () if isinstance(f, Mapping))
@@ -141,6 +151,7 @@ def route_message(
             text=slack_to_markdown(strip_bot_mention(raw_text, bot_user_id)),
             workspace=team,
         ),
+        addressed=addressed,
         needs_membership=needs_membership,
         files=files,
     )

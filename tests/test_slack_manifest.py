@@ -1,0 +1,108 @@
+"""adapters/slack/manifest.yml agrees with the adapter: the same commands, the scopes the bot
+needs, and only events the adapter listens for (read from ``SlackAdapter._register`` itself)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import yaml  # type: ignore[import-untyped]
+
+from adapters.slack.app import COMMANDS, SlackAdapter
+
+MANIFEST = Path(__file__).resolve().parents[1] / "adapters" / "slack" / "manifest.yml"
+
+BOT_SCOPES = [
+    "app_mentions:read",
+    "chat:write",
+    "channels:history",
+    "groups:history",
+    "im:history",
+    "mpim:history",
+    "im:write",
+    "files:read",
+    "commands",
+    "reactions:write",
+    "users:read",
+    "assistant:write",
+]
+
+
+class _Registrations:
+    """Stands in for bolt's ``AsyncApp``: records what ``_register`` subscribes to."""
+
+    def __init__(self) -> None:
+        self.events: set[str] = set()
+        self.commands: set[str] = set()
+
+    def event(self, name: str) -> Callable[[Any], Any]:
+        self.events.add(name)
+        return lambda listener: listener
+
+    def command(self, name: str) -> Callable[[Any], Any]:
+        self.commands.add(name)
+        return lambda listener: listener
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    loaded = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def registered() -> _Registrations:
+    seen = _Registrations()
+    SlackAdapter._register(SlackAdapter.__new__(SlackAdapter), cast(Any, seen))
+    return seen
+
+
+def test_manifest_metadata_and_bot_user(manifest: dict[str, Any]) -> None:
+    assert manifest["_metadata"] == {"major_version": 2, "minor_version": 1}
+    features = manifest["features"]
+    assert features["bot_user"] == {"display_name": "chatbot", "always_online": True}
+    assert features["app_home"]["messages_tab_enabled"] is True
+    assert features["app_home"]["messages_tab_read_only_enabled"] is False
+    for prompt in features["agent_view"]["suggested_prompts"]:
+        assert set(prompt) == {"title", "message"}
+
+
+def test_commands_match_the_adapter(manifest: dict[str, Any], registered: _Registrations) -> None:
+    commands = manifest["features"]["slash_commands"]
+    names = [c["command"] for c in commands]
+    assert len(names) == len(set(names))
+    assert set(names) == set(COMMANDS) == registered.commands
+    for command in commands:
+        assert command["should_escape"] is False
+        assert command["description"]
+        assert command["url"].endswith("/slack/events")
+    hints = {c["command"]: c.get("usage_hint") for c in commands}
+    assert hints["/ask"] == "<question>"
+    assert hints["/model"] == "[name]"
+
+
+def test_scopes_are_exactly_the_bots(manifest: dict[str, Any]) -> None:
+    assert manifest["oauth_config"]["scopes"]["bot"] == BOT_SCOPES
+
+
+def test_every_bot_event_is_handled(manifest: dict[str, Any], registered: _Registrations) -> None:
+    events = manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert len(events) == len(set(events))
+    # Subscriptions name message events by channel type; bolt delivers them all as `message`.
+    delivered = {"message" if e.startswith("message.") else e for e in events}
+    assert delivered <= registered.events, delivered - registered.events
+    assert {"message.channels", "message.groups", "message.im", "message.mpim"} <= set(events)
+    assert {"app_mention", "app_home_opened"} <= set(events)
+
+
+def test_request_urls_point_at_the_events_endpoint(manifest: dict[str, Any]) -> None:
+    settings = manifest["settings"]
+    assert settings["event_subscriptions"]["request_url"].endswith("/slack/events")
+    assert settings["interactivity"]["is_enabled"] is True
+    assert settings["interactivity"]["request_url"].endswith("/slack/events")
+    assert settings["socket_mode_enabled"] is False
+    assert settings["org_deploy_enabled"] is False
+    assert settings["token_rotation_enabled"] is False
