@@ -16,8 +16,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import SlackAdapter
+from adapters.slack.reply import NativeStreaming, SlackReply
 from bot.app import build_core, open_services
 from bot.core import Core
 from tests.conftest import make_settings
@@ -559,3 +561,86 @@ async def test_socket_mode(start_bot: BotFactory) -> None:
         await eventually(lambda: bot.adapter.outcomes["duplicate"] == 1)
         assert bot.adapter.port is None
         assert slack.last_call("apps.connections.open").auth == "app"
+
+
+# --------------------------------------------------------------------------- SlackReply alone
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack(update_text_limit=1_000) as fake:
+        yield fake
+
+
+async def reply_for(slack: FakeSlack, *, native: bool = True) -> tuple[SlackReply, str]:
+    root = slack.add_message("C123", message_event("question"))
+    client = AsyncWebClient(base_url=slack.api_url, token=slack.bot_token)
+    reply = SlackReply(
+        client,
+        channel="C123",
+        thread_ts=root["ts"],
+        user=USER_ID,
+        team=TEAM_ID,
+        native=NativeStreaming(native),
+        interval_s=0.01,
+    )
+    return reply, root["ts"]
+
+
+def thread_text(slack: FakeSlack, ts: str) -> str:
+    return "\n".join(m["text"] for m in slack.thread("C123", ts) if m.get("bot_id"))
+
+
+async def test_an_expired_stream_continues_in_a_new_message(slack: FakeSlack) -> None:
+    reply, ts = await reply_for(slack)
+    await reply.start()
+    await reply.stream("First part.\n\n")
+    started = await slack.wait_for_call("chat.startStream")
+    slack.expire_stream("C123", started.response["ts"])
+    await reply.stream("Second part.")
+    await asyncio.sleep(0.05)
+    await reply.finish()
+
+    assert normalize(thread_text(slack, ts)) == "First part. Second part."
+    assert len(reply.posted) == 2
+
+
+async def test_msg_too_long_on_post_is_retried_in_smaller_pieces(slack: FakeSlack) -> None:
+    reply, ts = await reply_for(slack)
+    slack.fail_next("chat.postMessage", "msg_too_long")
+    text = "\n\n".join(f"Paragraph {n} " + "x" * 300 for n in range(10))
+    await reply.stream(text)
+    await reply.finish()  # before the first flush: posted whole
+
+    posts = slack.calls("chat.postMessage")
+    assert posts[0].error == "msg_too_long" and all(c.ok for c in posts[1:])
+    assert len(posts) >= 3
+    assert normalize(thread_text(slack, ts)) == normalize(text)
+
+
+async def test_update_mode_continues_below_a_message_slack_will_not_grow(slack: FakeSlack) -> None:
+    reply, ts = await reply_for(slack, native=False)
+    for n in range(30):
+        await reply.stream(f"line {n} " + "y" * 80 + "\n")
+        await asyncio.sleep(0.005)
+    await reply.finish()
+
+    assert "chat.update" in [c.method for c in slack.calls()]
+    assert all(len(m["text"]) <= 1_000 for m in slack.thread("C123", ts) if m.get("bot_id"))
+    assert normalize(thread_text(slack, ts)) == normalize(
+        "".join(f"line {n} " + "y" * 80 + "\n" for n in range(30))
+    )
+
+
+async def test_notice_and_fail_after_partial_text(slack: FakeSlack) -> None:
+    reply, ts = await reply_for(slack)
+    await reply.start()
+    await reply.notice("Skipped big.bin: it is over the 20 MB limit.")
+    await reply.stream("Partial answer")
+    await asyncio.sleep(0.05)
+    await reply.fail("The answer was cut off.")
+
+    texts = [m["text"] for m in slack.thread("C123", ts) if m.get("bot_id")]
+    assert texts[0] == "_Skipped big.bin: it is over the 20 MB limit._"
+    assert texts[1] == "Partial answer\n\n_The answer was cut off._"
+    assert slack.status_history("C123", ts)[-1] == ""

@@ -329,10 +329,11 @@ class SlackReply:
         try:
             response = await self._post(chunk)
         except SlackApiError as exc:
-            if slack_error(exc) not in ("msg_too_long", "msg_blocks_too_long") or budget < 500:
+            smaller = min(budget, len(chunk)) // 2
+            if slack_error(exc) not in ("msg_too_long", "msg_blocks_too_long") or smaller < 500:
                 raise
-            for piece in split_markdown(chunk, budget // 2):
-                await self._post_chunk(piece, budget // 2)
+            for piece in split_markdown(chunk, smaller):
+                await self._post_chunk(piece, smaller)
             return
         self.posted.append(str(response["ts"]))
         self._status_shown = False
