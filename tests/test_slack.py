@@ -644,3 +644,15 @@ async def test_notice_and_fail_after_partial_text(slack: FakeSlack) -> None:
     assert texts[0] == "_Skipped big.bin: it is over the 20 MB limit._"
     assert texts[1] == "Partial answer\n\n_The answer was cut off._"
     assert slack.status_history("C123", ts)[-1] == ""
+
+
+async def test_close_lets_answers_in_flight_finish(bot: Bot) -> None:
+    bot.openrouter.latency = 0.5
+    event = app_mention(f"{BOT} finish me")
+    await bot.deliver(event)
+    await eventually(lambda: bot.openrouter.chat_requests)
+
+    await bot.adapter.close()
+
+    assert bot.adapter.outcomes["answered"] == 1
+    assert bot.answer("C123", event["ts"]) == "echo: finish me"

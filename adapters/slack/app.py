@@ -9,9 +9,11 @@ are claimed once in the store by the core.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -121,6 +123,7 @@ class SlackAdapter:
         self._native = NativeStreaming(settings.slack_native_streaming)
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
+        self._inflight: set[asyncio.Task[Any]] = set()
         self.app: AsyncApp | None = None
         self.healthy = False
         self.port: int | None = None
@@ -161,11 +164,23 @@ class SlackAdapter:
             log.info("slack: listening on port %d (POST /slack/events)", self.port)
         self.healthy = True
 
-    async def close(self) -> None:
+    async def close(self, grace_s: float = 25.0) -> None:
+        """Stop taking events, let turns in flight finish (up to ``grace_s``), then disconnect."""
         self.healthy = False
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
+        if self._runner is not None:
+            for site in list(self._runner.sites):
+                await site.stop()  # no new requests; the listeners in flight keep running
+        if self._inflight:
+            log.info("slack: waiting for %d answer(s) in flight", len(self._inflight))
+            _, late = await asyncio.wait(set(self._inflight), timeout=grace_s)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("slack: %d answer(s) cut short by shutdown", len(late))
+                await asyncio.wait(late, timeout=2.0)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -210,7 +225,25 @@ class SlackAdapter:
     async def _ignore(self) -> None:
         pass
 
+    @contextlib.contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        """Bolt runs listeners as loose tasks: keep them so that shutdown can wait for them."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
     async def _on_message(
+        self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        with self._in_flight():
+            await self._message(body, event, context)
+
+    async def _message(
         self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         incoming = route_message(
@@ -296,6 +329,10 @@ class SlackAdapter:
         self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
+        with self._in_flight():
+            await self._command(command, respond)
+
+    async def _command(self, command: dict[str, Any], respond: AsyncRespond) -> None:
         name = str(command.get("command") or "").lstrip("/").lower()
         try:
             if name == "ask":
