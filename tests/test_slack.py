@@ -24,7 +24,7 @@ from bot.app import build_core, open_services
 from bot.core import Core
 from tests.conftest import make_settings
 from tests.fakes.open_meteo import FakeOpenMeteo
-from tests.fakes.openrouter import FakeOpenRouter, TextReply, last_user_text
+from tests.fakes.openrouter import FakeOpenRouter, TextReply, ToolCallReply, last_user_text
 from tests.fakes.slack import (
     BOT_USER_ID,
     TEAM_ID,
@@ -158,6 +158,21 @@ async def test_mention_is_answered_in_its_thread_with_status_first(bot: Bot) -> 
     assert start.ok and start.params["recipient_user_id"] == USER_ID
     assert start.params["recipient_team_id"] == TEAM_ID
     assert all(c.auth == "bot" for c in bot.slack.calls())
+
+
+async def test_tool_progress_shows_as_status_then_the_answer(bot: Bot) -> None:
+    bot.openrouter.enqueue(
+        ToolCallReply.single("get_weather", {"location": "Tokyo"}, id="call_tokyo"),
+        TextReply("It is 18.4°C and partly cloudy in Tokyo.", chunks=3),
+    )
+    event = app_mention(f"{BOT} weather in Tokyo?")
+    await bot.deliver(event)
+    await bot.answered()
+
+    statuses = bot.slack.status_history("C123", event["ts"])
+    assert statuses[:2] == ["is thinking…", "Checking the weather in Tokyo…"]
+    assert bot.answer("C123", event["ts"]) == "It is 18.4°C and partly cloudy in Tokyo."
+    assert bot.slack.status("C123", event["ts"]) is None
 
 
 async def test_a_mid_thread_mention_and_follow_ups_without_mention(bot: Bot) -> None:
