@@ -15,4 +15,5 @@ test:
 	pytest
 
 bench:
-	python -m bench.core_overhead && python -m bench.history && python -m bench.cold_start
+	python -m bench.core_overhead && python -m bench.history && python -m bench.cold_start \
+		&& python -m bench.slack_concurrency
