@@ -255,7 +255,7 @@ async def test_bots_edits_and_own_messages_are_ignored(bot: Bot) -> None:
     await asyncio.sleep(0.2)
 
     assert len(bot.openrouter.chat_requests) == 1
-    assert bot.chat_calls() == ["chat.startStream", "chat.stopStream"]
+    assert bot.chat_calls() == ["chat.postMessage"]  # the one answer
 
 
 # --------------------------------------------------------------------------- exactly once
@@ -330,11 +330,12 @@ async def test_rate_limited_post_still_delivers_the_answer(
 ) -> None:
     bot = await start_bot(SLACK_NATIVE_STREAMING=native)
     bot.slack.rate_limit(method, times=2, retry_after=1)
-    event = app_mention(f"{BOT} despite limits")
+    bot.openrouter.enqueue(TextReply("streamed despite limits", chunks=3, delay=0.3))
+    event = app_mention(f"{BOT} go")
     await bot.deliver(event)
     await bot.answered()
 
-    assert bot.answer("C123", event["ts"]) == "echo: despite limits"
+    assert bot.answer("C123", event["ts"]) == "streamed despite limits"
     assert [c.status for c in bot.slack.calls(method)][:3] == [429, 429, 200]
     assert len(bot.bot_messages("C123", event["ts"])) == 1
 

@@ -44,6 +44,9 @@ MIN_ROOM = 200
 """Less room than this left in a message: close it and continue in a new one."""
 NEAR_FULL = 1_500
 """Less room than this left after the pending text: send whole lines only."""
+FIRST_TEXT_DELAY = 0.2
+"""The first text waits this long for more: an answer complete by then is one plain post
+instead of a stream's start and stop (half the calls against Slack's per-channel limits)."""
 THINKING = "is thinking…"
 
 # Errors after which native streaming is not tried again by this process.
@@ -118,6 +121,11 @@ class SlackReply:
     async def stream(self, delta: str) -> None:
         if self._done or not delta:
             return
+        if not self._pending and self._pump is None:
+            # Schedule the first send FIRST_TEXT_DELAY from now (the pump waits for the interval).
+            self._last_send = (
+                time.monotonic() - self._interval + min(FIRST_TEXT_DELAY, self._interval)
+            )
         self._pending += delta
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._run_pump())
