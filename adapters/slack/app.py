@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -34,7 +35,6 @@ from adapters.slack.translate import (
     command_event,
     conversation_key,
     route_message,
-    with_attachments,
 )
 from bot.events import ConversationKey, Event
 from bot.settings import ConfigError, Settings
@@ -266,16 +266,14 @@ class SlackAdapter:
             return
         normalized = incoming.event
         if incoming.files:
-            normalized = with_attachments(
-                normalized,
-                slack_attachments(
-                    incoming.files,
-                    http=self._http(),
-                    token=self._token,
-                    hosts=self.settings.slack_token_hosts,
-                    max_bytes=int(self.settings.max_file_mb * 1024 * 1024),
-                ),
+            attachments = slack_attachments(
+                incoming.files,
+                http=self._http(),
+                token=self._token,
+                hosts=self.settings.slack_token_hosts,
+                max_bytes=int(self.settings.max_file_mb * 1024 * 1024),
             )
+            normalized = dataclasses.replace(normalized, attachments=tuple(attachments))
         await self._answer(normalized, thread_ts=normalized.conversation.parts[2])
 
     async def _answer(self, event: Event, *, thread_ts: str) -> TurnResult:

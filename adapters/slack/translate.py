@@ -19,11 +19,11 @@ Ignored: the bot's own messages, edits, deletions and every subtype but ``file_s
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.events import Attachment, Author, ConversationKey, Event, EventKind
+from bot.events import Author, ConversationKey, Event, EventKind
 
 PLATFORM = "slack"
 USER_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "bot_message"})
@@ -154,24 +154,6 @@ def route_message(
         addressed=addressed,
         needs_membership=needs_membership,
         files=files,
-    )
-
-
-def with_attachments(event: Event, attachments: Sequence[Attachment]) -> Event:
-    if not attachments:
-        return event
-    return Event(
-        platform=event.platform,
-        event_id=event.event_id,
-        conversation=event.conversation,
-        channel=event.channel,
-        kind=event.kind,
-        author=event.author,
-        text=event.text,
-        attachments=tuple(attachments),
-        command=event.command,
-        command_args=event.command_args,
-        workspace=event.workspace,
     )
 
 
