@@ -648,6 +648,17 @@ async def test_update_mode_continues_below_a_message_slack_will_not_grow(slack: 
     )
 
 
+async def test_model_output_never_pings_a_channel(slack: FakeSlack) -> None:
+    reply, ts = await reply_for(slack)
+    for delta in ["Hey <!chan", "nel> and <", "!here> and <!subteam^S1|@devs>, ask <@U123>"]:
+        await reply.stream(delta)
+    await reply.finish()
+
+    text = thread_text(slack, ts)
+    assert "<!" not in text
+    assert text.count("<\u200b!") == 3 and "<@U123>" in text  # user mentions stay
+
+
 async def test_notice_and_fail_after_partial_text(slack: FakeSlack) -> None:
     reply, ts = await reply_for(slack)
     await reply.start()

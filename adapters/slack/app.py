@@ -34,6 +34,7 @@ from adapters.slack.translate import (
     channel_key,
     command_event,
     conversation_key,
+    defuse_broadcasts,
     route_message,
 )
 from bot.events import ConversationKey, Event
@@ -365,7 +366,7 @@ class SlackAdapter:
         user = str(command.get("user_id") or "")
         try:
             posted = await self.client.chat_postMessage(
-                channel=channel, text=f"<@{user}> asked: {question}"
+                channel=channel, text=f"<@{user}> asked: {defuse_broadcasts(question)}"
             )
         except SlackApiError as exc:
             log.info("/ask could not post in %s: %s", channel, slack_error(exc))

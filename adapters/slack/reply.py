@@ -30,6 +30,7 @@ from typing import Any, Literal
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.translate import defuse_broadcasts
 from bot.text import cut_markdown, open_fence, split_markdown
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ class SlackReply:
         self._closing = asyncio.Event()
         self._status_shown = False
         self._done = False
+        self._ends_with_lt = False
         self.posted: list[str] = []
         """ts of every message this answer posted, in order."""
 
@@ -121,6 +123,11 @@ class SlackReply:
     async def stream(self, delta: str) -> None:
         if self._done or not delta:
             return
+        # Model output never pings a channel; "<" and "!" may arrive in two deltas.
+        if self._ends_with_lt and delta.startswith("!"):
+            delta = "\u200b" + delta
+        delta = defuse_broadcasts(delta)
+        self._ends_with_lt = delta.endswith("<")
         if not self._pending and self._pump is None:
             # Schedule the first send FIRST_TEXT_DELAY from now (the pump waits for the interval).
             self._last_send = (
@@ -147,14 +154,14 @@ class SlackReply:
         shown = bool(self._pending or self._message_text or self.posted)
         self._pending += ("\n\n" if shown else "") + f"_{message}_"
         try:
-            await self._close()
-        finally:
-            if self._show_status:
-                await self._set_status("")  # never leave "is thinking…" after an error
+            await self._close(clear_status=True)  # never leave "is thinking…" after an error
+        except Exception:
+            await self._set_status("")
+            raise
 
     # ------------------------------------------------------------------ internals
 
-    async def _close(self) -> None:
+    async def _close(self, *, clear_status: bool = False) -> None:
         if self._done:
             return
         self._done = True
@@ -162,7 +169,7 @@ class SlackReply:
         if self._pump is not None:
             await self._pump
         await self._send(final=True)
-        if self._status_shown:
+        if self._status_shown or clear_status:
             await self._set_status("")
 
     async def _set_status(self, status: str) -> None:

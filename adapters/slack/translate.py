@@ -185,3 +185,9 @@ def command_event(
         command_args=slack_to_markdown(args),
         workspace=team,
     )
+
+
+def defuse_broadcasts(text: str) -> str:
+    """``<!here>``, ``<!channel>``, ``<!everyone>`` and ``<!subteam^..>`` shown as text, not sent
+    as pings: a zero-width space after ``<`` breaks Slack's syntax. User mentions stay."""
+    return text.replace("<!", "<\u200b!")
