@@ -153,11 +153,22 @@ async def test_mention_is_answered_in_its_thread_with_status_first(bot: Bot) -> 
     first_status = bot.slack.calls("assistant.threads.setStatus")[0].at
     first_post = next(c.at for c in bot.slack.calls() if c.method.startswith("chat."))
     assert first_status <= first_post
+    assert all(c.auth == "bot" for c in bot.slack.calls())
+
+
+async def test_a_slow_answer_streams_natively_to_the_recipient(bot: Bot) -> None:
+    bot.openrouter.enqueue(TextReply("A streamed answer, piece by piece.", chunks=4, delay=0.3))
+    event = app_mention(f"{BOT} stream please")
+    await bot.deliver(event)
+    await bot.answered()
+
+    assert bot.answer("C123", event["ts"]) == "A streamed answer, piece by piece."
     # Native streaming in a channel thread carries the recipient, as Slack requires.
     start = bot.slack.calls("chat.startStream")[0]
     assert start.ok and start.params["recipient_user_id"] == USER_ID
     assert start.params["recipient_team_id"] == TEAM_ID
-    assert all(c.auth == "bot" for c in bot.slack.calls())
+    assert start.params["thread_ts"] == event["ts"]
+    assert bot.slack.stream("C123", start.response["ts"]).state == "completed"
 
 
 async def test_tool_progress_shows_as_status_then_the_answer(bot: Bot) -> None:
@@ -255,7 +266,8 @@ async def test_bots_edits_and_own_messages_are_ignored(bot: Bot) -> None:
     await asyncio.sleep(0.2)
 
     assert len(bot.openrouter.chat_requests) == 1
-    assert bot.chat_calls() == ["chat.postMessage"]  # the one answer
+    opened = [c for c in bot.chat_calls() if c in ("chat.postMessage", "chat.startStream")]
+    assert len(opened) == 1  # the one answer
 
 
 # --------------------------------------------------------------------------- exactly once
@@ -405,7 +417,7 @@ async def test_streaming_is_coalesced_and_single_flight(start_bot: BotFactory) -
 
 async def test_native_streaming_refused_falls_back_to_post_and_update(bot: Bot) -> None:
     bot.slack.fail_next("chat.startStream", "unknown_method", times=5)
-    bot.openrouter.enqueue(TextReply("one two three four five six", chunks=6, delay=0.05))
+    bot.openrouter.enqueue(TextReply("one two three four five six", chunks=6, delay=0.1))
     event = app_mention(f"{BOT} old workspace")
     await bot.deliver(event)
     await bot.answered()
