@@ -129,8 +129,9 @@ async def _serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 1
-    from adapters.slack import SlackAdapter
+    from adapters.slack import SlackAdapter, require_slack_settings
 
+    require_slack_settings(settings)  # before the agent stack spends seconds importing
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

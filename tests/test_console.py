@@ -229,3 +229,15 @@ async def test_bot_serves_slack_over_http_until_sigterm(
         logs = out_b.decode() + err_b.decode()
         assert slack.bot_token not in logs and secret not in logs and fake.api_key not in logs
         assert "Traceback" not in logs
+
+
+async def test_slack_without_a_transport_secret_is_one_clear_line(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    env = bot_env(tmp_path, fake, SLACK_BOT_TOKEN="xoxb-1-not-used")
+    code, _out, err = await run_bot([], env, tmp_path)
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "Configuration error: SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify "
+        "Slack's requests (or set SLACK_APP_TOKEN for Socket Mode)"
+    ]

@@ -90,6 +90,18 @@ class CommandReply:
         await self._respond(text=message, response_type="ephemeral")
 
 
+def require_slack_settings(settings: Settings) -> str:
+    """The bot token, once the settings can run Slack; ``ConfigError`` in one line otherwise."""
+    if settings.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set")
+    if settings.slack_app_token is None and settings.slack_signing_secret is None:
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify Slack's requests "
+            "(or set SLACK_APP_TOKEN for Socket Mode)"
+        )
+    return settings.slack_bot_token.get_secret_value()
+
+
 def web_client(settings: Settings, session: aiohttp.ClientSession | None) -> AsyncWebClient:
     """The Web API client every call uses: ``SLACK_API_URL``, 429s retried after Retry-After."""
     if settings.slack_bot_token is None:
@@ -110,16 +122,9 @@ class SlackAdapter:
     """Owns the bolt app and its transport; translates Slack in, renders answers out."""
 
     def __init__(self, core: Core, settings: Settings) -> None:
-        if settings.slack_bot_token is None:
-            raise ConfigError("SLACK_BOT_TOKEN is not set")
-        if settings.slack_app_token is None and settings.slack_signing_secret is None:
-            raise ConfigError(
-                "SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify Slack's requests "
-                "(or set SLACK_APP_TOKEN for Socket Mode)"
-            )
+        self._token = require_slack_settings(settings)
         self.core = core
         self.settings = settings
-        self._token = settings.slack_bot_token.get_secret_value()
         self._session: aiohttp.ClientSession | None = None
         self._native = NativeStreaming(settings.slack_native_streaming)
         self._runner: web.AppRunner | None = None
@@ -202,8 +207,15 @@ class SlackAdapter:
         return await to_aiohttp_response(response)
 
     async def _healthz(self, request: web.Request) -> web.Response:
+        """200 while the bot takes events and its store answers; 503 otherwise."""
         if not self.healthy:
-            return web.json_response({"ok": False}, status=503)
+            return web.json_response({"ok": False, "reason": "not running"}, status=503)
+        try:
+            async with asyncio.timeout(2.0):
+                await self.core.store.get_state(key="healthz")
+        except Exception as exc:
+            log.warning("healthz: the store does not answer (%s)", type(exc).__name__)
+            return web.json_response({"ok": False, "reason": "store"}, status=503)
         return web.json_response({"ok": True})
 
     @property
