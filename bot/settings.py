@@ -33,6 +33,9 @@ HINTS: dict[str, str] = {
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
     "SLACK_API_URL": "an http(s) URL such as https://slack.com/api/",
     "PORT": "a TCP port number such as 3000",
+    "DISCORD_API_BASE": "an http(s) URL such as https://discord.com/api/v10",
+    "DISCORD_GATEWAY_URL": "a ws(s) URL such as wss://gateway.discord.gg/",
+    "DISCORD_GUILD_ID": "a guild (server) id, a number",
 }
 
 
@@ -119,8 +122,18 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=0, le=65535, alias="PORT")
     """HTTP mode: where Slack's requests (POST /slack/events) and GET /healthz are served."""
 
-    # Discord (its adapter arrives with its own issue).
+    # Discord.
     discord_bot_token: SecretStr | None = Field(default=None, alias="DISCORD_BOT_TOKEN")
+    discord_api_base: str = Field(default="https://discord.com/api/v10", alias="DISCORD_API_BASE")
+    """REST base of every call (webhooks and interaction follow-ups too): a proxy or a fake."""
+    discord_gateway_url: str = Field(
+        default="wss://gateway.discord.gg/", alias="DISCORD_GATEWAY_URL"
+    )
+    """The gateway websocket (discord.py does not ask REST for it)."""
+    discord_guild_id: int | None = Field(default=None, alias="DISCORD_GUILD_ID")
+    """Sync slash commands to this guild only (instant, for development)."""
+    discord_auto_thread: bool = Field(default=False, alias="DISCORD_AUTO_THREAD")
+    """A mention in a channel opens a thread for the answer."""
 
     @field_validator("bot_fallback_models", "admin_users", "slack_file_hosts", mode="before")
     @classmethod
@@ -141,6 +154,19 @@ class Settings(BaseSettings):
     @classmethod
     def _base_url(cls, value: str) -> str:
         return _http_url(value)
+
+    @field_validator("discord_api_base")
+    @classmethod
+    def _discord_api_base(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _discord_gateway_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("ws", "wss") or not parts.netloc:
+            raise ValueError("must be a ws(s) URL")
+        return value
 
     @field_validator("slack_api_url")
     @classmethod

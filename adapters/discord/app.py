@@ -1,0 +1,448 @@
+"""The Discord adapter: a discord.py client in our event loop, handing events to the core.
+
+- REST goes to ``DISCORD_API_BASE`` (``discord.http.Route.BASE``) and the gateway to
+  ``DISCORD_GATEWAY_URL`` (``DiscordWebSocket.DEFAULT_GATEWAY``): discord.py has no public
+  setting for either, so both are set before ``start`` and restored on close (tested).
+- The privileged ``message_content`` intent is asked for only when the application has it (a
+  refused intent closes the gateway); without it mentions, replies and DMs still work and the
+  bot says so at start-up.
+- Slash commands are synced only when their definition changed (a hash kept in the store).
+- Gateway replays after a resume carry the same message id: the core claims each id once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import discord
+import discord.gateway
+import discord.http
+import yarl
+from discord import app_commands
+
+from adapters.discord.reply import NO_PINGS, DiscordReply, Editable
+from adapters.discord.translate import (
+    MAX_CHAIN,
+    Place,
+    channel_key,
+    command_event,
+    message_event,
+    message_state_key,
+    new_conversation,
+    place_conversation,
+    strip_bot_mention,
+)
+from bot.events import Attachment, ConversationKey, EventKind
+from bot.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from bot.core import Core
+
+log = logging.getLogger(__name__)
+
+COMMANDS_HASH_KEY = "discord:commands_hash"
+# Send messages, read history, embed links, attach files, create public threads, send in threads,
+# use application commands.
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    create_public_threads=True,
+    read_message_history=True,
+    embed_links=True,
+    attach_files=True,
+    add_reactions=True,
+    use_application_commands=True,
+)
+MESSAGE_CONTENT_FLAGS = (1 << 18) | (1 << 19)
+"""GATEWAY_MESSAGE_CONTENT and GATEWAY_MESSAGE_CONTENT_LIMITED: the intent is granted."""
+USER_MESSAGE_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
+PRIVATE_COMMANDS = frozenset({"model", "usage", "reset", "help"})
+
+
+def require_discord_settings(settings: Settings) -> str:
+    if settings.discord_bot_token is None or not settings.discord_bot_token.get_secret_value():
+        raise ConfigError("DISCORD_BOT_TOKEN is not set")
+    return settings.discord_bot_token.get_secret_value()
+
+
+def place_of(channel: Any) -> Place:
+    if isinstance(channel, discord.Thread):
+        return Place(
+            guild_id=channel.guild.id,
+            channel_id=channel.id,
+            parent_id=channel.parent_id,
+            is_thread=True,
+        )
+    guild = getattr(channel, "guild", None)
+    return Place(guild_id=guild.id if guild else None, channel_id=channel.id)
+
+
+class ChatClient(discord.Client):
+    """discord.py's client, its events routed to the adapter."""
+
+    def __init__(self, adapter: DiscordAdapter, intents: discord.Intents) -> None:
+        # A text bot: the "voice will NOT be supported" start-up warnings are noise here.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        super().__init__(
+            intents=intents,
+            allowed_mentions=NO_PINGS,
+            guild_ready_timeout=0.5,
+            enable_debug_events=False,
+        )
+        self.adapter = adapter
+        self.tree = app_commands.CommandTree(self)
+        self.ready = asyncio.Event()
+        adapter.register_commands(self.tree)
+
+    async def setup_hook(self) -> None:
+        await self.adapter.sync_commands(self)
+
+    async def on_ready(self) -> None:
+        if not self.ready.is_set():
+            self.adapter.log_invite(self)
+        self.ready.set()
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.adapter.on_message(message)
+
+
+class DiscordAdapter:
+    def __init__(self, core: Core, settings: Settings) -> None:
+        self._token = require_discord_settings(settings)
+        self.core = core
+        self.settings = settings
+        self.client: ChatClient | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._saved_globals: tuple[str, yarl.URL] | None = None
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self.message_content = False
+        self.outcomes: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, timeout_s: float = 60.0) -> None:
+        """Log in, connect to the gateway and return once the bot is ready."""
+        self._saved_globals = (
+            discord.http.Route.BASE,
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
+        )
+        discord.http.Route.BASE = self.settings.discord_api_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(
+            self.settings.discord_gateway_url
+        )
+        intents = discord.Intents.default()
+        self.message_content = await self._message_content_granted()
+        intents.message_content = self.message_content
+        if not self.message_content:
+            log.warning(
+                "discord: the Message Content intent is not enabled for this bot, so it answers "
+                "mentions, replies to it and DMs only (enable it under Bot -> Privileged Gateway "
+                "Intents to answer follow-ups in threads without a mention)"
+            )
+        client = self.client = ChatClient(self, intents)
+        self._task = asyncio.create_task(self._run(client))
+        ready = asyncio.create_task(client.ready.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {ready, self._task}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            ready.cancel()
+        if self._task in done:
+            self._task.result()  # raises why the client stopped (bad token, refused intent)
+            raise RuntimeError("the Discord client stopped before it was ready")
+        if not done:
+            raise TimeoutError("Discord did not become ready in time")
+
+    async def _run(self, client: ChatClient) -> None:
+        async with client:
+            await client.start(self._token)
+
+    async def close(self, grace_s: float = 25.0) -> None:
+        client, self.client = self.client, None
+        if self._inflight:
+            _, late = await asyncio.wait(set(self._inflight), timeout=grace_s)
+            for task in late:
+                task.cancel()
+        if client is not None:
+            await client.close()
+        if self._task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._saved_globals is not None:
+            discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = (
+                self._saved_globals
+            )
+            self._saved_globals = None
+
+    async def _message_content_granted(self) -> bool:
+        url = f"{self.settings.discord_api_base}/oauth2/applications/@me"
+        headers = {"Authorization": f"Bot {self._token}"}
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http,
+                http.get(url, headers=headers) as resp,
+            ):
+                if resp.status != 200:
+                    return False
+                flags = int((await resp.json()).get("flags") or 0)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning(
+                "discord: could not read the application's intents (%s)", type(exc).__name__
+            )
+            return False
+        return bool(flags & MESSAGE_CONTENT_FLAGS)
+
+    def log_invite(self, client: discord.Client) -> None:
+        if client.application_id is None:
+            return
+        url = discord.utils.oauth_url(
+            client.application_id,
+            permissions=INVITE_PERMISSIONS,
+            scopes=("bot", "applications.commands"),
+        )
+        log.info("discord: ready as %s; invite it with %s", client.user, url)
+
+    # ------------------------------------------------------------------ commands
+
+    def register_commands(self, tree: app_commands.CommandTree[Any]) -> None:
+        adapter = self
+
+        @tree.command(name="ask", description="Ask the bot a question")
+        @app_commands.describe(question="What you want to know")
+        async def ask(interaction: discord.Interaction[Any], question: str) -> None:
+            await adapter.on_command(interaction, "ask", question)
+
+        @tree.command(name="model", description="Show or set this channel's model")
+        @app_commands.describe(name="An OpenRouter model, e.g. openai/gpt-5-mini, or 'default'")
+        async def model(interaction: discord.Interaction[Any], name: str | None = None) -> None:
+            await adapter.on_command(interaction, "model", name or "")
+
+        @tree.command(name="usage", description="Your and this channel's tokens and cost")
+        async def usage(interaction: discord.Interaction[Any]) -> None:
+            await adapter.on_command(interaction, "usage", "")
+
+        @tree.command(name="reset", description="Forget this conversation and start fresh")
+        async def reset(interaction: discord.Interaction[Any]) -> None:
+            await adapter.on_command(interaction, "reset", "")
+
+        @tree.command(name="help", description="What the bot can do")
+        async def help_(interaction: discord.Interaction[Any]) -> None:
+            await adapter.on_command(interaction, "help", "")
+
+    async def sync_commands(self, client: ChatClient) -> None:
+        """Sync the command tree when its definition (or target guild) changed, never else."""
+        guild = (
+            discord.Object(self.settings.discord_guild_id)
+            if self.settings.discord_guild_id
+            else None
+        )
+        definition = [c.to_dict(client.tree) for c in client.tree.get_commands()]
+        digest = hashlib.sha256(
+            json.dumps([guild.id if guild else None, definition], sort_keys=True).encode()
+        ).hexdigest()
+        if await self.core.store.get_state(key=COMMANDS_HASH_KEY) == digest:
+            log.info("discord: slash commands unchanged, not synced")
+            return
+        if guild is not None:
+            client.tree.copy_global_to(guild=guild)
+        await client.tree.sync(guild=guild)
+        await self.core.store.set_state(key=COMMANDS_HASH_KEY, value=digest)
+        log.info("discord: slash commands synced%s", f" to guild {guild.id}" if guild else "")
+
+    async def on_command(self, interaction: discord.Interaction[Any], name: str, args: str) -> None:
+        with self._in_flight():
+            private = name in PRIVATE_COMMANDS
+            await interaction.response.defer(thinking=True, ephemeral=private)
+            channel = interaction.channel
+            if channel is None:
+                return
+            place = place_of(channel)
+            conversation = place_conversation(place)
+            if conversation is None:
+                if name == "reset":
+                    latest = await self.core.store.latest_conversation(
+                        user_id=f"discord:{interaction.user.id}",
+                        channel=str(channel_key(place)),
+                    )
+                    conversation = ConversationKey.parse(latest) if latest else None
+                if conversation is None:
+                    conversation = new_conversation(place, interaction.id)
+            event = command_event(
+                interaction_id=interaction.id,
+                place=place,
+                conversation=conversation,
+                user_id=interaction.user.id,
+                user_name=interaction.user.display_name,
+                name=name,
+                args=args,
+            )
+            followup = interaction.followup
+
+            async def send(content: str) -> Editable:
+                message: Editable = await followup.send(
+                    content, ephemeral=private, wait=True, allowed_mentions=NO_PINGS
+                )
+                return message
+
+            reply = DiscordReply(
+                send_first=send,
+                send_more=send,
+                sent=self._recorder(event.conversation),
+                interval_s=1.5,
+            )
+            result = await self.core.handle(event, reply)
+            self.outcomes[result.outcome] += 1
+
+    # ------------------------------------------------------------------ messages
+
+    async def on_message(self, message: discord.Message) -> None:
+        with self._in_flight():
+            await self._message(message)
+
+    async def _message(self, message: discord.Message) -> None:
+        client = self.client
+        if client is None or client.user is None:
+            return
+        me = client.user
+        if message.author.id == me.id or message.type not in USER_MESSAGE_TYPES:
+            return
+        place = place_of(message.channel)
+        mentioned = any(user.id == me.id for user in message.mentions)
+        replied_to = message.reference.message_id if message.reference else None
+        conversation = place_conversation(place)
+        kind = EventKind.DIRECT_MESSAGE if place.is_dm else EventKind.MENTION
+        if conversation is None and replied_to is not None:
+            conversation = await self._conversation_of_chain(message)
+            if conversation is not None and not mentioned:
+                kind = EventKind.THREAD_FOLLOW_UP
+        if place.is_thread and not mentioned:
+            # A thread the bot takes part in continues without a mention.
+            assert conversation is not None
+            if not await self.core.store.has_conversation(conversation=str(conversation)):
+                self.outcomes["ignored"] += 1
+                return
+            kind = EventKind.THREAD_FOLLOW_UP
+        elif not place.is_dm and not mentioned and kind is not EventKind.THREAD_FOLLOW_UP:
+            self.outcomes["ignored"] += 1
+            return
+        target: discord.abc.Messageable = message.channel
+        if conversation is None:
+            if self.settings.discord_auto_thread and isinstance(
+                message.channel, discord.TextChannel
+            ):
+                thread = await message.create_thread(name=_thread_name(message, me.id))
+                target = thread
+                place = place_of(thread)
+                conversation = place_conversation(place)
+            if conversation is None:
+                conversation = new_conversation(place, message.id)
+        event = message_event(
+            message_id=message.id,
+            place=place,
+            conversation=conversation,
+            kind=kind,
+            author_id=message.author.id,
+            author_name=message.author.display_name,
+            author_is_bot=message.author.bot,
+            content=message.content,
+            bot_id=me.id,
+        )
+        if message.attachments:
+            event = dataclasses.replace(
+                event, attachments=tuple(_attachment(a) for a in message.attachments)
+            )
+        await self._remember(message.id, conversation)
+        reply = self._reply_to(message, target, conversation)
+        result = await self.core.handle(event, reply)
+        self.outcomes[result.outcome] += 1
+
+    def _reply_to(
+        self,
+        message: discord.Message,
+        target: discord.abc.Messageable,
+        conversation: ConversationKey,
+    ) -> DiscordReply:
+        async def send_first(content: str) -> Editable:
+            if target is message.channel:
+                return await message.reply(content, mention_author=False, allowed_mentions=NO_PINGS)
+            return await target.send(content, allowed_mentions=NO_PINGS)
+
+        async def send_more(content: str) -> Editable:
+            return await target.send(content, allowed_mentions=NO_PINGS)
+
+        return DiscordReply(
+            send_first=send_first,
+            send_more=send_more,
+            sent=self._recorder(conversation),
+            typing=target,
+            interval_s=1.5,
+        )
+
+    async def _conversation_of_chain(self, message: discord.Message) -> ConversationKey | None:
+        """The conversation of the nearest message up the reply chain that belongs to one."""
+        current: discord.Message | None = message
+        for _ in range(MAX_CHAIN):
+            reference = current.reference if current is not None else None
+            if reference is None or reference.message_id is None:
+                return None
+            known = await self.core.store.get_state(key=message_state_key(reference.message_id))
+            if known:
+                return ConversationKey.parse(known)
+            resolved = reference.resolved
+            if isinstance(resolved, discord.Message):
+                current = resolved
+                continue
+            try:
+                current = await message.channel.fetch_message(reference.message_id)
+            except discord.HTTPException:
+                return None
+        return None
+
+    def _recorder(self, conversation: ConversationKey) -> Any:
+        async def sent(message_id: int) -> None:
+            await self._remember(message_id, conversation)
+
+        return sent
+
+    async def _remember(self, message_id: int, conversation: ConversationKey) -> None:
+        await self.core.store.set_state(key=message_state_key(message_id), value=str(conversation))
+
+    @contextlib.contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
+
+def _thread_name(message: discord.Message, bot_id: int) -> str:
+    text = strip_bot_mention(message.content, bot_id) or "Conversation"
+    return text[:90]
+
+
+def _attachment(attachment: discord.Attachment) -> Attachment:
+    async def fetch() -> bytes:
+        return await attachment.read()
+
+    return Attachment(
+        name=attachment.filename,
+        declared_type=attachment.content_type or "application/octet-stream",
+        size=attachment.size,
+        fetch=fetch,
+    )

@@ -1,0 +1,192 @@
+"""``Reply`` for Discord: typing while working, the answer streamed by editing its message.
+
+- One edit in flight per answer; text that arrives meanwhile is coalesced into the next edit;
+  at most one edit per ``interval`` per message. The first text goes out at once, and the final
+  edit is never held back by the interval (discord.py still waits out a 429's retry-after).
+- Past 2,000 characters the message is sealed at a paragraph or line boundary (code fences
+  closed, then reopened with their language in the next message) and the answer goes on in a
+  new message: never truncated.
+- Tool progress shows as a small line under the text (``-# Checking the weather…``) until the
+  next text arrives.
+- Every message is sent with no mentions allowed: model output never pings anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import discord
+
+from bot.text import cut_markdown
+
+log = logging.getLogger(__name__)
+
+LIMIT = 2000
+NO_PINGS = discord.AllowedMentions.none()
+
+
+class Editable(Protocol):
+    id: int
+
+    async def edit(self, *, content: str, allowed_mentions: discord.AllowedMentions) -> Any: ...
+
+
+SendFirst = Callable[[str], Awaitable[Editable]]
+"""Post the first message of an answer (a reply, a thread message, an interaction follow-up)."""
+SendMore = Callable[[str], Awaitable[Editable]]
+"""Post a further message of the same answer."""
+Sent = Callable[[int], Awaitable[None]]
+"""Told the id of every message the answer posted (to map replies back to the conversation)."""
+
+
+class DiscordReply:
+    def __init__(
+        self,
+        *,
+        send_first: SendFirst,
+        send_more: SendMore,
+        sent: Sent | None = None,
+        typing: discord.abc.Messageable | None = None,
+        interval_s: float = 1.5,
+    ) -> None:
+        self._send_first = send_first
+        self._send_more = send_more
+        self._sent = sent
+        self._typing_target = typing
+        self._interval = interval_s
+        self._text = ""
+        """Answer text not yet sealed into a finished message."""
+        self._status = ""
+        self._message: Editable | None = None
+        self._shown = ""
+        self._last_edit = 0.0
+        self._changed = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._opened = False
+        """The answer's first message was sent (notices do not count)."""
+        self._pump: asyncio.Task[None] | None = None
+        self._typing: asyncio.Task[None] | None = None
+        self._stop_typing = asyncio.Event()
+        self._done = False
+        self.messages: list[int] = []
+
+    # ------------------------------------------------------------------ the Reply protocol
+
+    async def start(self) -> None:
+        if self._typing_target is not None:
+            self._typing = asyncio.create_task(self._keep_typing(self._typing_target))
+
+    async def stream(self, delta: str) -> None:
+        if self._done or not delta:
+            return
+        self._text += delta
+        self._status = ""
+        self._poke()
+
+    async def progress(self, status: str) -> None:
+        if self._done:
+            return
+        self._status = status
+        self._poke()
+
+    async def notice(self, text: str) -> None:
+        try:
+            message = await self._send_more(f"-# {text}")
+            await self._record(message)
+        except discord.HTTPException as exc:
+            log.warning("could not post a notice: %s", exc.status)
+
+    async def finish(self) -> None:
+        await self._close()
+
+    async def fail(self, message: str) -> None:
+        if self._done:
+            return
+        self._text += ("\n\n" if self._text.strip() or self._opened else "") + f"*{message}*"
+        await self._close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _poke(self) -> None:
+        self._changed.set()
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._run_pump())
+
+    async def _keep_typing(self, target: discord.abc.Messageable) -> None:
+        try:
+            async with target.typing():  # re-sent every few seconds by discord.py
+                await self._stop_typing.wait()
+        except discord.HTTPException as exc:
+            log.info("no typing indicator here (%s)", exc.status)
+
+    async def _run_pump(self) -> None:
+        while not self._closing.is_set():
+            await self._changed.wait()
+            wait = self._last_edit + self._interval - time.monotonic()
+            if wait > 0 and self._message is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), wait)
+            if self._closing.is_set():
+                return  # the final render sends the rest, at once
+            self._changed.clear()
+            try:
+                await self._render(final=False)
+            except discord.HTTPException as exc:
+                log.warning("could not stream to Discord: %s", exc.status)
+
+    async def _close(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._closing.set()
+        self._changed.set()
+        if self._pump is not None:
+            with contextlib.suppress(Exception):
+                await self._pump
+        try:
+            await self._render(final=True)
+        finally:
+            self._stop_typing.set()
+            if self._typing is not None:
+                await self._typing
+
+    async def _render(self, *, final: bool) -> None:
+        """Show the text (and status) in the current message; seal full messages as it goes."""
+        while True:
+            body = self._text
+            status = f"\n-# {self._status}" if self._status and not final else ""
+            if len(body) + len(status) <= LIMIT:
+                content = (body + status).strip("\n")
+                if content and content != self._shown:
+                    await self._show(content)
+                return
+            head, tail = cut_markdown(body, LIMIT)
+            await self._show(head)
+            self._message, self._shown = None, ""  # sealed: the rest goes in a new message
+            self._text = tail + self._text[len(body) :]
+
+    async def _show(self, content: str) -> None:
+        if self._message is None:
+            send = self._send_more if self._opened else self._send_first
+            message = await send(content)
+            self._opened, self._message = True, message
+            await self._record(message)
+        else:
+            await self._message.edit(content=content, allowed_mentions=NO_PINGS)
+        # Counted from when the call returned: a 429's wait (discord.py sleeps it out inside
+        # the call) pushes the next edit back too.
+        self._last_edit = time.monotonic()
+        self._shown = content
+
+    async def _record(self, message: Editable) -> None:
+        self.messages.append(message.id)
+        if self._sent is not None:
+            try:
+                await self._sent(message.id)
+            except Exception:
+                log.exception("could not record an answer message")

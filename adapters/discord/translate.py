@@ -1,0 +1,117 @@
+"""Discord messages -> the core's ``Event``: keys and decisions as pure functions.
+
+Conversations:
+
+- a DM channel is one conversation (``discord:dm:CHANNEL``) until ``/reset``;
+- a thread is one conversation (``discord:GUILD:THREAD``), its settings those of its parent;
+- in a guild channel, a mention starts a conversation keyed by that message
+  (``discord:GUILD:CHANNEL:MESSAGE``), and a reply to any message of it (the bot's answers
+  included) continues it: the adapter finds the conversation of the replied-to message in the
+  store, walking the reply chain a bounded number of hops.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.events import Author, ConversationKey, Event, EventKind
+
+PLATFORM = "discord"
+MAX_CHAIN = 12
+"""Reply-chain hops walked to find a conversation before giving up (a new one starts)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a message was written, as plain ids."""
+
+    guild_id: int | None
+    channel_id: int
+    parent_id: int | None = None
+    """A thread's text channel."""
+    is_thread: bool = False
+
+    @property
+    def is_dm(self) -> bool:
+        return self.guild_id is None
+
+
+def channel_key(place: Place) -> ConversationKey:
+    """Where per-channel settings live: a thread shares its parent channel's."""
+    if place.is_dm:
+        return ConversationKey(PLATFORM, ("dm", str(place.channel_id)))
+    channel = place.parent_id if place.is_thread and place.parent_id else place.channel_id
+    return ConversationKey(PLATFORM, (str(place.guild_id), str(channel)))
+
+
+def place_conversation(place: Place) -> ConversationKey | None:
+    """The conversation a DM or thread is; None in a guild channel (it depends on the message)."""
+    if place.is_dm:
+        return ConversationKey(PLATFORM, ("dm", str(place.channel_id)))
+    if place.is_thread:
+        return ConversationKey(PLATFORM, (str(place.guild_id), str(place.channel_id)))
+    return None
+
+
+def new_conversation(place: Place, message_id: int) -> ConversationKey:
+    """A conversation started by a mention (or a slash command) in a guild channel."""
+    return ConversationKey(PLATFORM, (str(place.guild_id), str(place.channel_id), str(message_id)))
+
+
+def message_state_key(message_id: int) -> str:
+    """The store's key for "which conversation is this message part of"."""
+    return f"{PLATFORM}:message:{message_id}"
+
+
+def strip_bot_mention(text: str, bot_id: int) -> str:
+    out = re.sub(rf"<@!?{bot_id}>", "", text)
+    return re.sub(r"[ \t]{2,}", " ", out).strip()
+
+
+def message_event(
+    *,
+    message_id: int,
+    place: Place,
+    conversation: ConversationKey,
+    kind: EventKind,
+    author_id: int,
+    author_name: str,
+    author_is_bot: bool,
+    content: str,
+    bot_id: int,
+) -> Event:
+    return Event(
+        platform=PLATFORM,
+        event_id=f"{PLATFORM}:{message_id}",
+        conversation=conversation,
+        channel=channel_key(place),
+        kind=kind,
+        author=Author(id=str(author_id), display_name=author_name, is_bot=author_is_bot),
+        text=strip_bot_mention(content, bot_id),
+        workspace=str(place.guild_id) if place.guild_id else None,
+    )
+
+
+def command_event(
+    *,
+    interaction_id: int,
+    place: Place,
+    conversation: ConversationKey,
+    user_id: int,
+    user_name: str,
+    name: str,
+    args: str,
+) -> Event:
+    return Event(
+        platform=PLATFORM,
+        event_id=f"{PLATFORM}:interaction:{interaction_id}",
+        conversation=conversation,
+        channel=channel_key(place),
+        kind=EventKind.COMMAND,
+        author=Author(id=str(user_id), display_name=user_name),
+        text=args,
+        command=name,
+        command_args=args,
+        workspace=str(place.guild_id) if place.guild_id else None,
+    )

@@ -1,0 +1,318 @@
+"""The Discord adapter end to end: the REAL discord.py client (REST + zlib-stream gateway) against
+FakeDiscord, the real core, litellm and SQLite behind it, answering from FakeOpenRouter.
+Assertions are on what Discord saw: messages, edits, interaction callbacks, allowed_mentions."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import discord.gateway
+import discord.http
+import pytest
+
+from adapters.discord import DiscordAdapter
+from bot.app import build_core, open_services
+from bot.core import Core
+from tests.conftest import make_settings
+from tests.fakes.discord import FakeDiscord, FakeMessage
+from tests.fakes.open_meteo import FakeOpenMeteo
+from tests.fakes.openrouter import FakeOpenRouter, TextReply, last_user_text
+
+EDIT_ROUTE = "PATCH /channels/{channel_id}/messages/{message_id}"
+
+
+async def eventually(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s: {value!r}")
+        await asyncio.sleep(0.01)
+
+
+@dataclass
+class Bot:
+    discord: FakeDiscord
+    openrouter: FakeOpenRouter
+    adapter: DiscordAdapter
+    core: Core
+
+    async def answered(self, count: int = 1) -> None:
+        await eventually(lambda: self.adapter.outcomes["answered"] >= count)
+
+    def answers(self, channel_id: int) -> list[FakeMessage]:
+        return [m for m in self.discord.bot_messages(channel_id) if not m.deleted]
+
+    def users_said(self) -> list[str]:
+        body = self.openrouter.chat_requests[-1].body
+        assert body is not None
+        return [m["content"] for m in body["messages"] if m["role"] == "user"]
+
+    def last_prompt(self) -> str:
+        body = self.openrouter.chat_requests[-1].body
+        assert body is not None
+        return last_user_text(body)
+
+
+BotFactory = Callable[..., Awaitable[Bot]]
+
+
+def pings_nobody(message: FakeMessage) -> bool:
+    """No @everyone/@here, roles or users parsed from the content, and no reply ping."""
+    allowed = message.allowed_mentions or {}
+    return allowed.get("parse") == [] and not allowed.get("replied_user", False)
+
+
+@pytest.fixture
+async def start_bot(tmp_path: Path) -> AsyncIterator[BotFactory]:
+    async with AsyncExitStack() as stack:
+        fake = await stack.enter_async_context(FakeDiscord())
+        openrouter = await stack.enter_async_context(FakeOpenRouter())
+        meteo = await stack.enter_async_context(FakeOpenMeteo())
+
+        async def factory(**values: Any) -> Bot:
+            config: dict[str, Any] = {
+                "OPENROUTER_API_KEY": openrouter.api_key,
+                "OPENROUTER_BASE_URL": openrouter.base_url,
+                "OPEN_METEO_URL": meteo.base_url,
+                "OPEN_METEO_GEOCODING_URL": meteo.base_url,
+                "DISCORD_BOT_TOKEN": fake.token,
+                "DISCORD_API_BASE": fake.rest_base,
+                "DISCORD_GATEWAY_URL": fake.gateway_url,
+            }
+            config.update(values)
+            settings = make_settings(tmp_path, **config)
+            services = await stack.enter_async_context(open_services(settings))
+            core = await build_core(services)
+            stack.push_async_callback(core.close)
+            adapter = DiscordAdapter(core, settings)
+            stack.push_async_callback(adapter.close)
+            await adapter.start(timeout_s=10)
+            return Bot(fake, openrouter, adapter, core)
+
+        yield factory
+
+
+@pytest.fixture
+async def bot(start_bot: BotFactory) -> Bot:
+    return await start_bot()
+
+
+# --------------------------------------------------------------------------- conversations
+
+
+async def test_mention_is_answered_as_a_reply_without_pings(bot: Bot) -> None:
+    fake = bot.discord
+    sent = await fake.send_user_message(content=f"{fake.bot.mention} hello there")
+    await bot.answered()
+
+    [answer] = bot.answers(fake.channel.id)
+    assert answer.content == "echo: hello there"
+    assert answer.reply_to == int(sent["id"])
+    assert pings_nobody(answer)
+    assert fake.requests_to("POST /channels/{id}/typing")  # typing while working
+    assert bot.adapter.message_content  # the fake application has the intent
+
+
+async def test_replying_to_the_answer_continues_the_conversation(bot: Bot) -> None:
+    fake = bot.discord
+    await fake.send_user_message(content=f"{fake.bot.mention} remember 42")
+    await bot.answered()
+    [answer] = bot.answers(fake.channel.id)
+
+    # A reply to the bot's answer, without a mention, continues that conversation.
+    reply = await fake.send_user_message(content="what did I say?", message_reference=answer.id)
+    await bot.answered(2)
+    assert bot.users_said() == ["remember 42", "what did I say?"]
+    # ... and so does a reply to that reply, across the chain.
+    second = bot.answers(fake.channel.id)[-1]
+    assert second.reply_to == int(reply["id"])
+    await fake.send_user_message(
+        content=f"{fake.bot.mention} and now?", message_reference=second.id
+    )
+    await bot.answered(3)
+    assert bot.users_said() == ["remember 42", "what did I say?", "and now?"]
+
+    # A fresh mention starts a new conversation.
+    await fake.send_user_message(content=f"{fake.bot.mention} new topic")
+    await bot.answered(4)
+    assert bot.users_said() == ["new topic"]
+
+
+async def test_plain_channel_chatter_is_ignored(bot: Bot) -> None:
+    fake = bot.discord
+    await fake.send_user_message(content="just talking")
+    await fake.send_user_message(content="@everyone look", author=fake.get_user_by_name("bob"))
+    await eventually(lambda: bot.adapter.outcomes["ignored"] >= 2)
+    assert bot.openrouter.chat_requests == []
+
+
+async def test_a_thread_is_one_conversation(bot: Bot) -> None:
+    fake = bot.discord
+    thread = fake.thread
+    await fake.send_user_message(thread.id, content=f"{fake.bot.mention} start here")
+    await bot.answered()
+    await fake.send_user_message(thread.id, content="follow-up without a mention")
+    await bot.answered(2)
+
+    assert [m.content for m in bot.answers(thread.id)] == [
+        "echo: start here",
+        "echo: follow-up without a mention",
+    ]
+    assert bot.users_said() == ["start here", "follow-up without a mention"]
+    # A thread the bot takes no part in is left alone.
+    other = await fake.send_user_message(content=f"{fake.bot.mention} x")
+    await bot.answered(3)
+    assert other
+
+
+async def test_dm_with_a_file(bot: Bot) -> None:
+    fake = bot.discord
+    await fake.send_user_message(
+        fake.dm_channel.id,
+        content="what is in it?",
+        attachments=[("notes.md", b"# Plan\nShip on Friday.")],
+    )
+    await bot.answered()
+    assert "Ship on Friday." in bot.last_prompt()
+    await fake.send_user_message(fake.dm_channel.id, content="and again?")
+    await bot.answered(2)
+    assert bot.users_said()[-1] == "and again?"
+    assert len(bot.users_said()) == 2  # the DM channel is one conversation
+
+
+# --------------------------------------------------------------------------- exactly once
+
+
+async def test_a_replayed_message_create_is_answered_once(bot: Bot) -> None:
+    fake = bot.discord
+    sent = await fake.send_user_message(content=f"{fake.bot.mention} once")
+    await bot.answered()
+    [original] = [
+        d for d in fake.dispatched if d.event == "MESSAGE_CREATE" and d.data["id"] == sent["id"]
+    ]
+    await fake.replay(original.seq)  # as after a RESUME: same message, new sequence number
+    await eventually(lambda: bot.adapter.outcomes["duplicate"] == 1)
+    assert len(bot.answers(fake.channel.id)) == 1
+    assert len(bot.openrouter.chat_requests) == 1
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def normalize(text: str) -> str:
+    text = re.sub(r"\n?```(python)?\n?", "\n", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+async def test_a_5000_character_answer_is_split_with_fences_intact(bot: Bot) -> None:
+    fake = bot.discord
+    code = "\n".join(f"    print('line {i}')" for i in range(120))
+    text = "Intro paragraph.\n\n```python\ndef f():\n" + code + "\n```\n\nOutro paragraph."
+    assert len(text) > 2_500
+    text = text + "\n\n" + "More words here. " * 150
+    assert len(text) >= 5_000
+    bot.openrouter.enqueue(TextReply(text, chunks=20, delay=0.02))
+    await fake.send_user_message(content=f"{fake.bot.mention} long please")
+    await bot.answered()
+
+    answers = bot.answers(fake.channel.id)
+    assert len(answers) >= 3
+    assert all(len(m.content) <= 2_000 for m in answers)
+    for m in answers:
+        assert m.content.count("```") % 2 == 0, m.content[-200:]
+    continued = [m.content for m in answers if m.content.startswith("```python")]
+    assert continued, "a cut code block is reopened with its language"
+    assert normalize("\n".join(m.content for m in answers)) == normalize(text)
+
+
+async def test_streaming_edits_are_throttled_and_survive_a_429(bot: Bot) -> None:
+    fake = bot.discord
+    words = " ".join(f"w{i}" for i in range(40))
+    bot.openrouter.enqueue(TextReply(words, chunks=40, delay=0.1))  # 4 s of streaming
+    fake.fail_next("PATCH /channels/{id}/messages/{id}", retry_after=0.5)
+    await fake.send_user_message(content=f"{fake.bot.mention} stream")
+    await bot.answered()
+
+    [answer] = bot.answers(fake.channel.id)
+    assert answer.content == words  # the final edit landed
+    edits = fake.requests_to(EDIT_ROUTE)
+    assert edits[0].status == 429 and all(e.status == 200 for e in edits[1:])
+    ok = [e for e in edits if e.status == 200]
+    assert 2 <= len(ok) <= 5  # ~1 edit per 1.5 s over ~4 s, not one per token
+    times = [e.received_at for e in ok[:-1]]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(gap >= 1.3 for gap in gaps), gaps
+
+
+async def test_everyone_in_model_output_pings_nobody(bot: Bot) -> None:
+    fake = bot.discord
+    bot.openrouter.enqueue(TextReply("@everyone @here <@&123> look!"))
+    await fake.send_user_message(content=f"{fake.bot.mention} shout")
+    await bot.answered()
+    [answer] = bot.answers(fake.channel.id)
+    assert answer.content == "@everyone @here <@&123> look!"
+    assert pings_nobody(answer)
+    assert answer.mention_everyone is False and answer.mentions == []
+
+
+# --------------------------------------------------------------------------- slash commands
+
+
+async def test_slash_commands_defer_then_follow_up(bot: Bot) -> None:
+    fake = bot.discord
+    assert [c["name"] for c in fake.commands[None]] == ["ask", "model", "usage", "reset", "help"]
+
+    ask = await fake.send_interaction("ask", {"question": "what is 2+2?"})
+    await bot.answered()
+    assert ask.callbacks == [{"type": 5}]  # deferred, public
+    answer = fake.message(ask.followup_ids[0])
+    assert answer.content == "echo: what is 2+2?" and not answer.ephemeral
+    assert pings_nobody(answer)
+
+    # Replying to the /ask answer continues its conversation.
+    await fake.send_user_message(content="and 3+3?", message_reference=answer.id)
+    await bot.answered(2)
+    assert bot.users_said() == ["what is 2+2?", "and 3+3?"]
+
+    for name, options, expected in [
+        ("help", None, "/ask"),
+        ("model", {"name": "anthropic/claude-haiku-4.5"}, "openrouter/anthropic/claude-haiku-4.5"),
+        ("model", None, "uses `openrouter/anthropic/claude-haiku-4.5`"),
+        ("usage", None, "2 answers"),
+        ("reset", None, "forgotten"),
+    ]:
+        interaction = await fake.send_interaction(name, options)
+        await eventually(lambda i=interaction: i.followup_ids)  # type: ignore[misc]
+        assert interaction.callbacks == [{"type": 5, "data": {"flags": 64}}], name
+        reply = fake.message(interaction.followup_ids[0])
+        assert reply.ephemeral and expected in reply.content, (name, reply.content)
+
+
+async def test_commands_are_synced_only_when_they_change(start_bot: BotFactory) -> None:
+    first = await start_bot()
+    assert len(first.discord.command_syncs) == 1
+    await first.adapter.close()
+    second = await start_bot()
+    assert len(second.discord.command_syncs) == 1  # same definition: no second sync
+    await second.adapter.close()
+    third = await start_bot(DISCORD_GUILD_ID=str(second.discord.guild.id))
+    assert [s.guild_id for s in third.discord.command_syncs] == [None, third.discord.guild.id]
+
+
+async def test_globals_are_restored_on_close(start_bot: BotFactory) -> None:
+    before = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+    bot = await start_bot()
+    assert bot.discord.rest_base == discord.http.Route.BASE
+    await bot.adapter.close()
+    assert before == (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
