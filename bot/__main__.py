@@ -11,8 +11,8 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from bot.settings import ConfigError, Settings, database_path, load_settings
 
@@ -109,6 +109,13 @@ async def _check(settings: Settings) -> int:
         else:
             print("slack:     needs SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)")
             problems += 1
+    if "discord" in configured:
+        guild = settings.discord_guild_id
+        print(
+            f"discord:   REST at {settings.discord_api_base}, gateway at "
+            f"{settings.discord_gateway_url}; commands synced "
+            + (f"to guild {guild}" if guild else "globally")
+        )
     print("ok" if not problems else f"{problems} problem{'s' if problems > 1 else ''} found")
     return 1 if problems else 0
 
@@ -121,17 +128,18 @@ async def _serve(settings: Settings) -> int:
         print(NO_PLATFORM, file=sys.stderr)
         return 1
     settings.require_openrouter_key()
-    if "slack" not in configured:
-        # The Discord adapter arrives with its own issue; until then say so plainly.
-        print(
-            "Credentials found for discord, but this build has no Discord adapter yet. "
-            "Use Slack or `python -m bot chat` meanwhile.",
-            file=sys.stderr,
-        )
-        return 1
-    from adapters.slack import SlackAdapter, require_slack_settings
+    factories: list[Callable[[Core, Settings], Platform]] = []
+    # Settings are checked before the agent stack spends seconds importing.
+    if "slack" in configured:
+        from adapters.slack import SlackAdapter, require_slack_settings
 
-    require_slack_settings(settings)  # before the agent stack spends seconds importing
+        require_slack_settings(settings)
+        factories.append(SlackAdapter)
+    if "discord" in configured:
+        from adapters.discord import DiscordAdapter, require_discord_settings
+
+        require_discord_settings(settings)
+        factories.append(DiscordAdapter)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -139,16 +147,29 @@ async def _serve(settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
     async with open_services(settings) as services:
         core = await build_core(services)
-        slack = SlackAdapter(core, settings)
+        running: list[Platform] = []
         try:
-            await slack.start()
-            log.info("bot running with %s; Ctrl-C or SIGTERM stops it", settings.bot_model)
+            for factory in factories:  # Slack and Discord share this one event loop
+                platform = factory(core, settings)
+                running.append(platform)
+                await platform.start()
+            log.info(
+                "bot running on %s with %s; Ctrl-C or SIGTERM stops it",
+                ", ".join(configured),
+                settings.bot_model,
+            )
             await stop.wait()
             log.info("stopping")
         finally:
-            await slack.close()
+            await asyncio.gather(*(p.close() for p in reversed(running)), return_exceptions=True)
             await core.close()
     return 0
+
+
+class Platform(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from bot.errors import ErrorKind, user_message
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.openrouter import FakeOpenRouter, ToolCallReply
 from tests.fakes.slack import BOT_USER_ID, FakeSlack, app_mention
 
@@ -241,3 +242,38 @@ async def test_slack_without_a_transport_secret_is_one_clear_line(
         "Configuration error: SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify "
         "Slack's requests (or set SLACK_APP_TOKEN for Socket Mode)"
     ]
+
+
+async def test_bot_serves_discord_until_sigterm(fake: FakeOpenRouter, tmp_path: Path) -> None:
+    """``python -m bot`` with a Discord token: gateway session, an answer, a clean stop."""
+    async with FakeDiscord() as discord_fake:
+        env = bot_env(
+            tmp_path,
+            fake,
+            DISCORD_BOT_TOKEN=discord_fake.token,
+            DISCORD_API_BASE=discord_fake.rest_base,
+            DISCORD_GATEWAY_URL=discord_fake.gateway_url,
+        )
+        code, out, _ = await run_bot(["check"], env, tmp_path)
+        assert code == 0 and "discord:   REST at" in out, out
+
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            async with asyncio.timeout(60):
+                await discord_fake.wait_for_identify()
+                await discord_fake.wait_until(lambda: discord_fake.command_syncs)
+                await discord_fake.send_user_message(
+                    content=f"{discord_fake.bot.mention} hello from a process"
+                )
+                answer = await discord_fake.wait_for_message()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out_b, err_b = await asyncio.wait_for(proc.communicate(), 30)
+        assert answer.content == "echo: hello from a process"
+        assert proc.returncode == 0, err_b.decode()
+        logs = out_b.decode() + err_b.decode()
+        assert discord_fake.token not in logs and fake.api_key not in logs
+        assert "Traceback" not in logs and "invite it with" in logs

@@ -159,7 +159,15 @@ class DiscordAdapter:
         finally:
             ready.cancel()
         if self._task in done:
-            self._task.result()  # raises why the client stopped (bad token, refused intent)
+            try:
+                self._task.result()  # why the client stopped
+            except discord.LoginFailure:
+                raise ConfigError("DISCORD_BOT_TOKEN was refused by Discord") from None
+            except discord.PrivilegedIntentsRequired:
+                raise ConfigError(
+                    "Discord refused the bot's intents: enable them under Bot -> Privileged "
+                    "Gateway Intents"
+                ) from None
             raise RuntimeError("the Discord client stopped before it was ready")
         if not done:
             raise TimeoutError("Discord did not become ready in time")
