@@ -22,9 +22,21 @@ from adapters.discord import DiscordAdapter
 from bot.app import build_core, open_services
 from bot.core import Core
 from tests.conftest import make_settings
-from tests.fakes.discord import FakeDiscord, FakeMessage
+from tests.fakes.discord import (
+    INTENT_MESSAGE_CONTENT,
+    FakeDiscord,
+    FakeMessage,
+    FakeUser,
+    new_snowflake,
+)
 from tests.fakes.open_meteo import FakeOpenMeteo
-from tests.fakes.openrouter import FakeOpenRouter, TextReply, last_user_text
+from tests.fakes.openrouter import (
+    ErrorReply,
+    FakeOpenRouter,
+    TextReply,
+    ToolCallReply,
+    last_user_text,
+)
 
 EDIT_ROUTE = "PATCH /channels/{channel_id}/messages/{message_id}"
 
@@ -76,11 +88,15 @@ def pings_nobody(message: FakeMessage) -> bool:
 @pytest.fixture
 async def start_bot(tmp_path: Path) -> AsyncIterator[BotFactory]:
     async with AsyncExitStack() as stack:
-        fake = await stack.enter_async_context(FakeDiscord())
         openrouter = await stack.enter_async_context(FakeOpenRouter())
         meteo = await stack.enter_async_context(FakeOpenMeteo())
+        fakes: list[FakeDiscord] = []
 
-        async def factory(**values: Any) -> Bot:
+        async def factory(*, world: dict[str, Any] | None = None, **values: Any) -> Bot:
+            """A bot on the fake Discord (made on the first call, from ``world`` if given)."""
+            if not fakes:
+                fakes.append(await stack.enter_async_context(FakeDiscord(**(world or {}))))
+            fake = fakes[0]
             config: dict[str, Any] = {
                 "OPENROUTER_API_KEY": openrouter.api_key,
                 "OPENROUTER_BASE_URL": openrouter.base_url,
@@ -316,3 +332,71 @@ async def test_globals_are_restored_on_close(start_bot: BotFactory) -> None:
     assert bot.discord.rest_base == discord.http.Route.BASE
     await bot.adapter.close()
     assert before == (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+
+
+async def test_tool_progress_shows_under_the_text_until_the_answer(bot: Bot) -> None:
+    fake = bot.discord
+    bot.openrouter.enqueue(
+        ToolCallReply.single("get_weather", {"location": "Tokyo"}, id="call_tokyo"),
+        TextReply("It is 18.4°C and partly cloudy in Tokyo.", chunks=3),
+    )
+    await fake.send_user_message(content=f"{fake.bot.mention} weather in Tokyo?")
+    await bot.answered()
+
+    [answer] = bot.answers(fake.channel.id)
+    shown = [r.body["content"] for r in fake.requests if r.body and "content" in r.body]
+    assert shown[0] == "-# Checking the weather in Tokyo…"
+    assert answer.content == "It is 18.4°C and partly cloudy in Tokyo."
+
+
+async def test_auto_thread_opens_a_thread_per_mention(start_bot: BotFactory) -> None:
+    bot = await start_bot(DISCORD_AUTO_THREAD=True)
+    fake = bot.discord
+    sent = await fake.send_user_message(content=f"{fake.bot.mention} plan the offsite")
+    await bot.answered()
+
+    thread_id = int(sent["id"])  # Discord gives a thread made from a message that message's id
+    assert fake.channels[thread_id].parent_id == fake.channel.id
+    assert fake.channels[thread_id].name == "plan the offsite"
+    assert [m.content for m in bot.answers(thread_id)] == ["echo: plan the offsite"]
+    await fake.send_user_message(thread_id, content="and the budget?")
+    await bot.answered(2)
+    assert bot.users_said() == ["plan the offsite", "and the budget?"]
+
+
+async def test_without_the_message_content_intent_mentions_still_work(
+    start_bot: BotFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = await start_bot(world={"application_flags": 0})
+    fake = bot.discord
+    assert not bot.adapter.message_content
+    assert not fake.intents or not fake.intents & INTENT_MESSAGE_CONTENT
+    assert "Message Content intent is not enabled" in caplog.text
+
+    await fake.send_user_message(content=f"{fake.bot.mention} still here?")
+    await bot.answered()
+    [answer] = bot.answers(fake.channel.id)
+    assert answer.content == "echo: still here?"
+    await fake.send_user_message(fake.dm_channel.id, content="and in a DM?")
+    await bot.answered(2)
+    # A reply without the @ ping arrives blank: the bot says how to reach it, and answers nothing.
+    await fake.send_user_message(content="a quiet reply", message_reference=answer.id, mentions=[])
+    hint = await eventually(lambda: bot.answers(fake.channel.id)[1:])
+    assert "mention" in hint[0].content and pings_nobody(hint[0])
+    assert len(bot.openrouter.chat_requests) == 2
+
+
+async def test_other_bots_are_ignored_and_failures_are_one_line(bot: Bot) -> None:
+    fake = bot.discord
+    robot = FakeUser(id=new_snowflake(), username="robot", bot=True)
+    fake.users[robot.id] = robot
+    await fake.send_user_message(content=f"{fake.bot.mention} beep", author=robot)
+    await eventually(lambda: bot.adapter.outcomes["ignored"] >= 1)
+    assert bot.openrouter.chat_requests == []
+
+    bot.openrouter.enqueue(*[ErrorReply(401)] * 3)
+    await fake.send_user_message(content=f"{fake.bot.mention} this fails")
+    await eventually(lambda: bot.adapter.outcomes["failed"] >= 1)
+    [answer] = bot.answers(fake.channel.id)
+    assert "misconfigured" in answer.content
+    assert bot.openrouter.api_key not in answer.content

@@ -67,6 +67,10 @@ MESSAGE_CONTENT_FLAGS = (1 << 18) | (1 << 19)
 """GATEWAY_MESSAGE_CONTENT and GATEWAY_MESSAGE_CONTENT_LIMITED: the intent is granted."""
 USER_MESSAGE_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
 PRIVATE_COMMANDS = frozenset({"model", "usage", "reset", "help"})
+NEED_MENTION = (
+    "-# I can't read replies that don't mention me here (the Message Content intent is off): "
+    "keep the @mention on when you reply, or mention me."
+)
 
 
 def require_discord_settings(settings: Settings) -> str:
@@ -328,23 +332,27 @@ class DiscordAdapter:
             return
         place = place_of(message.channel)
         mentioned = any(user.id == me.id for user in message.mentions)
-        replied_to = message.reference.message_id if message.reference else None
         conversation = place_conversation(place)
         kind = EventKind.DIRECT_MESSAGE if place.is_dm else EventKind.MENTION
-        if conversation is None and replied_to is not None:
+        if conversation is None and message.reference is not None:
             conversation = await self._conversation_of_chain(message)
-            if conversation is not None and not mentioned:
-                kind = EventKind.THREAD_FOLLOW_UP
-        if place.is_thread and not mentioned:
-            # A thread the bot takes part in continues without a mention.
-            assert conversation is not None
-            if not await self.core.store.has_conversation(conversation=str(conversation)):
+        if not (place.is_dm or mentioned):
+            # Not addressed by name: a reply into one of our conversations, or a message in a
+            # thread the bot takes part in, continues it; anything else is not for the bot.
+            kind = EventKind.THREAD_FOLLOW_UP
+            follows_up = conversation is not None and (
+                not place.is_thread
+                or await self.core.store.has_conversation(conversation=str(conversation))
+            )
+            if not follows_up:
                 self.outcomes["ignored"] += 1
                 return
-            kind = EventKind.THREAD_FOLLOW_UP
-        elif not place.is_dm and not mentioned and kind is not EventKind.THREAD_FOLLOW_UP:
-            self.outcomes["ignored"] += 1
-            return
+            if not self.message_content and not message.content and not message.attachments:
+                # Discord hides this message's text from a bot without the intent.
+                if not place.is_thread:
+                    await self._say(message, NEED_MENTION)
+                self.outcomes["ignored"] += 1
+                return
         target: discord.abc.Messageable = message.channel
         if conversation is None:
             if self.settings.discord_auto_thread and isinstance(
@@ -375,6 +383,12 @@ class DiscordAdapter:
         reply = self._reply_to(message, target, conversation)
         result = await self.core.handle(event, reply)
         self.outcomes[result.outcome] += 1
+
+    async def _say(self, message: discord.Message, text: str) -> None:
+        try:
+            await message.reply(text, mention_author=False, allowed_mentions=NO_PINGS)
+        except discord.HTTPException as exc:
+            log.info("could not reply with a hint: %s", exc.status)
 
     def _reply_to(
         self,
