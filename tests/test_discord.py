@@ -400,3 +400,18 @@ async def test_other_bots_are_ignored_and_failures_are_one_line(bot: Bot) -> Non
     [answer] = bot.answers(fake.channel.id)
     assert "misconfigured" in answer.content
     assert bot.openrouter.api_key not in answer.content
+
+
+async def test_a_skipped_attachment_is_named_and_the_rest_used(start_bot: BotFactory) -> None:
+    bot = await start_bot(MAX_FILE_MB=0.001)  # about 1 KB
+    fake = bot.discord
+    await fake.send_user_message(
+        fake.dm_channel.id,
+        content="two files",
+        attachments=[("small.txt", b"tiny but readable"), ("big.txt", b"x" * 5_000)],
+    )
+    await bot.answered()
+    contents = [m.content for m in bot.answers(fake.dm_channel.id)]
+    assert any("big.txt" in c and "limit" in c for c in contents), contents
+    assert "tiny but readable" in bot.last_prompt()
+    assert "xxxxx" not in bot.last_prompt()
