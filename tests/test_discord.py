@@ -19,6 +19,13 @@ import discord.http
 import pytest
 
 from adapters.discord import DiscordAdapter
+from adapters.discord.translate import (
+    Place,
+    channel_key,
+    new_conversation,
+    place_conversation,
+    strip_bot_mention,
+)
 from bot.app import build_core, open_services
 from bot.core import Core
 from tests.conftest import make_settings
@@ -415,3 +422,30 @@ async def test_a_skipped_attachment_is_named_and_the_rest_used(start_bot: BotFac
     assert any("big.txt" in c and "limit" in c for c in contents), contents
     assert "tiny but readable" in bot.last_prompt()
     assert "xxxxx" not in bot.last_prompt()
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def test_keys_for_dms_threads_and_channels() -> None:
+    dm = Place(guild_id=None, channel_id=5)
+    thread = Place(guild_id=1, channel_id=7, parent_id=2, is_thread=True)
+    channel = Place(guild_id=1, channel_id=2)
+    assert str(place_conversation(dm)) == str(channel_key(dm)) == "discord:dm:5"
+    assert str(place_conversation(thread)) == "discord:1:7"
+    assert str(channel_key(thread)) == str(channel_key(channel)) == "discord:1:2"
+    assert place_conversation(channel) is None
+    assert str(new_conversation(channel, 99)) == "discord:1:2:99"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<@42> hi", "hi"),
+        ("<@!42> hi <@7>", "hi <@7>"),
+        ("hey <@42>, there", "hey , there"),
+        ("no mention", "no mention"),
+    ],
+)
+def test_strip_bot_mention(text: str, expected: str) -> None:
+    assert strip_bot_mention(text, 42) == expected
