@@ -449,3 +449,14 @@ def test_keys_for_dms_threads_and_channels() -> None:
 )
 def test_strip_bot_mention(text: str, expected: str) -> None:
     assert strip_bot_mention(text, 42) == expected
+
+
+async def test_one_typing_indicator_per_channel_however_many_answers(bot: Bot) -> None:
+    fake = bot.discord
+    bot.openrouter.latency = 0.5
+    await asyncio.gather(
+        *(fake.send_user_message(content=f"{fake.bot.mention} q{n}") for n in range(3))
+    )
+    await bot.answered(3)
+    assert len(fake.requests_to("POST /channels/{id}/typing")) == 1
+    assert len(bot.adapter._typing) == 0  # released when the last answer finished

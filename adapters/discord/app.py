@@ -29,7 +29,7 @@ import discord.http
 import yarl
 from discord import app_commands
 
-from adapters.discord.reply import NO_PINGS, DiscordReply, Editable
+from adapters.discord.reply import NO_PINGS, DiscordReply, Editable, TypingHub
 from adapters.discord.translate import (
     MAX_CHAIN,
     Place,
@@ -129,6 +129,7 @@ class DiscordAdapter:
         self._task: asyncio.Task[None] | None = None
         self._saved_globals: tuple[str, yarl.URL] | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._typing = TypingHub()
         self.message_content = False
         self.outcomes: Counter[str] = Counter()
 
@@ -408,7 +409,7 @@ class DiscordAdapter:
             send_first=send_first,
             send_more=send_more,
             sent=self._recorder(conversation),
-            typing=target,
+            typing=(self._typing, target, _channel_id(target, message)),
             interval_s=1.5,
         )
 
@@ -451,6 +452,12 @@ class DiscordAdapter:
         finally:
             if task is not None:
                 self._inflight.discard(task)
+
+
+def _channel_id(target: discord.abc.Messageable, message: discord.Message) -> int:
+    """The id of the channel an answer goes to (a new auto-thread, or the message's channel)."""
+    channel_id = getattr(target, "id", None)
+    return int(channel_id) if isinstance(channel_id, int) else message.channel.id
 
 
 def _thread_name(message: discord.Message, bot_id: int) -> str:

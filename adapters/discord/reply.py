@@ -44,6 +44,44 @@ Sent = Callable[[int], Awaitable[None]]
 """Told the id of every message the answer posted (to map replies back to the conversation)."""
 
 
+class TypingHub:
+    """One typing indicator per channel, however many answers are being written there: N
+    waiting answers in a busy channel must not mean N typing requests every few seconds."""
+
+    def __init__(self) -> None:
+        self._channels: dict[int, tuple[asyncio.Task[None], asyncio.Event, int]] = {}
+
+    def hold(self, channel: discord.abc.Messageable, channel_id: int) -> None:
+        task, stop, users = self._channels.get(channel_id, (None, None, 0))
+        if task is None or stop is None:
+            stop = asyncio.Event()
+            task = asyncio.create_task(self._keep_typing(channel, stop))
+        self._channels[channel_id] = (task, stop, users + 1)
+
+    async def release(self, channel_id: int) -> None:
+        entry = self._channels.get(channel_id)
+        if entry is None:
+            return
+        task, stop, users = entry
+        if users > 1:
+            self._channels[channel_id] = (task, stop, users - 1)
+            return
+        del self._channels[channel_id]
+        stop.set()
+        await task
+
+    def __len__(self) -> int:
+        return len(self._channels)
+
+    @staticmethod
+    async def _keep_typing(channel: discord.abc.Messageable, stop: asyncio.Event) -> None:
+        try:
+            async with channel.typing():  # re-sent every few seconds by discord.py
+                await stop.wait()
+        except discord.HTTPException as exc:
+            log.info("no typing indicator here (%s)", exc.status)
+
+
 class DiscordReply:
     def __init__(
         self,
@@ -51,13 +89,15 @@ class DiscordReply:
         send_first: SendFirst,
         send_more: SendMore,
         sent: Sent | None = None,
-        typing: discord.abc.Messageable | None = None,
+        typing: tuple[TypingHub, discord.abc.Messageable, int] | None = None,
         interval_s: float = 1.5,
     ) -> None:
         self._send_first = send_first
         self._send_more = send_more
         self._sent = sent
-        self._typing_target = typing
+        self._typing = typing
+        """The hub, the channel and its id: typing shows there while this answer is written."""
+        self._typing_held = False
         self._interval = interval_s
         self._text = ""
         """Answer text not yet sealed into a finished message."""
@@ -70,16 +110,16 @@ class DiscordReply:
         self._opened = False
         """The answer's first message was sent (notices do not count)."""
         self._pump: asyncio.Task[None] | None = None
-        self._typing: asyncio.Task[None] | None = None
-        self._stop_typing = asyncio.Event()
         self._done = False
         self.messages: list[int] = []
 
     # ------------------------------------------------------------------ the Reply protocol
 
     async def start(self) -> None:
-        if self._typing_target is not None:
-            self._typing = asyncio.create_task(self._keep_typing(self._typing_target))
+        if self._typing is not None:
+            hub, channel, channel_id = self._typing
+            hub.hold(channel, channel_id)
+            self._typing_held = True
 
     async def stream(self, delta: str) -> None:
         if self._done or not delta:
@@ -117,13 +157,6 @@ class DiscordReply:
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._run_pump())
 
-    async def _keep_typing(self, target: discord.abc.Messageable) -> None:
-        try:
-            async with target.typing():  # re-sent every few seconds by discord.py
-                await self._stop_typing.wait()
-        except discord.HTTPException as exc:
-            log.info("no typing indicator here (%s)", exc.status)
-
     async def _run_pump(self) -> None:
         while not self._closing.is_set():
             await self._changed.wait()
@@ -151,9 +184,9 @@ class DiscordReply:
         try:
             await self._render(final=True)
         finally:
-            self._stop_typing.set()
-            if self._typing is not None:
-                await self._typing
+            if self._typing is not None and self._typing_held:
+                self._typing_held = False
+                await self._typing[0].release(self._typing[2])
 
     async def _render(self, *, final: bool) -> None:
         """Show the text (and status) in the current message; seal full messages as it goes."""
