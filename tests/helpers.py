@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.events import Attachment, Author, ConversationKey, Event, EventKind
 
@@ -95,3 +98,15 @@ def bytes_attachment(name: str, data: bytes, declared_type: str = "text/plain") 
         return data
 
     return Attachment(name=name, declared_type=declared_type, size=len(data), fetch=fetch)
+
+
+async def eventually(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+    """Poll until ``predicate()`` is truthy and return it; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s: {value!r}")
+        await asyncio.sleep(0.01)

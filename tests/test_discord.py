@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -44,19 +43,9 @@ from tests.fakes.openrouter import (
     ToolCallReply,
     last_user_text,
 )
+from tests.helpers import eventually
 
 EDIT_ROUTE = "PATCH /channels/{channel_id}/messages/{message_id}"
-
-
-async def eventually(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s: {value!r}")
-        await asyncio.sleep(0.01)
 
 
 @dataclass

@@ -38,21 +38,10 @@ from tests.fakes.slack import (
     message_changed,
     message_event,
 )
+from tests.helpers import eventually
 
 SECRET = "slack-signing-secret-for-tests-0123"
 BOT = f"<@{BOT_USER_ID}>"
-
-
-async def eventually(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
-    """Poll until ``predicate()`` is truthy; fail with its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s: {value!r}")
-        await asyncio.sleep(0.01)
 
 
 @dataclass

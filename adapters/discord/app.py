@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -42,6 +41,7 @@ from adapters.discord.translate import (
     strip_bot_mention,
 )
 from bot.events import Attachment, ConversationKey, EventKind
+from bot.inflight import InFlight
 from bot.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class DiscordAdapter:
         self.client: ChatClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._saved_globals: tuple[str, yarl.URL] | None = None
-        self._inflight: set[asyncio.Task[Any]] = set()
+        self._inflight = InFlight("discord")
         self._typing = TypingHub()
         self.message_content = False
         self.outcomes: Counter[str] = Counter()
@@ -183,10 +183,7 @@ class DiscordAdapter:
 
     async def close(self, grace_s: float = 25.0) -> None:
         client, self.client = self.client, None
-        if self._inflight:
-            _, late = await asyncio.wait(set(self._inflight), timeout=grace_s)
-            for task in late:
-                task.cancel()
+        await self._inflight.drain(grace_s)
         if client is not None:
             await client.close()
         if self._task is not None:
@@ -275,7 +272,7 @@ class DiscordAdapter:
         log.info("discord: slash commands synced%s", f" to guild {guild.id}" if guild else "")
 
     async def on_command(self, interaction: discord.Interaction[Any], name: str, args: str) -> None:
-        with self._in_flight():
+        with self._inflight.track():
             private = name in PRIVATE_COMMANDS
             await interaction.response.defer(thinking=True, ephemeral=private)
             channel = interaction.channel
@@ -321,7 +318,7 @@ class DiscordAdapter:
     # ------------------------------------------------------------------ messages
 
     async def on_message(self, message: discord.Message) -> None:
-        with self._in_flight():
+        with self._inflight.track():
             await self._message(message)
 
     async def _message(self, message: discord.Message) -> None:
@@ -441,17 +438,6 @@ class DiscordAdapter:
 
     async def _remember(self, message_id: int, conversation: ConversationKey) -> None:
         await self.core.store.set_state(key=message_state_key(message_id), value=str(conversation))
-
-    @contextlib.contextmanager
-    def _in_flight(self) -> Iterator[None]:
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-        try:
-            yield
-        finally:
-            if task is not None:
-                self._inflight.discard(task)
 
 
 def _channel_id(target: discord.abc.Messageable, message: discord.Message) -> int:

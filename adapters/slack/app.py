@@ -10,11 +10,10 @@ are claimed once in the store by the core.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -38,6 +37,7 @@ from adapters.slack.translate import (
     route_message,
 )
 from bot.events import ConversationKey, Event
+from bot.inflight import InFlight
 from bot.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ class SlackAdapter:
         self._native = NativeStreaming(settings.slack_native_streaming)
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
-        self._inflight: set[asyncio.Task[Any]] = set()
+        self._inflight = InFlight("slack")
         self.app: AsyncApp | None = None
         self.healthy = False
         self.port: int | None = None
@@ -179,14 +179,7 @@ class SlackAdapter:
         if self._runner is not None:
             for site in list(self._runner.sites):
                 await site.stop()  # no new requests; the listeners in flight keep running
-        if self._inflight:
-            log.info("slack: waiting for %d answer(s) in flight", len(self._inflight))
-            _, late = await asyncio.wait(set(self._inflight), timeout=grace_s)
-            for task in late:
-                task.cancel()
-            if late:
-                log.warning("slack: %d answer(s) cut short by shutdown", len(late))
-                await asyncio.wait(late, timeout=2.0)
+        await self._inflight.drain(grace_s)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -238,22 +231,10 @@ class SlackAdapter:
     async def _ignore(self) -> None:
         pass
 
-    @contextlib.contextmanager
-    def _in_flight(self) -> Iterator[None]:
-        """Bolt runs listeners as loose tasks: keep them so that shutdown can wait for them."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-        try:
-            yield
-        finally:
-            if task is not None:
-                self._inflight.discard(task)
-
     async def _on_message(
         self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
     ) -> None:
-        with self._in_flight():
+        with self._inflight.track():
             await self._message(body, event, context)
 
     async def _message(
@@ -340,7 +321,7 @@ class SlackAdapter:
         self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
-        with self._in_flight():
+        with self._inflight.track():
             await self._command(command, respond)
 
     async def _command(self, command: dict[str, Any], respond: AsyncRespond) -> None:
