@@ -57,12 +57,9 @@ import itertools
 import logging
 import math
 import os
-import pstats
 import re
-import resource
 import statistics
 import sys
-import sysconfig
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -79,7 +76,9 @@ prepare_library_environment()
 from agents import set_tracing_disabled  # noqa: E402
 
 from adapters.discord import DiscordAdapter  # noqa: E402
-from bench.core_overhead import GcWatch, StatsTable, percentile  # noqa: E402
+from bench import _shared  # noqa: E402
+from bench._shared import ProcessFigures, dist, gc_pauses, verdict  # noqa: E402
+from bench.core_overhead import percentile  # noqa: E402
 from bot.app import build_core, open_services  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
 from tests.fakes.discord import (  # noqa: E402
@@ -90,12 +89,7 @@ from tests.fakes.discord import (  # noqa: E402
     RecordedRequest,
     new_snowflake,
 )
-from tests.fakes.openrouter import (  # noqa: E402
-    DEFAULT_API_KEY,
-    FakeOpenRouter,
-    TextReply,
-    last_user_text,
-)
+from tests.fakes.openrouter import FakeOpenRouter, TextReply, last_user_text  # noqa: E402
 
 TARGET_LATENCY_P50_MS = 100.0
 TARGET_SPREAD_N = 500
@@ -106,8 +100,6 @@ EDIT_INTERVAL_S = 1.5
 """DiscordReply's throttle (adapters/discord/app.py passes interval_s=1.5)."""
 ONE_CHANNEL_LIMIT = (5, 5.0)
 """one-channel: requests per window, window seconds, for POST and PATCH of messages."""
-BACKLOG = 4096
-REPO = Path(__file__).resolve().parent.parent
 
 POST_ROUTE = "POST /channels/{channel_id}/messages"
 EDIT_ROUTE = "PATCH /channels/{channel_id}/messages/{message_id}"
@@ -115,47 +107,14 @@ TYPING_ROUTE = "POST /channels/{channel_id}/typing"
 
 SHAPE_MARK = re.compile(r"\[(\d+)x([0-9.]+)s\]$")
 """A question ending in ``[3x0.010s]`` is answered in 3 chunks 0.010 s apart, whatever the
-model's default shape (one child serves several shapes)."""
-
-# The fake OpenRouter in a child process: "echo: <question>" in CHUNKS deltas DELAY s apart (or
-# as the question's SHAPE_MARK says) after LATENCY s; a backlog big enough for the burst; prints
-# its URL, exits when its stdin closes.
-_CHILD = """
-import asyncio, re, sys
-from tests.fakes.openrouter import FakeOpenRouter, TextReply, last_user_text
-
-latency, chunks, delay = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-mark = re.compile(sys.argv[5])
-
-class Fake(FakeOpenRouter):
-    def _site_options(self):
-        return {"backlog": int(sys.argv[4])}
-
-def answer(body):
-    text = last_user_text(body)
-    found = mark.search(text)
-    shape = (int(found[1]), float(found[2])) if found else (chunks, delay)
-    return TextReply("echo: " + text, chunks=shape[0], delay=shape[1])
-
-async def main():
-    async with Fake(latency=latency, default_responder=answer, record_bodies=False) as fake:
-        print(fake.base_url, flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-asyncio.run(main())
-"""
+model's default shape (one child serves several shapes: ``bench._shared.openrouter_child``)."""
 
 
 class BenchDiscord(FakeDiscord):
     """FakeDiscord with a listen backlog for hundreds of connections."""
 
     def _site_options(self) -> dict[str, Any]:
-        return {"backlog": BACKLOG}
-
-
-class InProcessOpenRouter(FakeOpenRouter):
-    def _site_options(self) -> dict[str, Any]:
-        return {"backlog": BACKLOG}
+        return {"backlog": _shared.BACKLOG}
 
 
 @dataclass(frozen=True)
@@ -196,63 +155,6 @@ class ModelShape:
 
 
 # --------------------------------------------------------------------------- process figures
-# As in bench.slack_concurrency; not imported from there, which would load slack_bolt and
-# slack_sdk into this process and its RSS figures.
-
-
-def rss_mb() -> float:
-    """Resident set size now (VmRSS), MB."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far (``ru_maxrss``, kB on Linux), MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def child_cpu_s(pid: int | None) -> float:
-    """utime + stime of a running child (``/proc/<pid>/stat``), seconds; 0 without one."""
-    if pid is None:
-        return 0.0
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class LoopLag:
-    """How late a 10 ms ticker wakes up: how long the loop was busy with something else."""
-
-    def __init__(self) -> None:
-        self.max_ms = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _tick(self) -> None:
-        while True:
-            due = time.monotonic() + 0.01
-            await asyncio.sleep(0.01)
-            self.max_ms = max(self.max_ms, (time.monotonic() - due) * 1000)
-
-    def start(self) -> None:
-        self.max_ms = 0.0
-        self._task = asyncio.create_task(self._tick())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
 
 class DiscordWarnings(logging.Filter):
@@ -283,19 +185,11 @@ class DiscordWarnings(logging.Filter):
 
 
 @dataclass
-class Resources:
-    child_pid: int | None
-    warnings: DiscordWarnings
-    cpu_s: float = 0.0
-    child_cpu_s: float = 0.0
-    rss_before_mb: float = 0.0
-    rss_after_mb: float = 0.0
-    peak_rss_mb: float = 0.0
-    loop_lag_ms: float = 0.0
-    full_gc_ms: list[float] = field(default_factory=list)
+class Resources(ProcessFigures):
+    """The process figures, and what discord.py warned of over the block."""
+
     discord_py_retries: int = 0
     false_behind: int = 0
-    wall_s: float = 0.0
 
 
 @asynccontextmanager
@@ -304,26 +198,9 @@ async def measured(
 ) -> AsyncIterator[Resources]:
     """CPU (this process and the model child), RSS, event-loop stalls, full GCs and discord.py's
     429 retries over the block; cProfile too when asked."""
-    res = Resources(child_pid, warnings, rss_before_mb=rss_mb())
-    watch, lag = GcWatch(), LoopLag()
     retries_before, behind_before = warnings.rate_limited, warnings.behind
-    cpu_before, child_before = cpu_s(), child_cpu_s(child_pid)
-    started = time.monotonic()
-    with watch.watching():
-        lag.start()
-        if profile is not None:
-            profile.enable()
-        try:
-            yield res
-        finally:
-            if profile is not None:
-                profile.disable()
-            await lag.stop()
-    res.wall_s = time.monotonic() - started
-    res.cpu_s = cpu_s() - cpu_before
-    res.child_cpu_s = child_cpu_s(child_pid) - child_before
-    res.rss_after_mb, res.peak_rss_mb = rss_mb(), peak_rss_mb()
-    res.loop_lag_ms, res.full_gc_ms = lag.max_ms, watch.full_ms
+    async with _shared.measuring(Resources(child_pid), profile) as res:
+        yield res
     res.discord_py_retries = warnings.rate_limited - retries_before
     res.false_behind = warnings.behind - behind_before
 
@@ -454,21 +331,6 @@ async def settle(adapter: DiscordAdapter, before: Counter[str], n: int, deadline
 # --------------------------------------------------------------------------- report helpers
 
 
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
-def dist(samples: list[float], unit: str = "ms", *, p90: bool = True) -> str:
-    if not samples:
-        return "none"
-    if len(samples) < 2:
-        return f"{samples[0]:.1f} {unit}"
-    line = f"p50 {statistics.median(samples):7.1f} {unit}"
-    if p90:
-        line += f"  p90 {percentile(samples, 90):7.1f} {unit}"
-    return line + f"  p99 {percentile(samples, 99):7.1f} {unit}  max {max(samples):7.1f} {unit}"
-
-
 def status_line(counts: dict[str, Counter[int]]) -> str:
     parts = []
     for name, counter in counts.items():
@@ -485,11 +347,11 @@ def resources_lines(res: Resources, turns: int) -> None:
     child = ""
     if res.child_pid is not None:
         child = f"; fake OpenRouter child {res.child_cpu_s * 1000 / turns:.2f} ms"
-    pauses = ", ".join(f"{ms:.0f} ms" for ms in res.full_gc_ms) or "none"
     print(
         f"  CPU:          this process (all threads, FakeDiscord included)"
         f" {res.cpu_s * 1000 / turns:.2f} ms per turn ({res.cpu_s:.2f} s in {res.wall_s:.1f} s)"
-        f"{child}; longest event-loop stall {res.loop_lag_ms:.0f} ms; full GCs {pauses}"
+        f"{child}; longest event-loop stall {res.loop_lag_ms:.0f} ms; full GCs"
+        f" {gc_pauses(res.full_gc_ms)}"
     )
     if res.false_behind:
         print(
@@ -565,48 +427,10 @@ def discord_version() -> str:
     return str(discord.__version__)
 
 
-@asynccontextmanager
-async def openrouter_child(model: ModelShape) -> AsyncIterator[tuple[str, int]]:
-    """The fake OpenRouter in a child process: (base_url, pid)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        _CHILD,
-        str(model.latency),
-        str(model.chunks),
-        str(model.delay),
-        str(BACKLOG),
-        SHAPE_MARK.pattern,
-        cwd=REPO,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        base_url = line.decode().strip()
-        if not base_url.startswith("http://127.0.0.1:"):
-            raise RuntimeError(f"the fake OpenRouter child did not start: {line!r}")
-        yield base_url, proc.pid
-    finally:
-        if proc.stdin is not None:
-            proc.stdin.close()  # the child exits when its stdin closes
-        try:
-            await asyncio.wait_for(proc.wait(), 5)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
 def bench_settings(
     tmp: Path, openrouter_url: str, fake: FakeDiscord, args: argparse.Namespace
 ) -> Settings:
-    values: dict[str, Any] = {
-        "OPENROUTER_API_KEY": DEFAULT_API_KEY,
-        "OPENROUTER_BASE_URL": openrouter_url,
-        "DATABASE_URL": f"sqlite:///{tmp / 'bot.db'}",
-        "OPEN_METEO_URL": "http://127.0.0.1:9",
-        "OPEN_METEO_GEOCODING_URL": "http://127.0.0.1:9",
+    platform: dict[str, Any] = {
         "DISCORD_BOT_TOKEN": fake.token,
         "DISCORD_API_BASE": fake.rest_base,
         "DISCORD_GATEWAY_URL": fake.gateway_url,
@@ -614,9 +438,8 @@ def bench_settings(
         "DISCORD_AUTO_THREAD": False,
         "BOT_MAX_CONCURRENT_TURNS": args.max_concurrent_turns
         or max(TARGET_SPREAD_N, args.spread_n, args.n),
-        "LOG_LEVEL": "WARNING",
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return _shared.bot_settings(tmp, openrouter_url, platform)
 
 
 @asynccontextmanager
@@ -634,12 +457,15 @@ async def open_rig(
         child_pid: int | None = None
         openrouter: FakeOpenRouter | None = None
         if in_process:
-            openrouter = InProcessOpenRouter(
+            openrouter = _shared.InProcessOpenRouter(
                 latency=model.latency, default_responder=model.responder, record_bodies=False
             )
             base_url = (await stack.enter_async_context(openrouter)).base_url
         else:
-            base_url, child_pid = await stack.enter_async_context(openrouter_child(model))
+            child = _shared.openrouter_child(
+                model.latency, (model.chunks, model.delay, SHAPE_MARK.pattern)
+            )
+            base_url, child_pid = await stack.enter_async_context(child)
         await stack.enter_async_context(fake)
         settings = bench_settings(tmp, base_url, fake, args)
         setup_logging(settings.log_level, settings.secrets)
@@ -1196,73 +1022,7 @@ async def scenario_first_text(args: argparse.Namespace, profile: Any) -> list[di
 
 # --------------------------------------------------------------------------- profile
 
-_PACKAGES: tuple[tuple[str, str], ...] = (
-    (f"{REPO}/tests/fakes/", "fakes (same process)"),
-    (f"{REPO}/bench/", "this benchmark"),
-    (f"{REPO}/adapters/", "adapters (project)"),
-    (f"{REPO}/storage/", "storage (project)"),
-    (f"{REPO}/bot/", "bot (project)"),
-    ("/discord/", "discord.py"),
-    ("/litellm/", "litellm"),
-    ("/agents/", "agents SDK"),
-    ("/openai/", "openai"),
-    ("/pydantic", "pydantic"),
-    ("/aiohttp/", "aiohttp"),
-    ("/yarl/", "yarl / multidict"),
-    ("/multidict/", "yarl / multidict"),
-    ("/httpx/", "httpx"),
-    ("/httpcore/", "httpcore"),
-    ("/aiosqlite/", "aiosqlite"),
-    ("/tiktoken", "tiktoken"),
-    ("/asyncio/", "asyncio"),
-    ("/logging/", "logging"),
-    ("/json/", "json"),
-)
-_LISTED = (
-    *(f"{REPO}/{package}/" for package in ("bot", "adapters", "storage")),
-    *(f"/{package}/" for package in ("discord", "aiosqlite", "litellm")),
-)
-
-
-def _package(filename: str, funcname: str) -> str:
-    if filename == "~":
-        return "idle in epoll" if "poll" in funcname else "builtins / C code"
-    for needle, group in _PACKAGES:
-        if needle in filename:
-            return group
-    return "other Python"
-
-
-def _short(filename: str) -> str:
-    for marker in ("site-packages/", f"{REPO}/", f"{sysconfig.get_paths()['stdlib']}/"):
-        if marker in filename:
-            return filename.split(marker, 1)[1]
-    return filename
-
-
-def print_profile(profile: cProfile.Profile, name: str, turns: int, top: int) -> None:
-    """Self time by package, and the top entries by cumulative time in our code, discord.py,
-    aiosqlite and litellm (main thread only: aiosqlite's worker is not seen)."""
-    table: StatsTable = pstats.Stats(profile).stats  # type: ignore[attr-defined]
-    groups: dict[str, float] = defaultdict(float)
-    for (filename, _line, funcname), (_cc, _nc, tottime, _ct, _callers) in table.items():
-        groups[_package(filename, funcname)] += tottime
-    print(f"\ncProfile of {name}'s timed runs ({turns} turns; cProfile slows everything down):")
-    print("  self time by package, ms per turn:")
-    for group, seconds in sorted(groups.items(), key=lambda kv: -kv[1]):
-        if seconds * 1000 / turns >= 0.01:
-            print(f"    {group:<32} {seconds * 1000 / turns:8.2f}")
-    print(f"  top {top} by cumulative time (ours, discord.py, aiosqlite, litellm):")
-    ours = [
-        (key, value) for key, value in table.items() if any(needle in key[0] for needle in _LISTED)
-    ]
-    for (filename, line, funcname), (_cc, ncalls, tottime, cumtime, _c) in sorted(
-        ours, key=lambda kv: -kv[1][3]
-    )[:top]:
-        print(
-            f"    cum {cumtime * 1000 / turns:7.2f} ms  self {tottime * 1000 / turns:6.3f} ms"
-            f"  calls/turn {ncalls / turns:6.1f}  {_short(filename)}:{line}({funcname})"
-        )
+PROFILE_VIEW = _shared.profile_view(("/discord/", "discord.py"))
 
 
 # --------------------------------------------------------------------------- main
@@ -1283,11 +1043,17 @@ async def run(args: argparse.Namespace) -> None:
         profile = cProfile.Profile() if args.profile else None
         summaries = await scenario(args, profile)
         if profile is not None:
-            print_profile(profile, name, turns_of(args) * args.runs, args.top)
-            if args.profile_out:
-                path = f"{args.profile_out}.{name}" if len(names) > 1 else args.profile_out
-                profile.dump_stats(path)
-                print(f"  (stats saved to {path}: python -m pstats {path})")
+            path = args.profile_out
+            if path and len(names) > 1:
+                path = f"{path}.{name}"
+            _shared.print_profile(
+                profile,
+                PROFILE_VIEW,
+                runs=f"{name}'s timed runs",
+                turns=turns_of(args) * args.runs,
+                top=args.top,
+                save_to=path,
+            )
         if len(summaries) > 1:
             print(f"\n{name}: medians over {len(summaries)} runs:")
             for key in summaries[0]:
@@ -1339,17 +1105,9 @@ def main() -> None:
         metavar="K",
         help="BOT_MAX_CONCURRENT_TURNS (default: the largest burst, at least 500)",
     )
-    parser.add_argument(
-        "--openrouter",
-        choices=("subprocess", "in-process"),
-        default="subprocess",
-        help="where the fake OpenRouter runs (first-text: always in-process)",
+    _shared.add_model_and_profile_arguments(
+        parser, "where the fake OpenRouter runs (first-text: always in-process)"
     )
-    parser.add_argument(
-        "--profile", action="store_true", help="cProfile the timed runs and print where time goes"
-    )
-    parser.add_argument("--top", type=int, default=15, help="functions listed from the profile")
-    parser.add_argument("--profile-out", metavar="PATH", help="with --profile: save the stats")
     args = parser.parse_args()
     if min(args.runs, args.sequential, args.spread_n, args.n, args.samples) < 1:
         parser.error("--runs, --sequential, --spread-n, --n and --samples must be at least 1")

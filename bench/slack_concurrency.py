@@ -37,16 +37,12 @@ import asyncio
 import cProfile
 import gc
 import os
-import pstats
-import resource
 import statistics
 import sys
-import sysconfig
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,10 +54,11 @@ prepare_library_environment()
 from agents import set_tracing_disabled  # noqa: E402
 
 from adapters.slack import SlackAdapter  # noqa: E402
-from bench.core_overhead import GcWatch, StatsTable, percentile  # noqa: E402
+from bench import _shared  # noqa: E402
+from bench._shared import ProcessFigures, dist, gc_pauses, verdict  # noqa: E402
+from bench.core_overhead import percentile  # noqa: E402
 from bot.app import build_core, open_services  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
-from tests.fakes.openrouter import DEFAULT_API_KEY, FakeOpenRouter  # noqa: E402
 from tests.fakes.slack import (  # noqa: E402
     BOT_USER_ID,
     ApiCall,
@@ -75,26 +72,6 @@ TARGET_ALL_S = 2.0
 TARGET_P50_MS = 10.0
 TARGET_P99_MS = 30.0
 SECRET = "bench-slack-signing-secret-0123456789"
-BACKLOG = 4096
-REPO = Path(__file__).resolve().parent.parent
-
-# The fake OpenRouter in a child process: FakeOpenRouter(record_bodies=False) with a backlog
-# big enough for the burst; prints its URL, exits when its stdin closes (so never outlives us).
-_CHILD = """
-import asyncio, sys
-from tests.fakes.openrouter import FakeOpenRouter
-
-class Fake(FakeOpenRouter):
-    def _site_options(self):
-        return {"backlog": int(sys.argv[2])}
-
-async def main():
-    async with Fake(latency=float(sys.argv[1]), record_bodies=False) as fake:
-        print(fake.base_url, flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-asyncio.run(main())
-"""
 
 
 class BenchSlack(FakeSlack):
@@ -103,7 +80,7 @@ class BenchSlack(FakeSlack):
     delivers from many hosts at once)."""
 
     def _site_options(self) -> dict[str, Any]:
-        return {"backlog": BACKLOG}
+        return {"backlog": _shared.BACKLOG}
 
     async def _on_started(self) -> None:
         import aiohttp
@@ -115,69 +92,6 @@ class BenchSlack(FakeSlack):
             timeout=aiohttp.ClientTimeout(total=60),
             connector=aiohttp.TCPConnector(limit=0),
         )
-
-
-class InProcessOpenRouter(FakeOpenRouter):
-    def _site_options(self) -> dict[str, Any]:
-        return {"backlog": BACKLOG}
-
-
-# --------------------------------------------------------------------------- process figures
-
-
-def rss_mb() -> float:
-    """Resident set size now (VmRSS), MB."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far (``ru_maxrss``, kB on Linux), MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def child_cpu_s(pid: int | None) -> float:
-    """utime + stime of a running child (``/proc/<pid>/stat``), seconds; 0 without one."""
-    if pid is None:
-        return 0.0
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class LoopLag:
-    """How late a 10 ms ticker wakes up: how long the loop was busy with something else."""
-
-    def __init__(self) -> None:
-        self.max_ms = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _tick(self) -> None:
-        while True:
-            due = time.monotonic() + 0.01
-            await asyncio.sleep(0.01)
-            self.max_ms = max(self.max_ms, (time.monotonic() - due) * 1000)
-
-    def start(self) -> None:
-        self.max_ms = 0.0
-        self._task = asyncio.create_task(self._tick())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
 
 # --------------------------------------------------------------------------- one burst
@@ -221,13 +135,7 @@ class Burst:
     waited_s: float
     complete: bool
     """The adapter counted every turn as ended (answered or failed) before the deadline."""
-    cpu_s: float
-    child_cpu_s: float
-    rss_before_mb: float
-    rss_after_mb: float
-    peak_rss_mb: float
-    loop_lag_ms: float
-    full_gc_ms: list[float]
+    res: ProcessFigures
     duplicate_threads: int = 0
     wrong_text: int = 0
     streams_open: int = 0
@@ -320,12 +228,8 @@ async def burst(rig: Rig, n: int, tag: str, *, timeout_s: float) -> Burst:
     calls_before = len(slack.api_calls)
     before = Counter(outcomes)
     acks: list[Ack] = []
-    gc_watch, lag = GcWatch(), LoopLag()
-    rss_before = rss_mb()
-    cpu_before, child_before = cpu_s(), child_cpu_s(rig.child_pid)
 
-    with gc_watch.watching():
-        lag.start()
+    async with _shared.measuring(ProcessFigures(rig.child_pid)) as res:
         first = time.monotonic()
         await asyncio.gather(*(deliver(slack, rig.url, e, t, acks) for e, t in deliveries))
         deadline = first + timeout_s
@@ -339,9 +243,7 @@ async def burst(rig: Rig, n: int, tag: str, *, timeout_s: float) -> Burst:
                 break
             await asyncio.sleep(0.02)
         waited = time.monotonic() - first
-        await lag.stop()
 
-    cpu, child = cpu_s() - cpu_before, child_cpu_s(rig.child_pid) - child_before
     delta = Counter({k: outcomes[k] - before[k] for k in outcomes if outcomes[k] != before[k]})
     ended_all = delta["answered"] + delta["failed"] >= n
     calls = slack.api_calls[calls_before:]
@@ -356,13 +258,7 @@ async def burst(rig: Rig, n: int, tag: str, *, timeout_s: float) -> Burst:
         first_delivery=first,
         waited_s=waited,
         complete=ended_all,
-        cpu_s=cpu,
-        child_cpu_s=child,
-        rss_before_mb=rss_before,
-        rss_after_mb=rss_mb(),
-        peak_rss_mb=peak_rss_mb(),
-        loop_lag_ms=lag.max_ms,
-        full_gc_ms=gc_watch.full_ms,
+        res=res,
     )
     check_threads(slack, result)
     return result
@@ -389,19 +285,6 @@ def check_threads(slack: FakeSlack, result: Burst) -> None:
 
 
 # --------------------------------------------------------------------------- report
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
-def ms_line(samples: list[float]) -> str:
-    if len(samples) < 2:
-        return " ".join(f"{s:.1f} ms" for s in samples) or "none"
-    return (
-        f"p50 {statistics.median(samples):7.1f} ms  p99 {percentile(samples, 99):7.1f} ms"
-        f"  max {max(samples):7.1f} ms"
-    )
 
 
 def report_warmup(result: Burst) -> None:
@@ -444,7 +327,8 @@ def report(result: Burst, label: str) -> dict[str, float]:
         + ("" if result.complete else f"; gave up waiting after {result.waited_s:.1f} s")
     )
     print(
-        f"  acks:                {acks_ok}/{len(result.acks)} HTTP 200; ack time {ms_line(ack_ms)}"
+        f"  acks:                {acks_ok}/{len(result.acks)} HTTP 200;"
+        f" ack time {dist(ack_ms, p90=False)}"
     )
     dup_ok = result.duplicate_threads == 0
     twins = f" (the {n} message twins claimed away)" if duplicates else ""
@@ -456,7 +340,7 @@ def report(result: Burst, label: str) -> dict[str, float]:
         p50 = statistics.median(overhead)
         p99 = percentile(overhead, 99) if len(overhead) > 1 else overhead[0]
         print(
-            f"  overhead per turn:   {ms_line(overhead)}"
+            f"  overhead per turn:   {dist(overhead, p90=False)}"
             f"   targets p50 <= {TARGET_P50_MS:.0f} ms: {verdict(p50 <= TARGET_P50_MS)},"
             f" p99 <= {TARGET_P99_MS:.0f} ms: {verdict(p99 <= TARGET_P99_MS)}"
         )
@@ -479,20 +363,20 @@ def report(result: Burst, label: str) -> dict[str, float]:
         f"  Web API calls:       {len(result.calls) / n:.2f} per turn ({len(result.calls)} in all,"
         f" {not_ok} not ok): " + ", ".join(f"{m} {c / n:.2f}" for m, c in sorted(by_method.items()))
     )
+    res = result.res
     child = ""
-    if result.child_cpu_s:
-        child = f"; fake OpenRouter child {result.child_cpu_s * 1000 / n:.2f} ms"
-    pauses = ", ".join(f"{ms:.0f} ms" for ms in result.full_gc_ms) or "none"
+    if res.child_cpu_s:
+        child = f"; fake OpenRouter child {res.child_cpu_s * 1000 / n:.2f} ms"
     print(
-        f"  CPU:                 this process (all threads) {result.cpu_s * 1000 / n:.2f} ms per"
-        f" turn ({result.cpu_s:.2f} s){child}; longest event-loop stall"
-        f" {result.loop_lag_ms:.0f} ms; full GCs {pauses}"
+        f"  CPU:                 this process (all threads) {res.cpu_s * 1000 / n:.2f} ms per"
+        f" turn ({res.cpu_s:.2f} s){child}; longest event-loop stall"
+        f" {res.loop_lag_ms:.0f} ms; full GCs {gc_pauses(res.full_gc_ms)}"
     )
     print(
-        f"  memory:              RSS {result.rss_before_mb:.0f} MB before,"
-        f" {result.rss_after_mb:.0f} MB after"
-        f" (+{result.rss_after_mb - result.rss_before_mb:.0f} MB);"
-        f" peak RSS of the process (ru_maxrss) {result.peak_rss_mb:.0f} MB"
+        f"  memory:              RSS {res.rss_before_mb:.0f} MB before,"
+        f" {res.rss_after_mb:.0f} MB after"
+        f" (+{res.rss_after_mb - res.rss_before_mb:.0f} MB);"
+        f" peak RSS of the process (ru_maxrss) {res.peak_rss_mb:.0f} MB"
     )
     return {
         "all_s": all_s if all_s is not None else float("nan"),
@@ -506,128 +390,25 @@ def report(result: Burst, label: str) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- profile
 
-_PACKAGES: tuple[tuple[str, str], ...] = (
-    (f"{REPO}/tests/fakes/", "fakes (same process)"),
-    (f"{REPO}/bench/", "this benchmark"),
-    (f"{REPO}/adapters/", "adapters (project)"),
-    (f"{REPO}/storage/", "storage (project)"),
-    (f"{REPO}/bot/", "bot (project)"),
-    ("/slack_bolt/", "slack_bolt"),
-    ("/slack_sdk/", "slack_sdk"),
-    ("/litellm/", "litellm"),
-    ("/agents/", "agents SDK"),
-    ("/openai/", "openai"),
-    ("/pydantic", "pydantic"),
-    ("/aiohttp/", "aiohttp"),
-    ("/yarl/", "yarl / multidict"),
-    ("/multidict/", "yarl / multidict"),
-    ("/httpx/", "httpx"),
-    ("/httpcore/", "httpcore"),
-    ("/aiosqlite/", "aiosqlite"),
-    ("/tiktoken", "tiktoken"),
-    ("/asyncio/", "asyncio"),
-    ("/logging/", "logging"),
-    ("/json/", "json"),
-)
-_LISTED = (
-    *(f"{REPO}/{package}/" for package in ("bot", "adapters", "storage")),
-    *(f"/{package}/" for package in ("slack_bolt", "slack_sdk", "aiosqlite", "litellm")),
-)
-
-
-def _package(filename: str, funcname: str) -> str:
-    if filename == "~":
-        return "idle in epoll" if "poll" in funcname else "builtins / C code"
-    for needle, group in _PACKAGES:
-        if needle in filename:
-            return group
-    return "other Python"
-
-
-def _short(filename: str) -> str:
-    for marker in ("site-packages/", f"{REPO}/", f"{sysconfig.get_paths()['stdlib']}/"):
-        if marker in filename:
-            return filename.split(marker, 1)[1]
-    return filename
-
-
-def print_profile(profile: cProfile.Profile, turns: int, top: int) -> None:
-    """Self time by package, and the top entries by cumulative time in our code, slack_bolt,
-    slack_sdk, aiosqlite and litellm (main thread only: aiosqlite's worker is not seen)."""
-    table: StatsTable = pstats.Stats(profile).stats  # type: ignore[attr-defined]
-    groups: dict[str, float] = defaultdict(float)
-    for (filename, _line, funcname), (_cc, _nc, tottime, _ct, _callers) in table.items():
-        groups[_package(filename, funcname)] += tottime
-    print(f"\ncProfile of the timed runs ({turns} turns; cProfile slows everything down):")
-    print("  self time by package, ms per turn:")
-    for group, seconds in sorted(groups.items(), key=lambda kv: -kv[1]):
-        if seconds * 1000 / turns >= 0.01:
-            print(f"    {group:<32} {seconds * 1000 / turns:8.2f}")
-    print(f"  top {top} by cumulative time (ours, slack_bolt, slack_sdk, aiosqlite, litellm):")
-    ours = [
-        (key, value) for key, value in table.items() if any(needle in key[0] for needle in _LISTED)
-    ]
-    for (filename, line, funcname), (_cc, ncalls, tottime, cumtime, _c) in sorted(
-        ours, key=lambda kv: -kv[1][3]
-    )[:top]:
-        print(
-            f"    cum {cumtime * 1000 / turns:7.2f} ms  self {tottime * 1000 / turns:6.3f} ms"
-            f"  calls/turn {ncalls / turns:6.1f}  {_short(filename)}:{line}({funcname})"
-        )
+PROFILE_VIEW = _shared.profile_view(("/slack_bolt/", "slack_bolt"), ("/slack_sdk/", "slack_sdk"))
 
 
 # --------------------------------------------------------------------------- set-up
 
 
-@asynccontextmanager
-async def openrouter_child(latency: float) -> AsyncIterator[tuple[str, int]]:
-    """The fake OpenRouter in a child process: (base_url, pid)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        _CHILD,
-        str(latency),
-        str(BACKLOG),
-        cwd=REPO,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        base_url = line.decode().strip()
-        if not base_url.startswith("http://127.0.0.1:"):
-            raise RuntimeError(f"the fake OpenRouter child did not start: {line!r}")
-        yield base_url, proc.pid
-    finally:
-        if proc.stdin is not None:
-            proc.stdin.close()  # the child exits when its stdin closes
-        try:
-            await asyncio.wait_for(proc.wait(), 5)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
 def bench_settings(
     tmp: Path, openrouter_url: str, slack: FakeSlack, args: argparse.Namespace
 ) -> Settings:
-    values: dict[str, Any] = {
-        "OPENROUTER_API_KEY": DEFAULT_API_KEY,
-        "OPENROUTER_BASE_URL": openrouter_url,
-        "DATABASE_URL": f"sqlite:///{tmp / 'bot.db'}",
-        "OPEN_METEO_URL": "http://127.0.0.1:9",
-        "OPEN_METEO_GEOCODING_URL": "http://127.0.0.1:9",
+    platform: dict[str, Any] = {
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_APP_TOKEN": None,  # HTTP mode, whatever the environment says
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": slack.api_url,
         "SLACK_NATIVE_STREAMING": args.native,
         "BOT_MAX_CONCURRENT_TURNS": args.max_concurrent_turns or args.n,
-        "LOG_LEVEL": "WARNING",
         "PORT": 0,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return _shared.bot_settings(tmp, openrouter_url, platform)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -636,9 +417,11 @@ async def run(args: argparse.Namespace) -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-slack-")))
         child_pid: int | None = None
         if args.openrouter == "subprocess":
-            base_url, child_pid = await stack.enter_async_context(openrouter_child(args.latency))
+            base_url, child_pid = await stack.enter_async_context(
+                _shared.openrouter_child(args.latency)
+            )
         else:
-            fake = InProcessOpenRouter(latency=args.latency, record_bodies=False)
+            fake = _shared.InProcessOpenRouter(latency=args.latency, record_bodies=False)
             base_url = (await stack.enter_async_context(fake)).base_url
         slack = await stack.enter_async_context(BenchSlack())
         settings = bench_settings(tmp, base_url, slack, args)
@@ -685,10 +468,14 @@ async def run(args: argparse.Namespace) -> None:
             del result
             gc.collect()
         if profile is not None:
-            print_profile(profile, args.n * args.runs, args.top)
-            if args.profile_out:
-                profile.dump_stats(args.profile_out)
-                print(f"  (stats saved to {args.profile_out}: python -m pstats {args.profile_out})")
+            _shared.print_profile(
+                profile,
+                PROFILE_VIEW,
+                runs="the timed runs",
+                turns=args.n * args.runs,
+                top=args.top,
+                save_to=args.profile_out,
+            )
         if len(summaries) > 1:
             print(f"\nmedians over {len(summaries)} runs:")
             for key, name, unit in (
@@ -728,17 +515,7 @@ def main() -> None:
     parser.add_argument(
         "--twins", action="store_true", help="also deliver each mention's message twin"
     )
-    parser.add_argument(
-        "--openrouter",
-        choices=("subprocess", "in-process"),
-        default="subprocess",
-        help="where the fake OpenRouter runs",
-    )
-    parser.add_argument(
-        "--profile", action="store_true", help="cProfile the timed runs and print where time goes"
-    )
-    parser.add_argument("--top", type=int, default=15, help="functions listed from the profile")
-    parser.add_argument("--profile-out", metavar="PATH", help="with --profile: save the stats")
+    _shared.add_model_and_profile_arguments(parser, "where the fake OpenRouter runs")
     args = parser.parse_args()
     if args.n < 2 or args.runs < 1 or args.channels < 1 or args.latency < 0:
         parser.error("--n must be at least 2, --runs and --channels at least 1, --latency >= 0")
