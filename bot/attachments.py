@@ -1,13 +1,16 @@
 """Files on a message: what the core can read now, and an honest word about the rest.
 
 Text files (plain text, Markdown, CSV, JSON, source code) are decoded with charset detection and
-given to the model as text, capped in size. Every attachment of a message is looked at; for each
-one that is skipped the user is told which and why.
+given to the model as text, capped in size. Images (PNG, JPEG, WebP, GIF, recognised by their
+bytes, not their name) go to the model as image inputs on the turn they arrive, when the model
+can see images. Every attachment of a message is looked at; for each one that is skipped the
+user is told which and why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -86,11 +89,41 @@ TEXT_TYPES = (
 )
 
 
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
+IMAGE_EXTENSIONS = frozenset([".png", ".jpg", ".jpeg", ".webp", ".gif"])
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInput:
+    name: str
+    mime_type: str
+    data_url: str
+    """``data:image/png;base64,...``, as the Agents SDK's ``input_image`` takes it."""
+
+
 @dataclass(slots=True)
 class ReadFiles:
     text: str = ""
     """The readable files, each under a header with its name, ready to append to the message."""
+    images: list[ImageInput] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+
+
+def image_type(data: bytes) -> str | None:
+    """The image's real type from its magic bytes; None if it is none of those we send."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def is_image_file(name: str, declared_type: str) -> bool:
+    return declared_type.lower() in IMAGE_TYPES or PurePath(name.lower()).suffix in IMAGE_EXTENSIONS
 
 
 def is_text_file(name: str, declared_type: str) -> bool:
@@ -123,7 +156,15 @@ def _is_latin(text: str) -> bool:
     return all(ord(c) < 0x250 or 0x2000 <= ord(c) <= 0x20CF for c in text)
 
 
-async def read_attachments(attachments: Sequence[Attachment], settings: Settings) -> ReadFiles:
+async def read_attachments(
+    attachments: Sequence[Attachment],
+    settings: Settings,
+    *,
+    vision: bool | None = None,
+    model: str = "",
+) -> ReadFiles:
+    """Read every attachment (up to the cap). ``vision``: whether ``model`` takes images, from
+    litellm's model info (None: unknown, so images are sent and the provider decides)."""
     out = ReadFiles()
     limit = int(settings.max_file_mb * 1024 * 1024)
     if len(attachments) > settings.max_files_per_message:
@@ -136,9 +177,16 @@ async def read_attachments(attachments: Sequence[Attachment], settings: Settings
     parts: list[str] = []
     for attachment in attachments:
         name = attachment.name
-        if not is_text_file(name, attachment.declared_type):
+        image = is_image_file(name, attachment.declared_type)
+        if image and vision is False:
+            out.notices.append(
+                f"Skipped {name}: the model `{model}` cannot see images. "
+                "Try `/model` with one that can, e.g. `openai/gpt-5-mini`."
+            )
+            continue
+        if not image and not is_text_file(name, attachment.declared_type):
             kind = attachment.declared_type or "unknown type"
-            out.notices.append(f"Skipped {name}: I can only read text files so far ({kind}).")
+            out.notices.append(f"Skipped {name}: I can read text files and images so far ({kind}).")
             continue
         if attachment.size > limit:
             out.notices.append(
@@ -158,6 +206,14 @@ async def read_attachments(attachments: Sequence[Attachment], settings: Settings
             continue
         if len(data) > limit:
             out.notices.append(f"Skipped {name}: it is over the {settings.max_file_mb:g} MB limit.")
+            continue
+        if image:
+            real = image_type(data)
+            if real is None:
+                out.notices.append(f"Skipped {name}: it is not a PNG, JPEG, WebP or GIF image.")
+                continue
+            encoded = await asyncio.to_thread(base64.b64encode, data)
+            out.images.append(ImageInput(name, real, f"data:{real};base64,{encoded.decode()}"))
             continue
         text = (
             await asyncio.to_thread(decode_text, data) if len(data) > 65536 else decode_text(data)

@@ -23,7 +23,7 @@ from agents.models.interface import Model
 from openai.types.responses import ResponseTextDeltaEvent
 
 from bot.agent import ModelFactory
-from bot.attachments import read_attachments
+from bot.attachments import ImageInput, read_attachments
 from bot.commands import CommandContext, run_command
 from bot.context import ToolConfig, TurnContext
 from bot.errors import ErrorKind, classify, user_message
@@ -31,13 +31,15 @@ from bot.events import Event, EventKind
 from bot.models import TURN_STATS, TurnStats
 from bot.reply import Reply
 from bot.settings import Settings
-from bot.tokens import estimate_tokens_off_loop, history_budget
+from bot.tokens import estimate_tokens_off_loop, history_budget, supports_vision
 from bot.tools import describe_tool_call
 from storage.base import NewItem, ObservedMessage, Store, UsageRecord
 
 log = logging.getLogger(__name__)
 
 MODEL_SETTING = "model"
+IMAGE_TOKENS = 1_500
+"""What an image is counted as when fitting history (a high-detail image is ~1,100 tokens)."""
 OBSERVED_TEXT_CHARS = 4_000
 """Of an unaddressed thread message, at most this much is kept as context."""
 EMPTY_MESSAGE_REPLY = (
@@ -211,10 +213,17 @@ class Core:
 
     async def _run(self, event: Event, reply: Reply) -> TurnResult:
         key = str(event.conversation)
-        files = await read_attachments(event.attachments, self.settings)
+        model_name = await self.channel_model(event)
+        files = await read_attachments(
+            event.attachments,
+            self.settings,
+            vision=supports_vision(model_name) if event.attachments else None,
+            model=model_name,
+        )
         for remark in files.notices:
             await reply.notice(remark)
-        text = "\n\n".join(part for part in (event.text.strip(), files.text) if part)
+        images = "\n".join(f"[Attached image: {image.name}]" for image in files.images)
+        text = "\n\n".join(part for part in (event.text.strip(), files.text, images) if part)
         observed = (
             await self.store.observed_messages(conversation=key)
             if self.settings.thread_context_messages
@@ -228,15 +237,19 @@ class Core:
             await self._finish_event(event, "answered")
             return TurnResult("answered", text=EMPTY_MESSAGE_REPLY)
 
-        model_name = await self.channel_model(event)
+        # History keeps the text (images named, not their bytes); only this turn sends them.
         user_item: dict[str, Any] = {"role": "user", "content": text}
         user_tokens = await estimate_tokens_off_loop(user_item)
-        budget = history_budget(model_name, self.settings.history_max_tokens, user_tokens)
+        budget = history_budget(
+            model_name,
+            self.settings.history_max_tokens,
+            user_tokens + IMAGE_TOKENS * len(files.images),
+        )
         history = await self.store.load_history(
             conversation=key, max_items=self.settings.history_max_items, max_tokens=budget
         )
         input_items: list[Any] = [h.item for h in history]
-        input_items.append(user_item)
+        input_items.append(_with_images(user_item, files.images))
 
         stats = TurnStats()
         stats_token = TURN_STATS.set(stats)
@@ -359,6 +372,16 @@ class Core:
             await self.store.record_usage(self._usage_record(event, result))
         except Exception:
             log.exception("could not record usage of a failed turn")
+
+
+def _with_images(user_item: dict[str, Any], images: list[ImageInput]) -> dict[str, Any]:
+    if not images:
+        return user_item
+    parts: list[dict[str, Any]] = [{"type": "input_text", "text": user_item["content"]}]
+    parts.extend(
+        {"type": "input_image", "image_url": image.data_url, "detail": "auto"} for image in images
+    )
+    return {"role": "user", "content": parts}
 
 
 def _earlier_messages(observed: list[ObservedMessage]) -> str:

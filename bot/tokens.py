@@ -49,6 +49,14 @@ def model_info(model: str) -> dict[str, Any]:
     return {}
 
 
+def supports_vision(model: str) -> bool | None:
+    """Whether litellm's registry says the model takes images; None when the model is unknown."""
+    info = model_info(model)
+    if not info:
+        return None
+    return bool(info.get("supports_vision"))
+
+
 def context_tokens(model: str) -> int:
     info = model_info(model)
     value = info.get("max_input_tokens") or info.get("max_tokens")

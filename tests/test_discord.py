@@ -449,3 +449,19 @@ async def test_one_typing_indicator_per_channel_however_many_answers(bot: Bot) -
     await bot.answered(3)
     assert len(fake.requests_to("POST /channels/{id}/typing")) == 1
     assert len(bot.adapter._typing) == 0  # released when the last answer finished
+
+
+async def test_dm_with_an_image_reaches_a_vision_model(bot: Bot) -> None:
+    fake = bot.discord
+    png = bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+    )
+    await fake.send_user_message(
+        fake.dm_channel.id, content="what is this?", attachments=[("dot.png", png)]
+    )
+    await bot.answered()
+    body = bot.openrouter.chat_requests[-1].body
+    assert body is not None
+    content = body["messages"][-1]["content"]
+    assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")

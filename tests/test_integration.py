@@ -38,7 +38,7 @@ from tests.fakes.openrouter import (
     Usage,
     last_user_text,
 )
-from tests.helpers import RecordingReply, message
+from tests.helpers import RecordingReply, bytes_attachment, message
 
 PRIMARY = "openai/gpt-5-mini"
 FALLBACK = "anthropic/claude-haiku-4.5"
@@ -678,3 +678,72 @@ async def test_channel_model_override_reaches_the_request_and_the_usage_row(
     assert result.outcome == "answered"
     assert [r.model for r in s.chats] == ["anthropic/claude-sonnet-4.5"]
     assert only_usage_row(tmp_path)[0] == "openrouter/anthropic/claude-sonnet-4.5"
+
+
+# --------------------------------------------------------------------------- images
+
+# A 1x1 transparent PNG.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+def user_parts(body: dict[str, Any] | None) -> list[Any]:
+    assert body is not None
+    return [m["content"] for m in body["messages"] if m["role"] == "user"]
+
+
+async def test_an_image_goes_to_a_vision_model_on_its_turn_only(start: StackFactory) -> None:
+    s = await start()
+    reply = RecordingReply()
+    event = message(
+        "what is in this picture?",
+        attachments=(bytes_attachment("dot.png", PNG, "image/png"),),
+    )
+    result = await s.core.handle(event, reply)
+    assert result.outcome == "answered", reply.calls
+
+    [content] = user_parts(s.chats[0].body)
+    assert content[0] == {
+        "type": "text",
+        "text": "what is in this picture?\n\n[Attached image: dot.png]",
+    }
+    assert content[1]["type"] == "image_url"
+    assert content[1]["image_url"]["url"].startswith("data:image/png;base64,iVBORw0KGgo")
+
+    await s.ask("and now?")
+    first, second = user_parts(s.chats[1].body)
+    # Later turns name the image; its bytes are not sent again.
+    assert first == "what is in this picture?\n\n[Attached image: dot.png]"
+    assert second == "and now?"
+    assert "base64" not in str(s.chats[1].body)
+
+
+async def test_an_image_for_a_model_without_vision_is_named_and_skipped(
+    start: StackFactory,
+) -> None:
+    s = await start(BOT_MODEL="openrouter/openai/gpt-3.5-turbo")  # no vision in litellm's info
+    reply = RecordingReply()
+    event = message("look", attachments=(bytes_attachment("dot.png", PNG, "image/png"),))
+    result = await s.core.handle(event, reply)
+
+    assert result.outcome == "answered"
+    assert reply.of("notice") == [
+        "Skipped dot.png: the model `openrouter/openai/gpt-3.5-turbo` cannot see images. "
+        "Try `/model` with one that can, e.g. `openai/gpt-5-mini`."
+    ]
+    assert user_parts(s.chats[0].body) == ["look"]
+
+
+async def test_a_file_that_only_claims_to_be_an_image_is_refused(start: StackFactory) -> None:
+    s = await start()
+    reply = RecordingReply()
+    fake_png = bytes_attachment("photo.png", b"<!DOCTYPE html><html>sign in</html>", "image/png")
+    good = bytes_attachment("notes.txt", b"the real notes")
+    result = await s.core.handle(message("see files", attachments=(fake_png, good)), reply)
+
+    assert result.outcome == "answered"
+    assert reply.of("notice") == ["Skipped photo.png: it is not a PNG, JPEG, WebP or GIF image."]
+    [content] = user_parts(s.chats[0].body)
+    assert "the real notes" in content and "sign in" not in content
