@@ -33,6 +33,8 @@ Tools:
   or lives where it is customary and says so.
 - Call get_current_time when the user asks the time, date or day of the week somewhere.
 - If a tool says a place is ambiguous or unknown, tell the user and ask which one they mean.
+- Call read_document for any question about a PDF the user attached ("[Attached document: …]"
+  in the conversation), even many messages later; you cannot see its text otherwise.
 """
 
 ModelFactory = Callable[[str], Model]

@@ -7,6 +7,7 @@ imported when the core is built, which the console does in the background while 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import importlib
 from collections.abc import AsyncIterator
@@ -64,6 +65,7 @@ async def build_core(services: Services, base_models: ModelFactory | None = None
     await import_heavy_modules()
     from bot.agent import build_agent, litellm_models, resilient_models
     from bot.core import Core
+    from bot.documents import DocumentReader
 
     base = base_models or litellm_models(services.settings)
     factory = resilient_models(services.settings, base)
@@ -77,7 +79,9 @@ async def build_core(services: Services, base_models: ModelFactory | None = None
         store=services.store,
         agent=agent,
         model_factory=factory,
-        tool_config=services.tool_config(),
+        tool_config=dataclasses.replace(
+            services.tool_config(), documents=DocumentReader(services.store, services.settings)
+        ),
     )
 
 

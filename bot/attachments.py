@@ -1,10 +1,11 @@
 """Files on a message: what the core can read now, and an honest word about the rest.
 
 Text files (plain text, Markdown, CSV, JSON, source code) are decoded with charset detection and
-given to the model as text, capped in size. Images (PNG, JPEG, WebP, GIF, recognised by their
-bytes, not their name) go to the model as image inputs on the turn they arrive, when the model
-can see images. Every attachment of a message is looked at; for each one that is skipped the
-user is told which and why.
+given to the model as text, capped in size. PDFs are checked (really a PDF, not encrypted, not
+truncated) and handed to the core, which stores them for the ``read_document`` tool. Images
+(PNG, JPEG, WebP, GIF, recognised by their bytes, not their name) go to the model as image
+inputs on the turn they arrive, when the model can see images. Every attachment of a message
+is looked at; for each one that is skipped the user is told which and why.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import PurePath
 
 from charset_normalizer import from_bytes
 
+from bot.documents import is_pdf_file, pdf_problem_off_loop
 from bot.events import Attachment, AttachmentUnavailable
 from bot.settings import Settings
 
@@ -101,8 +103,16 @@ class ImageInput:
     """``data:image/png;base64,...``, as the Agents SDK's ``input_image`` takes it."""
 
 
+@dataclass(frozen=True, slots=True)
+class PdfInput:
+    name: str
+    data: bytes = field(repr=False)
+
+
 @dataclass(slots=True)
 class ReadFiles:
+    pdfs: list[PdfInput] = field(default_factory=list)
+    """Checked PDFs (really PDFs, readable), for the core to store for ``read_document``."""
     text: str = ""
     """The readable files, each under a header with its name, ready to append to the message."""
     images: list[ImageInput] = field(default_factory=list)
@@ -178,15 +188,18 @@ async def read_attachments(
     for attachment in attachments:
         name = attachment.name
         image = is_image_file(name, attachment.declared_type)
+        pdf = not image and is_pdf_file(name, attachment.declared_type)
         if image and vision is False:
             out.notices.append(
                 f"Skipped {name}: the model `{model}` cannot see images. "
                 "Try `/model` with one that can, e.g. `openai/gpt-5-mini`."
             )
             continue
-        if not image and not is_text_file(name, attachment.declared_type):
+        if not (image or pdf) and not is_text_file(name, attachment.declared_type):
             kind = attachment.declared_type or "unknown type"
-            out.notices.append(f"Skipped {name}: I can read text files and images so far ({kind}).")
+            out.notices.append(
+                f"Skipped {name}: I can read PDFs, images and text files, not this ({kind})."
+            )
             continue
         if attachment.size > limit:
             out.notices.append(
@@ -206,6 +219,13 @@ async def read_attachments(
             continue
         if len(data) > limit:
             out.notices.append(f"Skipped {name}: it is over the {settings.max_file_mb:g} MB limit.")
+            continue
+        if pdf:
+            problem = await pdf_problem_off_loop(data)
+            if problem:
+                out.notices.append(f"Skipped {name}: {problem}.")
+                continue
+            out.pdfs.append(PdfInput(name, data))
             continue
         if image:
             real = image_type(data)

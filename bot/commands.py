@@ -18,7 +18,7 @@ HELP_TEXT = """\
 *What I can do*
 • Answer questions — mention me in a channel (I answer in the thread), or message me directly.
 • Check the weather and the time anywhere: “weather in Tokyo this weekend?”
-• Read text files you attach (Markdown, CSV, JSON, code …).
+• Read the PDFs, images and text files you attach (Markdown, CSV, JSON, code …).
 • Remember the conversation: follow-ups in the same thread or DM carry on where we left off.
 
 *Commands*
@@ -27,6 +27,7 @@ HELP_TEXT = """\
   e.g. `anthropic/claude-sonnet-4.5`)
 • `/usage` — tokens and cost, yours and this channel's
 • `/reset` — forget this conversation and start fresh
+• `/files` — the documents this conversation knows
 • `/help` — this message"""
 
 ChannelModel = Callable[[Event], Awaitable[str]]
@@ -58,6 +59,12 @@ def _totals_line(label: str, totals: UsageTotals) -> str:
         f"• {label}: {totals.turns} answer{'s' if totals.turns != 1 else ''}, "
         f"{totals.input_tokens:,} tokens in / {totals.output_tokens:,} out, {cost}"
     )
+
+
+def _size(size: int) -> str:
+    if size >= 1_000_000:
+        return f"{size / 1_000_000:.1f} MB"
+    return f"{max(1, round(size / 1000))} KB"
 
 
 async def run_command(ctx: CommandContext, channel_model: ChannelModel) -> str:
@@ -97,6 +104,13 @@ async def run_command(ctx: CommandContext, channel_model: ChannelModel) -> str:
                 "if the name is wrong, the next answer will say so."
             )
         return f"This channel now uses `{chosen}`.{note}"
+    if name == "files":
+        files = await store.list_files(conversation=conversation)
+        if not files:
+            return "No documents in this conversation yet: attach a PDF or a file to a message."
+        lines = ["*Documents in this conversation*"]
+        lines += [f"• {f.name} ({_size(f.size)}, {f.mime_type})" for f in files]
+        return "\n".join(lines)
     if name == "usage":
         user = f"{event.platform}:{event.author.id}"
         day = time.time() - 86_400

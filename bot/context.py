@@ -6,8 +6,15 @@ Never globals: the same tool code serves every turn, test and benchmark.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
+
+
+class DocumentAsker(Protocol):
+    async def ask(
+        self, *, conversation: str, channel: str, model: str, question: str, document: str
+    ) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +27,8 @@ class ToolConfig:
     geocoding_url: str
     """Host only, e.g. ``https://geocoding-api.open-meteo.com``; tools append ``/v1/search``."""
     http_timeout_s: float = 10.0
+    documents: DocumentAsker | None = None
+    """Reads the conversation's PDFs (``bot.documents.DocumentReader``)."""
 
 
 @dataclass(slots=True)
@@ -29,3 +38,6 @@ class TurnContext:
     tools: ToolConfig
     conversation: str
     user_id: str
+    channel: str = ""
+    model: str = ""
+    """The model this turn runs on (document questions go to it too)."""

@@ -26,6 +26,7 @@ from bot.agent import ModelFactory
 from bot.attachments import ImageInput, read_attachments
 from bot.commands import CommandContext, run_command
 from bot.context import ToolConfig, TurnContext
+from bot.documents import PDF_MIME
 from bot.errors import ErrorKind, classify, user_message
 from bot.events import Event, EventKind
 from bot.models import TURN_STATS, TurnStats
@@ -222,8 +223,15 @@ class Core:
         )
         for remark in files.notices:
             await reply.notice(remark)
-        images = "\n".join(f"[Attached image: {image.name}]" for image in files.images)
-        text = "\n\n".join(part for part in (event.text.strip(), files.text, images) if part)
+        for pdf in files.pdfs:
+            await self.store.save_file(
+                conversation=key, name=pdf.name, mime_type=PDF_MIME, data=pdf.data
+            )
+        named = [f"[Attached document: {pdf.name}]" for pdf in files.pdfs]
+        named += [f"[Attached image: {image.name}]" for image in files.images]
+        text = "\n\n".join(
+            part for part in (event.text.strip(), files.text, "\n".join(named)) if part
+        )
         observed = (
             await self.store.observed_messages(conversation=key)
             if self.settings.thread_context_messages
@@ -253,7 +261,13 @@ class Core:
 
         stats = TurnStats()
         stats_token = TURN_STATS.set(stats)
-        context = TurnContext(tools=self._tool_config, conversation=key, user_id=_user_key(event))
+        context = TurnContext(
+            tools=self._tool_config,
+            conversation=key,
+            user_id=_user_key(event),
+            channel=str(event.channel),
+            model=model_name,
+        )
         run = Runner.run_streamed(
             self.agent,
             input_items,

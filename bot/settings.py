@@ -31,6 +31,7 @@ HINTS: dict[str, str] = {
     "OPEN_METEO_URL": "a host URL such as https://api.open-meteo.com (no path)",
     "OPEN_METEO_GEOCODING_URL": "a host URL such as https://geocoding-api.open-meteo.com (no path)",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
+    "PDF_ENGINE": "one of pdf-text, mistral-ocr, native",
     "SLACK_API_URL": "an http(s) URL such as https://slack.com/api/",
     "PORT": "a TCP port number such as 3000",
     "DISCORD_API_BASE": "an http(s) URL such as https://discord.com/api/v10",
@@ -98,6 +99,10 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(default=20.0, gt=0, alias="MAX_FILE_MB")
     max_files_per_message: int = Field(default=10, ge=1, alias="MAX_FILES_PER_MESSAGE")
     max_text_file_chars: int = Field(default=100_000, ge=1_000, alias="MAX_TEXT_FILE_CHARS")
+    pdf_engine: Literal["pdf-text", "mistral-ocr", "native"] = Field(
+        default="pdf-text", alias="PDF_ENGINE"
+    )
+    """OpenRouter's PDF parser: pdf-text (free, text PDFs), mistral-ocr (scans), native."""
     allow_bots: bool = Field(default=False, alias="BOT_ALLOW_BOTS")
     thread_context_messages: int = Field(default=20, ge=0, le=200, alias="BOT_THREAD_CONTEXT")
     """Unaddressed thread messages kept for a later mention in that thread; 0 keeps none."""

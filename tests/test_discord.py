@@ -283,7 +283,14 @@ async def test_everyone_in_model_output_pings_nobody(bot: Bot) -> None:
 
 async def test_slash_commands_defer_then_follow_up(bot: Bot) -> None:
     fake = bot.discord
-    assert [c["name"] for c in fake.commands[None]] == ["ask", "model", "usage", "reset", "help"]
+    assert [c["name"] for c in fake.commands[None]] == [
+        "ask",
+        "model",
+        "usage",
+        "reset",
+        "files",
+        "help",
+    ]
 
     ask = await fake.send_interaction("ask", {"question": "what is 2+2?"})
     await bot.answered()

@@ -7,7 +7,10 @@ import os
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before litellm: no network GET at import
 
 import asyncio
+import base64
+import hashlib
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +21,7 @@ import pytest
 from litellm.exceptions import (
     APIError,
     AuthenticationError,
+    BadRequestError,
     MidStreamFallbackError,  # not exported as litellm.MidStreamFallbackError
     RateLimitError,
     ServiceUnavailableError,
@@ -35,6 +39,7 @@ from tests.fakes.openrouter import (
     ToolCallReply,
     Usage,
 )
+from tests.fakes.pdf import is_encrypted, make_pdf, pdf_text
 
 litellm.suppress_debug_info = True
 
@@ -412,3 +417,166 @@ async def test_stop_releases_endless_hang() -> None:
     assert time.monotonic() - started < 1.5
     with pytest.raises(ServiceUnavailableError):
         await call
+
+
+# --------------------------------------------------------------------------- PDFs (file-parser)
+
+PDF_PLUGIN = [{"id": "file-parser", "pdf": {"engine": "pdf-text"}}]
+
+
+def file_part(data: bytes, filename: str = "a.pdf") -> dict[str, Any]:
+    url = "data:application/pdf;base64," + base64.b64encode(data).decode()
+    return {"type": "file", "file": {"filename": filename, "file_data": url}}
+
+
+def user_with_file(data: bytes, question: str, filename: str = "a.pdf") -> dict[str, Any]:
+    return {
+        "role": "user",
+        "content": [{"type": "text", "text": question}, file_part(data, filename)],
+    }
+
+
+def test_make_pdf_round_trip() -> None:
+    data = make_pdf(["Hello (world) \\ back", "Second page\nline two"])
+    assert data.startswith(b"%PDF-1.4\n") and data.endswith(b"%%EOF\n")
+    assert pdf_text(data) == "Hello (world) \\ back\n\nSecond page\nline two"
+    assert b"(Hello \\(world\\) \\\\ back) Tj" in data
+    # every xref entry points at its "N 0 obj"
+    xref = data[int(data.rsplit(b"startxref\n", 1)[1].split()[0]) :]
+    entries = xref.split(b"\n")[3:]
+    for number, entry in enumerate(entries[: entries.index(b"trailer")], start=1):
+        offset = int(entry.split()[0])
+        assert data[offset:].startswith(b"%d 0 obj" % number)
+    assert not is_encrypted(data)
+
+    locked = make_pdf(["secret"], encrypted=True)
+    assert is_encrypted(locked) and b"/Filter /Standard /V 1 /R 2" in locked
+    assert re.search(rb"trailer\n<<.*/Encrypt \d+ 0 R", locked)
+
+    big = make_pdf(["big"], pad_to=5 * 1024 * 1024)
+    assert len(big) == 5 * 1024 * 1024 and pdf_text(big) == "big"
+    assert pdf_text(b"<!doctype html><html></html>") is None
+    assert pdf_text(make_pdf([])) == ""
+
+
+async def test_pdf_parsed_once_per_conversation(fake: FakeOpenRouter) -> None:
+    pdf = make_pdf(["The launch code is 1234.", "Page two."])
+    digest = hashlib.sha256(pdf).hexdigest()
+    first_user = user_with_file(pdf, "What is the code?")
+
+    resp1 = await complete(fake, messages=[first_user], plugins=PDF_PLUGIN)
+
+    sent = fake.last_request
+    assert sent.body is not None
+    assert sent.body["plugins"] == PDF_PLUGIN
+    assert sent.body["messages"][0]["content"][1] == file_part(pdf)  # litellm passes it as is
+    assert (sent.files, sent.parsed, fake.counters.parses) == ([digest], [digest], 1)
+    assert fake.parse_engines == ["pdf-text"]
+    assert sent.body_bytes > len(pdf)
+    answer1 = resp1.choices[0].message.content
+    assert answer1 == "From a.pdf: The launch code is 1234.\n\nPage two. | Q: What is the code?"
+    annotations = resp1.choices[0].message.provider_specific_fields["annotations"]
+    assert annotations == [
+        {
+            "type": "file",
+            "file": {
+                "hash": digest,
+                "name": "a.pdf",
+                "content": [{"type": "text", "text": "The launch code is 1234.\n\nPage two."}],
+            },
+        }
+    ]
+
+    # Sending the annotations back spares the parse; the answer still uses the document.
+    assistant = {"role": "assistant", "content": answer1, "annotations": annotations}
+    second = [first_user, assistant, {"role": "user", "content": "And page two?"}]
+    resp2 = await complete(fake, messages=second, plugins=PDF_PLUGIN)
+
+    sent = fake.last_request
+    assert sent.body is not None and sent.body["messages"][1]["annotations"] == annotations
+    assert (sent.files, sent.parsed, fake.counters.parses) == ([digest], [], 1)
+    message2 = resp2.choices[0].message
+    assert message2.content.startswith("From a.pdf: The launch code is 1234.")
+    assert message2.content.endswith("| Q: And page two?")
+    assert "annotations" not in (message2.provider_specific_fields or {})
+
+    # Without the annotations OpenRouter parses the same file again.
+    third = [first_user, {"role": "assistant", "content": answer1}, second[2]]
+    resp3 = await complete(fake, messages=third, plugins=PDF_PLUGIN)
+    assert fake.counters.parses == 2 and fake.last_request.parsed == [digest]
+    assert "1234" in resp3.choices[0].message.content
+    assert resp3.choices[0].message.provider_specific_fields["annotations"] == annotations
+    assert fake.parse_engines == ["pdf-text", "pdf-text"]
+
+
+async def test_pdf_engine_default_and_scripted_reply(fake: FakeOpenRouter) -> None:
+    pdf = make_pdf(["Invoice total: 42 EUR"])
+    fake.enqueue("scripted")
+    resp = await complete(fake, messages=[user_with_file(pdf, "total?")])
+    assert resp.choices[0].message.content == "scripted"  # the queue still wins
+    assert resp.choices[0].message.provider_specific_fields["annotations"][0]["file"]["name"] == (
+        "a.pdf"
+    )
+    ocr = [{"id": "file-parser", "pdf": {"engine": "mistral-ocr"}}]
+    await complete(fake, messages=[user_with_file(pdf, "total?")], plugins=ocr)
+    assert fake.parse_engines == ["native", "mistral-ocr"]
+    assert fake.counters.parses == 2
+
+    # Without files the echo is unchanged; a file_id part is not an inline file.
+    by_id = {"type": "file", "file": {"file_id": "file-abc", "filename": "x.pdf"}}
+    resp = await complete(
+        fake, messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}, by_id]}]
+    )
+    assert resp.choices[0].message.content == "echo: hi"
+    assert fake.last_request.files == [] and fake.counters.parses == 2
+
+
+async def test_not_a_pdf_is_400(fake: FakeOpenRouter) -> None:
+    html = b"<!doctype html><html><body>Login required</body></html>"
+    fake.enqueue("not used")
+    with pytest.raises(BadRequestError) as caught:
+        await complete(fake, messages=[user_with_file(html, "q", "page.pdf")], plugins=PDF_PLUGIN)
+    assert caught.value.status_code == 400
+    assert "Failed to parse page.pdf: not a PDF" in str(caught.value)
+    assert fake.last_request.status == 400
+    assert (fake.counters.parses, fake.counters.parse_failures, fake.pending()) == (0, 1, 1)
+
+
+async def test_encrypted_pdf_is_400(fake: FakeOpenRouter) -> None:
+    locked = make_pdf(["secret"], encrypted=True)
+    with pytest.raises(BadRequestError, match=r"Failed to parse locked\.pdf: PDF is encrypted"):
+        await complete(fake, messages=[user_with_file(locked, "q", "locked.pdf")])
+    assert fake.counters.parses == 0 and fake.counters.statuses[400] == 1
+
+
+async def test_streaming_pdf_annotations_on_first_delta(fake: FakeOpenRouter) -> None:
+    pdf = make_pdf(["Streaming document"])
+    stream = await complete(
+        fake, messages=[user_with_file(pdf, "q")], plugins=PDF_PLUGIN, stream=True
+    )
+    chunks: list[Any] = []
+    await drain(stream, chunks)
+
+    assert text_of(chunks) == "From a.pdf: Streaming document | Q: q"
+    with_annotations = [
+        c.choices[0].delta.annotations
+        for c in chunks
+        if c.choices and getattr(c.choices[0].delta, "annotations", None)
+    ]
+    assert len(with_annotations) == 1
+    assert with_annotations[0][0]["file"]["hash"] == hashlib.sha256(pdf).hexdigest()
+    assert with_annotations[0][0]["file"]["content"] == [
+        {"type": "text", "text": "Streaming document"}
+    ]
+    assert fake.counters.parses == 1 and fake.last_request.stream
+
+
+async def test_big_pdf_body_bytes_and_prompt_tokens() -> None:
+    pdf = make_pdf(["short text"], pad_to=5 * 1024 * 1024)
+    async with FakeOpenRouter(record_bodies=False) as fake:
+        resp = await complete(fake, messages=[user_with_file(pdf, "q")], plugins=PDF_PLUGIN)
+    sent = fake.last_request
+    assert sent.body is None and sent.body_bytes > 5 * 1024 * 1024 * 4 // 3
+    assert sent.parsed == sent.files and fake.counters.parses == 1
+    assert resp.choices[0].message.content == "From a.pdf: short text | Q: q"
+    assert sent.usage is not None and sent.usage["prompt_tokens"] < 1000  # text, not base64

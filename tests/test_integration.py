@@ -188,7 +188,7 @@ async def test_streamed_answer_and_the_request_that_produced_it(
     assert "get_weather" in system["content"]  # the tool guidance is part of the instructions
     assert body["messages"][-1] == {"role": "user", "content": "How is Lisbon today?"}
     tools = sorted(t["function"]["name"] for t in body["tools"])
-    assert tools == ["get_current_time", "get_weather"]
+    assert tools == ["get_current_time", "get_weather", "read_document"]
     assert header(request, "X-Title") == "integration-bot"
     assert header(request, "HTTP-Referer") == "https://bot.example.test"
     assert request.authorized

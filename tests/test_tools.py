@@ -681,6 +681,8 @@ def test_format_local_time(moment: datetime, zone: str, place: str | None, text:
         ("get_weather", "[]", "Checking the weather…"),
         ("get_current_time", '{"place": "Europe/Paris"}', "Looking up the time in Europe/Paris…"),
         ("get_current_time", "", "Looking up the time…"),
+        ("read_document", '{"question": "q", "document": "report.pdf"}', "Reading report.pdf…"),
+        ("read_document", '{"question": "q", "document": ""}', "Reading the documents…"),
         ("search_docs", '{"query": "x"}', "Running search_docs…"),
         ("", "not json", "Running a tool…"),
     ],
@@ -690,7 +692,7 @@ def test_describe_tool_call(name: str, arguments: str, line: str) -> None:
 
 
 def test_tools_are_strict_and_documented() -> None:
-    assert [t.name for t in TOOLS] == ["get_weather", "get_current_time"]
+    assert [t.name for t in TOOLS] == ["get_weather", "get_current_time", "read_document"]
     for tool in TOOLS:
         assert isinstance(tool, FunctionTool)
         assert tool.strict_json_schema

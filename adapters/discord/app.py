@@ -66,7 +66,7 @@ INVITE_PERMISSIONS = discord.Permissions(
 MESSAGE_CONTENT_FLAGS = (1 << 18) | (1 << 19)
 """GATEWAY_MESSAGE_CONTENT and GATEWAY_MESSAGE_CONTENT_LIMITED: the intent is granted."""
 USER_MESSAGE_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
-PRIVATE_COMMANDS = frozenset({"model", "usage", "reset", "help"})
+PRIVATE_COMMANDS = frozenset({"model", "usage", "reset", "files", "help"})
 NEED_MENTION = (
     "-# I can't read replies that don't mention me here (the Message Content intent is off): "
     "keep the @mention on when you reply, or mention me."
@@ -247,6 +247,10 @@ class DiscordAdapter:
         async def reset(interaction: discord.Interaction[Any]) -> None:
             await adapter.on_command(interaction, "reset", "")
 
+        @tree.command(name="files", description="The documents this conversation knows")
+        async def files(interaction: discord.Interaction[Any]) -> None:
+            await adapter.on_command(interaction, "files", "")
+
         @tree.command(name="help", description="What the bot can do")
         async def help_(interaction: discord.Interaction[Any]) -> None:
             await adapter.on_command(interaction, "help", "")
@@ -281,7 +285,7 @@ class DiscordAdapter:
             place = place_of(channel)
             conversation = place_conversation(place)
             if conversation is None:
-                if name == "reset":
+                if name in ("reset", "files"):
                     latest = await self.core.store.latest_conversation(
                         user_id=f"discord:{interaction.user.id}",
                         channel=str(channel_key(place)),

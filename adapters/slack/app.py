@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("/ask", "/model", "/usage", "/reset", "/help")
+COMMANDS = ("/ask", "/model", "/usage", "/reset", "/files", "/help")
 GREETING = (
     "Hi! I'm your team's assistant. Ask me anything here, or mention me in a channel and I'll "
     "answer in the thread. I can check the weather and the time anywhere, and read the text "
@@ -331,7 +331,7 @@ class SlackAdapter:
                 await self._ask(command, respond)
                 return
             conversation: ConversationKey | None = None
-            if name == "reset":
+            if name in ("reset", "files"):
                 conversation = await self._latest_conversation(command)
             result = await self.core.handle(
                 command_event(command, conversation=conversation), CommandReply(respond)

@@ -7,11 +7,12 @@ import json
 from agents import Tool
 
 from bot.tools.clock import get_current_time
+from bot.tools.documents import read_document
 from bot.tools.weather import get_weather
 
-__all__ = ["TOOLS", "describe_tool_call", "get_current_time", "get_weather"]
+__all__ = ["TOOLS", "describe_tool_call", "get_current_time", "get_weather", "read_document"]
 
-TOOLS: list[Tool] = [get_weather, get_current_time]
+TOOLS: list[Tool] = [get_weather, get_current_time, read_document]
 
 MAX_SUBJECT_CHARS = 60
 
@@ -19,6 +20,7 @@ MAX_SUBJECT_CHARS = 60
 _PROGRESS: dict[str, tuple[str, str, str]] = {
     get_weather.name: ("location", "Checking the weather in {}…", "Checking the weather…"),
     get_current_time.name: ("place", "Looking up the time in {}…", "Looking up the time…"),
+    read_document.name: ("document", "Reading {}…", "Reading the documents…"),
 }
 
 

@@ -18,6 +18,14 @@ Usage::
         )
         assert fake.chat_requests[-1].body["model"] == "openai/gpt-5-mini"
 
+PDFs (OpenRouter's file-parser plugin): a user message part ``{"type": "file", "file":
+{"filename": "x.pdf", "file_data": "data:application/pdf;base64,..."}}`` is parsed (text via
+``tests.fakes.pdf.pdf_text``; ``counters.parses``, ``parse_engines``) unless an assistant message of
+the same request carries an ``annotations`` entry ``{"type": "file", "file": {"hash": <sha256 hex
+of the bytes>, ...}}`` for it. The answer carries ``annotations`` for the files parsed by that
+request; non-PDFs and encrypted PDFs get OpenRouter's 400. The default answer for a request with
+files is ``"From x.pdf: <text[:500]> | Q: <last user text>"``.
+
 Run it standalone for manual checks: ``python -m tests.fakes.openrouter --port 8099``.
 """
 
@@ -25,7 +33,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import contextlib
+import hashlib
 import inspect
 import itertools
 import json
@@ -39,10 +50,12 @@ from typing import Any, Final
 from aiohttp import web
 
 from tests.fakes._server import LoopbackServer
+from tests.fakes.pdf import PDF_MAGIC, is_encrypted, pdf_text
 
 __all__ = [
     "DEFAULT_API_KEY",
     "Counters",
+    "DocumentFile",
     "ErrorReply",
     "FakeOpenRouter",
     "HangReply",
@@ -54,8 +67,11 @@ __all__ = [
     "ToolCall",
     "ToolCallReply",
     "Usage",
+    "document_answer",
     "echo_responder",
+    "file_annotation",
     "last_user_text",
+    "pdf_engine",
 ]
 
 JSONDict = dict[str, Any]
@@ -224,6 +240,139 @@ def echo_responder(body: JSONDict) -> Reply:
     return TextReply(f"echo: {last_user_text(body)}")
 
 
+# --------------------------------------------------------------------------- files (PDF parsing)
+
+DOCUMENT_ANSWER_CHARS: Final = 500
+DEFAULT_PDF_ENGINE: Final = "native"
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentFile:
+    """A file a request carried, with its text (parsed now, or taken from an annotation)."""
+
+    hash: str
+    """Hex sha256 of the decoded bytes (the ``hash`` of OpenRouter's file annotation)."""
+    name: str
+    text: str
+    parsed: bool
+    """Parsed by this request (``False``: an assistant annotation made parsing unnecessary)."""
+
+
+def file_annotation(file: DocumentFile) -> JSONDict:
+    """OpenRouter's annotation for a parsed file, as sent on the assistant message."""
+    return {
+        "type": "file",
+        "file": {
+            "hash": file.hash,
+            "name": file.name,
+            "content": [{"type": "text", "text": file.text}],
+        },
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Files:
+    documents: list[DocumentFile]
+    data_chars: int
+    """Total length of the ``file_data`` strings (the prompt counts the text instead)."""
+
+
+def _annotated_files(messages: list[Any]) -> dict[str, str]:
+    """Hash -> text of the file annotations on the request's assistant messages."""
+    known: dict[str, str] = {}
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") != "assistant":
+            continue
+        annotations = message.get("annotations")
+        if not isinstance(annotations, list):
+            continue
+        for annotation in annotations:
+            if not isinstance(annotation, dict) or annotation.get("type") != "file":
+                continue
+            file = annotation.get("file")
+            if not isinstance(file, dict) or not isinstance(file.get("hash"), str):
+                continue
+            content = file.get("content")
+            parts = content if isinstance(content, list) else []
+            known[file["hash"]] = "".join(
+                str(p.get("text", "")) for p in parts if isinstance(p, dict)
+            )
+    return known
+
+
+def _file_parts(messages: list[Any]) -> list[tuple[str, str]]:
+    """(filename, base64 payload) of the inline file parts of user messages, in order.
+
+    Only ``file_data`` data URLs count; parts with a ``file_id`` or a remote URL are ignored.
+    """
+    found: list[tuple[str, str]] = []
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") != "file":
+                continue
+            file = part.get("file")
+            if not isinstance(file, dict) or file.get("file_id") is not None:
+                continue
+            data = file.get("file_data")
+            if not isinstance(data, str) or not data.startswith("data:"):
+                continue
+            header, sep, payload = data.partition(",")
+            if not sep or not header.endswith(";base64"):
+                continue
+            found.append((str(file.get("filename") or "document.pdf"), payload))
+    return found
+
+
+def pdf_engine(body: Mapping[str, Any]) -> str:
+    """The engine the ``file-parser`` plugin asks for (``"native"`` without one)."""
+    plugins = body.get("plugins")
+    for plugin in plugins if isinstance(plugins, list) else []:
+        if isinstance(plugin, dict) and plugin.get("id") == "file-parser":
+            pdf = plugin.get("pdf")
+            if isinstance(pdf, dict) and isinstance(pdf.get("engine"), str):
+                return str(pdf["engine"])
+    return DEFAULT_PDF_ENGINE
+
+
+def _read_files(body: JSONDict) -> _Files | ErrorReply:
+    """The request's files, parsed unless annotated; OpenRouter's 400 for a file it can't parse."""
+    messages = body["messages"]
+    parts = _file_parts(messages)
+    if not parts:
+        return _Files([], 0)
+    known = _annotated_files(messages)
+    documents: dict[str, DocumentFile] = {}
+    for name, payload in parts:
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            return ErrorReply(400, f"Failed to parse {name}: invalid base64 file_data")
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in documents:
+            continue
+        if digest in known:
+            documents[digest] = DocumentFile(digest, name, known[digest], parsed=False)
+            continue
+        text = pdf_text(data) if data.startswith(PDF_MAGIC) else None
+        if text is None:
+            return ErrorReply(400, f"Failed to parse {name}: not a PDF")
+        if is_encrypted(data):
+            return ErrorReply(400, f"Failed to parse {name}: PDF is encrypted")
+        documents[digest] = DocumentFile(digest, name, text, parsed=True)
+    return _Files(list(documents.values()), sum(len(p) for _, p in parts))
+
+
+def document_answer(documents: Sequence[DocumentFile], body: Mapping[str, Any]) -> str:
+    """The default answer to a request with files: ``"From x.pdf: <text> | Q: <question>"``."""
+    sources = " | ".join(f"From {d.name}: {d.text[:DOCUMENT_ANSWER_CHARS]}" for d in documents)
+    return f"{sources} | Q: {last_user_text(body)}"
+
+
 # --------------------------------------------------------------------------- records
 
 
@@ -248,6 +397,12 @@ class RecordedRequest:
     disconnected: bool = False
     """The client went away before the reply was complete."""
     finished_at: float | None = None
+    body_bytes: int = 0
+    """Size of the request body as received (recorded even with ``record_bodies=False``)."""
+    files: list[str] = field(default_factory=list)
+    """Hashes (hex sha256) of the inline files the request carried, each once."""
+    parsed: list[str] = field(default_factory=list)
+    """Hashes of the files this request made the fake parse (not already annotated)."""
     finished: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
     """Set once the fake is done with the request (answered, failed or client gone)."""
 
@@ -270,6 +425,10 @@ class Counters:
     max_in_flight: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     replies: Counter[str] = field(default_factory=Counter)
+    parses: int = 0
+    """Files parsed (PDF to text); a file annotated in the request is not parsed again."""
+    parse_failures: int = 0
+    """Files answered with a 400 (not a PDF, encrypted, bad base64)."""
 
 
 # --------------------------------------------------------------------------- the server
@@ -310,6 +469,8 @@ class FakeOpenRouter(LoopbackServer):
         """Keep parsed bodies in ``requests`` (turn off for long benchmarks to save memory)."""
         self.requests: list[RecordedRequest] = []
         self.counters = Counters()
+        self.parse_engines: list[str] = []
+        """The ``file-parser`` engine of every parse, in order (``"native"`` without a plugin)."""
         super().__init__(port=port)
         self._queue: deque[Reply] = deque()
         self._model_queues: dict[str, deque[Reply]] = {}
@@ -365,6 +526,7 @@ class FakeOpenRouter(LoopbackServer):
         self._queue.clear()
         self._model_queues.clear()
         self.requests.clear()
+        self.parse_engines.clear()
         in_flight = self.counters.in_flight
         self.counters = Counters(in_flight=in_flight, max_in_flight=in_flight)
 
@@ -390,7 +552,7 @@ class FakeOpenRouter(LoopbackServer):
     def _model_queue(self, model: str) -> deque[Reply]:
         return self._model_queues.setdefault(_bare_model(model), deque())
 
-    async def _pick(self, body: JSONDict) -> tuple[str, Reply]:
+    async def _pick(self, body: JSONDict, files: _Files) -> tuple[str, Reply]:
         """The reply for this request and the model that gives it.
 
         Order: the model's own queue, then the shared queue, then the default responder.
@@ -406,19 +568,21 @@ class FakeOpenRouter(LoopbackServer):
         for i, model in enumerate(candidates):
             queue = self._model_queues.get(model)
             if not queue:
-                return model, await self._shared_or_default(body)
+                return model, await self._shared_or_default(body, files)
             reply = queue.popleft()
             if isinstance(reply, ErrorReply) and i + 1 < len(candidates):
                 continue
             return model, reply
         raise AssertionError("unreachable: the last candidate always answers")
 
-    async def _shared_or_default(self, body: JSONDict) -> Reply:
+    async def _shared_or_default(self, body: JSONDict, files: _Files) -> Reply:
         if self._queue:
             return self._queue.popleft()
-        return await self._default(body)
+        return await self._default(body, files)
 
-    async def _default(self, body: JSONDict) -> Reply:
+    async def _default(self, body: JSONDict, files: _Files) -> Reply:
+        if files.documents and self.default_responder is echo_responder:
+            return TextReply(document_answer(files.documents, body))
         reply = self.default_responder(body)
         if inspect.isawaitable(reply):
             reply = await reply
@@ -451,8 +615,10 @@ class FakeOpenRouter(LoopbackServer):
         counters.max_in_flight = max(counters.max_in_flight, counters.in_flight)
         record = self._record(request)
         try:
+            raw = await request.read()
+            record.body_bytes = len(raw)
             try:
-                body = await request.json()
+                body = json.loads(raw)
             except ValueError:
                 body = None
             if self.record_bodies:
@@ -471,9 +637,17 @@ class FakeOpenRouter(LoopbackServer):
             record.stream = bool(body.get("stream"))
             if record.stream:
                 counters.streams += 1
-            model, reply = await self._pick(body)
+            files = _read_files(body)
+            if isinstance(files, ErrorReply):
+                counters.parse_failures += 1
+                return self._error_response(record, files)
+            record.files = [d.hash for d in files.documents]
+            record.parsed = [d.hash for d in files.documents if d.parsed]
+            counters.parses += len(record.parsed)
+            self.parse_engines += [pdf_engine(body)] * len(record.parsed)
+            model, reply = await self._pick(body, files)
             record.served_model = model
-            return await self._answer(request, record, body, model, reply)
+            return await self._answer(request, record, body, files, model, reply)
         except asyncio.CancelledError:
             # handler_cancellation=True: the client disconnected while we were waiting.
             record.disconnected = True
@@ -493,6 +667,7 @@ class FakeOpenRouter(LoopbackServer):
         request: web.Request,
         record: RecordedRequest,
         body: JSONDict,
+        files: _Files,
         model: str,
         reply: Reply,
     ) -> web.StreamResponse:
@@ -502,7 +677,7 @@ class FakeOpenRouter(LoopbackServer):
                 await self._stopping.wait()
                 return self._error_response(record, ErrorReply(503, "fake server stopping"))
             await asyncio.sleep(reply.seconds)
-            reply = reply.then if reply.then is not None else await self._default(body)
+            reply = reply.then if reply.then is not None else await self._default(body, files)
         if record.reply is None:
             record.reply = _KINDS[type(reply)]
         if isinstance(reply, ErrorReply):
@@ -511,9 +686,9 @@ class FakeOpenRouter(LoopbackServer):
             status = reply.code if isinstance(reply.code, int) else 502
             return self._error_response(record, ErrorReply(status, reply.message))
         if record.stream:
-            return await self._stream(request, record, body, model, reply)
+            return await self._stream(request, record, body, files, model, reply)
         assert not isinstance(reply, MidStreamErrorReply)
-        return await self._json(record, body, model, reply)
+        return await self._json(record, body, files, model, reply)
 
     # ----------------------------------------------------------------- response builders
 
@@ -555,12 +730,16 @@ class FakeOpenRouter(LoopbackServer):
             body["user_id"] = "user_fake"
         return web.json_response(body, status=error.status, headers=headers)
 
-    def _usage(self, body: JSONDict, completion_text: str, override: Usage | None) -> JSONDict:
+    def _usage(
+        self, body: JSONDict, files: _Files, completion_text: str, override: Usage | None
+    ) -> JSONDict:
         if override is not None:
             prompt_tokens, completion_tokens = override.prompt_tokens, override.completion_tokens
             cost = override.cost
         else:
             prompt_chars = len(json.dumps(body.get("messages", []), separators=(",", ":")))
+            # The model reads a file's text, not its base64 bytes.
+            prompt_chars += sum(len(d.text) for d in files.documents) - files.data_chars
             prompt_tokens = max(1, prompt_chars // 4)
             completion_tokens = max(1, len(completion_text) // 4)
             cost = prompt_tokens * self.prompt_price + completion_tokens * self.completion_price
@@ -587,6 +766,7 @@ class FakeOpenRouter(LoopbackServer):
         self,
         record: RecordedRequest,
         body: JSONDict,
+        files: _Files,
         model: str,
         reply: TextReply | ToolCallReply,
     ) -> web.Response:
@@ -609,7 +789,10 @@ class FakeOpenRouter(LoopbackServer):
         if wait > 0:
             await asyncio.sleep(wait)
         message["reasoning"] = None
-        usage = self._usage(body, generated, reply.usage)
+        annotations = _annotations(files)
+        if annotations:
+            message["annotations"] = annotations
+        usage = self._usage(body, files, generated, reply.usage)
         gen_id = self._new_id()
         payload: JSONDict = {
             "id": gen_id,
@@ -637,6 +820,7 @@ class FakeOpenRouter(LoopbackServer):
         request: web.Request,
         record: RecordedRequest,
         body: JSONDict,
+        files: _Files,
         model: str,
         reply: TextReply | ToolCallReply | MidStreamErrorReply,
     ) -> web.StreamResponse:
@@ -671,7 +855,11 @@ class FakeOpenRouter(LoopbackServer):
         steps: list[tuple[bytes, float]] = []
         if self.processing_comments:
             steps.append((b": OPENROUTER PROCESSING\n\n", 0.0))
-        steps.append((chunk({"role": "assistant", "content": ""}), 0.0))
+        first: JSONDict = {"role": "assistant", "content": ""}
+        annotations = _annotations(files)
+        if annotations:
+            first["annotations"] = annotations
+        steps.append((chunk(first), 0.0))
         delay = reply.delay
         generated = ""
         if isinstance(reply, TextReply | MidStreamErrorReply):
@@ -712,7 +900,7 @@ class FakeOpenRouter(LoopbackServer):
             finish = reply.finish_reason if isinstance(reply, TextReply) else "tool_calls"
             steps.append((chunk({}, finish), 0.0))
             if include_usage:
-                usage = self._usage(body, generated, reply.usage)
+                usage = self._usage(body, files, generated, reply.usage)
                 record.usage = usage
                 steps.append((_sse({**base, "choices": [], "usage": usage}), 0.0))
             steps.append((b"data: [DONE]\n\n", 0.0))
@@ -775,6 +963,10 @@ def _split(text: str, parts: int) -> list[str]:
         pieces.append(text[start:end])
         start = end
     return pieces
+
+
+def _annotations(files: _Files) -> list[JSONDict]:
+    return [file_annotation(d) for d in files.documents if d.parsed]
 
 
 def _tool_call_json(index: int, call: ToolCall) -> JSONDict:
