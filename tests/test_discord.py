@@ -472,3 +472,28 @@ async def test_dm_with_an_image_reaches_a_vision_model(bot: Bot) -> None:
     assert body is not None
     content = body["messages"][-1]["content"]
     assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+async def test_dm_with_a_pdf_then_a_follow_up_parses_it_once(bot: Bot) -> None:
+    from tests.fakes.pdf import make_pdf
+
+    fake = bot.discord
+    report = make_pdf(["Revenue grew 42 percent in the quarter."])
+    bot.openrouter.enqueue(
+        ToolCallReply.single("read_document", {"question": "What grew?", "document": ""})
+    )
+    await fake.send_user_message(
+        fake.dm_channel.id, content="what grew?", attachments=[("report.pdf", report)]
+    )
+    await bot.answered()
+    bot.openrouter.enqueue(
+        ToolCallReply.single("read_document", {"question": "By how much?", "document": ""})
+    )
+    await fake.send_user_message(fake.dm_channel.id, content="by how much?")
+    await bot.answered(2)
+
+    assert bot.openrouter.counters.parses == 1
+    body = bot.openrouter.chat_requests[-1].body
+    assert body is not None
+    tool = [m for m in body["messages"] if m["role"] == "tool"]
+    assert "Revenue grew 42 percent" in str(tool[-1]["content"])

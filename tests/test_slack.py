@@ -684,3 +684,26 @@ async def test_close_lets_answers_in_flight_finish(bot: Bot) -> None:
 
     assert bot.adapter.outcomes["answered"] == 1
     assert bot.answer("C123", event["ts"]) == "echo: finish me"
+
+
+async def test_dm_with_a_pdf_then_a_follow_up_parses_it_once(bot: Bot) -> None:
+    from tests.fakes.pdf import make_pdf
+
+    report = make_pdf(["Revenue grew 42 percent in the quarter."])
+    file = bot.slack.add_file(TEAM_ID, "report.pdf", report, "application/pdf")
+    bot.openrouter.enqueue(
+        ToolCallReply.single("read_document", {"question": "What grew?", "document": ""})
+    )
+    event = file_share_message([file], "what grew?", channel="D123", channel_type="im")
+    await bot.deliver(event)
+    await bot.answered()
+    bot.openrouter.enqueue(
+        ToolCallReply.single("read_document", {"question": "By how much?", "document": ""})
+    )
+    await bot.deliver(im_message("by how much?", thread_ts=event["ts"]))
+    await bot.answered(2)
+
+    assert bot.slack.downloads[0].authorized
+    assert bot.openrouter.counters.parses == 1
+    tool = [m for m in bot.last_body()["messages"] if m["role"] == "tool"]
+    assert "Revenue grew 42 percent" in str(tool[-1]["content"])
