@@ -16,4 +16,5 @@ test:
 
 bench:
 	python -m bench.core_overhead && python -m bench.history && python -m bench.cold_start \
-		&& python -m bench.slack_concurrency && python -m bench.discord_concurrency
+		&& python -m bench.slack_concurrency && python -m bench.discord_concurrency \
+		&& python -m bench.documents
