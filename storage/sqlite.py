@@ -551,17 +551,18 @@ class SQLiteStore:
         async with self._transaction():
             await self._execute(_SCHEMA_MIGRATIONS_SQL)
         applied: list[int] = []
-        for migration in migrations:
-            # One transaction per migration, and the "already applied?" check inside it, so
-            # two processes opening the same file at once cannot both apply it.
-            async with self._transaction():
-                rows = await self._fetchall("SELECT MAX(version) FROM schema_migrations")
-                current = int(rows[0][0] or 0)
-                if current > len(migrations):
-                    raise RuntimeError(
-                        f"database schema version {current} is newer than this code knows "
-                        f"({len(migrations)}): refusing to use it"
-                    )
+        # Every pending migration in ONE transaction, with the "already applied?" check inside
+        # it: two processes opening the same file at once cannot both apply (or split) the
+        # upgrade, and a failure leaves the database exactly as it was.
+        async with self._transaction():
+            rows = await self._fetchall("SELECT MAX(version) FROM schema_migrations")
+            current = int(rows[0][0] or 0)
+            if current > len(migrations):
+                raise RuntimeError(
+                    f"database schema version {current} is newer than this code knows "
+                    f"({len(migrations)}): refusing to use it"
+                )
+            for migration in migrations:
                 if current >= migration.version:
                     continue
                 for statement in migration.statements:
@@ -570,8 +571,9 @@ class SQLiteStore:
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (migration.version, migration.name, time.time()),
                 )
-            applied.append(migration.version)
-            log.info("applied migration %04d_%s", migration.version, migration.name)
+                applied.append(migration.version)
+        for version in applied:
+            log.info("applied migration %04d", version)
         return tuple(applied)
 
     @asynccontextmanager

@@ -318,14 +318,20 @@ async def test_reopening_applies_no_migration_twice(
 async def test_a_failing_migration_is_rolled_back_whole(
     db_path: Path, monkeypatch: pytest.MonkeyPatch, closing: Callable[[SQLiteStore], SQLiteStore]
 ) -> None:
+    await closing(await SQLiteStore.open(db_path)).close()  # at the current version
+    fresh = db_path.with_name("fresh.db")
     broken = Migration(4, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
     monkeypatch.setattr(sqlite_module, "load_migrations", lambda: [*load_migrations(), broken])
 
-    with pytest.raises(aiosqlite.OperationalError):
-        closing(await SQLiteStore.open(db_path))
+    for path in (db_path, fresh):
+        with pytest.raises(aiosqlite.OperationalError):
+            closing(await SQLiteStore.open(path))
 
     assert await inspect(db_path, "SELECT version FROM schema_migrations") == [(1,), (2,), (3,)]
     assert await inspect(db_path, "SELECT name FROM sqlite_master WHERE name = 'extra'") == []
+    # A fresh file gets all pending migrations in one transaction: none of them, here.
+    assert await inspect(fresh, "SELECT version FROM schema_migrations") == []
+    assert await inspect(fresh, "SELECT name FROM sqlite_master WHERE name = 'history_items'") == []
 
 
 async def test_a_database_from_newer_code_is_refused(
