@@ -227,6 +227,8 @@ def bot_settings(tmp: Path, openrouter_url: str, platform: dict[str, Any]) -> Se
         "OPEN_METEO_URL": "http://127.0.0.1:9",
         "OPEN_METEO_GEOCODING_URL": "http://127.0.0.1:9",
         "LOG_LEVEL": "WARNING",
+        # The load comes from one simulated user: the per-user limit would answer most of it.
+        "BOT_USER_RATE_LIMIT": 0,
         **platform,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

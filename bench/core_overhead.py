@@ -497,6 +497,7 @@ def bench_settings(tmp: Path, fake: FakeOpenRouter) -> Settings:
         "OPEN_METEO_GEOCODING_URL": "http://127.0.0.1:9",
         "BOT_RETRY_BACKOFF": 0,
         "LOG_LEVEL": "WARNING",
+        "BOT_USER_RATE_LIMIT": 0,  # one simulated user sends every turn
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -47,6 +49,40 @@ EMPTY_MESSAGE_REPLY = (
     "Hi! Ask me anything — for example “What's the weather in Lisbon?”. "
     "Type /help to see what I can do."
 )
+
+
+class RateLimiter:
+    """At most ``limit`` events per ``window_s`` per key, over a sliding window; memory is
+    bounded by the keys active in the last window."""
+
+    def __init__(self, limit: int, window_s: float = 60.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._hits: dict[str, deque[float]] = {}
+        self._last_sweep = 0.0
+
+    def retry_after(self, key: str, now: float | None = None) -> float:
+        """0 if ``key`` may go on (and count it); else seconds until it may."""
+        if self.limit <= 0:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        self._sweep(now)
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= now - self.window_s:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            return hits[0] + self.window_s - now
+        hits.append(now)
+        return 0.0
+
+    def _sweep(self, now: float) -> None:
+        if now - self._last_sweep < self.window_s:
+            return
+        self._last_sweep = now
+        for key in [
+            k for k, hits in self._hits.items() if not hits or hits[-1] <= now - self.window_s
+        ]:
+            del self._hits[key]
 
 
 class KeyedLocks:
@@ -105,6 +141,7 @@ class Core:
         self._tool_config = tool_config
         self._models: dict[str, Model] = {}
         self.locks = KeyedLocks()
+        self.rate = RateLimiter(settings.user_rate_limit)
         self._turn_slots = asyncio.Semaphore(settings.max_concurrent_turns)
 
     def model(self, name: str) -> Model:
@@ -144,6 +181,16 @@ class Core:
             return TurnResult("duplicate")
         if event.kind is EventKind.COMMAND and event.command != "ask":
             return await self._command(event, reply)
+        wait = self.rate.retry_after(_user_key(event))
+        if wait > 0:
+            log.info("user over the rate limit", extra={"retry_after_s": round(wait, 1)})
+            line = (
+                f"You're sending messages faster than I can take them ({self.rate.limit} a "
+                f"minute). Please try again in {math.ceil(wait)} s."
+            )
+            await _safe(reply.fail(line))
+            await self._finish_event(event, "failed")
+            return TurnResult("failed", error=ErrorKind.USER_RATE_LIMIT, text=line)
         return await self._turn(event, reply)
 
     async def observe(self, event: Event) -> None:

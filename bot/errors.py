@@ -23,6 +23,8 @@ class ErrorKind(enum.StrEnum):
     MODEL_NOT_FOUND = "model_not_found"
     TOOL = "tool"
     CUT_OFF = "cut_off"
+    USER_RATE_LIMIT = "user_rate_limit"
+    """The user sent more than ``BOT_USER_RATE_LIMIT`` messages a minute (not the provider)."""
     INTERNAL = "internal"
 
 
@@ -54,6 +56,8 @@ USER_MESSAGES: dict[ErrorKind, str] = {
     ErrorKind.TOOL: "A tool failed while answering. Please try again.",
     ErrorKind.CUT_OFF: "The answer was cut off because the model provider failed mid-answer. "
     "You can ask again.",
+    ErrorKind.USER_RATE_LIMIT: "You're sending messages faster than I can take them. "
+    "Please wait a minute, then try again.",
     ErrorKind.INTERNAL: "Something went wrong on my side. Please try again.",
 }
 

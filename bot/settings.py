@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     history_max_tokens: int = Field(default=50_000, ge=1_000, alias="BOT_HISTORY_MAX_TOKENS")
     history_max_items: int = Field(default=400, ge=2, alias="BOT_HISTORY_MAX_ITEMS")
     max_tool_rounds: int = Field(default=8, ge=1, alias="BOT_MAX_TOOL_ROUNDS")
+    user_rate_limit: int = Field(default=10, ge=0, alias="BOT_USER_RATE_LIMIT")
+    """Messages one user may send the bot per minute (commands excepted); 0: no limit."""
     tracing: bool = Field(default=False, alias="BOT_TRACING")
     admin_users: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="BOT_ADMINS")
     """Who may change channel settings (``platform:user_id``); empty means everyone."""

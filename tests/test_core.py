@@ -380,3 +380,36 @@ async def test_keyed_locks_do_not_grow() -> None:
     async with locks.hold("a"), locks.hold("b"):
         assert len(locks) == 2
     assert len(locks) == 0
+
+
+async def test_a_user_over_the_rate_limit_gets_a_friendly_line(make_core: Any) -> None:
+    model = ScriptedModel([text_step(f"answer {n}") for n in range(3)])
+    core = make_core(model, BOT_USER_RATE_LIMIT=2)
+
+    results = [await core.handle(message(f"q{n}"), RecordingReply()) for n in range(2)]
+    limited = RecordingReply()
+    third = await core.handle(message("q2"), limited)
+    other_user = await core.handle(message("hi", user="U2"), RecordingReply())
+    help_reply = RecordingReply()
+    await core.handle(command("help"), help_reply)  # commands are not limited
+
+    assert [r.outcome for r in results] == ["answered", "answered"]
+    assert third.outcome == "failed" and third.error == "user_rate_limit"
+    [line] = limited.of("fail")
+    assert line.startswith("You're sending messages faster than I can take them (2 a minute)")
+    assert "try again in" in line and limited.of("start") == []  # no model call, no spinner
+    assert other_user.outcome == "answered"
+    assert "/ask" in help_reply.text
+
+
+def test_rate_limiter_window_and_memory() -> None:
+    from bot.core import RateLimiter
+
+    limiter = RateLimiter(2, window_s=60)
+    assert limiter.retry_after("a", now=0) == 0
+    assert limiter.retry_after("a", now=10) == 0
+    assert limiter.retry_after("a", now=20) == pytest.approx(40)  # the first hit leaves at 60
+    assert limiter.retry_after("a", now=61) == 0  # a sliding window, not a fixed minute
+    assert limiter.retry_after("b", now=200) == 0  # a sweep drops keys idle for a window
+    assert list(limiter._hits) == ["b"]
+    assert RateLimiter(0).retry_after("x") == 0  # 0 turns the limit off

@@ -489,7 +489,7 @@ async def test_twenty_conversations_run_concurrently(
     start: StackFactory, openrouter: FakeOpenRouter
 ) -> None:
     openrouter.latency = 0.2
-    s = await start()
+    s = await start(BOT_USER_RATE_LIMIT=0)  # one user sends all twenty
     await s.ask("warm up", conversation="test:T1:C9:0.0")  # first call pays one-off set-up costs
     openrouter.reset()
 
@@ -518,7 +518,7 @@ async def test_concurrent_turns_each_get_their_own_cost(
 
     openrouter.default_responder = responder
     openrouter.latency = 0.05
-    s = await start()
+    s = await start(BOT_USER_RATE_LIMIT=0)  # one user sends all twenty
 
     await asyncio.gather(
         *(s.ask(f"question {i}", conversation=f"test:T1:C1:{i}.0") for i in range(20))
