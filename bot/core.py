@@ -24,6 +24,7 @@ from agents.exceptions import MaxTurnsExceeded
 from agents.models.interface import Model
 from openai.types.responses import ResponseTextDeltaEvent
 
+from bot.access import REFUSAL, allowed
 from bot.agent import ModelFactory
 from bot.attachments import ImageInput, read_attachments
 from bot.commands import CommandContext, run_command
@@ -114,7 +115,7 @@ class TurnResult:
     """What a turn did, for logs, tests and benchmarks."""
 
     outcome: str
-    """answered | failed | duplicate | ignored | command"""
+    """answered | failed | duplicate | ignored | refused | command"""
     text: str = ""
     error: ErrorKind | None = None
     model: str | None = None
@@ -179,6 +180,11 @@ class Core:
         if not claimed:
             log.info("duplicate event ignored", extra={"event_id": event.event_id})
             return TurnResult("duplicate")
+        if not allowed(self.settings, event):
+            log.info("refused by the allowlists", extra={"event_id": event.event_id})
+            await _safe(reply.fail(REFUSAL))
+            await self._finish_event(event, "failed")
+            return TurnResult("refused", text=REFUSAL)
         if event.kind is EventKind.COMMAND and event.command != "ask":
             return await self._command(event, reply)
         wait = self.rate.retry_after(_user_key(event))

@@ -54,6 +54,8 @@ class Author:
     id: str
     display_name: str
     is_bot: bool = False
+    roles: tuple[str, ...] = ()
+    """Discord role ids in the guild (for role allowlists); empty elsewhere."""
 
 
 class AttachmentUnavailable(Exception):

@@ -95,6 +95,22 @@ class Settings(BaseSettings):
     """Messages one user may send the bot per minute (commands excepted); 0: no limit."""
     tracing: bool = Field(default=False, alias="BOT_TRACING")
     admin_users: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="BOT_ADMINS")
+    # Allowlists of ``platform:id`` (e.g. ``slack:T012AB``, ``discord:81234``); empty: anyone.
+    allowed_workspaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="BOT_ALLOWED_WORKSPACES"
+    )
+    """Slack teams / Discord guilds the bot answers in."""
+    allowed_channels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="BOT_ALLOWED_CHANNELS"
+    )
+    """Channels the bot answers in (DMs are governed by the user and role lists)."""
+    allowed_users: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="BOT_ALLOWED_USERS"
+    )
+    allowed_roles: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="BOT_ALLOWED_ROLES"
+    )
+    """Discord roles whose members may use the bot (alongside ``BOT_ALLOWED_USERS``)."""
     """Who may change channel settings (``platform:user_id``); empty means everyone."""
 
     # Files on messages.
@@ -142,7 +158,16 @@ class Settings(BaseSettings):
     discord_auto_thread: bool = Field(default=False, alias="DISCORD_AUTO_THREAD")
     """A mention in a channel opens a thread for the answer."""
 
-    @field_validator("bot_fallback_models", "admin_users", "slack_file_hosts", mode="before")
+    @field_validator(
+        "bot_fallback_models",
+        "admin_users",
+        "slack_file_hosts",
+        "allowed_workspaces",
+        "allowed_channels",
+        "allowed_users",
+        "allowed_roles",
+        mode="before",
+    )
     @classmethod
     def _split_models(cls, value: object) -> object:
         if isinstance(value, str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from agents import Usage
 from agents.models.interface import Model
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 
+from bot.access import REFUSAL
 from bot.agent import build_agent, resilient_models
 from bot.context import ToolConfig
 from bot.core import EMPTY_MESSAGE_REPLY, Core, KeyedLocks
@@ -413,3 +415,43 @@ def test_rate_limiter_window_and_memory() -> None:
     assert limiter.retry_after("b", now=200) == 0  # a sweep drops keys idle for a window
     assert list(limiter._hits) == ["b"]
     assert RateLimiter(0).retry_after("x") == 0  # 0 turns the limit off
+
+
+@pytest.mark.parametrize(
+    ("values", "event_kwargs", "allowed_through"),
+    [
+        ({}, {}, True),
+        ({"BOT_ALLOWED_USERS": "test:U1"}, {}, True),
+        ({"BOT_ALLOWED_USERS": "test:U1"}, {"user": "U2"}, False),
+        ({"BOT_ALLOWED_USERS": "slack:U2"}, {"user": "U2"}, False),  # another platform's id
+        ({"BOT_ALLOWED_CHANNELS": "test:C1"}, {}, True),
+        ({"BOT_ALLOWED_CHANNELS": "test:C9"}, {}, False),
+        ({"BOT_ALLOWED_CHANNELS": "test:C9"}, {"conversation": "test:dm:5"}, True),  # a DM
+        ({"BOT_ALLOWED_WORKSPACES": "test:T1"}, {}, True),
+        ({"BOT_ALLOWED_WORKSPACES": "test:T2"}, {}, False),
+    ],
+)
+async def test_allowlists(
+    make_core: Any, values: dict[str, str], event_kwargs: dict[str, Any], allowed_through: bool
+) -> None:
+    core = make_core(ScriptedModel([text_step("ok")]), **values)
+    reply = RecordingReply()
+    result = await core.handle(message("hi", **event_kwargs), reply)
+
+    if allowed_through:
+        assert result.outcome == "answered"
+    else:
+        assert result.outcome == "refused"
+        assert reply.of("fail") == [REFUSAL] and reply.of("start") == []
+
+
+async def test_a_discord_role_lets_its_members_in(make_core: Any) -> None:
+    core = make_core(
+        ScriptedModel([text_step("ok")]), BOT_ALLOWED_USERS="test:U9", BOT_ALLOWED_ROLES="test:R1"
+    )
+    base = message("hi", user="U2")
+    member = dataclasses.replace(base, author=dataclasses.replace(base.author, roles=("R1",)))
+    stranger = message("hi", user="U3")
+
+    assert (await core.handle(member, RecordingReply())).outcome == "answered"
+    assert (await core.handle(stranger, RecordingReply())).outcome == "refused"

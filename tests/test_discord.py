@@ -497,3 +497,20 @@ async def test_dm_with_a_pdf_then_a_follow_up_parses_it_once(bot: Bot) -> None:
     assert body is not None
     tool = [m for m in body["messages"] if m["role"] == "tool"]
     assert "Revenue grew 42 percent" in str(tool[-1]["content"])
+
+
+async def test_someone_outside_the_allowlist_gets_a_polite_refusal(start_bot: BotFactory) -> None:
+    from bot.access import REFUSAL
+
+    bot = await start_bot(world={})
+    fake = bot.discord
+    bob = fake.get_user_by_name("bob")
+    await bot.adapter.close()
+    bot = await start_bot(BOT_ALLOWED_USERS=f"discord:{bob.id}")
+    await fake.send_user_message(fake.dm_channel.id, content="let me in")  # alice's DM
+    await eventually(lambda: bot.adapter.outcomes["refused"] >= 1)
+    [refusal] = bot.answers(fake.dm_channel.id)
+    assert refusal.content == f"*{REFUSAL}*"
+    assert bot.openrouter.chat_requests == []
+    await fake.send_user_message(content=f"{fake.bot.mention} hi", author=bob)
+    await bot.answered()

@@ -301,6 +301,7 @@ class DiscordAdapter:
                 user_name=interaction.user.display_name,
                 name=name,
                 args=args,
+                user_roles=_roles(interaction.user),
             )
             followup = interaction.followup
 
@@ -376,6 +377,7 @@ class DiscordAdapter:
             author_is_bot=message.author.bot,
             content=message.content,
             bot_id=me.id,
+            author_roles=_roles(message.author),
         )
         if message.attachments:
             event = dataclasses.replace(
@@ -448,6 +450,11 @@ def _channel_id(target: discord.abc.Messageable, message: discord.Message) -> in
     """The id of the channel an answer goes to (a new auto-thread, or the message's channel)."""
     channel_id = getattr(target, "id", None)
     return int(channel_id) if isinstance(channel_id, int) else message.channel.id
+
+
+def _roles(user: discord.abc.User) -> tuple[str, ...]:
+    """A guild member's role ids (for role allowlists); none in DMs."""
+    return tuple(str(role.id) for role in getattr(user, "roles", ()) if not role.is_default())
 
 
 def _thread_name(message: discord.Message, bot_id: int) -> str:

@@ -80,6 +80,7 @@ def message_event(
     author_is_bot: bool,
     content: str,
     bot_id: int,
+    author_roles: tuple[str, ...] = (),
 ) -> Event:
     return Event(
         platform=PLATFORM,
@@ -87,7 +88,9 @@ def message_event(
         conversation=conversation,
         channel=channel_key(place),
         kind=kind,
-        author=Author(id=str(author_id), display_name=author_name, is_bot=author_is_bot),
+        author=Author(
+            id=str(author_id), display_name=author_name, is_bot=author_is_bot, roles=author_roles
+        ),
         text=strip_bot_mention(content, bot_id),
         workspace=str(place.guild_id) if place.guild_id else None,
     )
@@ -102,6 +105,7 @@ def command_event(
     user_name: str,
     name: str,
     args: str,
+    user_roles: tuple[str, ...] = (),
 ) -> Event:
     return Event(
         platform=PLATFORM,
@@ -109,7 +113,7 @@ def command_event(
         conversation=conversation,
         channel=channel_key(place),
         kind=EventKind.COMMAND,
-        author=Author(id=str(user_id), display_name=user_name),
+        author=Author(id=str(user_id), display_name=user_name, roles=user_roles),
         text=args,
         command=name,
         command_args=args,
