@@ -66,7 +66,14 @@ INVITE_PERMISSIONS = discord.Permissions(
 MESSAGE_CONTENT_FLAGS = (1 << 18) | (1 << 19)
 """GATEWAY_MESSAGE_CONTENT and GATEWAY_MESSAGE_CONTENT_LIMITED: the intent is granted."""
 USER_MESSAGE_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
-PRIVATE_COMMANDS = frozenset({"model", "usage", "reset", "files", "help"})
+PLAIN_COMMANDS = (
+    ("usage", "Your and this channel's tokens and cost"),
+    ("reset", "Forget this conversation and start fresh"),
+    ("files", "The documents this conversation knows"),
+    ("help", "What the bot can do"),
+)
+"""Slash commands without options, in the order they are registered (after /ask and /model)."""
+PRIVATE_COMMANDS = frozenset({"model", *(name for name, _ in PLAIN_COMMANDS)})
 NEED_MENTION = (
     "-# I can't read replies that don't mention me here (the Message Content intent is off): "
     "keep the @mention on when you reply, or mention me."
@@ -239,21 +246,19 @@ class DiscordAdapter:
         async def model(interaction: discord.Interaction[Any], name: str | None = None) -> None:
             await adapter.on_command(interaction, "model", name or "")
 
-        @tree.command(name="usage", description="Your and this channel's tokens and cost")
-        async def usage(interaction: discord.Interaction[Any]) -> None:
-            await adapter.on_command(interaction, "usage", "")
+        # The commands without options differ only in name and description.
+        for name, description in PLAIN_COMMANDS:
+            tree.add_command(
+                app_commands.Command(
+                    name=name, description=description, callback=self._plain_command(name)
+                )
+            )
 
-        @tree.command(name="reset", description="Forget this conversation and start fresh")
-        async def reset(interaction: discord.Interaction[Any]) -> None:
-            await adapter.on_command(interaction, "reset", "")
+    def _plain_command(self, name: str) -> Any:
+        async def callback(interaction: discord.Interaction[Any]) -> None:
+            await self.on_command(interaction, name, "")
 
-        @tree.command(name="files", description="The documents this conversation knows")
-        async def files(interaction: discord.Interaction[Any]) -> None:
-            await adapter.on_command(interaction, "files", "")
-
-        @tree.command(name="help", description="What the bot can do")
-        async def help_(interaction: discord.Interaction[Any]) -> None:
-            await adapter.on_command(interaction, "help", "")
+        return callback
 
     async def sync_commands(self, client: ChatClient) -> None:
         """Sync the command tree when its definition (or target guild) changed, never else."""

@@ -366,9 +366,7 @@ class SlackAdapter:
             await respond(text=NOT_IN_CHANNEL, response_type="ephemeral")
             return
         root = str(posted["ts"])
-        event = command_event(
-            {**command, "team_id": team}, conversation=conversation_key(team, channel, root)
-        )
+        event = command_event(command, conversation=conversation_key(team, channel, root))
         await self._answer(event, thread_ts=root)
 
     def _http(self) -> aiohttp.ClientSession:
