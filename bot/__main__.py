@@ -161,6 +161,7 @@ async def _serve(settings: Settings) -> int:
             await stop.wait()
             log.info("stopping")
         finally:
+            core.stopping = True  # a turn the grace period cuts tells its user
             await asyncio.gather(*(p.close() for p in reversed(running)), return_exceptions=True)
             await core.close()
     return 0

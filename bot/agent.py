@@ -47,7 +47,11 @@ def instructions_for(
 
     def instructions(ctx: RunContextWrapper[TurnContext], agent: Agent[TurnContext]) -> str:
         today = dt.datetime.now(dt.UTC).strftime("%A %Y-%m-%d %H:%M UTC")
-        return f"{base}\n{TOOL_GUIDANCE}\nNow: {today}."
+        text = f"{base}\n{TOOL_GUIDANCE}\nNow: {today}."
+        extra = ctx.context.channel_instructions.strip()
+        if extra:
+            text += f"\n\nThis channel's admins ask you to follow these instructions too:\n{extra}"
+        return text
 
     return instructions
 

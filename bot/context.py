@@ -41,3 +41,5 @@ class TurnContext:
     channel: str = ""
     model: str = ""
     """The model this turn runs on (document questions go to it too)."""
+    channel_instructions: str = ""
+    """What the channel's admins added to the system prompt (``/settings prompt``)."""

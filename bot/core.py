@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +42,16 @@ from storage.base import NewItem, ObservedMessage, Store, UsageRecord
 log = logging.getLogger(__name__)
 
 MODEL_SETTING = "model"
+PROMPT_SETTING = "prompt"
+RESTART_LINE = (
+    "Sorry, I was restarted while answering this, so the answer was lost. Please ask again."
+)
+"""Told after a restart for each message whose turn a killed process never finished."""
+SHUTDOWN_LINE = (
+    "Sorry, I'm restarting and couldn't finish this answer. Please ask again in a minute."
+)
+"""Told at shutdown for each turn the grace period (``BOT_SHUTDOWN_GRACE``) cut short."""
+SHUTDOWN_TELL_S = 2.0
 IMAGE_TOKENS = 1_500
 """What an image is counted as when fitting history (a high-detail image is ~1,100 tokens)."""
 OBSERVED_TEXT_CHARS = 4_000
@@ -144,6 +154,14 @@ class Core:
         self.locks = KeyedLocks()
         self.rate = RateLimiter(settings.user_rate_limit)
         self._turn_slots = asyncio.Semaphore(settings.max_concurrent_turns)
+        self.started_at = time.time()
+        """Events claimed before this are a previous process's (see ``recover``)."""
+        self.stopping = False
+        """Set at shutdown: a turn cancelled now tells its user it was cut."""
+        self.waiting = 0
+        """Turns waiting for their conversation's lock or a model slot (queue depth)."""
+        self.running = 0
+        """Turns holding a slot now."""
 
     def model(self, name: str) -> Model:
         model = self._models.get(name)
@@ -158,6 +176,35 @@ class Core:
             await model.close()
         self._models.clear()
 
+    async def recover(self, platform: str, tell: Callable[[str, str], Awaitable[None]]) -> int:
+        """Tell the users whose messages a previous process claimed but never finished (it was
+        killed mid-turn): ``tell(address, line)`` for each, then mark it failed. Each message
+        is told at most once; it is never re-answered (its partial answer may be on screen).
+        Returns how many were told."""
+        try:
+            cut = await self.store.unfinished_events(prefix=f"{platform}:", before=self.started_at)
+        except Exception:
+            log.exception("could not list the turns a previous run left unfinished")
+            return 0
+        told = 0
+        for event in cut:
+            if event.address:
+                try:
+                    await tell(event.address, RESTART_LINE)
+                    told += 1
+                except Exception as exc:
+                    log.warning(
+                        "could not tell a user their turn was cut by a restart (%s)",
+                        type(exc).__name__,
+                        extra={"event_id": event.event_id},
+                    )
+            await self._finish(event.event_id, "failed")
+        if cut:
+            log.info(
+                "%s: %d turn(s) cut by the last shutdown; %d user(s) told", platform, len(cut), told
+            )
+        return told
+
     async def channel_model(self, event: Event) -> str:
         chosen = await self.store.get_channel_setting(
             channel=str(event.channel), name=MODEL_SETTING
@@ -171,7 +218,9 @@ class Core:
             return TurnResult("ignored")
         try:
             claimed = await self.store.claim_event(
-                event_id=event.event_id, conversation=str(event.conversation)
+                event_id=event.event_id,
+                conversation=str(event.conversation),
+                address=event.address,
             )
         except Exception:
             log.exception("could not record the event; not answering to stay exactly-once")
@@ -197,7 +246,52 @@ class Core:
             await _safe(reply.fail(line))
             await self._finish_event(event, "failed")
             return TurnResult("failed", error=ErrorKind.USER_RATE_LIMIT, text=line)
+        try:
+            over = await self._over_budget(event)
+        except Exception:
+            log.exception("could not read today's usage; answering without the budget check")
+            over = None
+        if over is not None:
+            log.info("over the daily budget", extra={"event_id": event.event_id})
+            await _safe(reply.fail(over))
+            await self._finish_event(event, "failed")
+            return TurnResult("failed", error=ErrorKind.BUDGET, text=over)
         return await self._turn(event, reply)
+
+    async def _over_budget(self, event: Event) -> str | None:
+        """A line saying which daily budget is spent and when it resets, or None."""
+        s = self.settings
+        checks: list[tuple[str, dict[str, str], int, float]] = []
+        if s.daily_user_tokens or s.daily_user_usd:
+            checks.append(
+                ("You have", {"user_id": _user_key(event)}, s.daily_user_tokens, s.daily_user_usd)
+            )
+        if event.workspace and (s.daily_workspace_tokens or s.daily_workspace_usd):
+            checks.append(
+                (
+                    "This workspace has",
+                    {"workspace": event.workspace},
+                    s.daily_workspace_tokens,
+                    s.daily_workspace_usd,
+                )
+            )
+        if not checks:
+            return None
+        now = time.time()
+        day_start = now - now % 86_400  # UTC midnight
+        for who, filters, tokens, usd in checks:
+            totals = await self.store.usage_totals(since=day_start, **filters)
+            if tokens and totals.input_tokens + totals.output_tokens >= tokens:
+                limit = f"{tokens:,} tokens"
+            elif usd and totals.cost_usd >= usd:
+                limit = f"${usd:,.2f} of model usage"
+            else:
+                continue
+            return (
+                f"{who} reached today's limit of {limit} with me. It resets at midnight UTC, "
+                f"in {_duration(day_start + 86_400 - now)}."
+            )
+        return None
 
     async def observe(self, event: Event) -> None:
         """Remember a message that was not for the bot, so that a mention later in the same
@@ -232,8 +326,11 @@ class Core:
         return TurnResult("command", text=text)
 
     async def _finish_event(self, event: Event, outcome: str) -> None:
+        await self._finish(event.event_id, outcome)
+
+    async def _finish(self, event_id: str, outcome: str) -> None:
         try:
-            await self.store.finish_event(event_id=event.event_id, outcome=outcome)
+            await self.store.finish_event(event_id=event_id, outcome=outcome)
         except Exception:
             log.exception("could not record the event's outcome")
 
@@ -241,8 +338,22 @@ class Core:
         started = time.perf_counter()
         try:
             await reply.start()
-            async with self.locks.hold(str(event.conversation)), self._turn_slots:
-                result = await self._run(event, reply)
+            self.waiting += 1
+            try:
+                async with self.locks.hold(str(event.conversation)), self._turn_slots:
+                    self.waiting -= 1
+                    self.running += 1
+                    try:
+                        result = await self._run(event, reply)
+                    finally:
+                        self.running -= 1
+                        self.waiting += 1
+            finally:
+                self.waiting -= 1
+        except asyncio.CancelledError:
+            if self.stopping:
+                await self._tell_cut(event, reply)
+            raise
         except Exception:  # the reply itself failed (platform down) or a bug
             log.exception("turn failed outside the model run")
             await _safe(reply.fail(user_message(ErrorKind.INTERNAL)))
@@ -265,9 +376,20 @@ class Core:
         )
         return result
 
+    async def _tell_cut(self, event: Event, reply: Reply) -> None:
+        """Shutdown cut this turn: say so, and mark it failed once the user was told (if the
+        telling fails, the claim stays open and the next start tells them instead)."""
+        try:
+            async with asyncio.timeout(SHUTDOWN_TELL_S):
+                await reply.fail(SHUTDOWN_LINE)
+                await self.store.finish_event(event_id=event.event_id, outcome="failed")
+        except Exception as exc:
+            log.warning("could not tell a user their turn was cut (%s)", type(exc).__name__)
+
     async def _run(self, event: Event, reply: Reply) -> TurnResult:
         key = str(event.conversation)
-        model_name = await self.channel_model(event)
+        channel_settings = await self.store.channel_settings(channel=str(event.channel))
+        model_name = channel_settings.get(MODEL_SETTING) or self.settings.bot_model
         files = await read_attachments(
             event.attachments,
             self.settings,
@@ -320,6 +442,7 @@ class Core:
             user_id=_user_key(event),
             channel=str(event.channel),
             model=model_name,
+            channel_instructions=channel_settings.get(PROMPT_SETTING, ""),
         )
         run = Runner.run_streamed(
             self.agent,
@@ -457,6 +580,12 @@ def _earlier_messages(observed: list[ObservedMessage]) -> str:
         "[Earlier messages in this thread, not addressed to you, for context]\n"
         f"{lines}\n[End of earlier messages]"
     )
+
+
+def _duration(seconds: float) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 def _user_key(event: Event) -> str:

@@ -97,3 +97,7 @@ class Event:
     command_args: str = ""
     workspace: str | None = None
     """Slack team / Discord guild, for per-workspace limits; None for DMs where unknown."""
+    address: str | None = None
+    """Where the adapter can later say something about this message (its own JSON: channel,
+    thread, message). Kept with the claim, so a turn cut short by a crash is told after the
+    restart instead of silently dropped."""

@@ -48,5 +48,5 @@ class InFlight:
             task.cancel()
         if late:
             log.warning("%s: %d answer(s) cut short by shutdown", self._name, len(late))
-            await asyncio.wait(late, timeout=2.0)
+            await asyncio.wait(late, timeout=3.0)  # each tells its user (bot.core SHUTDOWN_TELL_S)
         return len(late)

@@ -93,8 +93,16 @@ class Settings(BaseSettings):
     max_tool_rounds: int = Field(default=8, ge=1, alias="BOT_MAX_TOOL_ROUNDS")
     user_rate_limit: int = Field(default=10, ge=0, alias="BOT_USER_RATE_LIMIT")
     """Messages one user may send the bot per minute (commands excepted); 0: no limit."""
+    # Daily budgets (UTC days), checked before each turn; 0: no budget.
+    daily_user_tokens: int = Field(default=0, ge=0, alias="BOT_DAILY_TOKENS_PER_USER")
+    daily_user_usd: float = Field(default=0.0, ge=0, alias="BOT_DAILY_USD_PER_USER")
+    daily_workspace_tokens: int = Field(default=0, ge=0, alias="BOT_DAILY_TOKENS_PER_WORKSPACE")
+    daily_workspace_usd: float = Field(default=0.0, ge=0, alias="BOT_DAILY_USD_PER_WORKSPACE")
+    shutdown_grace_s: float = Field(default=25.0, ge=0, le=600, alias="BOT_SHUTDOWN_GRACE")
+    """On SIGTERM/SIGINT, how long answers in flight may take to finish (Heroku kills at 30 s)."""
     tracing: bool = Field(default=False, alias="BOT_TRACING")
     admin_users: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="BOT_ADMINS")
+    """Who may change channel settings (``platform:user_id``); empty means everyone."""
     # Allowlists of ``platform:id`` (e.g. ``slack:T012AB``, ``discord:81234``); empty: anyone.
     allowed_workspaces: Annotated[list[str], NoDecode] = Field(
         default_factory=list, alias="BOT_ALLOWED_WORKSPACES"
@@ -111,7 +119,6 @@ class Settings(BaseSettings):
         default_factory=list, alias="BOT_ALLOWED_ROLES"
     )
     """Discord roles whose members may use the bot (alongside ``BOT_ALLOWED_USERS``)."""
-    """Who may change channel settings (``platform:user_id``); empty means everyone."""
 
     # Files on messages.
     max_file_mb: float = Field(default=20.0, gt=0, alias="MAX_FILE_MB")

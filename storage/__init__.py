@@ -11,6 +11,7 @@ from .base import (
     ObservedMessage,
     Store,
     StoredFile,
+    UnfinishedEvent,
     UsageRecord,
     UsageTotals,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "Store",
     "StoreClosedError",
     "StoredFile",
+    "UnfinishedEvent",
     "UsageRecord",
     "UsageTotals",
     "open_store",

@@ -67,6 +67,17 @@ class UsageRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class UnfinishedEvent:
+    """An event claimed but never marked answered or failed (its process died mid-turn)."""
+
+    event_id: str
+    conversation: str
+    address: str | None
+    """What the adapter gave at claim time to say something in the right place later."""
+    claimed_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class UsageTotals:
     turns: int
     input_tokens: int
@@ -149,8 +160,13 @@ class Store(Protocol):
     ) -> list[JSONDict] | None: ...
 
     # --- exactly-once processing ----------------------------------------------------------
-    async def claim_event(self, *, event_id: str, conversation: str) -> bool:
-        """Record that an event is being handled; False if it was claimed before."""
+    async def claim_event(
+        self, *, event_id: str, conversation: str, address: str | None = None
+    ) -> bool:
+        """Record that an event is being handled; False if it was claimed before.
+
+        ``address`` (opaque to storage) says where to tell the user if the turn never ends.
+        """
         ...
 
     async def finish_event(self, *, event_id: str, outcome: str) -> None:
@@ -161,12 +177,19 @@ class Store(Protocol):
         """True once any event of this conversation was claimed (the bot takes part in it)."""
         ...
 
-    async def unfinished_events(self) -> list[tuple[str, str]]:
-        """(event_id, conversation) of events claimed but never finished (e.g. after a crash)."""
+    async def unfinished_events(
+        self, *, prefix: str = "", before: float | None = None
+    ) -> list[UnfinishedEvent]:
+        """Events claimed but never finished (e.g. after a crash), oldest first: those whose
+        conversation starts with ``prefix`` and, if given, claimed before ``before``."""
         ...
 
     # --- per-channel settings -------------------------------------------------------------
     async def get_channel_setting(self, *, channel: str, name: str) -> str | None: ...
+
+    async def channel_settings(self, *, channel: str) -> dict[str, str]:
+        """Every setting a channel has (name -> value), in one read."""
+        ...
 
     async def set_channel_setting(self, *, channel: str, name: str, value: str | None) -> None:
         """Set a setting; ``None`` removes it (back to the default)."""
@@ -181,6 +204,7 @@ class Store(Protocol):
         user_id: str | None = None,
         channel: str | None = None,
         conversation: str | None = None,
+        workspace: str | None = None,
         since: float | None = None,
     ) -> UsageTotals:
         """Sums over the rows matching every filter given."""

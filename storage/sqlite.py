@@ -34,6 +34,7 @@ from .base import (
     NewItem,
     ObservedMessage,
     StoredFile,
+    UnfinishedEvent,
     UsageRecord,
     UsageTotals,
 )
@@ -404,12 +405,15 @@ class SQLiteStore:
         return annotations
 
     # --- exactly-once processing ----------------------------------------------------------
-    async def claim_event(self, *, event_id: str, conversation: str) -> bool:
+    async def claim_event(
+        self, *, event_id: str, conversation: str, address: str | None = None
+    ) -> bool:
         async with self._locked():
             inserted = await self._execute(
-                "INSERT INTO processed_events (event_id, conversation, status, claimed_at)"
-                " VALUES (?, ?, 'claimed', ?) ON CONFLICT (event_id) DO NOTHING",
-                (event_id, conversation, time.time()),
+                "INSERT INTO processed_events"
+                " (event_id, conversation, status, claimed_at, address)"
+                " VALUES (?, ?, 'claimed', ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                (event_id, conversation, time.time(), address),
             )
         return inserted == 1
 
@@ -430,13 +434,21 @@ class SQLiteStore:
             )
         return bool(rows[0][0])
 
-    async def unfinished_events(self) -> list[tuple[str, str]]:
+    async def unfinished_events(
+        self, *, prefix: str = "", before: float | None = None
+    ) -> list[UnfinishedEvent]:
+        # The partial index on claimed_at holds only unfinished rows: this never scans history.
         async with self._locked():
             rows = await self._fetchall(
-                "SELECT event_id, conversation FROM processed_events"
-                " WHERE status = 'claimed' ORDER BY claimed_at"
+                "SELECT event_id, conversation, address, claimed_at FROM processed_events"
+                " WHERE status = 'claimed' AND claimed_at < ? ORDER BY claimed_at",
+                (time.time() + 1e9 if before is None else before,),
             )
-        return [(str(event_id), str(conversation)) for event_id, conversation in rows]
+        return [
+            UnfinishedEvent(str(event_id), str(conversation), address, float(claimed_at))
+            for event_id, conversation, address, claimed_at in rows
+            if str(conversation).startswith(prefix)
+        ]
 
     # --- per-channel settings -------------------------------------------------------------
     async def get_channel_setting(self, *, channel: str, name: str) -> str | None:
@@ -446,6 +458,13 @@ class SQLiteStore:
                 (channel, name),
             )
         return str(rows[0][0]) if rows else None
+
+    async def channel_settings(self, *, channel: str) -> dict[str, str]:
+        async with self._locked():
+            rows = await self._fetchall(
+                "SELECT name, value FROM channel_settings WHERE channel = ?", (channel,)
+            )
+        return {str(name): str(value) for name, value in rows}
 
     async def set_channel_setting(self, *, channel: str, name: str, value: str | None) -> None:
         async with self._locked():
@@ -472,12 +491,14 @@ class SQLiteStore:
         user_id: str | None = None,
         channel: str | None = None,
         conversation: str | None = None,
+        workspace: str | None = None,
         since: float | None = None,
     ) -> UsageTotals:
         filters = (
             ("user_id = ?", user_id),
             ("channel = ?", channel),
             ("conversation = ?", conversation),
+            ("workspace = ?", workspace),
             ("created_at >= ?", since),
         )
         given = [(clause, value) for clause, value in filters if value is not None]

@@ -110,3 +110,8 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout}s: {value!r}")
         await asyncio.sleep(0.01)
+
+
+async def pending(store: Any) -> list[tuple[str, str]]:
+    """(event_id, conversation) of the store's unfinished events, oldest first."""
+    return [(e.event_id, e.conversation) for e in await store.unfinished_events()]

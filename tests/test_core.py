@@ -23,7 +23,7 @@ from bot.settings import Settings
 from storage import open_store
 from storage.base import Store
 from tests.conftest import make_settings
-from tests.helpers import RecordingReply, bytes_attachment, command, message
+from tests.helpers import RecordingReply, bytes_attachment, command, message, pending
 
 
 class StatusError(Exception):
@@ -108,7 +108,7 @@ async def test_answer_streams_persists_and_records_usage(make_core: Any, store: 
     assert history[1].item["content"][0]["text"] == "Hello there!"
     totals = await store.usage_totals(user_id="test:U1")
     assert (totals.turns, totals.input_tokens, totals.output_tokens) == (1, 12, 3)
-    assert await store.unfinished_events() == []
+    assert await pending(store) == []
 
 
 async def test_follow_up_sees_history_and_other_conversations_do_not(make_core: Any) -> None:
@@ -177,7 +177,7 @@ async def test_failure_leaves_history_untouched_and_tells_the_user(
     assert reply.of("fail") == [user_message(ErrorKind.AUTH)]
     assert "sk-or" not in reply.of("fail")[0]
     assert await store.count_items(conversation="test:T1:C1:100.1") == 2
-    assert await store.unfinished_events() == []
+    assert await pending(store) == []
 
 
 async def test_rate_limit_is_retried_then_answered(make_core: Any) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from adapters.discord.translate import (
     strip_bot_mention,
 )
 from bot.app import build_core, open_services
-from bot.core import Core
+from bot.core import RESTART_LINE, SHUTDOWN_LINE, Core
 from tests.conftest import make_settings
 from tests.fakes.discord import (
     INTENT_MESSAGE_CONTENT,
@@ -39,11 +40,12 @@ from tests.fakes.open_meteo import FakeOpenMeteo
 from tests.fakes.openrouter import (
     ErrorReply,
     FakeOpenRouter,
+    HangReply,
     TextReply,
     ToolCallReply,
     last_user_text,
 )
-from tests.helpers import eventually
+from tests.helpers import eventually, pending
 
 EDIT_ROUTE = "PATCH /channels/{channel_id}/messages/{message_id}"
 
@@ -514,3 +516,36 @@ async def test_someone_outside_the_allowlist_gets_a_polite_refusal(start_bot: Bo
     assert bot.openrouter.chat_requests == []
     await fake.send_user_message(content=f"{fake.bot.mention} hi", author=bob)
     await bot.answered()
+
+
+# --------------------------------------------------------------------------- shutdown and restarts
+
+
+async def test_shutdown_tells_the_user_whose_answer_the_grace_period_cut(bot: Bot) -> None:
+    fake = bot.discord
+    bot.openrouter.enqueue(HangReply())
+    sent = await fake.send_user_message(content=f"{fake.bot.mention} a slow question")
+    await bot.openrouter.wait_for_requests(1)
+
+    await bot.adapter.close(grace_s=0.2)
+
+    [told] = bot.answers(fake.channel.id)
+    assert told.content == f"*{SHUTDOWN_LINE}*" and told.reply_to == int(sent["id"])
+    assert await pending(bot.core.store) == []
+
+
+async def test_a_turn_cut_by_a_crash_is_told_after_restart_as_a_reply(bot: Bot) -> None:
+    fake = bot.discord
+    bot.openrouter.enqueue(HangReply())
+    sent = await fake.send_user_message(content=f"{fake.bot.mention} a question")
+    await bot.openrouter.wait_for_requests(1)
+    assert len(await pending(bot.core.store)) == 1  # in flight, as a kill -9 would leave it
+
+    bot.core.started_at = time.time() + 1  # a new run starting now
+    assert await bot.core.recover("discord", bot.adapter._tell) == 1
+
+    told = await fake.wait_for_message(lambda m: RESTART_LINE in m.content)
+    assert told.content == f"*{RESTART_LINE}*" and told.reply_to == int(sent["id"])
+    assert pings_nobody(told)
+    assert await pending(bot.core.store) == []
+    assert await bot.core.recover("discord", bot.adapter._tell) == 0

@@ -21,10 +21,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import SlackAdapter
 from adapters.slack.reply import NativeStreaming, SlackReply
 from bot.app import build_core, open_services
-from bot.core import Core
+from bot.core import RESTART_LINE, SHUTDOWN_LINE, Core
 from tests.conftest import make_settings
 from tests.fakes.open_meteo import FakeOpenMeteo
-from tests.fakes.openrouter import FakeOpenRouter, TextReply, ToolCallReply, last_user_text
+from tests.fakes.openrouter import (
+    FakeOpenRouter,
+    HangReply,
+    TextReply,
+    ToolCallReply,
+    last_user_text,
+)
 from tests.fakes.slack import (
     BOT_USER_ID,
     TEAM_ID,
@@ -38,7 +44,7 @@ from tests.fakes.slack import (
     message_changed,
     message_event,
 )
-from tests.helpers import eventually
+from tests.helpers import eventually, pending
 
 SECRET = "slack-signing-secret-for-tests-0123"
 BOT = f"<@{BOT_USER_ID}>"
@@ -707,3 +713,42 @@ async def test_dm_with_a_pdf_then_a_follow_up_parses_it_once(bot: Bot) -> None:
     assert bot.openrouter.counters.parses == 1
     tool = [m for m in bot.last_body()["messages"] if m["role"] == "tool"]
     assert "Revenue grew 42 percent" in str(tool[-1]["content"])
+
+
+# --------------------------------------------------------------------------- shutdown and restarts
+
+
+async def test_shutdown_tells_the_user_whose_answer_the_grace_period_cut(bot: Bot) -> None:
+    bot.openrouter.enqueue(HangReply())
+    event = app_mention(f"{BOT} a slow question")
+    await bot.deliver(event)
+    await bot.openrouter.wait_for_requests(1)
+
+    await bot.adapter.close(grace_s=0.2)
+
+    assert bot.answer("C123", event["ts"]) == f"_{SHUTDOWN_LINE}_"
+    assert await pending(bot.core.store) == []  # told, so the next start says nothing more
+    assert await bot.core.store.count_items(conversation=f"slack:{TEAM_ID}:C123:{event['ts']}") == 0
+
+
+async def test_turns_a_killed_run_left_unfinished_are_told_once_after_restart(
+    start_bot: BotFactory,
+) -> None:
+    first = await start_bot()
+    store = first.core.store
+    # What a process killed mid-turn leaves: claims never finished, with where to answer.
+    address = '{"channel": "C123", "thread_ts": "1700000000.000100"}'
+    await store.claim_event(
+        event_id="slack:T1:C123:1", conversation="slack:T1:C123:1", address=address
+    )
+    await store.claim_event(event_id="slack:T1:C123:2", conversation="slack:T1:C123:2")
+    await store.claim_event(event_id="discord:9", conversation="discord:1:2:9", address='{"x": 1}')
+    first.core.started_at = time.time() + 1  # as if this run started after those claims
+    assert first.adapter.recovery is not None
+    await first.adapter.recovery  # this run's own recovery found nothing
+
+    assert await first.core.recover("slack", first.adapter._tell) == 1
+    assert first.answer("C123", "1700000000.000100") == f"_{RESTART_LINE}_"
+    assert await pending(store) == [("discord:9", "discord:1:2:9")]  # not Slack's to tell
+    assert await first.core.recover("slack", first.adapter._tell) == 0  # never told twice
+    assert len(first.bot_messages("C123", "1700000000.000100")) == 1

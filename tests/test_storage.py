@@ -30,6 +30,7 @@ from storage.sqlite import (
     load_migrations,
     split_statements,
 )
+from tests.helpers import pending
 
 EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     (
@@ -77,6 +78,13 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
         "usage_by_user",
         "usage",
         "CREATE INDEX usage_by_user ON usage (user_id, created_at)",
+    ),
+    (
+        "index",
+        "usage_by_workspace",
+        "usage",
+        "CREATE INDEX usage_by_workspace ON usage (workspace, created_at)"
+        " WHERE workspace IS NOT NULL",
     ),
     (
         "table",
@@ -175,7 +183,7 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     status TEXT NOT NULL CHECK (status IN ('claimed', 'answered', 'failed')),
     claimed_at REAL NOT NULL,
     finished_at REAL
-) STRICT""",
+, address TEXT) STRICT""",
     ),
     (
         "table",
@@ -288,8 +296,9 @@ async def test_fresh_database_has_exactly_the_expected_schema(
         (1, "initial"),
         (2, "events_by_conversation"),
         (3, "observed_messages"),
+        (4, "event_addresses_and_budgets"),
     ]
-    assert store.migrations_applied == (1, 2, 3)
+    assert store.migrations_applied == (1, 2, 3, 4)
 
 
 async def test_pragmas_are_set_on_the_store_connection(store: SQLiteStore, db_path: Path) -> None:
@@ -310,7 +319,7 @@ async def test_reopening_applies_no_migration_twice(
     second = closing(await SQLiteStore.open(db_path))
     await second.close()
 
-    assert first.migrations_applied == (1, 2, 3)
+    assert first.migrations_applied == (1, 2, 3, 4)
     assert second.migrations_applied == ()
     assert await inspect(db_path, "SELECT * FROM schema_migrations") == recorded
 
@@ -320,14 +329,19 @@ async def test_a_failing_migration_is_rolled_back_whole(
 ) -> None:
     await closing(await SQLiteStore.open(db_path)).close()  # at the current version
     fresh = db_path.with_name("fresh.db")
-    broken = Migration(4, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
+    broken = Migration(5, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
     monkeypatch.setattr(sqlite_module, "load_migrations", lambda: [*load_migrations(), broken])
 
     for path in (db_path, fresh):
         with pytest.raises(aiosqlite.OperationalError):
             closing(await SQLiteStore.open(path))
 
-    assert await inspect(db_path, "SELECT version FROM schema_migrations") == [(1,), (2,), (3,)]
+    assert await inspect(db_path, "SELECT version FROM schema_migrations") == [
+        (1,),
+        (2,),
+        (3,),
+        (4,),
+    ]
     assert await inspect(db_path, "SELECT name FROM sqlite_master WHERE name = 'extra'") == []
     # A fresh file gets all pending migrations in one transaction: none of them, here.
     assert await inspect(fresh, "SELECT version FROM schema_migrations") == []
@@ -337,7 +351,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
 async def test_a_database_from_newer_code_is_refused(
     db_path: Path, monkeypatch: pytest.MonkeyPatch, closing: Callable[[SQLiteStore], SQLiteStore]
 ) -> None:
-    newer = Migration(4, "newer", ("CREATE TABLE extra (x INTEGER)",))
+    newer = Migration(5, "newer", ("CREATE TABLE extra (x INTEGER)",))
     with monkeypatch.context() as patch:
         patch.setattr(sqlite_module, "load_migrations", lambda: [*load_migrations(), newer])
         await closing(await SQLiteStore.open(db_path)).close()
@@ -352,6 +366,7 @@ def test_shipped_migrations_are_numbered_from_one() -> None:
         (1, "initial"),
         (2, "events_by_conversation"),
         (3, "observed_messages"),
+        (4, "event_addresses_and_budgets"),
     ]
     assert all(statement.endswith(";") for statement in migrations[0].statements)
 
@@ -646,7 +661,7 @@ async def test_complete_turn_writes_items_usage_and_answer_together(
 
     assert await contents(store, "c") == ["earlier", "question", "answer"]
     assert await store.usage_totals(conversation="c") == UsageTotals(1, 100, 10, 0.5)
-    assert await store.unfinished_events() == []
+    assert await pending(store) == []
     assert await inspect(db_path, "SELECT status FROM processed_events") == [("answered",)]
 
 
@@ -660,7 +675,7 @@ async def test_complete_turn_without_usage_or_event(store: SQLiteStore, db_path:
 async def test_complete_turn_marks_an_unclaimed_event_answered(store: SQLiteStore) -> None:
     await store.complete_turn(conversation="c", items=turn("q"), usage=None, event_id="Ev9")
     assert await store.claim_event(event_id="Ev9", conversation="c") is False
-    assert await store.unfinished_events() == []
+    assert await pending(store) == []
 
 
 @pytest.mark.parametrize("broken", ["items", "usage"])
@@ -678,7 +693,7 @@ async def test_complete_turn_is_all_or_nothing(store: SQLiteStore, broken: str) 
 
     assert await store.count_items(conversation="c") == 0
     assert await store.usage_totals() == UsageTotals(0, 0, 0, 0.0)
-    assert await store.unfinished_events() == [("Ev1", "c")]
+    assert await pending(store) == [("Ev1", "c")]
 
 
 async def test_pop_last_item(three_turns: SQLiteStore) -> None:
@@ -809,15 +824,15 @@ async def test_claim_event_only_once_even_after_reopening(
     reopened = closing(await SQLiteStore.open(db_path))
     try:
         assert await reopened.claim_event(event_id="Ev1", conversation="c") is False
-        assert await reopened.unfinished_events() == [("Ev1", "c"), ("Ev2", "d")]
+        assert await pending(reopened) == [("Ev1", "c"), ("Ev2", "d")]
         # The bot takes part in a conversation once an event of it was claimed, across restarts.
         assert await reopened.has_conversation(conversation="c") is True
         assert await reopened.has_conversation(conversation="e") is False
 
         await reopened.finish_event(event_id="Ev1", outcome="answered")
-        assert await reopened.unfinished_events() == [("Ev2", "d")]
+        assert await pending(reopened) == [("Ev2", "d")]
         await reopened.finish_event(event_id="Ev2", outcome="failed")
-        assert await reopened.unfinished_events() == []
+        assert await pending(reopened) == []
         assert await reopened.claim_event(event_id="Ev2", conversation="d") is False
     finally:
         await reopened.close()
@@ -825,6 +840,35 @@ async def test_claim_event_only_once_even_after_reopening(
         db_path, "SELECT event_id, status, finished_at IS NOT NULL FROM processed_events"
     )
     assert sorted(rows) == [("Ev1", "answered", 1), ("Ev2", "failed", 1)]
+
+
+async def test_unfinished_events_keep_their_address_and_filter_by_platform_and_age(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = iter([100.0, 200.0, 300.0])
+    monkeypatch.setattr(sqlite_module.time, "time", lambda: next(clock))
+    await store.claim_event(event_id="S1", conversation="slack:T:C:1", address='{"c": "C"}')
+    await store.claim_event(event_id="D1", conversation="discord:g:1:2")
+    await store.claim_event(event_id="S2", conversation="slack:T:C:2", address="x")
+    monkeypatch.undo()
+
+    slack = await store.unfinished_events(prefix="slack:")
+    assert [(e.event_id, e.address, e.claimed_at) for e in slack] == [
+        ("S1", '{"c": "C"}', 100.0),
+        ("S2", "x", 300.0),
+    ]
+    assert [e.event_id for e in await store.unfinished_events(before=250.0)] == ["S1", "D1"]
+    assert [e.address for e in await store.unfinished_events(prefix="discord:")] == [None]
+
+
+async def test_usage_totals_by_workspace(store: SQLiteStore) -> None:
+    await store.record_usage(usage_record(workspace="T1", created_at=10.0))
+    await store.record_usage(usage_record(workspace="T1", created_at=20.0, input_tokens=5))
+    await store.record_usage(usage_record(workspace="T2", created_at=20.0))
+    await store.record_usage(usage_record(workspace=None, created_at=20.0))
+    assert await store.usage_totals(workspace="T1") == UsageTotals(2, 105, 20, 1.0)
+    assert await store.usage_totals(workspace="T1", since=15.0) == UsageTotals(1, 5, 10, 0.5)
+    assert await store.usage_totals(workspace="T3") == UsageTotals(0, 0, 0, 0.0)
 
 
 async def test_concurrent_claims_of_one_event_have_one_winner(store: SQLiteStore) -> None:
@@ -838,7 +882,7 @@ async def test_finish_event_rejects_unknown_outcomes(store: SQLiteStore) -> None
     await store.claim_event(event_id="Ev1", conversation="c")
     with pytest.raises(ValueError, match="outcome"):
         await store.finish_event(event_id="Ev1", outcome="claimed")
-    assert await store.unfinished_events() == [("Ev1", "c")]
+    assert await pending(store) == [("Ev1", "c")]
 
 
 # --- settings, usage, state ---------------------------------------------------------------
@@ -858,6 +902,10 @@ async def test_channel_settings(store: SQLiteStore) -> None:
     assert await store.get_channel_setting(channel="C2", name="model") == "c/d"
     await store.set_channel_setting(channel="C1", name="model", value=None)  # no-op
 
+    await store.set_channel_setting(channel="C2", name="prompt", value="Be brief.")
+    assert await store.channel_settings(channel="C2") == {"model": "c/d", "prompt": "Be brief."}
+    assert await store.channel_settings(channel="C1") == {}
+
 
 def usage_record(
     *,
@@ -868,6 +916,7 @@ def usage_record(
     created_at: float = 1_000.0,
     input_tokens: int = 100,
     output_tokens: int = 10,
+    workspace: str | None = "T1",
 ) -> UsageRecord:
     return UsageRecord(
         conversation=conversation,
@@ -878,7 +927,7 @@ def usage_record(
         output_tokens=output_tokens,
         cost_usd=cost_usd,
         created_at=created_at,
-        workspace="T1",
+        workspace=workspace,
     )
 
 
@@ -957,7 +1006,7 @@ async def test_two_stores_on_one_file_share_it_safely(
         return closing(await SQLiteStore.open(db_path))
 
     first, second = await asyncio.gather(open_one(), open_one())
-    assert sorted([first.migrations_applied, second.migrations_applied]) == [(), (1, 2, 3)]
+    assert sorted([first.migrations_applied, second.migrations_applied]) == [(), (1, 2, 3, 4)]
 
     await asyncio.gather(
         *(

@@ -137,6 +137,8 @@ class DiscordAdapter:
         self._saved_globals: tuple[str, yarl.URL] | None = None
         self._inflight = InFlight("discord")
         self._typing = TypingHub()
+        self.recovery: asyncio.Task[int] | None = None
+        """Telling the users whose turns the previous run left unfinished (after start)."""
         self.message_content = False
         self.outcomes: Counter[str] = Counter()
 
@@ -183,14 +185,40 @@ class DiscordAdapter:
             raise RuntimeError("the Discord client stopped before it was ready")
         if not done:
             raise TimeoutError("Discord did not become ready in time")
+        self.recovery = asyncio.create_task(self.core.recover("discord", self._tell))
+
+    async def _tell(self, address: str, text: str) -> None:
+        """Send ``text`` where an event's ``address`` points: as a reply to the user's message
+        when there is one (quietly sent without it if that message is gone)."""
+        client = self.client
+        if client is None:
+            raise RuntimeError("the Discord adapter is closed")
+        where = json.loads(address)
+        channel = client.get_partial_messageable(int(where["channel"]))
+        message = where.get("message")
+        text = f"*{text}*"  # as failure lines are shown
+        if not message:
+            await channel.send(text, allowed_mentions=NO_PINGS)
+            return
+        reference = discord.MessageReference(
+            message_id=int(message), channel_id=channel.id, fail_if_not_exists=False
+        )
+        await channel.send(text, reference=reference, allowed_mentions=NO_PINGS)
 
     async def _run(self, client: ChatClient) -> None:
         async with client:
             await client.start(self._token)
 
-    async def close(self, grace_s: float = 25.0) -> None:
-        client, self.client = self.client, None
-        await self._inflight.drain(grace_s)
+    async def close(self, grace_s: float | None = None) -> None:
+        """Stop taking events, let turns in flight finish (up to ``grace_s``, by default
+        ``BOT_SHUTDOWN_GRACE``), tell the users of those cut short, then disconnect."""
+        self.core.stopping = True
+        if self.recovery is not None and not self.recovery.done():
+            self.recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.recovery
+        client, self.client = self.client, None  # new messages are not taken from here on
+        await self._inflight.drain(self.settings.shutdown_grace_s if grace_s is None else grace_s)
         if client is not None:
             await client.close()
         if self._task is not None:
@@ -308,6 +336,8 @@ class DiscordAdapter:
                 args=args,
                 user_roles=_roles(interaction.user),
             )
+            if name == "ask":  # the others answer at once; no need to tell after a crash
+                event = dataclasses.replace(event, address=json.dumps({"channel": channel.id}))
             followup = interaction.followup
 
             async def send(content: str) -> Editable:
@@ -388,6 +418,10 @@ class DiscordAdapter:
             event = dataclasses.replace(
                 event, attachments=tuple(_attachment(a) for a in message.attachments)
             )
+        address: dict[str, int] = {"channel": _channel_id(target, message)}
+        if target is message.channel:
+            address["message"] = message.id
+        event = dataclasses.replace(event, address=json.dumps(address))
         await self._remember(message.id, conversation)
         reply = self._reply_to(message, target, conversation)
         result = await self.core.handle(event, reply)

@@ -10,7 +10,9 @@ are claimed once in the store by the core.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import json
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -131,6 +133,8 @@ class SlackAdapter:
         self._socket: Any = None
         self._inflight = InFlight("slack")
         self.app: AsyncApp | None = None
+        self.recovery: asyncio.Task[int] | None = None
+        """Telling the users whose turns the previous run left unfinished (after start)."""
         self.healthy = False
         self.port: int | None = None
         """HTTP mode: the port bound (``PORT=0`` picks a free one)."""
@@ -169,10 +173,26 @@ class SlackAdapter:
             self.port = int(self._runner.addresses[0][1])
             log.info("slack: listening on port %d (POST /slack/events)", self.port)
         self.healthy = True
+        self.recovery = asyncio.create_task(self.core.recover("slack", self._tell))
 
-    async def close(self, grace_s: float = 25.0) -> None:
-        """Stop taking events, let turns in flight finish (up to ``grace_s``), then disconnect."""
+    async def _tell(self, address: str, text: str) -> None:
+        """Post ``text`` where an event's ``address`` (set in ``_answer``) points."""
+        where = json.loads(address)
+        await self.client.chat_postMessage(
+            channel=str(where["channel"]), thread_ts=where.get("thread_ts"), text=f"_{text}_"
+        )
+
+    async def close(self, grace_s: float | None = None) -> None:
+        """Stop taking events, let turns in flight finish (up to ``grace_s``, by default
+        ``BOT_SHUTDOWN_GRACE``), tell the users of those cut short, then disconnect."""
         self.healthy = False
+        self.core.stopping = True
+        if grace_s is None:
+            grace_s = self.settings.shutdown_grace_s
+        if self.recovery is not None and not self.recovery.done():
+            self.recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.recovery
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
@@ -271,9 +291,13 @@ class SlackAdapter:
         await self._answer(normalized, thread_ts=normalized.conversation.parts[2])
 
     async def _answer(self, event: Event, *, thread_ts: str) -> TurnResult:
+        channel = event.channel.parts[1]
+        event = dataclasses.replace(
+            event, address=json.dumps({"channel": channel, "thread_ts": thread_ts})
+        )
         reply = SlackReply(
             self.client,
-            channel=event.channel.parts[1],
+            channel=channel,
             thread_ts=thread_ts,
             user=event.author.id,
             team=event.workspace or event.channel.parts[0],
