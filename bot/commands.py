@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,12 +26,25 @@ HELP_TEXT = """\
 • `/ask <question>` — ask in a new thread
 • `/model [name]` — show or set this channel's model (any OpenRouter model,
   e.g. `anthropic/claude-sonnet-4.5`)
+• `/settings` — this channel's settings; admins change them:
+  `/settings prompt <instructions>`, `/settings mention required|optional`,
+  `/settings pdf pdf-text|mistral-ocr|native` (`default` resets any of them)
 • `/usage` — tokens and cost, yours and this channel's
 • `/reset` — forget this conversation and start fresh
 • `/files` — the documents this conversation knows
 • `/help` — this message"""
 
 ChannelModel = Callable[[Event], Awaitable[str]]
+
+MENTION_SETTING = "mention"
+"""``required``: thread follow-ups need a mention; ``optional``: they don't (the default)."""
+PROMPT_MAX_CHARS = 2_000
+PDF_ENGINES = ("pdf-text", "mistral-ocr", "native")
+SETTINGS_USAGE = (
+    "Usage: `/settings` to see this channel's settings, or `/settings prompt <instructions>`, "
+    "`/settings mention required|optional`, `/settings pdf pdf-text|mistral-ocr|native`, "
+    "`/settings model <name>` — `default` instead of a value resets it."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +118,8 @@ async def run_command(ctx: CommandContext, channel_model: ChannelModel) -> str:
                 "if the name is wrong, the next answer will say so."
             )
         return f"This channel now uses `{chosen}`.{note}"
+    if name == "settings":
+        return await _settings(ctx, channel_model, args)
     if name == "files":
         files = await store.list_files(conversation=conversation)
         if not files:
@@ -120,5 +136,110 @@ async def run_command(ctx: CommandContext, channel_model: ChannelModel) -> str:
             _totals_line("You, all time", await store.usage_totals(user_id=user)),
             _totals_line("This channel, all time", await store.usage_totals(channel=channel)),
         ]
+        lines += await _budget_lines(ctx)
         return "\n".join(lines)
     return f"I don't know the command /{name}. Type /help to see what I can do."
+
+
+async def _budget_lines(ctx: CommandContext) -> list[str]:
+    """Today's use of each daily budget that is set (UTC day, as the core counts it)."""
+    settings, event, store = ctx.settings, ctx.event, ctx.store
+    now = time.time()
+    today = now - now % 86_400
+    lines: list[str] = []
+    budgets = [
+        ("Your", {"user_id": f"{event.platform}:{event.author.id}"}, settings.daily_user_tokens,
+         settings.daily_user_usd),
+    ]  # fmt: skip
+    if event.workspace:
+        budgets.append(
+            ("This workspace's", {"workspace": event.workspace},
+             settings.daily_workspace_tokens, settings.daily_workspace_usd)
+        )  # fmt: skip
+    for who, filters, tokens, usd in budgets:
+        if not (tokens or usd):
+            continue
+        totals = await store.usage_totals(since=today, **filters)
+        parts = []
+        if tokens:
+            parts.append(f"{totals.input_tokens + totals.output_tokens:,} of {tokens:,} tokens")
+        if usd:
+            parts.append(f"${totals.cost_usd:.2f} of ${usd:.2f}")
+        lines.append(f"• {who} budget today: {', '.join(parts)} (resets at midnight UTC)")
+    return lines
+
+
+async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str) -> str:
+    settings, store, event = ctx.settings, ctx.store, ctx.event
+    channel = str(event.channel)
+    if not args:
+        stored = await store.channel_settings(channel=channel)
+        prompt = stored.get("prompt")
+        mention = stored.get(MENTION_SETTING, "optional")
+        pdf = stored.get("pdf_engine", f"{settings.pdf_engine} (default)")
+        lines = [
+            "*This channel's settings*",
+            f"• model: `{await channel_model(event)}`",
+            f"• prompt: {_quote(prompt) if prompt else 'none (the default instructions only)'}",
+            f"• mention: {mention} — "
+            + (
+                "thread follow-ups need a mention"
+                if mention == "required"
+                else "follow-ups in my threads need no mention"
+            ),
+            f"• pdf: {pdf}",
+            "Admins change them with `/settings <name> <value>`; `/settings` alone shows this.",
+        ]
+        return "\n".join(lines)
+    key, _, value = args.partition(" ")
+    key, value = key.lower(), value.strip()
+    if key not in ("prompt", "mention", "pdf", "model") or not value:
+        return SETTINGS_USAGE
+    if not is_admin(settings, event):
+        return "Only the bot's admins can change this channel's settings."
+    reset = value.lower() == "default"
+    if key == "model":
+        return await run_command(
+            CommandContext(
+                settings=settings,
+                store=store,
+                event=_as_command(event, "model", value),
+            ),
+            channel_model,
+        )
+    if key == "prompt":
+        if reset:
+            await store.set_channel_setting(channel=channel, name="prompt", value=None)
+            return "This channel's extra instructions are removed."
+        if len(value) > PROMPT_MAX_CHARS:
+            return f"That's too long: keep the instructions under {PROMPT_MAX_CHARS:,} characters."
+        await store.set_channel_setting(channel=channel, name="prompt", value=value)
+        return f"From the next message on, I also follow these instructions here: {_quote(value)}"
+    if key == "mention":
+        choice = value.lower()
+        if reset:
+            choice = "optional"
+        if choice not in ("required", "optional"):
+            return "Use `/settings mention required` or `/settings mention optional`."
+        await store.set_channel_setting(
+            channel=channel, name=MENTION_SETTING, value=None if choice == "optional" else choice
+        )
+        if choice == "required":
+            return "Done: in this channel I answer thread follow-ups only when mentioned."
+        return "Done: in this channel I answer follow-ups in my threads without a mention."
+    engine = value.lower()
+    if reset:
+        await store.set_channel_setting(channel=channel, name="pdf_engine", value=None)
+        return f"PDFs here are read with the default engine, `{settings.pdf_engine}`."
+    if engine not in PDF_ENGINES:
+        return f"Use one of {', '.join(f'`{e}`' for e in PDF_ENGINES)} (or `default`)."
+    await store.set_channel_setting(channel=channel, name="pdf_engine", value=engine)
+    return f"PDFs attached here from now on are read with `{engine}`."
+
+
+def _quote(text: str) -> str:
+    return f"“{text if len(text) <= 300 else text[:300] + '…'}”"
+
+
+def _as_command(event: Event, name: str, args: str) -> Event:
+    return dataclasses.replace(event, command=name, command_args=args)

@@ -48,6 +48,12 @@ class RecordingReply:
     def of(self, kind: str) -> list[str]:
         return [v for k, v in self.calls if k == kind]
 
+    @property
+    def failure(self) -> str | None:
+        """The failure line, if the reply failed."""
+        failed = self.of("fail")
+        return failed[-1] if failed else None
+
 
 def message(
     text: str,

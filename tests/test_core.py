@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,11 @@ from agents.testing import ModelStep, ScriptedModel, assistant_message, function
 from bot.access import REFUSAL
 from bot.agent import build_agent, resilient_models
 from bot.context import ToolConfig
-from bot.core import EMPTY_MESSAGE_REPLY, Core, KeyedLocks
+from bot.core import EMPTY_MESSAGE_REPLY, RESTART_LINE, Core, KeyedLocks
 from bot.errors import ErrorKind, user_message
 from bot.settings import Settings
 from storage import open_store
-from storage.base import Store
+from storage.base import Store, UsageRecord
 from tests.conftest import make_settings
 from tests.helpers import RecordingReply, bytes_attachment, command, message, pending
 
@@ -455,3 +456,124 @@ async def test_a_discord_role_lets_its_members_in(make_core: Any) -> None:
 
     assert (await core.handle(member, RecordingReply())).outcome == "answered"
     assert (await core.handle(stranger, RecordingReply())).outcome == "refused"
+
+
+# --------------------------------------------------------------------------- budgets
+
+
+async def test_daily_user_token_budget_stops_turns_with_the_reset_time(
+    make_core: Any, store: Store
+) -> None:
+    model = ScriptedModel([text_step("one", input_tokens=60, output_tokens=40)])
+    core = make_core(model, BOT_DAILY_TOKENS_PER_USER=100)
+
+    assert (await core.handle(message("first"), RecordingReply())).outcome == "answered"
+    reply = RecordingReply()
+    result = await core.handle(message("second"), reply)
+
+    assert result.error is ErrorKind.BUDGET and result.outcome == "failed"
+    assert reply.failure is not None
+    assert "You have reached today's limit of 100 tokens" in reply.failure
+    assert "resets at midnight UTC, in " in reply.failure
+    assert len(model.calls) == 1 and await pending(store) == []
+    # Another user is not held by this user's budget (the model, out of steps, fails it).
+    other = await core.handle(message("mine", user="U2"), RecordingReply())
+    assert other.error is not ErrorKind.BUDGET and len(model.calls) == 2
+
+
+async def test_daily_workspace_cost_budget_counts_every_user_of_the_workspace(
+    make_core: Any, store: Store
+) -> None:
+    core = make_core(ScriptedModel([]), BOT_DAILY_USD_PER_WORKSPACE=1.0)
+    now = time.time()
+    for user, cost in (("test:U1", 0.4), ("test:U2", 0.6)):
+        await store.record_usage(
+            UsageRecord("c", "test:T1:C1", user, "m", 1, 1, cost, now, workspace="T1")
+        )
+    await store.record_usage(UsageRecord("c", "x", "test:U3", "m", 1, 1, 5.0, now - 86_400 * 2))
+    reply = RecordingReply()
+
+    result = await core.handle(message("hello", user="U3"), reply)
+
+    assert result.error is ErrorKind.BUDGET
+    assert reply.failure is not None and "This workspace has reached today's limit of $1.00" in (
+        reply.failure
+    )
+    # Another workspace is not affected (its turn reaches the model).
+    other = await core.handle(message("hi", conversation="test:T2:C1:1.1"), RecordingReply())
+    assert other.error is not ErrorKind.BUDGET
+
+
+# --------------------------------------------------------------------------- channel settings
+
+
+async def test_channel_prompt_reaches_the_model_and_settings_need_an_admin(
+    make_core: Any, store: Store
+) -> None:
+    model = ScriptedModel([text_step("Bonjour"), text_step("Hello")])
+    core = make_core(model, BOT_ADMINS="test:ADMIN")
+
+    refused = await core.handle(command("settings", "prompt Answer in French."), RecordingReply())
+    assert "Only the bot's admins" in refused.text
+    assert await store.channel_settings(channel="test:T1:C1") == {}
+
+    done = await core.handle(
+        command("settings", "prompt Answer in French.", user="ADMIN"), RecordingReply()
+    )
+    assert "Answer in French." in done.text
+    await core.handle(message("hello"), RecordingReply())
+    instructions = model.calls[0].system_instructions or ""
+    assert instructions.endswith("Answer in French.")
+
+    shown = await core.handle(command("settings"), RecordingReply())
+    assert "“Answer in French.”" in shown.text and "mention: optional" in shown.text
+
+    await core.handle(command("settings", "prompt default", user="ADMIN"), RecordingReply())
+    await core.handle(message("again"), RecordingReply())
+    assert "Answer in French." not in (model.calls[1].system_instructions or "")
+
+
+@pytest.mark.parametrize(
+    ("args", "stored", "said"),
+    [
+        ("mention required", {"mention": "required"}, "only when mentioned"),
+        ("mention sometimes", {}, "Use `/settings mention required`"),
+        ("pdf mistral-ocr", {"pdf_engine": "mistral-ocr"}, "read with `mistral-ocr`"),
+        ("pdf magic", {}, "Use one of"),
+        ("model anthropic/claude-sonnet-4.5", {"model": "openrouter/anthropic/claude-sonnet-4.5"},
+         "now uses"),
+        ("colour blue", {}, "Usage: `/settings`"),
+        ("prompt " + "x" * 2_001, {}, "too long"),
+    ],
+)  # fmt: skip
+async def test_settings_values_are_checked_and_stored(
+    make_core: Any, store: Store, args: str, stored: dict[str, str], said: str
+) -> None:
+    core = make_core(ScriptedModel([]))
+    result = await core.handle(command("settings", args), RecordingReply())
+    assert said in result.text
+    assert await store.channel_settings(channel="test:T1:C1") == stored
+
+
+# --------------------------------------------------------------------------- restarts
+
+
+async def test_recover_tells_each_address_once_and_closes_claims_without_one(
+    make_core: Any, store: Store
+) -> None:
+    await store.claim_event(event_id="a", conversation="test:T1:C1:1", address="here")
+    await store.claim_event(event_id="b", conversation="test:T1:C1:2")
+    await store.claim_event(event_id="c", conversation="test:T1:C1:3", address="broken")
+    core = make_core(ScriptedModel([]))
+    core.started_at = time.time() + 1
+    told: list[tuple[str, str]] = []
+
+    async def tell(address: str, text: str) -> None:
+        if address == "broken":
+            raise ConnectionError("channel gone")
+        told.append((address, text))
+
+    assert await core.recover("test", tell) == 1
+    assert told == [("here", RESTART_LINE)]
+    assert await pending(store) == []
+    assert await core.recover("test", tell) == 0

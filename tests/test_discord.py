@@ -190,6 +190,30 @@ async def test_a_thread_is_one_conversation(bot: Bot) -> None:
     assert other
 
 
+async def test_settings_command_makes_thread_follow_ups_need_a_mention(bot: Bot) -> None:
+    fake = bot.discord
+    thread = fake.thread
+    await fake.send_user_message(thread.id, content=f"{fake.bot.mention} start here")
+    await bot.answered()
+
+    interaction = await fake.send_interaction(
+        "settings", {"setting": "mention", "value": "required"}
+    )
+    await eventually(lambda: interaction.followup_ids)
+    told = fake.message(interaction.followup_ids[0])
+    assert told.ephemeral and "only when mentioned" in told.content
+
+    await fake.send_user_message(thread.id, content="follow-up without a mention")
+    await eventually(lambda: bot.adapter.outcomes["ignored"] >= 1)
+    await fake.send_user_message(thread.id, content=f"{fake.bot.mention} with one")
+    await bot.answered(2)
+    assert [m.content for m in bot.answers(thread.id)] == ["echo: start here", "echo: with one"]
+
+    shown = await fake.send_interaction("settings")
+    await eventually(lambda: shown.followup_ids)
+    assert "mention: required" in fake.message(shown.followup_ids[0]).content
+
+
 async def test_dm_with_a_file(bot: Bot) -> None:
     fake = bot.discord
     await fake.send_user_message(

@@ -230,6 +230,34 @@ async def test_require_mention_turns_follow_ups_off(start_bot: BotFactory) -> No
     assert second.endswith("with mention") and "<@U123>: no mention" in second
 
 
+async def test_settings_command_sets_the_channels_mention_rule_and_prompt(bot: Bot) -> None:
+    mention = app_mention(f"{BOT} hi")
+    await bot.deliver(mention)
+    await bot.answered(1)
+
+    url = await bot.command("/settings", "mention required")
+    [post] = await bot.slack.wait_for(lambda: bot.slack.responses(url))
+    assert "only when mentioned" in post.body["text"]
+    url = await bot.command("/settings", "prompt Always answer in haiku.")
+    await bot.slack.wait_for(lambda: bot.slack.responses(url))
+
+    await bot.deliver(message_event("no mention", thread_ts=mention["ts"]))
+    await eventually(lambda: bot.adapter.outcomes["ignored"] >= 1)
+    await bot.deliver(message_event(f"{BOT} with mention", thread_ts=mention["ts"]))
+    await bot.answered(2)
+    assert len(bot.bot_messages("C123", mention["ts"])) == 2
+    system = bot.last_body()["messages"][0]
+    assert system["role"] == "system" and "Always answer in haiku." in system["content"]
+
+    url = await bot.command("/settings", "mention optional")
+    await bot.slack.wait_for(lambda: bot.slack.responses(url))
+    await bot.deliver(message_event("follow-up again", thread_ts=mention["ts"]))
+    await bot.answered(3)
+    url = await bot.command("/settings")
+    [post] = await bot.slack.wait_for(lambda: bot.slack.responses(url))
+    assert "“Always answer in haiku.”" in post.body["text"]
+
+
 async def test_dm_is_answered_in_a_thread_under_the_message(bot: Bot) -> None:
     event = im_message("hello there")
     await bot.deliver(event)

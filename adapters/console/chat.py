@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from bot.core import Core
 
 PROMPT = "you> "
-CORE_COMMANDS = ("reset", "model", "usage", "files", "help", "ask")
+CORE_COMMANDS = ("reset", "model", "settings", "usage", "files", "help", "ask")
 MIME_BY_SUFFIX = {
     ".pdf": "application/pdf",
     ".png": "image/png",

@@ -40,6 +40,7 @@ from adapters.discord.translate import (
     place_conversation,
     strip_bot_mention,
 )
+from bot.commands import MENTION_SETTING
 from bot.events import Attachment, ConversationKey, EventKind
 from bot.inflight import InFlight
 from bot.settings import ConfigError, Settings
@@ -73,7 +74,7 @@ PLAIN_COMMANDS = (
     ("help", "What the bot can do"),
 )
 """Slash commands without options, in the order they are registered (after /ask and /model)."""
-PRIVATE_COMMANDS = frozenset({"model", *(name for name, _ in PLAIN_COMMANDS)})
+PRIVATE_COMMANDS = frozenset({"model", "settings", *(name for name, _ in PLAIN_COMMANDS)})
 NEED_MENTION = (
     "-# I can't read replies that don't mention me here (the Message Content intent is off): "
     "keep the @mention on when you reply, or mention me."
@@ -274,6 +275,24 @@ class DiscordAdapter:
         async def model(interaction: discord.Interaction[Any], name: str | None = None) -> None:
             await adapter.on_command(interaction, "model", name or "")
 
+        @tree.command(name="settings", description="Show or change this channel's settings")
+        @app_commands.describe(
+            setting="What to change (leave empty to see them all)",
+            value="The new value, or 'default'",
+        )
+        @app_commands.choices(
+            setting=[
+                app_commands.Choice(name=n, value=n) for n in ("prompt", "mention", "pdf", "model")
+            ]
+        )
+        async def settings(
+            interaction: discord.Interaction[Any],
+            setting: str | None = None,
+            value: str | None = None,
+        ) -> None:
+            args = " ".join(part for part in (setting, value) if part)
+            await adapter.on_command(interaction, "settings", args)
+
         # The commands without options differ only in name and description.
         for name, description in PLAIN_COMMANDS:
             tree.add_command(
@@ -382,6 +401,11 @@ class DiscordAdapter:
                 not place.is_thread
                 or await self.core.store.has_conversation(conversation=str(conversation))
             )
+            if follows_up and place.is_thread:
+                rule = await self.core.store.get_channel_setting(
+                    channel=str(channel_key(place)), name=MENTION_SETTING
+                )
+                follows_up = rule != "required"
             if not follows_up:
                 self.outcomes["ignored"] += 1
                 return

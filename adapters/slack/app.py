@@ -38,6 +38,7 @@ from adapters.slack.translate import (
     defuse_broadcasts,
     route_message,
 )
+from bot.commands import MENTION_SETTING
 from bot.events import ConversationKey, Event
 from bot.inflight import InFlight
 from bot.settings import ConfigError, Settings
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("/ask", "/model", "/usage", "/reset", "/files", "/help")
+COMMANDS = ("/ask", "/model", "/settings", "/usage", "/reset", "/files", "/help")
 GREETING = (
     "Hi! I'm your team's assistant. Ask me anything here, or mention me in a channel and I'll "
     "answer in the thread. I can check the weather and the time anywhere, and read the text "
@@ -264,15 +265,18 @@ class SlackAdapter:
             body,
             event,
             bot_user_id=str(context.bot_user_id or ""),
-            require_mention=self.settings.slack_require_mention,
+            require_mention=False,  # decided below, per channel
         )
         if incoming is None:
             self.outcomes["ignored"] += 1
             return
         if not incoming.addressed or (
             incoming.needs_membership
-            and not await self.core.store.has_conversation(
-                conversation=str(incoming.event.conversation)
+            and (
+                await self._mention_required(incoming.event)
+                or not await self.core.store.has_conversation(
+                    conversation=str(incoming.event.conversation)
+                )
             )
         ):
             await self.core.observe(incoming.event)
@@ -289,6 +293,14 @@ class SlackAdapter:
             )
             normalized = dataclasses.replace(normalized, attachments=tuple(attachments))
         await self._answer(normalized, thread_ts=normalized.conversation.parts[2])
+
+    async def _mention_required(self, event: Event) -> bool:
+        """Do thread follow-ups need a mention here? ``/settings mention``, else
+        ``SLACK_REQUIRE_MENTION``."""
+        rule = await self.core.store.get_channel_setting(
+            channel=str(event.channel), name=MENTION_SETTING
+        )
+        return rule == "required" if rule else self.settings.slack_require_mention
 
     async def _answer(self, event: Event, *, thread_ts: str) -> TurnResult:
         channel = event.channel.parts[1]
