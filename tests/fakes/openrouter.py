@@ -125,6 +125,9 @@ class TextReply:
     delay: float = 0.0
     finish_reason: str = "stop"
     usage: Usage | None = None
+    first_delay: float | None = None
+    """Seconds before the first chunk, if not ``delay`` (e.g. 0 with a long ``delay``: a stream
+    that shows its start, then stalls)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -863,8 +866,10 @@ class FakeOpenRouter(LoopbackServer):
         delay = reply.delay
         generated = ""
         if isinstance(reply, TextReply | MidStreamErrorReply):
-            for piece in _split(reply.text, reply.chunks):
-                steps.append((chunk({"content": piece}), delay))
+            for i, piece in enumerate(_split(reply.text, reply.chunks)):
+                first_delay = getattr(reply, "first_delay", None)
+                wait = first_delay if i == 0 and first_delay is not None else delay
+                steps.append((chunk({"content": piece}), wait))
             generated = reply.text
         else:
             if reply.text:
