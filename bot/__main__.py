@@ -18,6 +18,7 @@ from bot.settings import ConfigError, Settings, database_path, load_settings
 
 if TYPE_CHECKING:
     from bot.core import Core
+    from bot.ops import OpsServer
 
 log = logging.getLogger("bot")
 
@@ -148,10 +149,21 @@ async def _serve(settings: Settings) -> int:
     async with open_services(settings) as services:
         core = await build_core(services)
         running: list[Platform] = []
+        ops: OpsServer | None = None
         try:
+            slack_http = "slack" in configured and settings.slack_app_token is None
+            if not slack_http and "port" in settings.model_fields_set:
+                from bot.ops import OpsServer
+
+                # Up before the platforms, so /healthz says 503 (not "refused") while starting.
+                ops = OpsServer(
+                    core,
+                    lambda: len(running) == len(factories) and all(p.healthy for p in running),
+                )
+                await ops.start(settings.port)
             for factory in factories:  # Slack and Discord share this one event loop
                 platform = factory(core, settings)
-                running.append(platform)
+                running.append(platform)  # closed in the end even if its start fails
                 await platform.start()
             log.info(
                 "bot running on %s with %s; Ctrl-C or SIGTERM stops it",
@@ -163,11 +175,16 @@ async def _serve(settings: Settings) -> int:
         finally:
             core.stopping = True  # a turn the grace period cuts tells its user
             await asyncio.gather(*(p.close() for p in reversed(running)), return_exceptions=True)
+            if ops is not None:
+                await ops.close()
             await core.close()
     return 0
 
 
 class Platform(Protocol):
+    @property
+    def healthy(self) -> bool: ...
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...

@@ -32,6 +32,7 @@ from bot.context import ToolConfig, TurnContext
 from bot.documents import PDF_MIME
 from bot.errors import ErrorKind, classify, user_message
 from bot.events import Event, EventKind
+from bot.metrics import Metrics
 from bot.models import TURN_STATS, TurnStats
 from bot.reply import Reply
 from bot.settings import Settings
@@ -162,6 +163,8 @@ class Core:
         """Turns waiting for their conversation's lock or a model slot (queue depth)."""
         self.running = 0
         """Turns holding a slot now."""
+        self.metrics = Metrics()
+        self.metrics.watch(lambda: self.waiting, lambda: self.running)
 
     def model(self, name: str) -> Model:
         model = self._models.get(name)
@@ -213,6 +216,19 @@ class Core:
 
     async def handle(self, event: Event, reply: Reply) -> TurnResult:
         """Answer one event. Never raises: every failure ends in ``reply.fail`` and a log line."""
+        result = await self._handle(event, reply)
+        metrics = self.metrics
+        metrics.events.labels(event.platform, result.outcome).inc()
+        if result.error is not None:
+            metrics.errors.labels(result.error.value).inc()
+        if result.input_tokens or result.output_tokens:
+            metrics.tokens.labels("input").inc(result.input_tokens)
+            metrics.tokens.labels("output").inc(result.output_tokens)
+        if result.cost_usd:
+            metrics.cost.inc(result.cost_usd)
+        return result
+
+    async def _handle(self, event: Event, reply: Reply) -> TurnResult:
         if event.author.is_bot and not self.settings.allow_bots:
             log.debug("ignoring a bot's message", extra={"event_id": event.event_id})
             return TurnResult("ignored")
@@ -360,6 +376,7 @@ class Core:
             result = TurnResult("failed", error=ErrorKind.INTERNAL)
         if result.outcome != "answered":
             await self._finish_event(event, "failed")
+        self.metrics.turn_seconds.observe(time.perf_counter() - started)
         log.info(
             "turn",
             extra={
@@ -481,6 +498,7 @@ class Core:
         except BaseException as exc:
             run.cancel()
             TURN_STATS.reset(stats_token)
+            self._observe_model(stats)
             if not isinstance(exc, Exception):
                 raise
             kind = self._failure_kind(exc, shown_text=bool(shown))
@@ -491,6 +509,7 @@ class Core:
             result.text = "".join(shown)
             return result
         TURN_STATS.reset(stats_token)
+        self._observe_model(stats)
 
         answer = "".join(shown)
         await stats.wait_for_costs(run.context_wrapper.usage.requests, timeout_s=0.25)
@@ -518,6 +537,12 @@ class Core:
         result.text = answer
         await reply.finish()
         return result
+
+    def _observe_model(self, stats: TurnStats) -> None:
+        for seconds, ok in stats.calls:
+            self.metrics.model_seconds.labels("ok" if ok else "error").observe(seconds)
+        for kind in stats.errors:
+            self.metrics.model_errors.labels(kind).inc()
 
     @staticmethod
     def _failure_kind(exc: Exception, *, shown_text: bool) -> ErrorKind:

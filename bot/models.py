@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ class TurnStats:
     cost_reports: int = 0
     """Successful litellm calls that have reported their cost (it comes after the call ends)."""
     errors: list[str] = field(default_factory=list)
+    calls: list[tuple[float, bool]] = field(default_factory=list)
+    """(seconds, succeeded) of every model attempt, for the latency metrics."""
     _reported: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def add_cost(self, cost: float | None) -> None:
@@ -141,15 +144,18 @@ class ResilientModel(Model):
                 stats.fallbacks += 1
             for attempt in range(self.retries + 1):
                 stats.attempts += 1
+                began = time.perf_counter()
                 try:
                     async with asyncio.timeout(self.timeout_s):
                         response = await model.get_response(*args, **kwargs)
                 except Exception as exc:
+                    stats.calls.append((time.perf_counter() - began, False))
                     last = exc
                     has_next = index < len(self.chain) - 1
                     if await self._next_step(name, attempt, exc, has_next=has_next):
                         continue
                     break
+                stats.calls.append((time.perf_counter() - began, True))
                 stats.model = name
                 return response
         assert last is not None
@@ -164,6 +170,7 @@ class ResilientModel(Model):
             for attempt in range(self.retries + 1):
                 stats.attempts += 1
                 shown = False
+                began = time.perf_counter()
                 stream = model.stream_response(*args, **kwargs)
                 try:
                     while True:
@@ -177,6 +184,7 @@ class ResilientModel(Model):
                             shown = True
                         yield event
                 except Exception as exc:
+                    stats.calls.append((time.perf_counter() - began, False))
                     last = exc
                     if shown:
                         raise
@@ -188,6 +196,7 @@ class ResilientModel(Model):
                     aclose = getattr(stream, "aclose", None)
                     if aclose is not None:
                         await aclose()
+                stats.calls.append((time.perf_counter() - began, True))
                 stats.model = name
                 return
         assert last is not None

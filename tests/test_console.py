@@ -245,7 +245,9 @@ async def test_slack_without_a_transport_secret_is_one_clear_line(
 
 
 async def test_bot_serves_discord_until_sigterm(fake: FakeOpenRouter, tmp_path: Path) -> None:
-    """``python -m bot`` with a Discord token: gateway session, an answer, a clean stop."""
+    """``python -m bot`` with a Discord token: gateway session, an answer, /healthz and /metrics
+    on $PORT, a clean stop."""
+    port = free_port()
     async with FakeDiscord() as discord_fake:
         env = bot_env(
             tmp_path,
@@ -253,6 +255,7 @@ async def test_bot_serves_discord_until_sigterm(fake: FakeOpenRouter, tmp_path: 
             DISCORD_BOT_TOKEN=discord_fake.token,
             DISCORD_API_BASE=discord_fake.rest_base,
             DISCORD_GATEWAY_URL=discord_fake.gateway_url,
+            PORT=str(port),
         )
         code, out, _ = await run_bot(["check"], env, tmp_path)
         assert code == 0 and "discord:   REST at" in out, out
@@ -269,6 +272,13 @@ async def test_bot_serves_discord_until_sigterm(fake: FakeOpenRouter, tmp_path: 
                     content=f"{discord_fake.bot.mention} hello from a process"
                 )
                 answer = await discord_fake.wait_for_message()
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    assert resp.status == 200
+                await asyncio.sleep(0.2)  # the turn's metrics land just after its answer
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                    metrics = await resp.text()
+            assert 'bot_events_total{outcome="answered",platform="discord"} 1.0' in metrics
         finally:
             proc.send_signal(signal.SIGTERM)
             out_b, err_b = await asyncio.wait_for(proc.communicate(), 30)

@@ -190,6 +190,12 @@ async def test_rate_limit_is_retried_then_answered(make_core: Any) -> None:
 
     assert result.outcome == "answered" and reply.text == "made it"
     assert reply.of("fail") == []
+    metrics = core.metrics.render().decode()
+    assert 'bot_model_errors_total{kind="rate_limit"} 1.0' in metrics
+    assert 'bot_model_errors_total{kind="provider"} 1.0' in metrics
+    assert 'bot_model_call_seconds_count{outcome="error"} 2.0' in metrics
+    assert 'bot_model_call_seconds_count{outcome="ok"} 1.0' in metrics
+    assert 'bot_events_total{outcome="answered",platform="test"} 1.0' in metrics
 
 
 async def test_retries_exhausted_gives_one_failure_line(make_core: Any) -> None:
@@ -202,6 +208,10 @@ async def test_retries_exhausted_gives_one_failure_line(make_core: Any) -> None:
     assert result.error is ErrorKind.PROVIDER
     assert reply.of("fail") == [user_message(ErrorKind.PROVIDER)]
     assert model.remaining_steps == 0
+    metrics = core.metrics.render().decode()
+    assert 'bot_errors_total{kind="provider"} 1.0' in metrics
+    assert 'bot_events_total{outcome="failed",platform="test"} 1.0' in metrics
+    assert "bot_turns_waiting 0.0" in metrics and "bot_turns_running 0.0" in metrics
 
 
 async def test_messages_of_one_conversation_are_answered_in_order(make_core: Any) -> None:

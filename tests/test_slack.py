@@ -599,6 +599,29 @@ async def test_healthz(bot: Bot) -> None:
         assert await resp.json() == {"ok": True}
 
 
+async def test_metrics_count_turns_tokens_and_queue_in_prometheus_format(bot: Bot) -> None:
+    event = app_mention(f"{BOT} count me")
+    await bot.deliver(event)
+    await bot.answered()
+    await bot.deliver(event)  # Slack's retry: a duplicate
+    await eventually(lambda: bot.adapter.outcomes["duplicate"] >= 1)
+
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{bot.adapter.port}/metrics") as resp,
+    ):
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain; version=")
+        text = await resp.text()
+    assert 'bot_events_total{outcome="answered",platform="slack"} 1.0' in text
+    assert 'bot_events_total{outcome="duplicate",platform="slack"} 1.0' in text
+    assert "bot_turn_seconds_count 1.0" in text
+    assert 'bot_model_call_seconds_count{outcome="ok"} 1.0' in text
+    assert re.search(r'bot_tokens_total\{direction="input"\} [1-9]', text)
+    assert "bot_turns_waiting 0.0" in text and "bot_turns_running 0.0" in text
+    assert bot.slack.bot_token not in text and SECRET not in text
+
+
 async def test_socket_mode(start_bot: BotFactory) -> None:
     async with FakeSlack() as slack:
         bot = await start_bot(slack, SLACK_APP_TOKEN=slack.app_token, SLACK_SIGNING_SECRET=None)

@@ -143,6 +143,12 @@ class DiscordAdapter:
         self.message_content = False
         self.outcomes: Counter[str] = Counter()
 
+    @property
+    def healthy(self) -> bool:
+        """Connected to the gateway and taking events."""
+        client = self.client
+        return client is not None and client.is_ready() and not client.is_closed()
+
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, timeout_s: float = 60.0) -> None:

@@ -41,6 +41,7 @@ from adapters.slack.translate import (
 from bot.commands import MENTION_SETTING
 from bot.events import ConversationKey, Event
 from bot.inflight import InFlight
+from bot.ops import add_ops_routes
 from bot.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -211,7 +212,7 @@ class SlackAdapter:
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=2 * 1024 * 1024)
         app.router.add_post("/slack/events", self._handle_http)
-        app.router.add_get("/healthz", self._healthz)
+        add_ops_routes(app, self.core, lambda: self.healthy)  # /healthz and /metrics
         return app
 
     async def _handle_http(self, request: web.Request) -> web.Response:
@@ -219,18 +220,6 @@ class SlackAdapter:
             return web.Response(status=503, text="starting")
         response = await self.app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(response)
-
-    async def _healthz(self, request: web.Request) -> web.Response:
-        """200 while the bot takes events and its store answers; 503 otherwise."""
-        if not self.healthy:
-            return web.json_response({"ok": False, "reason": "not running"}, status=503)
-        try:
-            async with asyncio.timeout(2.0):
-                await self.core.store.get_state(key="healthz")
-        except Exception as exc:
-            log.warning("healthz: the store does not answer (%s)", type(exc).__name__)
-            return web.json_response({"ok": False, "reason": "store"}, status=503)
-        return web.json_response({"ok": True})
 
     @property
     def client(self) -> AsyncWebClient:
