@@ -437,6 +437,31 @@ async def test_hung_model_times_out(start: StackFactory, openrouter: FakeOpenRou
     assert await s.store.count_items(conversation=CONVERSATION) == 0
 
 
+async def test_a_trickling_stream_is_capped_and_frees_the_conversation(
+    start: StackFactory, openrouter: FakeOpenRouter
+) -> None:
+    """Chunks that each come within the idle timeout but never end: the per-turn cap stops the
+    turn, the partial answer stays with a "cut" line, and the conversation's next message (which
+    waited for its lock) is answered."""
+    openrouter.enqueue(TextReply("never " * 200, chunks=200, delay=0.05))
+    s = await start(BOT_MODEL_TIMEOUT=1, BOT_TURN_TIMEOUT=1.0, BOT_MODEL_RETRIES=0)
+
+    first = asyncio.create_task(s.ask("tell me everything"))
+    await openrouter.wait_for_requests(1)
+    second_result, second_reply = await asyncio.wait_for(s.ask("still there?"), 10)
+    first_result, first_reply = await first
+
+    assert first_result.error is ErrorKind.CUT_OFF
+    assert first_reply.text.startswith("never ") and len(first_reply.text) < len("never " * 200)
+    assert first_reply.of("fail") == [user_message(ErrorKind.CUT_OFF)]
+    assert second_result.outcome == "answered" and second_reply.text == "echo: still there?"
+    assert s.core.locks._locks == {}  # nothing held or waiting afterwards
+    # Only the answered turn is in history: the cut one left nothing half-written.
+    assert [m["content"] for m in await s.history() if m.get("role") == "user"] == [
+        "still there?"
+    ]
+
+
 async def test_hung_model_is_retried_and_then_answers(
     start: StackFactory, openrouter: FakeOpenRouter
 ) -> None:
