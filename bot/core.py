@@ -53,6 +53,8 @@ SHUTDOWN_LINE = (
 )
 """Told at shutdown for each turn the grace period (``BOT_SHUTDOWN_GRACE``) cut short."""
 SHUTDOWN_TELL_S = 2.0
+LOGGED_CHARS = 2_000
+"""With ``LOG_CONTENT=true``, how much of a question and of its answer the turn's log line keeps."""
 IMAGE_TOKENS = 1_500
 """What an image is counted as when fitting history (a high-detail image is ~1,100 tokens)."""
 OBSERVED_TEXT_CHARS = 4_000
@@ -377,20 +379,23 @@ class Core:
         if result.outcome != "answered":
             await self._finish_event(event, "failed")
         self.metrics.turn_seconds.observe(time.perf_counter() - started)
-        log.info(
-            "turn",
-            extra={
-                "conversation": str(event.conversation),
-                "outcome": result.outcome,
-                "error": result.error,
-                "model": result.model,
-                "input_tokens": result.input_tokens,
-                "output_tokens": result.output_tokens,
-                "cost_usd": result.cost_usd,
-                "latency_ms": round((time.perf_counter() - started) * 1000, 1),
-                "tools": result.tools,
-            },
-        )
+        fields: dict[str, Any] = {
+            "conversation": str(event.conversation),
+            "outcome": result.outcome,
+            "error": result.error,
+            "model": result.model,
+            "input_tokens": result.input_tokens,
+            "output_tokens": result.output_tokens,
+            "cost_usd": result.cost_usd,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+            "tools": result.tools,
+            "chars_in": len(event.text),
+            "chars_out": len(result.text),
+        }
+        if self.settings.log_content:  # off by default: people's messages stay out of logs
+            fields["text"] = event.text[:LOGGED_CHARS]
+            fields["answer"] = result.text[:LOGGED_CHARS]
+        log.info("turn", extra=fields)
         return result
 
     async def _tell_cut(self, event: Event, reply: Reply) -> None:

@@ -587,3 +587,26 @@ async def test_recover_tells_each_address_once_and_closes_claims_without_one(
     assert told == [("here", RESTART_LINE)]
     assert await pending(store) == []
     assert await core.recover("test", tell) == 0
+
+
+# --------------------------------------------------------------------------- logs
+
+
+@pytest.mark.parametrize("log_content", [False, True])
+async def test_turn_log_line_carries_message_text_only_with_log_content(
+    make_core: Any, caplog: pytest.LogCaptureFixture, log_content: bool
+) -> None:
+    from bot.logs import KeyValueFormatter
+
+    core = make_core(ScriptedModel([text_step("the reply ZEBRA")]), LOG_CONTENT=log_content)
+    with caplog.at_level("DEBUG"):
+        await core.handle(message("a secret plan MARKER-42"), RecordingReply())
+
+    [turn] = [r for r in caplog.records if r.getMessage() == "turn"]
+    assert turn.__dict__["outcome"] == "answered" and turn.__dict__["chars_in"] == 23
+    # Our own loggers (libraries that log payloads at DEBUG are held at WARNING by
+    # bot.logs.setup_logging, tested in test_hostile).
+    ours = [r for r in caplog.records if r.name.split(".")[0] in ("bot", "adapters", "storage")]
+    everything = "\n".join(KeyValueFormatter().format(r) for r in ours)
+    assert ("MARKER-42" in everything) is log_content
+    assert ("ZEBRA" in everything) is log_content
