@@ -64,7 +64,9 @@ def setup_logging(level: str, secrets: Iterable[str]) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Libraries that log request bodies or headers at DEBUG stay at WARNING unless asked.
+    # Libraries that log request bodies or headers at DEBUG stay at WARNING unless asked:
+    # message text must not reach the logs (slack_sdk logs every Web API body, discord.py
+    # every REST and gateway payload, aiosqlite every statement's parameters).
     for noisy in (
         "LiteLLM",
         "litellm",
@@ -73,5 +75,8 @@ def setup_logging(level: str, secrets: Iterable[str]) -> None:
         "openai",
         "openai.agents",
         "aiosqlite",
+        "slack_sdk",
+        "discord.http",
+        "discord.gateway",
     ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -843,14 +843,16 @@ async def test_claim_event_only_once_even_after_reopening(
 
 
 async def test_unfinished_events_keep_their_address_and_filter_by_platform_and_age(
-    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+    store: SQLiteStore,
 ) -> None:
-    clock = iter([100.0, 200.0, 300.0])
-    monkeypatch.setattr(sqlite_module.time, "time", lambda: next(clock))
     await store.claim_event(event_id="S1", conversation="slack:T:C:1", address='{"c": "C"}')
     await store.claim_event(event_id="D1", conversation="discord:g:1:2")
     await store.claim_event(event_id="S2", conversation="slack:T:C:2", address="x")
-    monkeypatch.undo()
+    for event_id, at in (("S1", 100.0), ("D1", 200.0), ("S2", 300.0)):
+        await store._conn.execute(
+            "UPDATE processed_events SET claimed_at = ? WHERE event_id = ?", (at, event_id)
+        )
+    await store._conn.commit()
 
     slack = await store.unfinished_events(prefix="slack:")
     assert [(e.event_id, e.address, e.claimed_at) for e in slack] == [

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from bot.events import Author, ConversationKey, Event, EventKind
 
 PLATFORM = "discord"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_CHAIN = 12
 """Reply-chain hops walked to find a conversation before giving up (a new one starts)."""
 
@@ -64,6 +65,12 @@ def message_state_key(message_id: int) -> str:
     return f"{PLATFORM}:message:{message_id}"
 
 
+def scrub(text: str) -> str:
+    """``text`` with each lone surrogate (a JSON ``"\\ud800"`` escape decodes to one) replaced
+    by U+FFFD: UTF-8 cannot encode them, so SQLite and HTTP clients would fail on them later."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def strip_bot_mention(text: str, bot_id: int) -> str:
     out = re.sub(rf"<@!?{bot_id}>", "", text)
     return re.sub(r"[ \t]{2,}", " ", out).strip()
@@ -89,9 +96,12 @@ def message_event(
         channel=channel_key(place),
         kind=kind,
         author=Author(
-            id=str(author_id), display_name=author_name, is_bot=author_is_bot, roles=author_roles
+            id=str(author_id),
+            display_name=scrub(author_name),
+            is_bot=author_is_bot,
+            roles=author_roles,
         ),
-        text=strip_bot_mention(content, bot_id),
+        text=scrub(strip_bot_mention(content, bot_id)),
         workspace=str(place.guild_id) if place.guild_id else None,
     )
 
@@ -114,8 +124,8 @@ def command_event(
         channel=channel_key(place),
         kind=EventKind.COMMAND,
         author=Author(id=str(user_id), display_name=user_name, roles=user_roles),
-        text=args,
+        text=scrub(args),
         command=name,
-        command_args=args,
+        command_args=scrub(args),
         workspace=str(place.guild_id) if place.guild_id else None,
     )

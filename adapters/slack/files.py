@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from adapters.slack.translate import scrub
 from bot.events import Attachment, AttachmentUnavailable, FetchBytes
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,9 @@ def slack_attachments(
     """One ``Attachment`` per Slack file object; unusable ones fail in ``fetch`` with a reason."""
     out: list[Attachment] = []
     for file in files:
-        name = str(file.get("name") or file.get("title") or file.get("id") or "file")
+        name = scrub(str(file.get("name") or file.get("title") or file.get("id") or "file"))
         mimetype = str(file.get("mimetype") or "application/octet-stream")
-        size = int(file.get("size") or 0)
+        size = _size(file.get("size"))
         url = str(file.get("url_private_download") or file.get("url_private") or "")
         out.append(
             Attachment(
@@ -67,6 +68,16 @@ def slack_attachments(
             )
         )
     return out
+
+
+def _size(value: object) -> int:
+    """Slack's ``size`` of a file; 0 (unknown: checked while downloading) if it is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return 0
+    try:
+        return max(0, int(value))
+    except (ValueError, OverflowError):
+        return 0
 
 
 def _fetcher(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from bot.events import Author, ConversationKey, Event, EventKind
 
@@ -31,6 +31,7 @@ USER_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "bot_message"
 unless ``BOT_ALLOW_BOTS``); edits, deletions, joins and the like are not."""
 
 _ENTITY = re.compile(r"<([^<>\s][^<>]*)>")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _UNESCAPE = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
 
 
@@ -45,6 +46,12 @@ class Incoming:
     """A thread reply without a mention: answered only if the bot takes part in the thread."""
     files: tuple[Mapping[str, Any], ...] = ()
     """Slack file objects, turned into ``Attachment``s by the adapter (it holds the token)."""
+
+
+def scrub(text: str) -> str:
+    """``text`` with each lone surrogate (a JSON ``"\\ud800"`` escape decodes to one) replaced
+    by U+FFFD: UTF-8 cannot encode them, so SQLite and HTTP clients would fail on them later."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def slack_to_markdown(text: str) -> str:
@@ -95,6 +102,11 @@ def message_id(team: str, channel: str, ts: str) -> str:
     return f"{PLATFORM}:{team}:{channel}:{ts}"
 
 
+def _is_id(value: object) -> TypeGuard[str]:
+    """A Slack id or ts usable as a conversation key part (a non-empty string without ``:``)."""
+    return isinstance(value, str) and bool(value) and ":" not in value
+
+
 def team_of(body: Mapping[str, Any], event: Mapping[str, Any]) -> str:
     """The workspace the channel lives in (the envelope's, which is right for shared channels)."""
     return str(body.get("team_id") or event.get("team") or "T0")
@@ -110,22 +122,29 @@ def route_message(
     """What an ``app_mention`` or ``message`` event means for the bot; None when not for it."""
     kind_of_event = event.get("type")
     subtype = event.get("subtype")
-    if subtype not in USER_SUBTYPES:
+    if not isinstance(subtype, str | None) or subtype not in USER_SUBTYPES:
         return None
     user = event.get("user")
     channel = event.get("channel")
     ts = event.get("ts")
-    if not (isinstance(channel, str) and isinstance(ts, str)):
+    thread_ts = event.get("thread_ts") or ts
+    team = team_of(body, event)
+    # A payload Slack would never send (wrong types, ids that cannot form a conversation key)
+    # is dropped here rather than failing later in the listener.
+    if not (_is_id(channel) and _is_id(ts) and _is_id(thread_ts) and _is_id(team)):
         return None
     is_bot = bool(event.get("bot_id")) or subtype == "bot_message"
     if user == bot_user_id or (not isinstance(user, str) and not is_bot):
         return None
-    raw_text = str(event.get("text") or "")
+    raw_text = event.get("text")
+    files_field = event.get("files")
+    if not isinstance(raw_text, str | None) or not isinstance(files_field, list | None):
+        return None
+    raw_text = raw_text or ""
     mentioned = f"<@{bot_user_id}" in raw_text
     in_dm = event.get("channel_type") == "im" or (
         kind_of_event == "message" and channel.startswith("D") and "channel_type" not in event
     )
-    thread_ts = str(event.get("thread_ts") or ts)
     needs_membership, addressed = False, True
     if kind_of_event == "app_mention" or (mentioned and not in_dm):
         kind = EventKind.MENTION
@@ -137,9 +156,8 @@ def route_message(
             needs_membership = True
         else:
             addressed = False
-    team = team_of(body, event)
     author_id = str(user or event.get("bot_id") or "unknown")
-    files = tuple(f for f in event.get("files") or () if isinstance(f, Mapping))
+    files = tuple(f for f in files_field or () if isinstance(f, Mapping))
     return Incoming(
         event=Event(
             platform=PLATFORM,
@@ -148,7 +166,7 @@ def route_message(
             channel=channel_key(team, channel),
             kind=kind,
             author=Author(id=author_id, display_name=author_id, is_bot=is_bot),
-            text=slack_to_markdown(strip_bot_mention(raw_text, bot_user_id)),
+            text=scrub(slack_to_markdown(strip_bot_mention(raw_text, bot_user_id))),
             workspace=team,
         ),
         addressed=addressed,
@@ -171,7 +189,7 @@ def command_event(
     channel = str(command.get("channel_id") or "C0")
     user = str(command.get("user_id") or "unknown")
     name = str(command.get("command") or "").lstrip("/").lower()
-    args = str(command.get("text") or "").strip()
+    args = scrub(str(command.get("text") or "")).strip()
     trigger = str(command.get("trigger_id") or "")
     return Event(
         platform=PLATFORM,
