@@ -150,6 +150,7 @@ async def _serve(settings: Settings) -> int:
         core = await build_core(services)
         running: list[Platform] = []
         ops: OpsServer | None = None
+        code = 0
         try:
             slack_http = "slack" in configured and settings.slack_app_token is None
             if not slack_http and "port" in settings.model_fields_set:
@@ -170,7 +171,14 @@ async def _serve(settings: Settings) -> int:
                 ", ".join(configured),
                 settings.bot_model,
             )
-            await stop.wait()
+            waits = [asyncio.create_task(stop.wait())]
+            waits += [asyncio.create_task(p.failed.wait()) for p in running]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for wait in waits:
+                wait.cancel()
+            if not stop.is_set():
+                log.error("a platform connection failed; stopping so the supervisor restarts us")
+                code = 1
             log.info("stopping")
         finally:
             core.stopping = True  # a turn the grace period cuts tells its user
@@ -178,10 +186,12 @@ async def _serve(settings: Settings) -> int:
             if ops is not None:
                 await ops.close()
             await core.close()
-    return 0
+    return code
 
 
 class Platform(Protocol):
+    failed: asyncio.Event
+
     @property
     def healthy(self) -> bool: ...
 

@@ -40,6 +40,7 @@ from .base import (
 )
 
 log = logging.getLogger(__name__)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 BUSY_TIMEOUT_MS = 5_000
 """How long a write waits for another process's lock before failing with ``database is locked``."""
@@ -692,7 +693,12 @@ def _encode_items(items: Sequence[NewItem]) -> list[_EncodedItem]:
 
 
 def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if _SURROGATE.search(text):
+        # A lone surrogate (a model can emit one) is not UTF-8, so SQLite could not store it;
+        # as a JSON escape it round-trips intact.
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 def _sha256(data: bytes) -> str:

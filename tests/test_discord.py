@@ -312,6 +312,7 @@ async def test_slash_commands_defer_then_follow_up(bot: Bot) -> None:
     assert [c["name"] for c in fake.commands[None]] == [
         "ask",
         "model",
+        "settings",
         "usage",
         "reset",
         "files",
@@ -573,3 +574,15 @@ async def test_a_turn_cut_by_a_crash_is_told_after_restart_as_a_reply(bot: Bot) 
     assert pings_nobody(told)
     assert await pending(bot.core.store) == []
     assert await bot.core.recover("discord", bot.adapter._tell) == 0
+
+
+async def test_a_client_that_ends_on_its_own_marks_the_adapter_failed(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``python -m bot`` exits non-zero on ``failed``, so a supervisor restarts it."""
+    assert bot.adapter.healthy and not bot.adapter.failed.is_set()
+    assert bot.adapter._task is not None
+    bot.adapter._task.cancel()
+    await eventually(lambda: bot.adapter.failed.is_set())
+    assert not bot.adapter.healthy
+    assert "discord: the gateway client stopped unexpectedly" in caplog.text

@@ -457,9 +457,7 @@ async def test_a_trickling_stream_is_capped_and_frees_the_conversation(
     assert second_result.outcome == "answered" and second_reply.text == "echo: still there?"
     assert s.core.locks._locks == {}  # nothing held or waiting afterwards
     # Only the answered turn is in history: the cut one left nothing half-written.
-    assert [m["content"] for m in await s.history() if m.get("role") == "user"] == [
-        "still there?"
-    ]
+    assert [m["content"] for m in await s.history() if m.get("role") == "user"] == ["still there?"]
 
 
 async def test_hung_model_is_retried_and_then_answers(

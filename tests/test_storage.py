@@ -1058,3 +1058,9 @@ async def test_observed_messages_are_kept_few_and_taken_by_a_completed_turn(
     # What the turn took in is gone; what came during the turn waits for the next one.
     assert [m.text for m in await store.observed_messages(conversation="c")] == ["late"]
     assert [m.text for m in await store.observed_messages(conversation="d")] == ["other"]
+
+
+async def test_a_lone_surrogate_round_trips_through_history(store: SQLiteStore) -> None:
+    """A model can emit one; UTF-8 cannot encode it, so it is stored as a JSON escape."""
+    await store.append_items(conversation="c", items=turn("odd \ud800 text", "plain é"))
+    assert await contents(store, "c") == ["odd \ud800 text", "plain é"]

@@ -99,6 +99,30 @@ def place_of(channel: Any) -> Place:
     return Place(guild_id=guild.id if guild else None, channel_id=channel.id)
 
 
+def _guard_parsers(parsers: dict[str, Any]) -> None:
+    """Make each gateway dispatch parser drop a payload it cannot parse (with a warning) instead
+    of raising: discord.py lets such an exception end ``Client.start``, which silently took the
+    whole Discord side down (e.g. a MESSAGE_CREATE without ``content``)."""
+
+    def guarded(name: str, parse: Any) -> Any:
+        def parse_or_drop(data: Any) -> Any:
+            try:
+                return parse(data)
+            except Exception as exc:
+                log.warning(
+                    "discord: dropped a malformed %s dispatch (%s: %s)",
+                    name,
+                    type(exc).__name__,
+                    exc,
+                )
+                return None
+
+        return parse_or_drop
+
+    for name, parse in list(parsers.items()):
+        parsers[name] = guarded(name, parse)
+
+
 class ChatClient(discord.Client):
     """discord.py's client, its events routed to the adapter."""
 
@@ -115,6 +139,7 @@ class ChatClient(discord.Client):
         self.tree = app_commands.CommandTree(self)
         self.ready = asyncio.Event()
         adapter.register_commands(self.tree)
+        _guard_parsers(self._connection.parsers)
 
     async def setup_hook(self) -> None:
         await self.adapter.sync_commands(self)
@@ -140,6 +165,9 @@ class DiscordAdapter:
         self._typing = TypingHub()
         self.recovery: asyncio.Task[int] | None = None
         """Telling the users whose turns the previous run left unfinished (after start)."""
+        self.failed = asyncio.Event()
+        """Set if the gateway client ends on its own: ``python -m bot`` then exits non-zero, so
+        the process supervisor restarts it."""
         self.message_content = False
         self.outcomes: Counter[str] = Counter()
 
@@ -192,7 +220,19 @@ class DiscordAdapter:
             raise RuntimeError("the Discord client stopped before it was ready")
         if not done:
             raise TimeoutError("Discord did not become ready in time")
+        self._task.add_done_callback(self._client_ended)
         self.recovery = asyncio.create_task(self.core.recover("discord", self._tell))
+
+    def _client_ended(self, task: asyncio.Task[None]) -> None:
+        if self.client is None:  # closing: expected
+            return
+        reason = "stopped" if task.cancelled() or task.exception() is None else "crashed"
+        log.error(
+            "discord: the gateway client %s unexpectedly%s",
+            reason,
+            f" ({type(task.exception()).__name__})" if reason == "crashed" else "",
+        )
+        self.failed.set()
 
     async def _tell(self, address: str, text: str) -> None:
         """Send ``text`` where an event's ``address`` points: as a reply to the user's message
@@ -394,7 +434,8 @@ class DiscordAdapter:
         if message.author.id == me.id or message.type not in USER_MESSAGE_TYPES:
             return
         place = place_of(message.channel)
-        mentioned = any(user.id == me.id for user in message.mentions)
+        # getattr: discord.py leaves the attribute unset when a payload lacks "mentions".
+        mentioned = any(user.id == me.id for user in getattr(message, "mentions", ()))
         conversation = place_conversation(place)
         kind = EventKind.DIRECT_MESSAGE if place.is_dm else EventKind.MENTION
         if conversation is None and message.reference is not None:

@@ -20,13 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.files import slack_attachments
@@ -135,8 +138,12 @@ class SlackAdapter:
         self._socket: Any = None
         self._inflight = InFlight("slack")
         self.app: AsyncApp | None = None
+        secret = settings.slack_signing_secret
+        self._verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
         self.recovery: asyncio.Task[int] | None = None
         """Telling the users whose turns the previous run left unfinished (after start)."""
+        self.failed = asyncio.Event()
+        """Never set: bolt's HTTP server and Socket Mode client reconnect on their own."""
         self.healthy = False
         self.port: int | None = None
         """HTTP mode: the port bound (``PORT=0`` picks a free one)."""
@@ -216,9 +223,29 @@ class SlackAdapter:
         return app
 
     async def _handle_http(self, request: web.Request) -> web.Response:
+        """Slack's requests: the signature is checked on the raw bytes before anything parses
+        them (bolt would parse first, and a malformed body from anyone was a 500), and a body
+        that is not a well-formed Slack payload is a 400, not a traceback."""
         if self.app is None:
             return web.Response(status=503, text="starting")
-        response = await self.app.async_dispatch(await to_bolt_request(request))
+        raw = await request.read()
+        if self._verifier is not None and not _signed(self._verifier, raw, request.headers):
+            log.info("slack: refused a request with a bad or stale signature")
+            return web.Response(status=401, text="invalid signature")
+        try:
+            text = raw.decode("utf-8")
+            payload = parse_body(text, request.content_type)
+        except (UnicodeDecodeError, ValueError):
+            payload = None
+        if not _well_formed(payload):
+            log.warning("slack: refused a malformed request (%d bytes)", len(raw))
+            return web.Response(status=400, text="malformed request")
+        bolt_request = AsyncBoltRequest(
+            body=text,
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
+        response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     @property
@@ -398,3 +425,26 @@ class SlackAdapter:
         if self._session is None:
             raise RuntimeError("the Slack adapter is not started")
         return self._session
+
+
+# Fields of an event that bolt reads and expects as strings (or objects, in some event types).
+_EVENT_FIELDS = ("type", "user", "channel", "ts", "thread_ts", "team", "subtype", "bot_id")
+
+
+def _signed(verifier: SignatureVerifier, raw: bytes, headers: Mapping[str, str]) -> bool:
+    try:
+        return verifier.is_valid_request(raw, headers)
+    except (ValueError, TypeError):  # a timestamp header that is not a number
+        return False
+
+
+def _well_formed(payload: object) -> bool:
+    """A JSON object whose ``event`` (if any) is an object with sanely typed fields."""
+    if not isinstance(payload, dict):
+        return False
+    if "event" not in payload:
+        return True
+    event = payload["event"]
+    if not isinstance(event, dict):
+        return False
+    return all(isinstance(event.get(k), str | dict | None) for k in _EVENT_FIELDS)
