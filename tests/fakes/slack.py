@@ -6,7 +6,8 @@ It speaks the wire formats the real clients use, so the adapter is tested throug
 - the Web API at ``{base_url}/api/<method>`` (``api_url`` is the clients' ``base_url``): JSON,
   form-encoded and query parameters alike; ``Authorization: Bearer`` or a ``token`` field;
   HTTP 200 ``{"ok": false, "error": ...}`` for API errors and HTTP 429 + ``Retry-After`` for
-  scripted rate limits, as Slack does;
+  scripted rate limits (``rate_limit``) or a random fraction of calls (``rate_limit_randomly``),
+  as Slack does;
 - a message store per channel (threads, edits, deletes, reactions, native streams);
 - private files at ``/files-pri/T...-F.../name`` that need the bot token (else a 200 HTML
   sign-in page, as Slack answers);
@@ -41,13 +42,14 @@ import hmac
 import html
 import itertools
 import json
+import random
 import re
 import secrets
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeVar
 from urllib.parse import quote, urlencode
@@ -698,6 +700,19 @@ class _Failure:
 
 
 @dataclass(slots=True)
+class _RandomLimit:
+    fraction: float
+    methods: frozenset[str] | None
+    retry_after: int
+    rng: random.Random
+
+    def hits(self, method: str) -> bool:
+        if self.methods is not None and method not in self.methods:
+            return False
+        return self.rng.random() < self.fraction
+
+
+@dataclass(slots=True)
 class _Socket:
     ws: web.WebSocketResponse
     opened_at: float
@@ -779,6 +794,9 @@ class FakeSlack(LoopbackServer):
         self._files: dict[str, tuple[JSONDict, bytes]] = {}
         self._response_urls: dict[str, int] = {}
         self._failures: dict[str, deque[_Failure]] = {}
+        self._random_limit: _RandomLimit | None = None
+        self.random_429s = 0
+        """How many calls ``rate_limit_randomly`` answered with a 429."""
         self._tickets: set[str] = set()
         self._sockets: list[_Socket] = []
         self._pending_acks: dict[str, asyncio.Future[JSONDict]] = {}
@@ -1020,6 +1038,32 @@ class FakeSlack(LoopbackServer):
         queue = self._failures.setdefault(method, deque())
         queue.extend(_Failure(status, error, retry_after) for _ in range(times))
 
+    def rate_limit_randomly(
+        self,
+        fraction: float,
+        *,
+        methods: Collection[str] | None = None,
+        retry_after: int = 1,
+        seed: int | None = None,
+    ) -> None:
+        """From now on, answer a random ``fraction`` of the authorized calls of ``methods``
+        (``None``: any method) with HTTP 429 ``ratelimited`` and ``Retry-After: retry_after``,
+        as Slack does under load; scripted failures (``fail_next``) still come first. For load
+        tests: such calls are recorded with status 429 and counted in ``random_429s``.
+        ``fraction`` 0 turns it off."""
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError("fraction must be between 0 and 1")
+        self._random_limit = (
+            _RandomLimit(
+                fraction,
+                frozenset(methods) if methods is not None else None,
+                retry_after,
+                random.Random(seed),
+            )
+            if fraction
+            else None
+        )
+
     def expire_stream(self, channel: str, ts: str) -> None:
         """End a stream as Slack does after its lifetime: later calls get
         ``message_not_in_streaming_state``."""
@@ -1040,6 +1084,8 @@ class FakeSlack(LoopbackServer):
         self._prompts.clear()
         self._titles.clear()
         self._failures.clear()
+        self._random_limit = None
+        self.random_429s = 0
 
     # ----------------------------------------------------------------- inspection
 
@@ -1490,6 +1536,10 @@ class FakeSlack(LoopbackServer):
             queue = self._failures.get(key)
             if queue:
                 return queue.popleft()
+        limit = self._random_limit
+        if limit is not None and limit.hits(method):
+            self.random_429s += 1
+            return _Failure(429, "ratelimited", limit.retry_after)
         return None
 
     async def _handle_file(self, request: web.Request) -> web.Response:
