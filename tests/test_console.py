@@ -12,11 +12,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import aiosqlite
 import pytest
 
+from bot.core import SHUTDOWN_LINE
 from bot.errors import ErrorKind, user_message
 from tests.fakes.discord import FakeDiscord
-from tests.fakes.openrouter import FakeOpenRouter, ToolCallReply
+from tests.fakes.openrouter import FakeOpenRouter, HangReply, ToolCallReply
 from tests.fakes.slack import BOT_USER_ID, FakeSlack, app_mention
 
 REPO = Path(__file__).resolve().parents[1]
@@ -287,3 +289,51 @@ async def test_bot_serves_discord_until_sigterm(fake: FakeOpenRouter, tmp_path: 
         logs = out_b.decode() + err_b.decode()
         assert discord_fake.token not in logs and fake.api_key not in logs
         assert "Traceback" not in logs and "invite it with" in logs
+
+
+async def test_sigterm_cuts_a_hung_turn_after_the_grace_and_tells_its_user(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    """BOT_SHUTDOWN_GRACE through the real entry point: the turn in flight is cut after the
+    grace, its user is told, the claim is closed (a restart will not tell them again), and the
+    process exits 0 well inside Heroku's 30 s."""
+    fake.enqueue(HangReply())
+    secret = "process-test-signing-secret"
+    port = free_port()
+    async with FakeSlack() as slack:
+        env = bot_env(
+            tmp_path,
+            fake,
+            SLACK_BOT_TOKEN=slack.bot_token,
+            SLACK_SIGNING_SECRET=secret,
+            SLACK_API_URL=slack.api_url,
+            PORT=str(port),
+            BOT_SHUTDOWN_GRACE="1",
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            async with aiohttp.ClientSession() as http:
+                for _ in range(300):
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                            if resp.status == 200:
+                                break
+                    await asyncio.sleep(0.1)
+            event = app_mention(f"<@{BOT_USER_ID}> a question that never ends")
+            await slack.deliver_event(f"http://127.0.0.1:{port}/slack/events", secret, event)
+            await asyncio.wait_for(fake.wait_for_requests(1), 30)
+        finally:
+            stopped_at = asyncio.get_running_loop().time()
+            proc.send_signal(signal.SIGTERM)
+            _, err_b = await asyncio.wait_for(proc.communicate(), 30)
+        took = asyncio.get_running_loop().time() - stopped_at
+        told = [m["text"] for m in slack.thread("C123", event["ts"]) if m.get("bot_id")]
+        assert told == [f"_{SHUTDOWN_LINE}_"]
+        assert proc.returncode == 0, err_b.decode()
+        assert 1.0 <= took < 10, took
+    async with aiosqlite.connect(tmp_path / "bot.db") as db:
+        rows = await (await db.execute("SELECT status FROM processed_events")).fetchall()
+    assert [tuple(r) for r in rows] == [("failed",)]
