@@ -27,12 +27,10 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import aiosqlite
 
 from bot.core import RESTART_LINE
@@ -46,17 +44,23 @@ from tests.fakes.openrouter import (
     last_user_text,
 )
 from tests.fakes.slack import BOT_USER_ID, FakeSlack, app_mention
+from tests.helpers import eventually, wait_healthy
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "crash-bench-signing-secret"
 CUT_MARK = "cut question"
 PARTIAL = "This answer starts streaming and then stalls for ever "
+MODEL_SLOTS = 32
+"""BOT_MAX_CONCURRENT_TURNS, its default."""
 
 
 @dataclass
 class CrashReport:
     turns: int
     in_flight_at_kill: int = 0
+    """Claimed and not finished when the process was killed."""
+    at_the_model_at_kill: int = 0
+    """Of those, running at the model (the others waited for a model slot)."""
     partial_answers_on_screen: int = 0
     integrity: str = ""
     unfinished_after_kill: int = 0
@@ -110,6 +114,7 @@ def _env(
         DISCORD_GATEWAY_URL=discord.gateway_url,
         BOT_USER_RATE_LIMIT="0",  # one bench user per conversation anyway
         BOT_MODEL_RETRIES="0",
+        BOT_MAX_CONCURRENT_TURNS=str(MODEL_SLOTS),
         LOG_LEVEL="WARNING",
     )
     return env
@@ -120,29 +125,6 @@ async def _start(env: dict[str, str], workdir: Path, name: str) -> asyncio.subpr
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", stdout=log, stderr=log, env=env, cwd=workdir
     )
-
-
-async def _until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-async def _healthy(port: int, timeout: float = 120) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    raise TimeoutError("the bot did not become healthy")
 
 
 async def run(turns: int, workdir: Path) -> CrashReport:
@@ -168,16 +150,14 @@ async def run(turns: int, workdir: Path) -> CrashReport:
         url = f"http://127.0.0.1:{port}/slack/events"
         first = await _start(env, workdir, "first")
         try:
-            await _healthy(port)
+            await wait_healthy(port)
             await asyncio.wait_for(discord.wait_for_identify(1), 60)
 
             # Warm-up: one finished turn in each Slack thread.
             roots = [app_mention(f"<@{BOT_USER_ID}> warm-up {i}") for i in range(n_slack)]
             for root in roots:
                 await slack.deliver_event(url, SECRET, root)
-            await _until(
-                lambda: all(_bot_texts(slack, r["ts"]) for r in roots), 60, "warm-up answers"
-            )
+            await eventually(lambda: all(_bot_texts(slack, r["ts"]) for r in roots), 60)
 
             # The turns the crash will cut.
             cut_slack = [
@@ -194,16 +174,21 @@ async def run(turns: int, workdir: Path) -> CrashReport:
                 await discord.send_user_message(content=f"{discord.bot.mention} {CUT_MARK} d{i}")
                 for i in range(n_discord)
             ]
-            await _until(
+            # Every cut turn is in flight: claimed, and running at the model unless queued
+            # for a model slot (BOT_MAX_CONCURRENT_TURNS, 32: queued turns are cut too).
+            await eventually(
                 lambda: (
                     sum(CUT_MARK in last_user_text(r.body or {}) for r in openrouter.requests)
-                    >= turns
+                    >= min(turns, MODEL_SLOTS)
                 ),
                 60,
-                "every cut turn to reach the model",
             )
+            async with asyncio.timeout(30):
+                while await _claimed(workdir) < turns:  # noqa: ASYNC110 (another process)
+                    await asyncio.sleep(0.1)
             await asyncio.sleep(2.0)  # let the streaming half put partial answers on screen
-            report.in_flight_at_kill = sum(
+            report.in_flight_at_kill = await _claimed(workdir)
+            report.at_the_model_at_kill = sum(
                 CUT_MARK in last_user_text(r.body or {}) for r in openrouter.requests
             )
             report.partial_answers_on_screen = sum(
@@ -237,7 +222,7 @@ async def run(turns: int, workdir: Path) -> CrashReport:
         restarted_at = time.monotonic()
         second = await _start(env, workdir, "second")
         try:
-            await _healthy(port)
+            await wait_healthy(port)
 
             def all_told() -> bool:
                 slack_told = all(
@@ -249,8 +234,8 @@ async def run(turns: int, workdir: Path) -> CrashReport:
                 )
                 return slack_told and discord_told
 
-            with contextlib.suppress(TimeoutError):
-                await _until(all_told, 120, "every cut turn to be told")
+            with contextlib.suppress(AssertionError):  # counted below as lost
+                await eventually(all_told, 120)
             report.restart_to_all_told_s = time.monotonic() - restarted_at
 
             # Slack redelivers events it thinks failed: none may be answered now.
@@ -272,10 +257,9 @@ async def run(turns: int, workdir: Path) -> CrashReport:
             if roots:
                 follow = app_mention(f"<@{BOT_USER_ID}> after the crash", thread_ts=roots[0]["ts"])
                 await slack.deliver_event(url, SECRET, follow)
-                await _until(
+                await eventually(
                     lambda: any("after the crash" in t for t in _bot_texts(slack, roots[0]["ts"])),
                     30,
-                    "the follow-up answer",
                 )
                 body = openrouter.requests[-1].body or {}
                 users = [m["content"] for m in body.get("messages", []) if m["role"] == "user"]
@@ -289,6 +273,13 @@ async def run(turns: int, workdir: Path) -> CrashReport:
             except TimeoutError:
                 second.kill()
     return report
+
+
+async def _claimed(workdir: Path) -> int:
+    """Events claimed and not finished, read straight from the bot's file."""
+    async with aiosqlite.connect(workdir / "bot.db", timeout=5) as db:
+        sql = "SELECT COUNT(*) FROM processed_events WHERE status = 'claimed'"
+        return int(await _one(db, sql))
 
 
 async def _one(db: aiosqlite.Connection, sql: str) -> Any:

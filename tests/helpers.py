@@ -121,3 +121,20 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
 async def pending(store: Any) -> list[tuple[str, str]]:
     """(event_id, conversation) of the store's unfinished events, oldest first."""
     return [(e.event_id, e.conversation) for e in await store.unfinished_events()]
+
+
+async def wait_healthy(port: int, timeout: float = 120.0) -> None:  # noqa: ASYNC109
+    """Poll ``GET /healthz`` on 127.0.0.1 until it answers 200 (a bot process starting up)."""
+    import aiohttp  # here, so the helpers stay importable without it
+
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"the bot on port {port} did not become healthy in {timeout} s")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import socket
@@ -20,6 +19,7 @@ from bot.errors import ErrorKind, user_message
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.openrouter import FakeOpenRouter, HangReply, ToolCallReply
 from tests.fakes.slack import BOT_USER_ID, FakeSlack, app_mention
+from tests.helpers import wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -180,6 +180,14 @@ async def test_env_file_is_read(fake: FakeOpenRouter, tmp_path: Path) -> None:
     assert body is not None and body["model"] == "google/gemini-2.5-flash"
 
 
+async def spawn_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    """``python -m bot`` as a separate process, its output piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=cwd,
+    )  # fmt: skip
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -204,18 +212,9 @@ async def test_bot_serves_slack_over_http_until_sigterm(
         code, out, _ = await run_bot(["check"], env, tmp_path)
         assert code == 0 and f"HTTP on port {port}" in out, out
 
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
-        )  # fmt: skip
+        proc = await spawn_bot(env, tmp_path)
         try:
-            async with aiohttp.ClientSession() as http:
-                for _ in range(300):  # the agent stack takes a few seconds to import
-                    with contextlib.suppress(aiohttp.ClientError):
-                        async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                            if resp.status == 200:
-                                break
-                    await asyncio.sleep(0.1)
+            await wait_healthy(port)  # the agent stack takes seconds to import
             event = app_mention(f"<@{BOT_USER_ID}> hello from a process")
             url = f"http://127.0.0.1:{port}/slack/events"
             status, _ = await slack.deliver_event(url, secret, event)
@@ -262,10 +261,7 @@ async def test_bot_serves_discord_until_sigterm(fake: FakeOpenRouter, tmp_path: 
         code, out, _ = await run_bot(["check"], env, tmp_path)
         assert code == 0 and "discord:   REST at" in out, out
 
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
-        )  # fmt: skip
+        proc = await spawn_bot(env, tmp_path)
         try:
             async with asyncio.timeout(60):
                 await discord_fake.wait_for_identify()
@@ -310,18 +306,9 @@ async def test_sigterm_cuts_a_hung_turn_after_the_grace_and_tells_its_user(
             PORT=str(port),
             BOT_SHUTDOWN_GRACE="1",
         )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
-        )  # fmt: skip
+        proc = await spawn_bot(env, tmp_path)
         try:
-            async with aiohttp.ClientSession() as http:
-                for _ in range(300):
-                    with contextlib.suppress(aiohttp.ClientError):
-                        async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                            if resp.status == 200:
-                                break
-                    await asyncio.sleep(0.1)
+            await wait_healthy(port)  # the agent stack takes seconds to import
             event = app_mention(f"<@{BOT_USER_ID}> a question that never ends")
             await slack.deliver_event(f"http://127.0.0.1:{port}/slack/events", secret, event)
             await asyncio.wait_for(fake.wait_for_requests(1), 30)

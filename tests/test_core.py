@@ -610,3 +610,18 @@ async def test_turn_log_line_carries_message_text_only_with_log_content(
     everything = "\n".join(KeyValueFormatter().format(r) for r in ours)
     assert ("MARKER-42" in everything) is log_content
     assert ("ZEBRA" in everything) is log_content
+
+
+async def test_usage_shows_todays_budgets_when_they_are_set(make_core: Any, store: Store) -> None:
+    core = make_core(
+        ScriptedModel([]), BOT_DAILY_TOKENS_PER_USER=1_000, BOT_DAILY_USD_PER_WORKSPACE=2.5
+    )
+    await store.record_usage(
+        UsageRecord("c", "test:T1:C1", "test:U1", "m", 300, 50, 0.75, time.time(), workspace="T1")
+    )
+    shown = await core.handle(command("usage"), RecordingReply())
+    assert "• Your budget today: 350 of 1,000 tokens (resets at midnight UTC)" in shown.text
+    assert "• This workspace's budget today: $0.75 of $2.50" in shown.text
+
+    plain = make_core(ScriptedModel([]))
+    assert "budget" not in (await plain.handle(command("usage"), RecordingReply())).text

@@ -11,7 +11,7 @@ from bench.crash import run
 async def test_kill_9_mid_turn_then_restart_tells_each_user_once(tmp_path: Path) -> None:
     report = await run(turns=4, workdir=tmp_path)
 
-    assert report.in_flight_at_kill == 4
+    assert report.in_flight_at_kill == report.at_the_model_at_kill == 4
     assert report.partial_answers_on_screen >= 1  # some answers were visibly cut mid-stream
     assert report.integrity == "ok"
     assert report.unfinished_after_kill == 4 and report.half_written_turns == 0
