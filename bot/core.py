@@ -34,7 +34,7 @@ from bot.errors import ErrorKind, classify, user_message
 from bot.events import Event, EventKind
 from bot.metrics import Metrics
 from bot.models import TURN_STATS, TurnStats
-from bot.reply import Reply
+from bot.reply import Reply, Undeliverable
 from bot.settings import Settings
 from bot.tokens import estimate_tokens_off_loop, history_budget, supports_vision
 from bot.tools import describe_tool_call
@@ -372,6 +372,9 @@ class Core:
             if self.stopping:
                 await self._tell_cut(event, reply)
             raise
+        except Undeliverable as exc:
+            log.warning("the answer could not be delivered: %s", exc)
+            result = TurnResult("failed", error=ErrorKind.UNDELIVERABLE)
         except Exception:  # the reply itself failed (platform down) or a bug
             log.exception("turn failed outside the model run")
             await _safe(reply.fail(user_message(ErrorKind.INTERNAL)))

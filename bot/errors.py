@@ -25,6 +25,8 @@ class ErrorKind(enum.StrEnum):
     CUT_OFF = "cut_off"
     USER_RATE_LIMIT = "user_rate_limit"
     """The user sent more than ``BOT_USER_RATE_LIMIT`` messages a minute (not the provider)."""
+    UNDELIVERABLE = "undeliverable"
+    """The platform refused the answer (channel gone, bot removed, no permission)."""
     BUDGET = "budget"
     """A daily token/cost budget (per user or workspace) is spent."""
     INTERNAL = "internal"
@@ -60,6 +62,7 @@ USER_MESSAGES: dict[ErrorKind, str] = {
     "You can ask again.",
     ErrorKind.USER_RATE_LIMIT: "You're sending messages faster than I can take them. "
     "Please wait a minute, then try again.",
+    ErrorKind.UNDELIVERABLE: "I couldn't post my answer here.",
     ErrorKind.BUDGET: "Today's usage limit is reached. It resets at midnight UTC.",
     ErrorKind.INTERNAL: "Something went wrong on my side. Please try again.",
 }

@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import Protocol
 
 
+class Undeliverable(Exception):
+    """The platform will not take this answer: the channel is gone, the bot was removed or may
+    not post there. Not a bug: the core logs one warning line (``str()`` says why), no traceback.
+    """
+
+
 class Reply(Protocol):
     """One answer to one event, rendered by the adapter.
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -586,3 +587,19 @@ async def test_a_client_that_ends_on_its_own_marks_the_adapter_failed(
     await eventually(lambda: bot.adapter.failed.is_set())
     assert not bot.adapter.healthy
     assert "discord: the gateway client stopped unexpectedly" in caplog.text
+
+
+async def test_an_answer_discord_will_not_take_is_one_warning_not_a_traceback(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = bot.discord
+    fake.error_next(
+        "POST /channels/{channel_id}/messages", 403, code=50013, message="Missing Permissions",
+        times=3,
+    )  # fmt: skip
+    await fake.send_user_message(content=f"{fake.bot.mention} anyone there?")
+    await eventually(lambda: bot.adapter.outcomes["failed"] >= 1)
+
+    assert "the answer could not be delivered: Discord answered 403" in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert await pending(bot.core.store) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -803,3 +804,16 @@ async def test_turns_a_killed_run_left_unfinished_are_told_once_after_restart(
     assert await pending(store) == [("discord:9", "discord:1:2:9")]  # not Slack's to tell
     assert await first.core.recover("slack", first.adapter._tell) == 0  # never told twice
     assert len(first.bot_messages("C123", "1700000000.000100")) == 1
+
+
+async def test_an_answer_slack_will_not_take_is_one_warning_not_a_traceback(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    for method in ("chat.startStream", "chat.postMessage", "chat.appendStream", "chat.update"):
+        bot.slack.fail_next(method, "channel_not_found", times=5)
+    await bot.deliver(app_mention(f"{BOT} anyone there?"))
+    await eventually(lambda: bot.adapter.outcomes["failed"] >= 1)
+
+    assert "the answer could not be delivered: Slack answered channel_not_found" in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert await pending(bot.core.store) == []

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import discord
 
+from bot.reply import Undeliverable
 from bot.text import cut_markdown
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,10 @@ class DiscordReply:
                 await self._pump
         try:
             await self._render(final=True)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            raise Undeliverable(
+                f"Discord answered {exc.status} ({exc.text or 'no reason'})"
+            ) from exc
         finally:
             if self._typing is not None and self._typing_held:
                 self._typing_held = False

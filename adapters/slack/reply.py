@@ -31,6 +31,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.translate import defuse_broadcasts
+from bot.reply import Undeliverable
 from bot.text import cut_markdown, open_fence, split_markdown
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,18 @@ THINKING = "is thinking…"
 _NATIVE_UNAVAILABLE = frozenset(
     {"unknown_method", "missing_scope", "not_allowed_token_type", "feature_not_enabled"}
 )
+
+
+UNDELIVERABLE_ERRORS = frozenset(
+    {"channel_not_found", "not_in_channel", "is_archived", "restricted_action", "thread_not_found"}
+)
+"""Slack errors that mean this answer cannot be posted where it belongs (not a bug)."""
+
+
+def _raise_if_undeliverable(exc: SlackApiError) -> None:
+    error = slack_error(exc)
+    if error in UNDELIVERABLE_ERRORS:
+        raise Undeliverable(f"Slack answered {error}") from exc
 
 
 def slack_error(exc: BaseException) -> str:
@@ -146,7 +159,11 @@ class SlackReply:
             log.warning("could not post a notice: %s", slack_error(exc))
 
     async def finish(self) -> None:
-        await self._close()
+        try:
+            await self._close()
+        except SlackApiError as exc:
+            _raise_if_undeliverable(exc)
+            raise
 
     async def fail(self, message: str) -> None:
         if self._done:
@@ -155,8 +172,10 @@ class SlackReply:
         self._pending += ("\n\n" if shown else "") + f"_{message}_"
         try:
             await self._close(clear_status=True)  # never leave "is thinking…" after an error
-        except Exception:
+        except Exception as exc:
             await self._set_status("")
+            if isinstance(exc, SlackApiError):
+                _raise_if_undeliverable(exc)
             raise
 
     # ------------------------------------------------------------------ internals
