@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 import time
+import unicodedata
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -430,7 +431,7 @@ class Core:
         named = [f"[Attached document: {pdf.name}]" for pdf in files.pdfs]
         named += [f"[Attached image: {image.name}]" for image in files.images]
         text = "\n\n".join(
-            part for part in (event.text.strip(), files.text, "\n".join(named)) if part
+            part for part in (_visible(event.text), files.text, "\n".join(named)) if part
         )
         observed = (
             await self.store.observed_messages(conversation=key)
@@ -613,6 +614,15 @@ def _earlier_messages(observed: list[ObservedMessage]) -> str:
         "[Earlier messages in this thread, not addressed to you, for context]\n"
         f"{lines}\n[End of earlier messages]"
     )
+
+
+def _visible(text: str) -> str:
+    """``text`` stripped, or "" when nothing in it is visible (only spaces, zero-width and
+    direction marks, control characters): such a message is treated as empty."""
+    text = text.strip()
+    if all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Cc") for ch in text):
+        return ""
+    return text
 
 
 def _duration(seconds: float) -> str:

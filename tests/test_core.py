@@ -625,3 +625,12 @@ async def test_usage_shows_todays_budgets_when_they_are_set(make_core: Any, stor
 
     plain = make_core(ScriptedModel([]))
     assert "budget" not in (await plain.handle(command("usage"), RecordingReply())).text
+
+
+@pytest.mark.parametrize("text", ["\u200b", "\u200d\u200f \u2060", "\u202e\t\x00", " \ufeff "])
+async def test_a_message_of_only_invisible_characters_is_empty(make_core: Any, text: str) -> None:
+    model = ScriptedModel([])
+    reply = RecordingReply()
+    result = await make_core(model).handle(message(text), reply)
+    assert result.outcome == "answered" and reply.text == EMPTY_MESSAGE_REPLY
+    assert model.calls == ()

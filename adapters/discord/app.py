@@ -38,6 +38,7 @@ from adapters.discord.translate import (
     message_state_key,
     new_conversation,
     place_conversation,
+    scrub,
     strip_bot_mention,
 )
 from bot.commands import MENTION_SETTING
@@ -577,7 +578,7 @@ def _attachment(attachment: discord.Attachment) -> Attachment:
         return await attachment.read()
 
     return Attachment(
-        name=attachment.filename,
+        name=scrub(attachment.filename),
         declared_type=attachment.content_type or "application/octet-stream",
         size=attachment.size,
         fetch=fetch,
