@@ -188,6 +188,24 @@ async def spawn_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Proces
     )  # fmt: skip
 
 
+SECRET = "process-test-signing-secret"
+
+
+def slack_env(
+    tmp_path: Path, fake: FakeOpenRouter, slack: FakeSlack, port: int, **extra: str
+) -> dict[str, str]:
+    """``bot_env`` for Slack's HTTP mode on ``port``, signed with ``SECRET``."""
+    return bot_env(
+        tmp_path,
+        fake,
+        SLACK_BOT_TOKEN=slack.bot_token,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=slack.api_url,
+        PORT=str(port),
+        **extra,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -198,17 +216,9 @@ async def test_bot_serves_slack_over_http_until_sigterm(
     fake: FakeOpenRouter, tmp_path: Path
 ) -> None:
     """``python -m bot`` as the Procfile runs it: HTTP mode on $PORT, answers, stops cleanly."""
-    secret = "process-test-signing-secret"
     port = free_port()
     async with FakeSlack() as slack:
-        env = bot_env(
-            tmp_path,
-            fake,
-            SLACK_BOT_TOKEN=slack.bot_token,
-            SLACK_SIGNING_SECRET=secret,
-            SLACK_API_URL=slack.api_url,
-            PORT=str(port),
-        )
+        env = slack_env(tmp_path, fake, slack, port)
         code, out, _ = await run_bot(["check"], env, tmp_path)
         assert code == 0 and f"HTTP on port {port}" in out, out
 
@@ -217,7 +227,7 @@ async def test_bot_serves_slack_over_http_until_sigterm(
             await wait_healthy(port)  # the agent stack takes seconds to import
             event = app_mention(f"<@{BOT_USER_ID}> hello from a process")
             url = f"http://127.0.0.1:{port}/slack/events"
-            status, _ = await slack.deliver_event(url, secret, event)
+            status, _ = await slack.deliver_event(url, SECRET, event)
             assert status == 200
             await slack.wait_for(
                 lambda: [m for m in slack.thread("C123", event["ts"]) if m.get("bot_id")], 30
@@ -229,7 +239,7 @@ async def test_bot_serves_slack_over_http_until_sigterm(
         assert answer[0]["text"] == "echo: hello from a process"
         assert proc.returncode == 0, err_b.decode()
         logs = out_b.decode() + err_b.decode()
-        assert slack.bot_token not in logs and secret not in logs and fake.api_key not in logs
+        assert slack.bot_token not in logs and SECRET not in logs and fake.api_key not in logs
         assert "Traceback" not in logs
 
 
@@ -294,23 +304,14 @@ async def test_sigterm_cuts_a_hung_turn_after_the_grace_and_tells_its_user(
     grace, its user is told, the claim is closed (a restart will not tell them again), and the
     process exits 0 well inside Heroku's 30 s."""
     fake.enqueue(HangReply())
-    secret = "process-test-signing-secret"
     port = free_port()
     async with FakeSlack() as slack:
-        env = bot_env(
-            tmp_path,
-            fake,
-            SLACK_BOT_TOKEN=slack.bot_token,
-            SLACK_SIGNING_SECRET=secret,
-            SLACK_API_URL=slack.api_url,
-            PORT=str(port),
-            BOT_SHUTDOWN_GRACE="1",
-        )
+        env = slack_env(tmp_path, fake, slack, port, BOT_SHUTDOWN_GRACE="1")
         proc = await spawn_bot(env, tmp_path)
         try:
             await wait_healthy(port)  # the agent stack takes seconds to import
             event = app_mention(f"<@{BOT_USER_ID}> a question that never ends")
-            await slack.deliver_event(f"http://127.0.0.1:{port}/slack/events", secret, event)
+            await slack.deliver_event(f"http://127.0.0.1:{port}/slack/events", SECRET, event)
             await asyncio.wait_for(fake.wait_for_requests(1), 30)
         finally:
             stopped_at = asyncio.get_running_loop().time()

@@ -747,13 +747,7 @@ async def test_files_lying_about_their_type_are_named_with_the_reason(world: Wor
     await warm_up(world)
     files = [world.slack.add_file(TEAM_ID, name, data, kind) for name, data, kind, _ in LIARS]
     event = file_share_message(files, "what are these?", channel="D123", channel_type="im")
-    tracemalloc.start()
-    try:
-        assert await world.deliver(event) == 200
-        await world.slack_answered(2, timeout=20)  # tracing slows everything down
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak = await answered_with_peak_memory(world, event)
 
     lines = [m["text"] for m in world.bot_messages("D123", event["ts"])]
     notices = [line for line in lines if line.startswith("_Skipped")]
@@ -769,6 +763,18 @@ async def test_files_lying_about_their_type_are_named_with_the_reason(world: Wor
     assert peak < 32 * MIB, f"peak {peak / MIB:.0f} MiB"
 
 
+async def answered_with_peak_memory(world: World, event: JSONDict) -> int:
+    """Deliver ``event`` and wait for its answer; the peak of Python allocations meanwhile."""
+    tracemalloc.start()
+    try:
+        assert await world.deliver(event) == 200
+        await world.slack_answered(2, timeout=20)  # tracing slows everything down
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
 async def test_a_pdf_with_a_compression_bomb_is_never_inflated_by_the_bot(world: World) -> None:
     """A well-formed PDF whose stream inflates to 128 MiB is a real PDF: it is kept (its
     ~130 KB) and handed to OpenRouter's parser as is; the bot itself never decompresses it."""
@@ -780,13 +786,7 @@ async def test_a_pdf_with_a_compression_bomb_is_never_inflated_by_the_bot(world:
         ToolCallReply.single("read_document", {"question": "What is it?", "document": ""})
     )
     event = file_share_message([file], "read it", channel="D123", channel_type="im")
-    tracemalloc.start()
-    try:
-        assert await world.deliver(event) == 200
-        await world.slack_answered(2, timeout=20)  # tracing slows everything down
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak = await answered_with_peak_memory(world, event)
 
     documents = [r for r in world.chats if r.files]
     assert len(documents) == 1 and documents[0].body_bytes < 2 * len(bomb)
