@@ -97,6 +97,7 @@ async def _check(settings: Settings) -> int:
         print(f"database:  cannot open {settings.database_url}: {exc}")
         problems += 1
     print(f"weather:   {settings.open_meteo_url}, {settings.open_meteo_geocoding_url}")
+    print(f"limits:    {_limits(settings)}")
     configured = [name for name, on in platforms_configured(settings).items() if on]
     print(f"platforms: {', '.join(configured) or 'none (python -m bot chat still works)'}")
     if "slack" in configured:
@@ -119,6 +120,23 @@ async def _check(settings: Settings) -> int:
         )
     print("ok" if not problems else f"{problems} problem{'s' if problems > 1 else ''} found")
     return 1 if problems else 0
+
+
+def _limits(settings: Settings) -> str:
+    rate = settings.user_rate_limit
+    parts = [
+        f"{rate} messages a minute per user" if rate else "no per-user rate limit",
+        f"{settings.max_concurrent_turns} turns at once",
+    ]
+    budgets = [
+        (settings.daily_user_tokens, "{:,} tokens a day per user"),
+        (settings.daily_user_usd, "${:,.2f} a day per user"),
+        (settings.daily_workspace_tokens, "{:,} tokens a day per workspace"),
+        (settings.daily_workspace_usd, "${:,.2f} a day per workspace"),
+    ]
+    parts += [text.format(value) for value, text in budgets if value]
+    parts.append(f"{settings.shutdown_grace_s:g} s shutdown grace")
+    return ", ".join(parts)
 
 
 async def _serve(settings: Settings) -> int:

@@ -158,9 +158,14 @@ async def test_chat_without_key_says_how_to_get_one(tmp_path: Path) -> None:
 
 
 async def test_check_reports_configuration(fake: FakeOpenRouter, tmp_path: Path) -> None:
-    code, out, err = await run_bot(["check"], bot_env(tmp_path, fake), tmp_path)
+    env = bot_env(tmp_path, fake, BOT_DAILY_USD_PER_WORKSPACE="5")
+    code, out, err = await run_bot(["check"], env, tmp_path)
     assert code == 0, out + err
     assert "database:  ok" in out and "platforms: none" in out and out.strip().endswith("ok")
+    assert (
+        "limits:    10 messages a minute per user, 32 turns at once, $5.00 a day per workspace, "
+        "25 s shutdown grace"
+    ) in out
     assert fake.api_key not in out + err
 
     code, out, _ = await run_bot(["check"], bot_env(tmp_path), tmp_path)
