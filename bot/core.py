@@ -15,7 +15,7 @@ import math
 import time
 import unicodedata
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +39,7 @@ from bot.reply import Reply, Undeliverable
 from bot.settings import Settings
 from bot.tokens import estimate_tokens_off_loop, history_budget, supports_vision
 from bot.tools import describe_tool_call
-from storage.base import NewItem, ObservedMessage, Store, UsageRecord
+from storage.base import NewItem, ObservedMessage, Store, UnfinishedEvent, UsageRecord
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,9 @@ SHUTDOWN_LINE = (
 )
 """Told at shutdown for each turn the grace period (``BOT_SHUTDOWN_GRACE``) cut short."""
 SHUTDOWN_TELL_S = 2.0
+RECOVERY_RETRY_DELAYS_S = (5.0, 30.0, 120.0)
+"""After a restart, telling users about cut turns is retried after these pauses while the
+platform fails (e.g. it is down too); the rest waits for the next start."""
 LOGGED_CHARS = 2_000
 """With ``LOG_CONTENT=true``, how much of a question and of its answer the turn's log line keeps."""
 IMAGE_TOKENS = 1_500
@@ -182,32 +185,54 @@ class Core:
             await model.close()
         self._models.clear()
 
-    async def recover(self, platform: str, tell: Callable[[str, str], Awaitable[None]]) -> int:
+    async def recover(
+        self,
+        platform: str,
+        tell: Callable[[str, str], Awaitable[None]],
+        *,
+        retry_delays: Sequence[float] = RECOVERY_RETRY_DELAYS_S,
+    ) -> int:
         """Tell the users whose messages a previous process claimed but never finished (it was
-        killed mid-turn): ``tell(address, line)`` for each, then mark it failed. Each message
-        is told at most once; it is never re-answered (its partial answer may be on screen).
-        Returns how many were told."""
+        killed mid-turn): ``tell(address, line)`` for each, then mark it failed. It is never
+        re-answered (its partial answer may be on screen). A ``tell`` that fails for good
+        (``Undeliverable``: the channel is gone) closes the claim; any other failure (the
+        platform is down) is retried after each of ``retry_delays``, and what is still untold
+        stays claimed for the next start. Returns how many were told."""
         try:
-            cut = await self.store.unfinished_events(prefix=f"{platform}:", before=self.started_at)
+            waiting = await self.store.unfinished_events(
+                prefix=f"{platform}:", before=self.started_at
+            )
         except Exception:
             log.exception("could not list the turns a previous run left unfinished")
             return 0
-        told = 0
-        for event in cut:
-            if event.address:
+        cut, told = len(waiting), 0
+        for delay in (0.0, *retry_delays):
+            if not waiting:
+                break
+            await asyncio.sleep(delay)
+            untold: list[UnfinishedEvent] = []
+            for event in waiting:
                 try:
-                    await tell(event.address, RESTART_LINE)
-                    told += 1
+                    if event.address:
+                        await tell(event.address, RESTART_LINE)
+                        told += 1
+                except Undeliverable as exc:
+                    log.info("a user whose turn was cut cannot be told: %s", exc)
                 except Exception as exc:
                     log.warning(
                         "could not tell a user their turn was cut by a restart (%s)",
                         type(exc).__name__,
                         extra={"event_id": event.event_id},
                     )
-            await self._finish(event.event_id, "failed")
+                    untold.append(event)
+                    continue
+                await self._finish(event.event_id, "failed")
+            waiting = untold
         if cut:
-            log.info(
-                "%s: %d turn(s) cut by the last shutdown; %d user(s) told", platform, len(cut), told
+            log.info("%s: %d turn(s) cut by the last shutdown, %d told", platform, cut, told)
+        if waiting:
+            log.warning(
+                "%s: %d user(s) not told yet; the next start tries again", platform, len(waiting)
             )
         return told
 

@@ -20,6 +20,7 @@ from bot.agent import build_agent, resilient_models
 from bot.context import ToolConfig
 from bot.core import EMPTY_MESSAGE_REPLY, RESTART_LINE, Core, KeyedLocks
 from bot.errors import ErrorKind, user_message
+from bot.reply import Undeliverable
 from bot.settings import Settings
 from storage import open_store
 from storage.base import Store, UsageRecord
@@ -568,25 +569,33 @@ async def test_settings_values_are_checked_and_stored(
 # --------------------------------------------------------------------------- restarts
 
 
-async def test_recover_tells_each_address_once_and_closes_claims_without_one(
+async def test_recover_tells_each_address_once_and_retries_only_what_may_work_later(
     make_core: Any, store: Store
 ) -> None:
     await store.claim_event(event_id="a", conversation="test:T1:C1:1", address="here")
     await store.claim_event(event_id="b", conversation="test:T1:C1:2")
-    await store.claim_event(event_id="c", conversation="test:T1:C1:3", address="broken")
+    await store.claim_event(event_id="c", conversation="test:T1:C1:3", address="gone")
+    await store.claim_event(event_id="d", conversation="test:T1:C1:4", address="flaky")
+    await store.claim_event(event_id="e", conversation="test:T1:C1:5", address="down")
     core = make_core(ScriptedModel([]))
     core.started_at = time.time() + 1
     told: list[tuple[str, str]] = []
+    flaky_calls = 0
 
     async def tell(address: str, text: str) -> None:
-        if address == "broken":
-            raise ConnectionError("channel gone")
+        nonlocal flaky_calls
+        if address == "gone":
+            raise Undeliverable("channel_not_found")
+        if address == "down" or (address == "flaky" and (flaky_calls := flaky_calls + 1) == 1):
+            raise ConnectionError("the platform is down")
         told.append((address, text))
 
-    assert await core.recover("test", tell) == 1
-    assert told == [("here", RESTART_LINE)]
-    assert await pending(store) == []
-    assert await core.recover("test", tell) == 0
+    assert await core.recover("test", tell, retry_delays=(0.01,)) == 2
+    assert told == [("here", RESTART_LINE), ("flaky", RESTART_LINE)]
+    # Only the one whose platform never answered is left for the next start.
+    assert await pending(store) == [("e", "test:T1:C1:5")]
+    assert await core.recover("test", tell, retry_delays=()) == 0
+    assert len(told) == 2
 
 
 # --------------------------------------------------------------------------- logs

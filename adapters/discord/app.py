@@ -44,6 +44,7 @@ from adapters.discord.translate import (
 from bot.commands import MENTION_SETTING
 from bot.events import Attachment, ConversationKey, EventKind
 from bot.inflight import InFlight
+from bot.reply import Undeliverable
 from bot.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -246,12 +247,18 @@ class DiscordAdapter:
         message = where.get("message")
         text = f"*{text}*"  # as failure lines are shown
         if not message:
-            await channel.send(text, allowed_mentions=NO_PINGS)
+            try:
+                await channel.send(text, allowed_mentions=NO_PINGS)
+            except (discord.Forbidden, discord.NotFound) as exc:
+                raise Undeliverable(f"Discord answered {exc.status}") from exc
             return
         reference = discord.MessageReference(
             message_id=int(message), channel_id=channel.id, fail_if_not_exists=False
         )
-        await channel.send(text, reference=reference, allowed_mentions=NO_PINGS)
+        try:
+            await channel.send(text, reference=reference, allowed_mentions=NO_PINGS)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            raise Undeliverable(f"Discord answered {exc.status}") from exc
 
     async def _run(self, client: ChatClient) -> None:
         async with client:

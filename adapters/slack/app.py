@@ -33,7 +33,12 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.files import slack_attachments
-from adapters.slack.reply import NativeStreaming, SlackReply, slack_error
+from adapters.slack.reply import (
+    NativeStreaming,
+    SlackReply,
+    raise_if_undeliverable,
+    slack_error,
+)
 from adapters.slack.translate import (
     channel_key,
     command_event,
@@ -187,9 +192,13 @@ class SlackAdapter:
     async def _tell(self, address: str, text: str) -> None:
         """Post ``text`` where an event's ``address`` (set in ``_answer``) points."""
         where = json.loads(address)
-        await self.client.chat_postMessage(
-            channel=str(where["channel"]), thread_ts=where.get("thread_ts"), text=f"_{text}_"
-        )
+        try:
+            await self.client.chat_postMessage(
+                channel=str(where["channel"]), thread_ts=where.get("thread_ts"), text=f"_{text}_"
+            )
+        except SlackApiError as exc:
+            raise_if_undeliverable(exc)
+            raise
 
     async def close(self, grace_s: float | None = None) -> None:
         """Stop taking events, let turns in flight finish (up to ``grace_s``, by default

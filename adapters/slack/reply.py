@@ -63,7 +63,7 @@ UNDELIVERABLE_ERRORS = frozenset(
 """Slack errors that mean this answer cannot be posted where it belongs (not a bug)."""
 
 
-def _raise_if_undeliverable(exc: SlackApiError) -> None:
+def raise_if_undeliverable(exc: SlackApiError) -> None:
     error = slack_error(exc)
     if error in UNDELIVERABLE_ERRORS:
         raise Undeliverable(f"Slack answered {error}") from exc
@@ -162,7 +162,7 @@ class SlackReply:
         try:
             await self._close()
         except SlackApiError as exc:
-            _raise_if_undeliverable(exc)
+            raise_if_undeliverable(exc)
             raise
 
     async def fail(self, message: str) -> None:
@@ -175,7 +175,7 @@ class SlackReply:
         except Exception as exc:
             await self._set_status("")
             if isinstance(exc, SlackApiError):
-                _raise_if_undeliverable(exc)
+                raise_if_undeliverable(exc)
             raise
 
     # ------------------------------------------------------------------ internals
