@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.budgets import budgets_for, day_start
 from bot.events import Event
 from bot.settings import Settings
 from bot.tokens import model_info
@@ -142,30 +143,19 @@ async def run_command(ctx: CommandContext, channel_model: ChannelModel) -> str:
 
 
 async def _budget_lines(ctx: CommandContext) -> list[str]:
-    """Today's use of each daily budget that is set (UTC day, as the core counts it)."""
-    settings, event, store = ctx.settings, ctx.event, ctx.store
-    now = time.time()
-    today = now - now % 86_400
+    """Today's use of each daily budget that is set (the UTC day, as the core counts it)."""
+    today = day_start(time.time())
     lines: list[str] = []
-    budgets = [
-        ("Your", {"user_id": f"{event.platform}:{event.author.id}"}, settings.daily_user_tokens,
-         settings.daily_user_usd),
-    ]  # fmt: skip
-    if event.workspace:
-        budgets.append(
-            ("This workspace's", {"workspace": event.workspace},
-             settings.daily_workspace_tokens, settings.daily_workspace_usd)
-        )  # fmt: skip
-    for who, filters, tokens, usd in budgets:
-        if not (tokens or usd):
-            continue
-        totals = await store.usage_totals(since=today, **filters)
+    for budget in budgets_for(ctx.settings, ctx.event):
+        totals = await ctx.store.usage_totals(since=today, **budget.filters)
         parts = []
-        if tokens:
-            parts.append(f"{totals.input_tokens + totals.output_tokens:,} of {tokens:,} tokens")
-        if usd:
-            parts.append(f"${totals.cost_usd:.2f} of ${usd:.2f}")
-        lines.append(f"• {who} budget today: {', '.join(parts)} (resets at midnight UTC)")
+        if budget.tokens:
+            used = totals.input_tokens + totals.output_tokens
+            parts.append(f"{used:,} of {budget.tokens:,} tokens")
+        if budget.usd:
+            parts.append(f"${totals.cost_usd:.2f} of ${budget.usd:.2f}")
+        whose = "Your" if budget.subject == "You" else f"{budget.subject}'s"
+        lines.append(f"• {whose} budget today: {', '.join(parts)} (resets at midnight UTC)")
     return lines
 
 

@@ -28,6 +28,7 @@ from openai.types.responses import ResponseTextDeltaEvent
 from bot.access import REFUSAL, allowed
 from bot.agent import ModelFactory
 from bot.attachments import ImageInput, read_attachments
+from bot.budgets import DAY_S, budgets_for, day_start
 from bot.commands import CommandContext, run_command
 from bot.context import ToolConfig, TurnContext
 from bot.documents import PDF_MIME
@@ -304,36 +305,23 @@ class Core:
 
     async def _over_budget(self, event: Event) -> str | None:
         """A line saying which daily budget is spent and when it resets, or None."""
-        s = self.settings
-        checks: list[tuple[str, dict[str, str], int, float]] = []
-        if s.daily_user_tokens or s.daily_user_usd:
-            checks.append(
-                ("You have", {"user_id": _user_key(event)}, s.daily_user_tokens, s.daily_user_usd)
-            )
-        if event.workspace and (s.daily_workspace_tokens or s.daily_workspace_usd):
-            checks.append(
-                (
-                    "This workspace has",
-                    {"workspace": event.workspace},
-                    s.daily_workspace_tokens,
-                    s.daily_workspace_usd,
-                )
-            )
-        if not checks:
+        budgets = budgets_for(self.settings, event)
+        if not budgets:
             return None
         now = time.time()
-        day_start = now - now % 86_400  # UTC midnight
-        for who, filters, tokens, usd in checks:
-            totals = await self.store.usage_totals(since=day_start, **filters)
-            if tokens and totals.input_tokens + totals.output_tokens >= tokens:
-                limit = f"{tokens:,} tokens"
-            elif usd and totals.cost_usd >= usd:
-                limit = f"${usd:,.2f} of model usage"
+        today = day_start(now)
+        for budget in budgets:
+            totals = await self.store.usage_totals(since=today, **budget.filters)
+            if budget.tokens and totals.input_tokens + totals.output_tokens >= budget.tokens:
+                limit = f"{budget.tokens:,} tokens"
+            elif budget.usd and totals.cost_usd >= budget.usd:
+                limit = f"${budget.usd:,.2f} of model usage"
             else:
                 continue
+            has = "have" if budget.subject == "You" else "has"
             return (
-                f"{who} reached today's limit of {limit} with me. It resets at midnight UTC, "
-                f"in {_duration(day_start + 86_400 - now)}."
+                f"{budget.subject} {has} reached today's limit of {limit} with me. It resets at "
+                f"midnight UTC, in {_duration(today + DAY_S - now)}."
             )
         return None
 
