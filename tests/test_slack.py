@@ -817,3 +817,22 @@ async def test_an_answer_slack_will_not_take_is_one_warning_not_a_traceback(
     assert "the answer could not be delivered: Slack answered channel_not_found" in caplog.text
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert await pending(bot.core.store) == []
+
+
+async def test_a_slow_status_does_not_hold_up_the_model(bot: Bot) -> None:
+    """setStatus rate-limited for 1 s: the model is asked at once, and the status still comes
+    before the answer."""
+    bot.slack.fail_next("assistant.threads.setStatus", "ratelimited", status=429, retry_after=1)
+    event = app_mention(f"{BOT} quick one")
+    await bot.deliver(event)
+    await bot.answered()
+
+    calls = bot.slack.calls()
+    status_ok = next(
+        c for c in calls if c.method == "assistant.threads.setStatus" and c.status == 200
+    )
+    first_post = next(c for c in calls if c.method.startswith("chat."))
+    asked = bot.openrouter.chat_requests[0].received_at
+    assert asked < status_ok.at  # the model did not wait out the 429
+    assert status_ok.at < first_post.at  # the status still came first
+    assert bot.answer("C123", event["ts"]) == "echo: quick one"

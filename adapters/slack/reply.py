@@ -119,6 +119,7 @@ class SlackReply:
         self._pump: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
         self._status_shown = False
+        self._starting: asyncio.Task[None] | None = None
         self._done = False
         self._ends_with_lt = False
         self.posted: list[str] = []
@@ -127,10 +128,18 @@ class SlackReply:
     # ------------------------------------------------------------------ the Reply protocol
 
     async def start(self) -> None:
-        await self._set_status(THINKING)
+        # In the background: the model call need not wait a Slack round trip (or a 429's
+        # Retry-After) for the status. Every later call to Slack waits for it first, so the
+        # status still comes before anything else.
+        self._starting = asyncio.create_task(self._set_status(THINKING))
+
+    async def _started(self) -> None:
+        if self._starting is not None and not self._starting.done():
+            await self._starting
 
     async def progress(self, status: str) -> None:
         if not self._done:
+            await self._started()
             await self._set_status(status)
 
     async def stream(self, delta: str) -> None:
@@ -151,6 +160,7 @@ class SlackReply:
             self._pump = asyncio.create_task(self._run_pump())
 
     async def notice(self, text: str) -> None:
+        await self._started()
         try:
             await self._client.chat_postMessage(
                 channel=self._channel, thread_ts=self._thread_ts, markdown_text=f"_{text}_"
@@ -185,6 +195,7 @@ class SlackReply:
             return
         self._done = True
         self._closing.set()
+        await self._started()
         if self._pump is not None:
             await self._pump
         await self._send(final=True)
@@ -207,6 +218,7 @@ class SlackReply:
 
     async def _run_pump(self) -> None:
         """Send pending text, one call at a time, no more often than the interval."""
+        await self._started()
         while self._pending and not self._closing.is_set():
             wait = self._last_send + self._interval - time.monotonic()
             if wait > 0:
