@@ -199,7 +199,6 @@ async def _serve(settings: Settings) -> int:
                 code = 1
             log.info("stopping")
         finally:
-            core.stopping = True  # a turn the grace period cuts tells its user
             await asyncio.gather(*(p.close() for p in reversed(running)), return_exceptions=True)
             if ops is not None:
                 await ops.close()

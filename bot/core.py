@@ -371,17 +371,17 @@ class Core:
         try:
             await reply.start()
             self.waiting += 1
+            queued = True
             try:
                 async with self.locks.hold(str(event.conversation)), self._turn_slots:
-                    self.waiting -= 1
-                    self.running += 1
+                    self.waiting, self.running, queued = self.waiting - 1, self.running + 1, False
                     try:
                         result = await self._run(event, reply)
                     finally:
                         self.running -= 1
-                        self.waiting += 1
             finally:
-                self.waiting -= 1
+                if queued:  # cancelled or failed while waiting
+                    self.waiting -= 1
         except asyncio.CancelledError:
             if self.stopping:
                 await self._tell_cut(event, reply)

@@ -439,12 +439,16 @@ class SQLiteStore:
         self, *, prefix: str = "", before: float | None = None
     ) -> list[UnfinishedEvent]:
         # The partial index on claimed_at holds only unfinished rows: this never scans history.
+        sql = (
+            "SELECT event_id, conversation, address, claimed_at FROM processed_events"
+            " WHERE status = 'claimed'"
+        )
+        params: tuple[float, ...] = ()
+        if before is not None:
+            sql += " AND claimed_at < ?"
+            params = (before,)
         async with self._locked():
-            rows = await self._fetchall(
-                "SELECT event_id, conversation, address, claimed_at FROM processed_events"
-                " WHERE status = 'claimed' AND claimed_at < ? ORDER BY claimed_at",
-                (time.time() + 1e9 if before is None else before,),
-            )
+            rows = await self._fetchall(sql + " ORDER BY claimed_at", params)
         return [
             UnfinishedEvent(str(event_id), str(conversation), address, float(claimed_at))
             for event_id, conversation, address, claimed_at in rows

@@ -29,9 +29,9 @@ from tests.fakes.slack import (
 BOT = f"<@{BOT_USER_ID}>"
 
 
-def route(event: dict[str, Any], *, require_mention: bool = False) -> Any:
+def route(event: dict[str, Any]) -> Any:
     body = event_envelope(event)
-    return route_message(body, event, bot_user_id=BOT_USER_ID, require_mention=require_mention)
+    return route_message(body, event, bot_user_id=BOT_USER_ID)
 
 
 @pytest.mark.parametrize(
@@ -109,11 +109,6 @@ def test_which_messages_are_for_the_bot(
     assert incoming is not None
     assert incoming.event.kind is kind
     assert (incoming.addressed, incoming.needs_membership) == (addressed, needs_membership)
-
-
-def test_require_mention_makes_thread_replies_context_only() -> None:
-    incoming = route(message_event("reply", thread_ts="1.000001"), require_mention=True)
-    assert not incoming.addressed and not incoming.needs_membership
 
 
 def test_files_ride_along() -> None:

@@ -246,17 +246,14 @@ class DiscordAdapter:
         channel = client.get_partial_messageable(int(where["channel"]))
         message = where.get("message")
         text = f"*{text}*"  # as failure lines are shown
-        if not message:
-            try:
-                await channel.send(text, allowed_mentions=NO_PINGS)
-            except (discord.Forbidden, discord.NotFound) as exc:
-                raise Undeliverable(f"Discord answered {exc.status}") from exc
-            return
-        reference = discord.MessageReference(
-            message_id=int(message), channel_id=channel.id, fail_if_not_exists=False
-        )
         try:
-            await channel.send(text, reference=reference, allowed_mentions=NO_PINGS)
+            if message:
+                reference = discord.MessageReference(
+                    message_id=int(message), channel_id=channel.id, fail_if_not_exists=False
+                )
+                await channel.send(text, reference=reference, allowed_mentions=NO_PINGS)
+            else:
+                await channel.send(text, allowed_mentions=NO_PINGS)
         except (discord.Forbidden, discord.NotFound) as exc:
             raise Undeliverable(f"Discord answered {exc.status}") from exc
 

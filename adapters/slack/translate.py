@@ -5,8 +5,9 @@ Which Slack messages are for the bot:
 - ``app_mention``, and any channel message that mentions the bot (the same ``ts`` arrives as
   both; the store claims ``slack:TEAM:CHANNEL:TS`` once, so one answer);
 - every user message in the bot's DM (``channel_type: im``);
-- a reply in a channel thread the bot takes part in, without a mention (unless
-  ``SLACK_REQUIRE_MENTION``): ``needs_membership`` asks the store first.
+- a reply in a channel thread the bot takes part in, without a mention: ``needs_membership``
+  asks the store first, and the adapter applies the channel's mention rule
+  (``/settings mention``, else ``SLACK_REQUIRE_MENTION``).
 
 Other channel messages are not for the bot (``addressed`` False) but are remembered as context,
 so that a mention in the middle of a thread sees what was said before it.
@@ -117,7 +118,6 @@ def route_message(
     event: Mapping[str, Any],
     *,
     bot_user_id: str,
-    require_mention: bool,
 ) -> Incoming | None:
     """What an ``app_mention`` or ``message`` event means for the bot; None when not for it."""
     kind_of_event = event.get("type")
@@ -152,7 +152,7 @@ def route_message(
         kind = EventKind.DIRECT_MESSAGE
     else:
         kind = EventKind.THREAD_FOLLOW_UP
-        if thread_ts != ts and not require_mention:
+        if thread_ts != ts:
             needs_membership = True
         else:
             addressed = False
