@@ -203,6 +203,9 @@ class NullReply:
     async def fail(self, message: str) -> None:
         pass
 
+    async def refuse(self, message: str) -> None:
+        pass
+
 
 def bare_agent(fake: FakeOpenRouter, model: str) -> Agent[Any]:
     return Agent(

@@ -44,6 +44,9 @@ from storage.base import NewItem, ObservedMessage, Store, UnfinishedEvent, Usage
 
 log = logging.getLogger(__name__)
 
+TellAuthor = Callable[[str], Awaitable[None]]
+"""Shows a line to the event's author only (Slack: ephemeral; Discord: ephemeral or a DM)."""
+
 MODEL_SETTING = "model"
 PROMPT_SETTING = "prompt"
 RESTART_LINE = (
@@ -243,9 +246,33 @@ class Core:
         )
         return chosen or self.settings.bot_model
 
-    async def handle(self, event: Event, reply: Reply) -> TurnResult:
-        """Answer one event. Never raises: every failure ends in ``reply.fail`` and a log line."""
-        result = await self._handle(event, reply)
+    async def handle(self, event: Event, reply: Reply, *, admitted: bool = False) -> TurnResult:
+        """Answer one event. Never raises: every failure ends in ``reply.fail`` (or, for a
+        refusal, ``reply.refuse``) and a log line. ``admitted``: the adapter already let it
+        through ``admit`` (before posting something visible for it), so it is not checked or
+        counted against the rate limit twice."""
+        result = await self._handle(event, reply, admitted=admitted)
+        self._count(event, result)
+        return result
+
+    async def admit(self, event: Event, tell_author: TellAuthor) -> TurnResult | None:
+        """May ``event`` be answered? ``None`` when it may (a question is counted against its
+        author's rate limit); otherwise its author alone is told why (``tell_author``: an
+        ephemeral or private line) and the refusal's result comes back.
+
+        For adapters that must post something visible before the turn (``/ask``'s echo, a
+        new thread): call this first, then ``handle(event, reply, admitted=True)``."""
+        result = await self._admission(event)
+        if result is not None:
+            await _safe(tell_author(result.text))
+            self._count(event, result)
+        return result
+
+    def allows(self, event: Event) -> bool:
+        """Do the allowlists let ``event``'s author use the bot there (e.g. before a hint)?"""
+        return allowed(self.settings, event)
+
+    def _count(self, event: Event, result: TurnResult) -> None:
         metrics = self.metrics
         metrics.events.labels(event.platform, result.outcome).inc()
         if result.error is not None:
@@ -255,9 +282,8 @@ class Core:
             metrics.tokens.labels("output").inc(result.output_tokens)
         if result.cost_usd:
             metrics.cost.inc(result.cost_usd)
-        return result
 
-    async def _handle(self, event: Event, reply: Reply) -> TurnResult:
+    async def _handle(self, event: Event, reply: Reply, *, admitted: bool) -> TurnResult:
         if event.author.is_bot and not self.settings.allow_bots:
             log.debug("ignoring a bot's message", extra={"event_id": event.event_id})
             return TurnResult("ignored")
@@ -274,13 +300,24 @@ class Core:
         if not claimed:
             log.info("duplicate event ignored", extra={"event_id": event.event_id})
             return TurnResult("duplicate")
-        if not allowed(self.settings, event):
-            log.info("refused by the allowlists", extra={"event_id": event.event_id})
-            await _safe(reply.fail(REFUSAL))
-            await self._finish_event(event, "failed")
-            return TurnResult("refused", text=REFUSAL)
+        if not admitted:
+            refused = await self._admission(event)
+            if refused is not None:
+                await _safe(reply.refuse(refused.text))
+                await self._finish_event(event, "failed")
+                return refused
         if event.kind is EventKind.COMMAND and event.command != "ask":
             return await self._command(event, reply)
+        return await self._turn(event, reply)
+
+    async def _admission(self, event: Event) -> TurnResult | None:
+        """The allowlists, then (questions only: commands are exempt) the user's rate limit
+        and the daily budgets. ``None``: answer it; else the refusal, not yet told."""
+        if not allowed(self.settings, event):
+            log.info("refused by the allowlists", extra={"event_id": event.event_id})
+            return TurnResult("refused", text=REFUSAL)
+        if event.kind is EventKind.COMMAND and event.command != "ask":
+            return None
         wait = self.rate.retry_after(_user_key(event))
         if wait > 0:
             log.info("user over the rate limit", extra={"retry_after_s": round(wait, 1)})
@@ -288,8 +325,6 @@ class Core:
                 f"You're sending messages faster than I can take them ({self.rate.limit} a "
                 f"minute). Please try again in {math.ceil(wait)} s."
             )
-            await _safe(reply.fail(line))
-            await self._finish_event(event, "failed")
             return TurnResult("failed", error=ErrorKind.USER_RATE_LIMIT, text=line)
         try:
             over = await self._over_budget(event)
@@ -298,10 +333,8 @@ class Core:
             over = None
         if over is not None:
             log.info("over the daily budget", extra={"event_id": event.event_id})
-            await _safe(reply.fail(over))
-            await self._finish_event(event, "failed")
             return TurnResult("failed", error=ErrorKind.BUDGET, text=over)
-        return await self._turn(event, reply)
+        return None
 
     async def _over_budget(self, event: Event) -> str | None:
         """A line saying which daily budget is spent and when it resets, or None."""

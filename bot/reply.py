@@ -15,8 +15,10 @@ class Reply(Protocol):
     """One answer to one event, rendered by the adapter.
 
     The core calls, in order: ``start`` once, then any number of ``stream`` and ``progress``,
-    then exactly one of ``finish`` or ``fail``. ``notice`` may come at any time after ``start``
-    for side remarks (skipped files, trimmed history) that are not part of the answer.
+    then exactly one of ``finish`` or ``fail``. Or, for an event the bot will not answer (the
+    allowlists, the rate limit, a budget), only ``refuse``, before anything else. ``notice``
+    may come at any time after ``start`` for side remarks (skipped files, trimmed history) that
+    are not part of the answer.
     """
 
     async def start(self) -> None:
@@ -36,3 +38,7 @@ class Reply(Protocol):
 
     async def fail(self, message: str) -> None:
         """End with a short, user-facing line; text already streamed stays visible."""
+
+    async def refuse(self, message: str) -> None:
+        """Say why the bot will not answer, to the author only (Slack: ephemeral; Discord: an
+        ephemeral response or a DM) and never in the channel: the channel sees nothing."""

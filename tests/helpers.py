@@ -41,6 +41,10 @@ class RecordingReply:
         self.calls.append(("fail", message))
         self.finished.set()
 
+    async def refuse(self, message: str) -> None:
+        self.calls.append(("refuse", message))
+        self.finished.set()
+
     @property
     def text(self) -> str:
         return "".join(v for k, v in self.calls if k == "stream")
@@ -53,6 +57,12 @@ class RecordingReply:
         """The failure line, if the reply failed."""
         failed = self.of("fail")
         return failed[-1] if failed else None
+
+    @property
+    def refusal(self) -> str | None:
+        """The line that refused the event (to its author only), if it was refused."""
+        refused = self.of("refuse")
+        return refused[-1] if refused else None
 
 
 def message(

@@ -285,6 +285,8 @@ async def test_bot_serves_discord_until_sigterm(fake: FakeOpenRouter, tmp_path: 
                     content=f"{discord_fake.bot.mention} hello from a process"
                 )
                 answer = await discord_fake.wait_for_message()
+            # The gateway may deliver (and the bot answer) just before start-up has finished.
+            await wait_healthy(port, timeout=10)
             async with aiohttp.ClientSession() as http:
                 async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
                     assert resp.status == 200

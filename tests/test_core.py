@@ -409,7 +409,7 @@ async def test_a_user_over_the_rate_limit_gets_a_friendly_line(make_core: Any) -
 
     assert [r.outcome for r in results] == ["answered", "answered"]
     assert third.outcome == "failed" and third.error == "user_rate_limit"
-    [line] = limited.of("fail")
+    [line] = limited.of("refuse")  # told to the author only
     assert line.startswith("You're sending messages faster than I can take them (2 a minute)")
     assert "try again in" in line and limited.of("start") == []  # no model call, no spinner
     assert other_user.outcome == "answered"
@@ -454,7 +454,7 @@ async def test_allowlists(
         assert result.outcome == "answered"
     else:
         assert result.outcome == "refused"
-        assert reply.of("fail") == [REFUSAL] and reply.of("start") == []
+        assert reply.of("refuse") == [REFUSAL] and reply.of("start") == []
 
 
 async def test_a_discord_role_lets_its_members_in(make_core: Any) -> None:
@@ -483,9 +483,9 @@ async def test_daily_user_token_budget_stops_turns_with_the_reset_time(
     result = await core.handle(message("second"), reply)
 
     assert result.error is ErrorKind.BUDGET and result.outcome == "failed"
-    assert reply.failure is not None
-    assert "You have reached today's limit of 100 tokens" in reply.failure
-    assert "resets at midnight UTC, in " in reply.failure
+    assert reply.refusal is not None
+    assert "You have reached today's limit of 100 tokens" in reply.refusal
+    assert "resets at midnight UTC, in " in reply.refusal
     assert len(model.calls) == 1 and await pending(store) == []
     # Another user is not held by this user's budget (the model, out of steps, fails it).
     other = await core.handle(message("mine", user="U2"), RecordingReply())
@@ -507,8 +507,8 @@ async def test_daily_workspace_cost_budget_counts_every_user_of_the_workspace(
     result = await core.handle(message("hello", user="U3"), reply)
 
     assert result.error is ErrorKind.BUDGET
-    assert reply.failure is not None and "This workspace has reached today's limit of $1.00" in (
-        reply.failure
+    assert reply.refusal is not None and "This workspace has reached today's limit of $1.00" in (
+        reply.refusal
     )
     # Another workspace is not affected (its turn reaches the model).
     other = await core.handle(message("hi", conversation="test:T2:C1:1.1"), RecordingReply())

@@ -904,3 +904,186 @@ async def test_message_text_is_logged_only_in_turn_lines_with_log_content(
     assert leaking == set()
     if not log_content:
         assert marker not in log_text(caplog)
+
+
+# =========================================================================== Issue 11: access
+
+INSIDER = "UINSIDER01"
+SLACK_COMMANDS = ("/ask", "/model", "/settings", "/usage", "/reset", "/files", "/help")
+PUBLIC_SLACK_METHODS = ("chat.postMessage", "chat.startStream", "chat.update", "chat.appendStream")
+
+
+def public_slack_calls(world: World) -> list[str]:
+    return [c.method for c in world.slack.calls() if c.method in PUBLIC_SLACK_METHODS]
+
+
+async def test_an_outsider_gets_nothing_public_from_any_slack_entry_point(
+    start_world: WorldFactory,
+) -> None:
+    """A user outside BOT_ALLOWED_USERS, in a channel outside BOT_ALLOWED_CHANNELS, tries every
+    way in: a mention, its ``message`` twin, a thread follow-up, a DM, opening the DM, and every
+    slash command with pings in its text. Each is refused to them alone (ephemeral), nothing is
+    posted in public, and the model is never asked."""
+    world = await start_world(
+        BOT_ALLOWED_USERS=f"slack:{INSIDER}", BOT_ALLOWED_CHANNELS="slack:CINSIDE01"
+    )
+    # An insider's conversation in C123 (allowed by user: channel lists apply to everyone,
+    # so the insider talks in the allowed channel) gives the outsider a thread to reply in.
+    world.settings.allowed_channels.append("slack:C123")
+    opener = app_mention(f"{BOT} hello", user=INSIDER)
+    assert await world.deliver(opener) == 200
+    await world.slack_answered()
+    world.settings.allowed_channels.remove("slack:C123")
+    public_before, chats_before = public_slack_calls(world), len(world.chats)
+
+    pings = "<!here> <!channel> <@UINSIDER01|ins> <!subteam^S0001|@devs> hi"
+    outsider_events = [
+        app_mention(f"{BOT} {pings}"),
+        message_event(f"{BOT} {pings}"),
+        message_event("and me?", thread_ts=opener["ts"]),
+        im_message("let me in"),
+    ]
+    for event in outsider_events:
+        assert await world.deliver(event) == 200
+    home = {"type": "app_home_opened", "user": "U0OUTSIDER", "channel": "D0OUT", "tab": "messages"}
+    assert await world.post_event(home) == 200
+    for name in SLACK_COMMANDS:
+        status, _ = await world.slack.deliver_command(
+            world.url, SIGNING_SECRET, name, pings, channel_id="C123"
+        )
+        assert status == 200
+    await eventually(lambda: len(world.slack.responses()) >= len(SLACK_COMMANDS))
+    await eventually(lambda: world.slack_adapter.outcomes["refused"] >= 3 + len(SLACK_COMMANDS))
+    await asyncio.sleep(0.2)
+
+    assert public_slack_calls(world) == public_before
+    assert len(world.chats) == chats_before
+    responses = world.slack.responses()
+    assert all(r.body.get("response_type") == "ephemeral" for r in responses), responses
+    assert all("not enabled for you here" in r.body["text"] for r in responses)
+    told = world.slack.ephemerals("C123") + world.slack.ephemerals("D123")
+    assert len(told) == 4 and all("not enabled for you here" in m["text"] for m in told)
+    assert all(m["user_to"] != INSIDER for m in told)
+
+
+async def test_slack_ask_checks_the_rate_limit_and_budget_before_its_public_echo(
+    start_world: WorldFactory,
+) -> None:
+    """``/ask`` past the rate limit posts no echo: the refusal reaches its user only."""
+    world = await start_world(BOT_USER_RATE_LIMIT=1)
+    status, _ = await world.slack.deliver_command(world.url, SIGNING_SECRET, "/ask", "first")
+    assert status == 200
+    await world.slack_answered()
+    echoes = len(world.slack.bot_messages("C123"))
+    status, _ = await world.slack.deliver_command(world.url, SIGNING_SECRET, "/ask", "second")
+    assert status == 200
+    [limited] = await eventually(lambda: world.slack.responses())
+    assert limited.body["response_type"] == "ephemeral"
+    assert "faster than I can take them" in limited.body["text"]
+    assert len(world.slack.bot_messages("C123")) == echoes
+    assert len(world.chats) == 1
+
+
+async def test_slack_ask_over_the_daily_budget_posts_no_echo(start_world: WorldFactory) -> None:
+    budgeted = await start_world(BOT_DAILY_TOKENS_PER_USER=1)
+    await budgeted.slack.deliver_command(budgeted.url, SIGNING_SECRET, "/ask", "spend it")
+    await budgeted.slack_answered()
+    await budgeted.slack.deliver_command(budgeted.url, SIGNING_SECRET, "/ask", "once more")
+    [over] = await eventually(lambda: budgeted.slack.responses())
+    assert over.body["response_type"] == "ephemeral" and "today's limit" in over.body["text"]
+    assert len(budgeted.slack.bot_messages("C123")) == 1 + 1  # the first echo and its answer
+
+
+async def test_slack_ask_echoes_the_question_with_every_ping_defused(world: World) -> None:
+    """The echoed question shows names, not live mentions: no ``<@U…>``, ``<!here>``,
+    ``<!channel>`` or ``<!subteam…>`` reaches Slack as markup, nor a bare ``@here``."""
+    text = "<!here> <!channel> <!everyone> <@U0OTHER|bob> <@U0PLAIN> <!subteam^S1|@devs> @here ok?"
+    await world.slack.deliver_command(world.url, SIGNING_SECRET, "/ask", text)
+    await world.slack_answered()
+    echo = world.slack.bot_messages("C123")[0]["text"]
+    body = echo.split(" asked: ", 1)[1]
+    assert "<@" not in body and "<!" not in body
+    for name in ("here", "channel", "everyone", "bob", "U0PLAIN", "devs"):
+        assert f"@\u200b{name}" in body
+    assert echo.startswith("<@U")  # the asker is named as themself
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        ("not_in_channel", "Invite me first"),
+        ("is_archived", "archived"),
+        ("msg_too_long", "too long"),
+        ("restricted_action", "only lets some people post"),
+        ("fatal_error", "Slack said `fatal_error`"),
+    ],
+)
+async def test_slack_ask_says_why_its_question_could_not_be_posted(
+    world: World, error: str, expected: str
+) -> None:
+    world.slack.fail_next("chat.postMessage", error)
+    await world.slack.deliver_command(world.url, SIGNING_SECRET, "/ask", "hello?")
+    [response] = await eventually(lambda: world.slack.responses())
+    assert expected in response.body["text"] and response.body["response_type"] == "ephemeral"
+    if error != "not_in_channel":
+        assert "Invite me" not in response.body["text"]
+    assert world.chats == []
+
+
+async def test_an_outsider_gets_nothing_public_from_any_discord_entry_point(
+    start_world: WorldFactory,
+) -> None:
+    """On Discord the outsider mentions the bot (with auto-threads on: no thread opens), replies
+    to the bot, DMs it and uses every slash command: the refusals arrive as a DM or an
+    ephemeral response, no message or thread appears in the guild, and the model is not asked."""
+    world = await start_world(discord=True, DISCORD_AUTO_THREAD=True)
+    fake = world.discord
+    assert fake is not None
+    world.settings.allowed_users.append(f"discord:{fake.user.id}")
+    asked = await fake.send_user_message(content=f"{fake.bot.mention} hi, insider here")
+    await eventually(lambda: world.discord_adapter and world.discord_adapter.outcomes["answered"])
+    outsider = fake.add_user("mallory")
+    guild_channels = {c.id for c in fake.channels.values() if c.guild_id is not None}
+    public_before = [m.id for m in fake.bot_messages() if m.channel_id in guild_channels]
+    threads_before = len(
+        fake.requests_to("POST /channels/{channel_id}/messages/{message_id}/threads")
+    )
+    chats_before = len(world.chats)
+
+    await fake.send_user_message(author=outsider, content=f"{fake.bot.mention} @everyone hi")
+    await fake.send_user_message(
+        author=outsider,
+        content="a reply",
+        message_reference={"message_id": str(asked["id"]), "channel_id": str(asked["channel_id"])},
+    )
+    interactions = [
+        await fake.send_interaction(name, options, user=outsider)
+        for name, options in (
+            ("ask", {"question": "@everyone hi"}),
+            ("model", {"name": "x/y"}),
+            ("settings", None),
+            ("usage", None),
+            ("reset", None),
+            ("files", None),
+            ("help", None),
+        )
+    ]
+    adapter = world.discord_adapter
+    assert adapter is not None
+    await eventually(lambda: adapter.outcomes["refused"] >= 2 + len(interactions))
+    await asyncio.sleep(0.2)
+
+    public_after = [m.id for m in fake.bot_messages() if m.channel_id in guild_channels]
+    # Ephemeral follow-ups are stored in the channel but shown to their user alone.
+    assert [
+        m for m in public_after if m not in public_before and not fake.message(m).ephemeral
+    ] == []
+    threads = fake.requests_to("POST /channels/{channel_id}/messages/{message_id}/threads")
+    assert len(threads) == threads_before
+    assert len(world.chats) == chats_before
+    for interaction in interactions:
+        assert interaction.callbacks, interaction.payload["data"]["name"]
+        assert all(c["data"].get("flags", 0) & 64 for c in interaction.callbacks)
+    dm = fake.dm_channel_for(outsider)
+    told = [m for m in fake.bot_messages(dm.id)]
+    assert len(told) == 2 and all("not enabled for you here" in m.content for m in told)

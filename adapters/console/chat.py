@@ -88,6 +88,9 @@ class ConsoleReply:
         self.out.write(f"⚠️ {message}\n")
         self.out.flush()
 
+    async def refuse(self, message: str) -> None:
+        await self.fail(message)  # the terminal is private already
+
 
 @dataclass
 class ConsoleSession:

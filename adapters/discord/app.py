@@ -42,7 +42,7 @@ from adapters.discord.translate import (
     strip_bot_mention,
 )
 from bot.commands import MENTION_SETTING
-from bot.events import Attachment, ConversationKey, EventKind
+from bot.events import Attachment, ConversationKey, Event, EventKind
 from bot.inflight import InFlight
 from bot.reply import Undeliverable
 from bot.settings import ConfigError, Settings
@@ -77,6 +77,7 @@ PLAIN_COMMANDS = (
 )
 """Slash commands without options, in the order they are registered (after /ask and /model)."""
 PRIVATE_COMMANDS = frozenset({"model", "settings", *(name for name, _ in PLAIN_COMMANDS)})
+UNKNOWN_PLACE = "Sorry, I can't tell where this command was used, so I can't answer it here."
 NEED_MENTION = (
     "-# I can't read replies that don't mention me here (the Message Content intent is off): "
     "keep the @mention on when you reply, or mention me."
@@ -380,23 +381,18 @@ class DiscordAdapter:
 
     async def on_command(self, interaction: discord.Interaction[Any], name: str, args: str) -> None:
         with self._inflight.track():
-            private = name in PRIVATE_COMMANDS
-            await interaction.response.defer(thinking=True, ephemeral=private)
-            channel = interaction.channel
-            if channel is None:
-                return
-            place = place_of(channel)
-            conversation = place_conversation(place)
-            if conversation is None:
-                if name in ("reset", "files"):
-                    latest = await self.core.store.latest_conversation(
-                        user_id=f"discord:{interaction.user.id}",
-                        channel=str(channel_key(place)),
-                    )
-                    conversation = ConversationKey.parse(latest) if latest else None
-                if conversation is None:
-                    conversation = new_conversation(place, interaction.id)
-            event = command_event(
+            await self._command(interaction, name, args)
+
+    async def _command(self, interaction: discord.Interaction[Any], name: str, args: str) -> None:
+        channel = interaction.channel
+        if channel is None:
+            await interaction.response.send_message(UNKNOWN_PLACE, ephemeral=True)
+            return
+        private = name in PRIVATE_COMMANDS
+        place = place_of(channel)
+
+        def event_in(conversation: ConversationKey) -> Event:
+            return command_event(
                 interaction_id=interaction.id,
                 place=place,
                 conversation=conversation,
@@ -406,24 +402,53 @@ class DiscordAdapter:
                 args=args,
                 user_roles=_roles(interaction.user),
             )
-            if name == "ask":  # the others answer at once; no need to tell after a crash
-                event = dataclasses.replace(event, address=json.dumps({"channel": channel.id}))
-            followup = interaction.followup
 
-            async def send(content: str) -> Editable:
-                message: Editable = await followup.send(
-                    content, ephemeral=private, wait=True, allowed_mentions=NO_PINGS
+        async def tell_privately(content: str) -> Any:
+            if interaction.response.is_done():
+                return await interaction.followup.send(
+                    content, ephemeral=True, allowed_mentions=NO_PINGS
                 )
-                return message
-
-            reply = DiscordReply(
-                send_first=send,
-                send_more=send,
-                sent=self._recorder(event.conversation),
-                interval_s=1.5,
+            return await interaction.response.send_message(
+                content, ephemeral=True, allowed_mentions=NO_PINGS
             )
-            result = await self.core.handle(event, reply)
-            self.outcomes[result.outcome] += 1
+
+        admitted = False
+        if private:
+            await interaction.response.defer(thinking=True, ephemeral=True)
+            conversation = place_conversation(place)
+            if conversation is None and name in ("reset", "files"):
+                latest = await self.core.store.latest_conversation(
+                    user_id=f"discord:{interaction.user.id}", channel=str(channel_key(place))
+                )
+                conversation = ConversationKey.parse(latest) if latest else None
+            event = event_in(conversation or new_conversation(place, interaction.id))
+        else:
+            # /ask is answered in public: everything is checked before "thinking…" shows there.
+            event = event_in(place_conversation(place) or new_conversation(place, interaction.id))
+            event = dataclasses.replace(event, address=json.dumps({"channel": channel.id}))
+            refused = await self.core.admit(event, tell_privately)
+            if refused is not None:
+                self.outcomes[refused.outcome] += 1
+                return
+            admitted = True
+            await interaction.response.defer(thinking=True)
+        followup = interaction.followup
+
+        async def send(content: str) -> Editable:
+            message: Editable = await followup.send(
+                content, ephemeral=private, wait=True, allowed_mentions=NO_PINGS
+            )
+            return message
+
+        reply = DiscordReply(
+            send_first=send,
+            send_more=send,
+            send_private=tell_privately,
+            sent=self._recorder(event.conversation),
+            interval_s=1.5,
+        )
+        result = await self.core.handle(event, reply, admitted=admitted)
+        self.outcomes[result.outcome] += 1
 
     # ------------------------------------------------------------------ messages
 
@@ -461,27 +486,10 @@ class DiscordAdapter:
             if not follows_up:
                 self.outcomes["ignored"] += 1
                 return
-            if not self.message_content and not message.content and not message.attachments:
-                # Discord hides this message's text from a bot without the intent.
-                if not place.is_thread:
-                    await self._say(message, NEED_MENTION)
-                self.outcomes["ignored"] += 1
-                return
-        target: discord.abc.Messageable = message.channel
-        if conversation is None:
-            if self.settings.discord_auto_thread and isinstance(
-                message.channel, discord.TextChannel
-            ):
-                thread = await message.create_thread(name=_thread_name(message, me.id))
-                target = thread
-                place = place_of(thread)
-                conversation = place_conversation(place)
-            if conversation is None:
-                conversation = new_conversation(place, message.id)
         event = message_event(
             message_id=message.id,
             place=place,
-            conversation=conversation,
+            conversation=conversation or new_conversation(place, message.id),
             kind=kind,
             author_id=message.author.id,
             author_name=message.author.display_name,
@@ -490,6 +498,44 @@ class DiscordAdapter:
             bot_id=me.id,
             author_roles=_roles(message.author),
         )
+
+        async def tell_privately(content: str) -> Any:
+            if place.is_dm:
+                return await message.channel.send(content, allowed_mentions=NO_PINGS)
+            return await message.author.send(content, allowed_mentions=NO_PINGS)
+
+        if (
+            kind is EventKind.THREAD_FOLLOW_UP
+            and not self.message_content
+            and not message.content
+            and not message.attachments
+        ):
+            # Discord hides this message's text from a bot without the intent.
+            if not place.is_thread and self.core.allows(event):
+                await self._say(message, NEED_MENTION)
+            self.outcomes["ignored"] += 1
+            return
+        target: discord.abc.Messageable = message.channel
+        admitted = False
+        if (
+            conversation is None
+            and self.settings.discord_auto_thread
+            and isinstance(message.channel, discord.TextChannel)
+        ):
+            # A new thread is visible to everyone: the author is checked before it opens.
+            if await self.core.admit(event, tell_privately) is not None:
+                self.outcomes["refused"] += 1
+                return
+            admitted = True
+            thread = await message.create_thread(name=_thread_name(message, me.id))
+            target = thread
+            place = place_of(thread)
+            conversation = place_conversation(place)
+        if conversation is None:
+            conversation = new_conversation(place, message.id)
+        event = dataclasses.replace(
+            event, conversation=conversation
+        )  # a thread's channel key is its parent's
         if message.attachments:
             event = dataclasses.replace(
                 event, attachments=tuple(_attachment(a) for a in message.attachments)
@@ -499,8 +545,8 @@ class DiscordAdapter:
             address["message"] = message.id
         event = dataclasses.replace(event, address=json.dumps(address))
         await self._remember(message.id, conversation)
-        reply = self._reply_to(message, target, conversation)
-        result = await self.core.handle(event, reply)
+        reply = self._reply_to(message, target, conversation, tell_privately)
+        result = await self.core.handle(event, reply, admitted=admitted)
         self.outcomes[result.outcome] += 1
 
     async def _say(self, message: discord.Message, text: str) -> None:
@@ -514,6 +560,7 @@ class DiscordAdapter:
         message: discord.Message,
         target: discord.abc.Messageable,
         conversation: ConversationKey,
+        tell_privately: Any,
     ) -> DiscordReply:
         async def send_first(content: str) -> Editable:
             if target is message.channel:
@@ -526,6 +573,7 @@ class DiscordAdapter:
         return DiscordReply(
             send_first=send_first,
             send_more=send_more,
+            send_private=tell_privately,
             sent=self._recorder(conversation),
             typing=(self._typing, target, _channel_id(target, message)),
             interval_s=1.5,

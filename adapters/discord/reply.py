@@ -43,6 +43,8 @@ SendMore = Callable[[str], Awaitable[Editable]]
 """Post a further message of the same answer."""
 Sent = Callable[[int], Awaitable[None]]
 """Told the id of every message the answer posted (to map replies back to the conversation)."""
+SendPrivate = Callable[[str], Awaitable[Any]]
+"""Tell the author alone (an ephemeral follow-up, or a DM): refusals never go in the channel."""
 
 
 class TypingHub:
@@ -89,11 +91,13 @@ class DiscordReply:
         *,
         send_first: SendFirst,
         send_more: SendMore,
+        send_private: SendPrivate,
         sent: Sent | None = None,
         typing: tuple[TypingHub, discord.abc.Messageable, int] | None = None,
         interval_s: float = 1.5,
     ) -> None:
         self._send_first = send_first
+        self._send_private = send_private
         self._send_more = send_more
         self._sent = sent
         self._typing = typing
@@ -150,6 +154,15 @@ class DiscordReply:
             return
         self._text += ("\n\n" if self._text.strip() or self._opened else "") + f"*{message}*"
         await self._close()
+
+    async def refuse(self, message: str) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            await self._send_private(f"*{message}*")
+        except discord.HTTPException as exc:  # e.g. 50007: the user takes no DMs
+            log.info("could not tell a user why they were refused: %s", exc.status)
 
     # ------------------------------------------------------------------ internals
 

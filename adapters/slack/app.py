@@ -43,7 +43,7 @@ from adapters.slack.translate import (
     channel_key,
     command_event,
     conversation_key,
-    defuse_broadcasts,
+    defuse_mentions,
     route_message,
 )
 from bot.commands import MENTION_SETTING
@@ -72,6 +72,27 @@ ASK_USAGE = "Ask a question after the command, e.g. `/ask what's the weather in 
 NOT_IN_CHANNEL = (
     "I can't post in this channel yet. Invite me first (`/invite @me`), or ask me in a DM."
 )
+ASK_POST_FAILURES = {
+    "not_in_channel": NOT_IN_CHANNEL,
+    "channel_not_found": NOT_IN_CHANNEL,
+    "is_archived": "This channel is archived, so I can't post your question in it.",
+    "msg_too_long": "Your question is too long for me to post here. Please shorten it, "
+    "or send it to me in a DM (a long text works best as a file).",
+    "restricted_action": "This channel only lets some people post, and I'm not one of them. "
+    "Ask me in a DM instead.",
+    "ratelimited": "Slack is rate-limiting me in this channel right now. Please try again in "
+    "a minute.",
+}
+"""What ``/ask`` tells its user when Slack refuses to post the question, by Slack's error."""
+
+
+def ask_post_failure(error: str) -> str:
+    return ASK_POST_FAILURES.get(
+        error,
+        f"I couldn't post your question here (Slack said `{error}`). Please try again, "
+        "or ask me in a DM.",
+    )
+
 
 Responder = Callable[..., Awaitable[Any]]
 
@@ -100,6 +121,9 @@ class CommandReply:
 
     async def fail(self, message: str) -> None:
         await self._respond(text=message, response_type="ephemeral")
+
+    async def refuse(self, message: str) -> None:
+        await self.fail(message)  # a command's answer is ephemeral already
 
 
 def require_slack_settings(settings: Settings) -> str:
@@ -327,7 +351,7 @@ class SlackAdapter:
         )
         return rule == "required" if rule else self.settings.slack_require_mention
 
-    async def _answer(self, event: Event, *, thread_ts: str) -> TurnResult:
+    async def _answer(self, event: Event, *, thread_ts: str, admitted: bool = False) -> TurnResult:
         channel = event.channel.parts[1]
         event = dataclasses.replace(
             event, address=json.dumps({"channel": channel, "thread_ts": thread_ts})
@@ -341,7 +365,7 @@ class SlackAdapter:
             native=self._native,
             interval_s=self.settings.slack_stream_interval_s,
         )
-        result = await self.core.handle(event, reply)
+        result = await self.core.handle(event, reply, admitted=admitted)
         self.outcomes[result.outcome] += 1
         return result
 
@@ -351,6 +375,9 @@ class SlackAdapter:
         user, channel = str(event.get("user") or ""), str(event.get("channel") or "")
         if not user or not channel:
             return
+        probe = command_event({"team_id": context.team_id, "channel_id": channel, "user_id": user})
+        if not self.core.allows(probe):
+            return  # no greeting inviting questions that the allowlists would refuse
         key = f"slack:greeted:{context.team_id}:{user}"
         if await self.core.store.get_state(key=key):
             return  # greet once, not every time the DM is opened
@@ -418,17 +445,28 @@ class SlackAdapter:
         team = str(command.get("team_id") or "")
         channel = str(command.get("channel_id") or "")
         user = str(command.get("user_id") or "")
+        event = command_event(command)
+
+        async def tell_privately(line: str) -> None:
+            await respond(text=line, response_type="ephemeral")
+
+        # The echo is public: access, rate limit and budget are checked before it is posted.
+        refused = await self.core.admit(event, tell_privately)
+        if refused is not None:
+            self.outcomes[refused.outcome] += 1
+            return
         try:
             posted = await self.client.chat_postMessage(
-                channel=channel, text=f"<@{user}> asked: {defuse_broadcasts(question)}"
+                channel=channel, text=f"<@{user}> asked: {defuse_mentions(question)}"
             )
         except SlackApiError as exc:
-            log.info("/ask could not post in %s: %s", channel, slack_error(exc))
-            await respond(text=NOT_IN_CHANNEL, response_type="ephemeral")
+            error = slack_error(exc)
+            log.info("/ask could not post in %s: %s", channel, error)
+            await tell_privately(ask_post_failure(error))
             return
         root = str(posted["ts"])
-        event = command_event(command, conversation=conversation_key(team, channel, root))
-        await self._answer(event, thread_ts=root)
+        event = dataclasses.replace(event, conversation=conversation_key(team, channel, root))
+        await self._answer(event, thread_ts=root, admitted=True)
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:

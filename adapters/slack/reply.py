@@ -188,6 +188,21 @@ class SlackReply:
                 raise_if_undeliverable(exc)
             raise
 
+    async def refuse(self, message: str) -> None:
+        """Only the author sees why the bot will not answer: the channel sees nothing."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            await self._client.chat_postEphemeral(
+                channel=self._channel,
+                user=self._user,
+                thread_ts=self._thread_ts,
+                text=f"_{message}_",
+            )
+        except SlackApiError as exc:
+            log.info("could not tell a user why they were refused: %s", slack_error(exc))
+
     # ------------------------------------------------------------------ internals
 
     async def _close(self, *, clear_status: bool = False) -> None:

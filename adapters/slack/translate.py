@@ -209,3 +209,25 @@ def defuse_broadcasts(text: str) -> str:
     """``<!here>``, ``<!channel>``, ``<!everyone>`` and ``<!subteam^..>`` shown as text, not sent
     as pings: a zero-width space after ``<`` breaks Slack's syntax. User mentions stay."""
     return text.replace("<!", "<\u200b!")
+
+
+_PING = re.compile(r"<([@!])([^>|]*)(?:\|([^>]*))?>")
+_BARE_BROADCAST = re.compile(r"(?<![\w@])@(here|channel|everyone)\b", re.IGNORECASE)
+
+
+def defuse_mentions(text: str) -> str:
+    """Someone else's words echoed by the bot (``/ask``'s question) ping no one: user and group
+    mentions and ``@here``/``@channel``/``@everyone`` are shown as ``@name`` with a zero-width
+    space after the ``@`` (``<@U1|ann>`` -> ``@ann``; without a label, the id)."""
+
+    def plain(match: re.Match[str]) -> str:
+        target, label = match.group(2), match.group(3)
+        if match.group(1) == "!" and target.startswith("date^"):
+            return label or ""  # a formatted date pings no one: keep its text
+        if label:
+            return "@\u200b" + label.lstrip("@")
+        if match.group(1) == "!":
+            target = target.split("^")[-1]  # subteam^S123 -> S123
+        return "@\u200b" + target
+
+    return _BARE_BROADCAST.sub("@\u200b\\1", _PING.sub(plain, text))
