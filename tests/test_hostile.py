@@ -20,6 +20,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -1087,3 +1088,43 @@ async def test_an_outsider_gets_nothing_public_from_any_discord_entry_point(
     dm = fake.dm_channel_for(outsider)
     told = [m for m in fake.bot_messages(dm.id)]
     assert len(told) == 2 and all("not enabled for you here" in m.content for m in told)
+
+
+async def test_signed_requests_for_another_workspace_or_app_are_dropped(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Correctly signed events and commands naming another team or another app than the one
+    ``auth.test`` reported are dropped with one log line each (no allowlist set); ours are
+    answered."""
+    caplog.set_level(logging.INFO)
+    foreign = [
+        event_envelope(app_mention(f"{BOT} from elsewhere"), team_id="T0ELSEWHERE"),
+        event_envelope(app_mention(f"{BOT} other app"), api_app_id="A0OTHERAPP"),
+    ]
+    for payload in foreign:
+        status, _ = await world.post_signed(json.dumps(payload).encode())
+        assert status == 200
+    form = "application/x-www-form-urlencoded"
+    for team, app in (("T0ELSEWHERE", "A0APP"), (TEAM_ID, "A0OTHERAPP")):
+        command = {
+            "team_id": team,
+            "api_app_id": app,
+            "channel_id": "C123",
+            "user_id": "U0ANY",
+            "command": "/help",
+            "text": "",
+            "response_url": world.slack.new_response_url(),
+            "trigger_id": "1.2.3",
+        }
+        status, _ = await world.post_signed(urlencode(command).encode(), form)
+        assert status == 200
+    ours = app_mention(f"{BOT} from home")
+    assert await world.deliver(ours) == 200
+    await world.slack_answered()
+    await asyncio.sleep(0.1)
+
+    assert world.slack_adapter.outcomes["foreign"] == 4
+    assert world.slack.responses() == []
+    assert len(world.chats) == 1 and world.answer("C123", ours["ts"]) == "echo: from home"
+    dropped = [r for r in caplog.records if "another installation" in r.getMessage()]
+    assert len(dropped) == 4

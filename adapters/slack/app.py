@@ -23,7 +23,8 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import parse_body
+from slack_bolt.request.internals import extract_enterprise_id, extract_team_id, parse_body
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -176,6 +177,7 @@ class SlackAdapter:
         self.healthy = False
         self.port: int | None = None
         """HTTP mode: the port bound (``PORT=0`` picks a free one)."""
+        self._installation: Installation | None = None
         self.outcomes: Counter[str] = Counter()
         """How the messages and commands that reached the adapter ended (answered, duplicate,
         ignored, failed, command), for logs and metrics."""
@@ -196,6 +198,8 @@ class SlackAdapter:
             request_verification_enabled=False,
             logger=logging.getLogger("slack_bolt"),
         )
+        self._installation = await _installation(client)
+        self.app.middleware(self._only_this_installation)
         self._register(self.app)
         if self.settings.slack_app_token is not None:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -281,6 +285,26 @@ class SlackAdapter:
         )
         response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
+
+    async def _only_this_installation(
+        self, body: dict[str, Any], next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        """Bolt middleware: a request for another workspace (or another app) than the one this
+        token is installed in is dropped with one log line, whatever the allowlists say. A
+        request naming no workspace (``url_verification``) goes on."""
+        ours = self._installation
+        if ours is None or ours.accepts(body):
+            await next()
+            return None
+        log.warning(
+            "slack: dropped a request for another installation (team %s, app %s); this bot "
+            "serves team %s",
+            _safe_id(_team_of(body)),
+            _safe_id(body.get("api_app_id")),
+            ours.team_id,
+        )
+        self.outcomes["foreign"] += 1
+        return BoltResponse(status=200, body="")
 
     @property
     def client(self) -> AsyncWebClient:
@@ -472,6 +496,67 @@ class SlackAdapter:
         if self._session is None:
             raise RuntimeError("the Slack adapter is not started")
         return self._session
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Installation:
+    """Where this bot token is installed, from ``auth.test``."""
+
+    team_id: str
+    enterprise_id: str | None
+    enterprise_install: bool
+    app_id: str | None
+    """Known when ``auth.test`` names it (bot tokens do)."""
+
+    def accepts(self, body: Mapping[str, Any]) -> bool:
+        app = body.get("api_app_id")
+        if self.app_id and isinstance(app, str) and app and app != self.app_id:
+            return False
+        if self.enterprise_install:
+            enterprise = _enterprise_of(body)
+            return enterprise is None or enterprise == self.enterprise_id
+        team = _team_of(body)
+        return team is None or team == self.team_id
+
+
+async def _installation(client: AsyncWebClient) -> Installation:
+    """``auth.test``: which workspace and app this token belongs to. A refused token is a
+    configuration error (one line, exit 2), not a bot that silently never answers."""
+    try:
+        auth = await client.auth_test()
+    except SlackApiError as exc:
+        error = slack_error(exc)
+        if error in ("invalid_auth", "not_authed", "token_revoked", "account_inactive"):
+            raise ConfigError(f"SLACK_BOT_TOKEN was refused by Slack ({error})") from None
+        raise
+    return Installation(
+        team_id=str(auth.get("team_id") or ""),
+        enterprise_id=auth.get("enterprise_id") or None,
+        enterprise_install=bool(auth.get("is_enterprise_install")),
+        app_id=auth.get("app_id") or None,
+    )
+
+
+def _team_of(body: Mapping[str, Any]) -> str | None:
+    try:
+        team = extract_team_id(dict(body))
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return None
+    return team if isinstance(team, str) and team else None
+
+
+def _enterprise_of(body: Mapping[str, Any]) -> str | None:
+    try:
+        enterprise = extract_enterprise_id(dict(body))
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return None
+    return enterprise if isinstance(enterprise, str) and enterprise else None
+
+
+def _safe_id(value: object) -> str:
+    """An id from a request, fit for a log line (it may be anything a sender made up)."""
+    text = str(value)[:24]
+    return text if text.isalnum() else repr(text)
 
 
 # Fields of an event that bolt reads and expects as strings (or objects, in some event types).

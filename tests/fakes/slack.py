@@ -1618,6 +1618,9 @@ class FakeSlack(LoopbackServer):
             "team_id": ws.team_id,
             "user_id": ws.bot_user_id,
             "bot_id": ws.bot_id,
+            # Bot tokens: the app the token belongs to (see the Web API's AuthTestResponse).
+            "app_id": self.app_id,
+            "app_name": ws.bot_name,
             "is_enterprise_install": False,
         }
 
