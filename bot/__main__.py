@@ -105,7 +105,7 @@ async def _check(settings: Settings) -> int:
             print(f"slack:     Socket Mode; Web API at {settings.slack_api_url}")
         elif settings.slack_signing_secret is not None:
             print(
-                f"slack:     HTTP on port {settings.port} (POST /slack/events, GET /healthz); "
+                f"slack:     HTTP on port {settings.port} of {settings.host} (POST /slack/events); "
                 f"Web API at {settings.slack_api_url}"
             )
         else:
@@ -118,8 +118,20 @@ async def _check(settings: Settings) -> int:
             f"{settings.discord_gateway_url}; commands synced "
             + (f"to guild {guild}" if guild else "globally")
         )
+    print(f"ops:       {_ops(settings, configured)}")
     print("ok" if not problems else f"{problems} problem{'s' if problems > 1 else ''} found")
     return 1 if problems else 0
+
+
+def _ops(settings: Settings, configured: list[str]) -> str:
+    slack_http = "slack" in configured and settings.slack_app_token is None
+    if not slack_http and not settings.ops_requested:
+        return "GET /healthz and /metrics not served (set PORT or BOT_OPS_PORT)"
+    where = f"GET /healthz and /metrics on {settings.ops_host} port {settings.ops_port}"
+    if slack_http and settings.ops_share_slack_listener:
+        where += " (Slack's listener)"
+    auth = "a bearer token" if settings.metrics_token else "no token (set BOT_METRICS_TOKEN)"
+    return f"{where}; /metrics needs {auth}"
 
 
 def _limits(settings: Settings) -> str:
@@ -171,7 +183,11 @@ async def _serve(settings: Settings) -> int:
         code = 0
         try:
             slack_http = "slack" in configured and settings.slack_app_token is None
-            if not slack_http and "port" in settings.model_fields_set:
+            # Their own server, unless they are on Slack's events server or not wanted.
+            own_ops_server = (
+                not settings.ops_share_slack_listener if slack_http else settings.ops_requested
+            )
+            if own_ops_server:
                 from bot.ops import OpsServer
 
                 # Up before the platforms, so /healthz says 503 (not "refused") while starting.
@@ -179,7 +195,7 @@ async def _serve(settings: Settings) -> int:
                     core,
                     lambda: len(running) == len(factories) and all(p.healthy for p in running),
                 )
-                await ops.start(settings.port)
+                await ops.start(settings.ops_host, settings.ops_port)
             for factory in factories:  # Slack and Discord share this one event loop
                 platform = factory(core, settings)
                 running.append(platform)  # closed in the end even if its start fails

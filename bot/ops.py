@@ -1,13 +1,17 @@
 """``GET /healthz`` and ``GET /metrics`` for whoever runs the bot.
 
-In Slack's HTTP mode they share the events server's port. Otherwise (Discord, Socket Mode)
-``python -m bot`` serves them on ``$PORT`` when ``PORT`` is set, as Heroku and most platforms
-set it for a web process; with no ``PORT`` nothing listens.
+They listen on ``BOT_OPS_HOST`` (default: ``HOST``, the address Slack's listener binds) and
+``BOT_OPS_PORT`` (default: ``PORT``). In Slack's HTTP mode with both defaults they share the
+events server. Otherwise (Discord, Socket Mode, or another host or port) ``python -m bot``
+serves them on their own server, when ``PORT`` or ``BOT_OPS_PORT`` is set (as Heroku and most
+platforms set ``PORT`` for a web process); with neither, nothing listens.
+``BOT_METRICS_TOKEN`` makes ``/metrics`` ask for ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -34,7 +38,18 @@ def add_ops_routes(app: web.Application, core: Core, healthy: Callable[[], bool]
             return web.json_response({"ok": False, "reason": "store"}, status=503)
         return web.json_response({"ok": True})
 
+    token = core.settings.metrics_token
+    expected = f"Bearer {token.get_secret_value()}".encode() if token else None
+
     async def metrics(request: web.Request) -> web.Response:
+        if expected is not None:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return web.Response(
+                    status=401,
+                    text="unauthorized\n",
+                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                )
         return web.Response(
             body=core.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
@@ -52,12 +67,12 @@ class OpsServer:
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
-    async def start(self, port: int) -> None:
+    async def start(self, host: str, port: int) -> None:
         self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "0.0.0.0", port).start()
+        await web.TCPSite(self._runner, host, port).start()
         self.port = int(self._runner.addresses[0][1])
-        log.info("serving /healthz and /metrics on port %d", self.port)
+        log.info("serving /healthz and /metrics on %s port %d", host, self.port)
 
     async def close(self) -> None:
         if self._runner is not None:

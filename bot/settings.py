@@ -34,6 +34,7 @@ HINTS: dict[str, str] = {
     "PDF_ENGINE": "one of pdf-text, mistral-ocr, native",
     "SLACK_API_URL": "an http(s) URL such as https://slack.com/api/",
     "PORT": "a TCP port number such as 3000",
+    "BOT_OPS_PORT": "a TCP port number such as 9100",
     "DISCORD_API_BASE": "an http(s) URL such as https://discord.com/api/v10",
     "DISCORD_GATEWAY_URL": "a ws(s) URL such as wss://gateway.discord.gg/",
     "DISCORD_GUILD_ID": "a guild (server) id, a number",
@@ -151,6 +152,16 @@ class Settings(BaseSettings):
     """Least time between two updates of one streamed answer."""
     port: int = Field(default=3000, ge=0, le=65535, alias="PORT")
     """HTTP mode: where Slack's requests (POST /slack/events) and GET /healthz are served."""
+    host: str = Field(default="0.0.0.0", min_length=1, alias="HOST")
+    """The address Slack's HTTP listener binds (``127.0.0.1`` behind a local reverse proxy)."""
+
+    # Operations: GET /healthz and GET /metrics.
+    ops_host_setting: str | None = Field(default=None, alias="BOT_OPS_HOST")
+    """Where the ops endpoints listen; by default the same address as Slack's listener."""
+    ops_port_setting: int | None = Field(default=None, ge=0, le=65535, alias="BOT_OPS_PORT")
+    """Their port; by default ``PORT`` (in Slack's HTTP mode they then share its server)."""
+    metrics_token: SecretStr | None = Field(default=None, alias="BOT_METRICS_TOKEN")
+    """Set: ``GET /metrics`` needs ``Authorization: Bearer <token>``."""
 
     # Discord.
     discord_bot_token: SecretStr | None = Field(default=None, alias="DISCORD_BOT_TOKEN")
@@ -237,8 +248,28 @@ class Settings(BaseSettings):
             self.slack_app_token,
             self.slack_signing_secret,
             self.discord_bot_token,
+            self.metrics_token,
         )
         return [v.get_secret_value() for v in values if v and v.get_secret_value()]
+
+    @property
+    def ops_host(self) -> str:
+        return self.ops_host_setting or self.host
+
+    @property
+    def ops_port(self) -> int:
+        return self.port if self.ops_port_setting is None else self.ops_port_setting
+
+    @property
+    def ops_requested(self) -> bool:
+        """Outside Slack's HTTP mode, ops endpoints are served only when a port is given (as
+        hosting platforms give ``PORT``): a Discord-only bot need not listen at all."""
+        return "port" in self.model_fields_set or self.ops_port_setting is not None
+
+    @property
+    def ops_share_slack_listener(self) -> bool:
+        """In Slack's HTTP mode: are the ops endpoints on the events server itself?"""
+        return (self.ops_host, self.ops_port) == (self.host, self.port)
 
     @property
     def slack_token_hosts(self) -> frozenset[str]:

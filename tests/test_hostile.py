@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import logging
+import signal
 import tracemalloc
 import zipfile
 import zlib
@@ -58,7 +59,7 @@ from tests.fakes.slack import (
     message_event,
     signed_headers,
 )
-from tests.helpers import eventually
+from tests.helpers import eventually, wait_healthy
 
 # Distinctive secrets: any appearance of one of them anywhere is a leak.
 SIGNING_SECRET = "hostile-signing-SECRET-9a8b7c6d5e"
@@ -1128,3 +1129,59 @@ async def test_signed_requests_for_another_workspace_or_app_are_dropped(
     assert len(world.chats) == 1 and world.answer("C123", ours["ts"]) == "echo: from home"
     dropped = [r for r in caplog.records if "another installation" in r.getMessage()]
     assert len(dropped) == 4
+
+
+async def test_ops_endpoints_bind_their_own_host_and_metrics_need_the_token(
+    tmp_path: Path,
+) -> None:
+    """``python -m bot`` in Slack's HTTP mode with HOST, BOT_OPS_HOST/BOT_OPS_PORT and
+    BOT_METRICS_TOKEN: Slack's listener is on HOST only and serves no ops routes, /healthz and
+    /metrics are on the ops address only, /metrics asks for the bearer token, and the token
+    never appears in the output."""
+    from tests.test_console import SECRET, free_port, slack_env, spawn_bot
+
+    token = "metrics-SECRET-token-77aa"
+    port, ops_port = free_port(), free_port()
+    async with FakeOpenRouter() as openrouter, FakeSlack() as slack:
+        env = slack_env(
+            tmp_path,
+            openrouter,
+            slack,
+            port,
+            HOST="127.0.0.2",
+            BOT_OPS_HOST="127.0.0.1",
+            BOT_OPS_PORT=str(ops_port),
+            BOT_METRICS_TOKEN=token,
+        )
+        proc = await spawn_bot(env, tmp_path)
+        try:
+            ops = f"http://127.0.0.1:{ops_port}"
+            await wait_healthy(ops_port)
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{ops}/metrics") as resp:
+                    assert resp.status == 401
+                    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+                bad = {"Authorization": "Bearer wrong"}
+                async with http.get(f"{ops}/metrics", headers=bad) as resp:
+                    assert resp.status == 401
+                good = {"Authorization": f"Bearer {token}"}
+                async with http.get(f"{ops}/metrics", headers=good) as resp:
+                    assert resp.status == 200 and "bot_events_total" in await resp.text()
+                slack_url = f"http://127.0.0.2:{port}"
+                async with http.get(f"{slack_url}/healthz") as resp:
+                    assert resp.status == 404  # Slack's listener serves Slack only
+                event = app_mention(f"{BOT} over the private host")
+                status, _ = await slack.deliver_event(f"{slack_url}/slack/events", SECRET, event)
+                assert status == 200
+                await slack.wait_for(lambda: slack.bot_messages("C123"), timeout=30)
+                with pytest.raises(aiohttp.ClientConnectionError):  # not on every interface
+                    async with http.get(f"http://127.0.0.1:{port}/slack/events") as resp:
+                        pass
+                with pytest.raises(aiohttp.ClientConnectionError):
+                    async with http.get(f"http://127.0.0.2:{ops_port}/healthz") as resp:
+                        pass
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0, err.decode()
+        assert token not in out.decode() + err.decode()

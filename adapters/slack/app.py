@@ -212,9 +212,12 @@ class SlackAdapter:
         else:
             self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False)
             await self._runner.setup()
-            await web.TCPSite(self._runner, "0.0.0.0", self.settings.port, backlog=1024).start()
+            site = web.TCPSite(self._runner, self.settings.host, self.settings.port, backlog=1024)
+            await site.start()
             self.port = int(self._runner.addresses[0][1])
-            log.info("slack: listening on port %d (POST /slack/events)", self.port)
+            log.info(
+                "slack: listening on %s port %d (POST /slack/events)", self.settings.host, self.port
+            )
         self.healthy = True
         self.recovery = asyncio.create_task(self.core.recover("slack", self._tell))
 
@@ -257,7 +260,8 @@ class SlackAdapter:
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=2 * 1024 * 1024)
         app.router.add_post("/slack/events", self._handle_http)
-        add_ops_routes(app, self.core, lambda: self.healthy)  # /healthz and /metrics
+        if self.settings.ops_share_slack_listener:  # else python -m bot serves them apart
+            add_ops_routes(app, self.core, lambda: self.healthy)  # /healthz and /metrics
         return app
 
     async def _handle_http(self, request: web.Request) -> web.Response:
