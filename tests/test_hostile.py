@@ -21,7 +21,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import pytest
@@ -1185,3 +1185,89 @@ async def test_ops_endpoints_bind_their_own_host_and_metrics_need_the_token(
             out, err = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 0, err.decode()
         assert token not in out.decode() + err.decode()
+
+
+MALFORMED_INTERACTIVE: list[tuple[str, bytes]] = [
+    (
+        "a view_submission with a view that is not an object",
+        b"payload="
+        + quote(
+            json.dumps({"type": "view_submission", "team": {"id": TEAM_ID}, "view": "x"})
+        ).encode(),
+    ),
+    (
+        "a view_submission whose view has no state",
+        b"payload="
+        + quote(
+            json.dumps(
+                {
+                    "type": "view_submission",
+                    "team": {"id": TEAM_ID},
+                    "user": {"id": "U1"},
+                    "view": {"id": "V1", "callback_id": 5, "state": "nope"},
+                }
+            )
+        ).encode(),
+    ),
+    (
+        "a block_actions whose actions are not a list",
+        b"payload="
+        + quote(
+            json.dumps(
+                {"type": "block_actions", "team": {"id": TEAM_ID}, "user": "U1", "actions": 5}
+            )
+        ).encode(),
+    ),
+    (
+        "a block_actions with an action that is not an object",
+        b"payload="
+        + quote(
+            json.dumps(
+                {
+                    "type": "block_actions",
+                    "team": {"id": TEAM_ID},
+                    "user": {"id": "U1"},
+                    "actions": ["x", 1],
+                    "response_url": 7,
+                }
+            )
+        ).encode(),
+    ),
+    (
+        "a shortcut with no callback id",
+        b"payload=" + quote(json.dumps({"type": "shortcut", "team": ["T"]})).encode(),
+    ),
+    (
+        "a slash command without a response_url",
+        urlencode(
+            {"team_id": TEAM_ID, "channel_id": "C123", "user_id": "U1", "command": "/help"}
+        ).encode(),
+    ),
+    (
+        "a slash command whose command is empty",
+        urlencode({"team_id": TEAM_ID, "command": "", "response_url": "x"}).encode(),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "body", [b for _, b in MALFORMED_INTERACTIVE], ids=[n for n, _ in MALFORMED_INTERACTIVE]
+)
+async def test_signed_malformed_interactive_payloads_get_a_clean_answer(
+    world: World, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    """Correctly signed interactivity and command bodies that Slack would never send get a 200
+    or a 400 and at most one log line, never a 500 or a traceback, and nothing is posted."""
+    caplog.set_level(logging.INFO)
+    status, text = await world.post_signed(body, "application/x-www-form-urlencoded")
+    await asyncio.sleep(0.2)
+
+    assert status in (200, 400), (status, text)
+    assert "Traceback" not in text
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], [
+        r.getMessage() for r in caplog.records
+    ]
+    assert world.posting_calls() == [] and world.chats == []
+    ours = app_mention(f"{BOT} still fine?")
+    assert await world.deliver(ours) == 200
+    await world.slack_answered()

@@ -836,3 +836,31 @@ async def test_a_slow_status_does_not_hold_up_the_model(bot: Bot) -> None:
     assert asked < status_ok.at  # the model did not wait out the 429
     assert status_ok.at < first_post.at  # the status still came first
     assert bot.answer("C123", event["ts"]) == "echo: quick one"
+
+
+async def test_socket_mode_acks_and_drops_payloads_slack_would_never_send(
+    start_bot: BotFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Over Socket Mode too, a malformed interactive payload, a command without a response
+    URL and a non-object event are acked (so Slack does not resend them) and dropped with one
+    warning each; the connection stays up and the next mention is answered."""
+    async with FakeSlack() as slack:
+        bot = await start_bot(slack, SLACK_APP_TOKEN=slack.app_token, SLACK_SIGNING_SECRET=None)
+        await slack.wait_for_socket()
+        junk: list[tuple[object, Any]] = [
+            ({"type": "view_submission", "team": {"id": TEAM_ID}, "view": "x"}, "interactive"),
+            ({"type": "block_actions", "user": {"id": "U1"}, "actions": 5}, "interactive"),
+            ({"command": "/help", "team_id": TEAM_ID}, "slash_commands"),
+            ({"type": "event_callback", "event": "nope"}, "events_api"),
+        ]
+        for payload, kind in junk:
+            ack = await slack.deliver_socket_payload(payload, kind)
+            assert ack.envelope_id
+        event = app_mention(f"{BOT} still connected?")
+        await slack.deliver_socket_event(event)
+        await bot.answered()
+
+    dropped = [r for r in caplog.records if "dropped a malformed" in r.getMessage()]
+    assert len(dropped) == len(junk)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert bot.answer("C123", event["ts"]) == "echo: still connected?"

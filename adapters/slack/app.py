@@ -34,6 +34,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.files import slack_attachments
+from adapters.slack.payloads import well_formed
 from adapters.slack.reply import (
     NativeStreaming,
     SlackReply,
@@ -202,10 +203,8 @@ class SlackAdapter:
         self.app.middleware(self._only_this_installation)
         self._register(self.app)
         if self.settings.slack_app_token is not None:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-            self._socket = AsyncSocketModeHandler(
-                self.app, app_token=self.settings.slack_app_token.get_secret_value()
+            self._socket = _checked_socket_handler(
+                self.app, self.settings.slack_app_token.get_secret_value()
             )
             await self._socket.connect_async()
             log.info("slack: connected over Socket Mode")
@@ -279,7 +278,7 @@ class SlackAdapter:
             payload = parse_body(text, request.content_type)
         except (UnicodeDecodeError, ValueError):
             payload = None
-        if not _well_formed(payload):
+        if not well_formed(payload):
             log.warning("slack: refused a malformed request (%d bytes)", len(raw))
             return web.Response(status=400, text="malformed request")
         bolt_request = AsyncBoltRequest(
@@ -563,10 +562,6 @@ def _safe_id(value: object) -> str:
     return text if text.isalnum() else repr(text)
 
 
-# Fields of an event that bolt reads and expects as strings (or objects, in some event types).
-_EVENT_FIELDS = ("type", "user", "channel", "ts", "thread_ts", "team", "subtype", "bot_id")
-
-
 def _signed(verifier: SignatureVerifier, raw: bytes, headers: Mapping[str, str]) -> bool:
     try:
         return verifier.is_valid_request(raw, headers)
@@ -574,13 +569,19 @@ def _signed(verifier: SignatureVerifier, raw: bytes, headers: Mapping[str, str])
         return False
 
 
-def _well_formed(payload: object) -> bool:
-    """A JSON object whose ``event`` (if any) is an object with sanely typed fields."""
-    if not isinstance(payload, dict):
-        return False
-    if "event" not in payload:
-        return True
-    event = payload["event"]
-    if not isinstance(event, dict):
-        return False
-    return all(isinstance(event.get(k), str | dict | None) for k in _EVENT_FIELDS)
+def _checked_socket_handler(app: AsyncApp, app_token: str) -> Any:
+    """bolt's Socket Mode handler, with payloads Slack would never send acked and dropped
+    before bolt dispatches them (as ``_handle_http`` does for HTTP)."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    from slack_sdk.socket_mode.request import SocketModeRequest
+    from slack_sdk.socket_mode.response import SocketModeResponse
+
+    class CheckedSocketModeHandler(AsyncSocketModeHandler):
+        async def handle(self, client: Any, req: SocketModeRequest) -> None:
+            if well_formed(req.payload):
+                await super().handle(client, req)
+                return
+            log.warning("slack: dropped a malformed %s payload from Socket Mode", req.type)
+            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+
+    return CheckedSocketModeHandler(app, app_token=app_token)

@@ -1403,6 +1403,21 @@ class FakeSlack(LoopbackServer):
         }
         return await self._send_envelope(envelope, timeout)
 
+    async def deliver_socket_payload(
+        self,
+        payload: object,
+        kind: Literal["interactive", "slash_commands", "events_api"] = "interactive",
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> SocketAck:
+        """Send any ``payload`` (of any shape) in an envelope of ``kind``; wait for the ack."""
+        envelope = {
+            "envelope_id": str(uuid.uuid4()),
+            "payload": payload,
+            "type": kind,
+            "accepts_response_payload": kind != "events_api",
+        }
+        return await self._send_envelope(envelope, timeout)
+
     async def disconnect_sockets(self, reason: str = "refresh_requested") -> None:
         """Send Slack's ``disconnect`` message to every connection (clients then reconnect)."""
         message = {"type": "disconnect", "reason": reason, "debug_info": {"host": "fake-applink"}}
