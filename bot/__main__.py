@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from bot.settings import ConfigError, Settings, database_path, load_settings
+from bot.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -22,12 +22,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bot")
 
-NO_PLATFORM = """\
-No chat platform is configured, so there is nothing to connect to.
-Set one of these (in the environment or in .env), then run `python -m bot` again:
-  Slack:   SLACK_BOT_TOKEN, plus SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP)
-  Discord: DISCORD_BOT_TOKEN
-To talk to the bot from this terminal instead: python -m bot chat"""
+NO_PLATFORM = (
+    "No chat platform is configured: set SLACK_BOT_TOKEN (with SLACK_APP_TOKEN or "
+    "SLACK_SIGNING_SECRET) or DISCORD_BOT_TOKEN, in the environment or in .env.\n"
+    "To talk to the bot from this terminal instead: python -m bot chat"
+)
+EXIT_CONFIG = 2
+"""A setting is missing, invalid or refused by its service: fix the configuration."""
+EXIT_RUNTIME = 1
+"""The bot ran and failed (a platform connection died): a supervisor may restart it."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,53 +77,66 @@ async def _chat(settings: Settings, conversation: str) -> int:
 
 
 async def _check(settings: Settings) -> int:
-    from bot.app import open_services, platforms_configured
+    """Print the configuration as the bot would run it, asking each service whether it
+    accepts its credential; the database is inspected, never created or migrated."""
+    import aiohttp
+
+    from bot.app import platforms_configured
+    from bot.credentials import Verdict, verify_openrouter
+    from storage import inspect_database
 
     problems = 0
+
+    def show(label: str, verdict: Verdict) -> None:
+        nonlocal problems
+        problems += not verdict.ok
+        print(f"{label:<10} {'ok: ' if verdict.ok else 'PROBLEM: '}{verdict.line}")
+
+    fallbacks = settings.bot_fallback_models
     print(f"model:     {settings.bot_model}", end="")
-    print(
-        f" (fallbacks: {', '.join(settings.bot_fallback_models)})"
-        if settings.bot_fallback_models
-        else ""
-    )
-    if settings.openrouter_api_key is None:
-        print("openrouter: OPENROUTER_API_KEY is not set — the bot cannot answer without it")
-        problems += 1
-    else:
-        print(f"openrouter: key set; requests go to {settings.openrouter_base_url}")
-    path = database_path(settings.database_url)
-    try:
-        async with open_services(settings):
-            pass
-        print(f"database:  ok ({path.resolve() if path else 'in memory'})")
-    except Exception as exc:
-        print(f"database:  cannot open {settings.database_url}: {exc}")
-        problems += 1
-    print(f"weather:   {settings.open_meteo_url}, {settings.open_meteo_geocoding_url}")
-    print(f"limits:    {_limits(settings)}")
+    print(f" (fallbacks: {', '.join(fallbacks)})" if fallbacks else "")
     configured = [name for name, on in platforms_configured(settings).items() if on]
-    print(f"platforms: {', '.join(configured) or 'none (python -m bot chat still works)'}")
-    if "slack" in configured:
-        if settings.slack_app_token is not None:
-            print(f"slack:     Socket Mode; Web API at {settings.slack_api_url}")
-        elif settings.slack_signing_secret is not None:
+    async with aiohttp.ClientSession() as http:
+        show("openrouter:", await verify_openrouter(settings, http))
+        try:
+            show("database:", Verdict(True, await inspect_database(settings.database_url)))
+        except Exception as exc:
+            show("database:", Verdict(False, f"cannot be read ({type(exc).__name__}: {exc})"))
+        print(f"weather:   {settings.open_meteo_url}, {settings.open_meteo_geocoding_url}")
+        print(f"limits:    {_limits(settings)}")
+        print(f"platforms: {', '.join(configured) or 'none (python -m bot chat still works)'}")
+        if "slack" in configured:
+            from adapters.slack.credentials import verify_slack
+
+            if settings.slack_app_token is not None:
+                print(f"slack:     Socket Mode; Web API at {settings.slack_api_url}")
+            elif settings.slack_signing_secret is not None:
+                print(
+                    f"slack:     HTTP on port {settings.port} of {settings.host} "
+                    f"(POST /slack/events); Web API at {settings.slack_api_url}"
+                )
+            else:
+                show(
+                    "slack:",
+                    Verdict(
+                        False, "set SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)"
+                    ),
+                )
+            for verdict in await verify_slack(settings, http):
+                show("slack:", verdict)
+        if "discord" in configured:
+            from adapters.discord.credentials import verify_discord
+
+            guild = settings.discord_guild_id
             print(
-                f"slack:     HTTP on port {settings.port} of {settings.host} (POST /slack/events); "
-                f"Web API at {settings.slack_api_url}"
+                f"discord:   REST at {settings.discord_api_base}, gateway at "
+                f"{settings.discord_gateway_url}; commands synced "
+                + (f"to guild {guild}" if guild else "globally")
             )
-        else:
-            print("slack:     needs SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)")
-            problems += 1
-    if "discord" in configured:
-        guild = settings.discord_guild_id
-        print(
-            f"discord:   REST at {settings.discord_api_base}, gateway at "
-            f"{settings.discord_gateway_url}; commands synced "
-            + (f"to guild {guild}" if guild else "globally")
-        )
+            show("discord:", await verify_discord(settings, http))
     print(f"ops:       {_ops(settings, configured)}")
     print("ok" if not problems else f"{problems} problem{'s' if problems > 1 else ''} found")
-    return 1 if problems else 0
+    return EXIT_CONFIG if problems else 0
 
 
 def _ops(settings: Settings, configured: list[str]) -> str:
@@ -157,7 +173,7 @@ async def _serve(settings: Settings) -> int:
     configured = [name for name, on in platforms_configured(settings).items() if on]
     if not configured:
         print(NO_PLATFORM, file=sys.stderr)
-        return 1
+        return EXIT_CONFIG
     settings.require_openrouter_key()
     factories: list[Callable[[Core, Settings], Platform]] = []
     # Settings are checked before the agent stack spends seconds importing.
@@ -212,7 +228,7 @@ async def _serve(settings: Settings) -> int:
                 wait.cancel()
             if not stop.is_set():
                 log.error("a platform connection failed; stopping so the supervisor restarts us")
-                code = 1
+                code = EXIT_RUNTIME
             log.info("stopping")
         finally:
             await asyncio.gather(*(p.close() for p in reversed(running)), return_exceptions=True)
@@ -239,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     from bot.logs import setup_logging
 
     level = settings.log_level
@@ -254,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_serve(settings))
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from storage import sqlite_path_from_url
@@ -38,6 +38,11 @@ HINTS: dict[str, str] = {
     "DISCORD_API_BASE": "an http(s) URL such as https://discord.com/api/v10",
     "DISCORD_GATEWAY_URL": "a ws(s) URL such as wss://gateway.discord.gg/",
     "DISCORD_GUILD_ID": "a guild (server) id, a number",
+    "BOT_ADMINS": "comma-separated platform:user_id, e.g. slack:U012AB,discord:81234",
+    "BOT_ALLOWED_WORKSPACES": "comma-separated platform:id, e.g. slack:T012AB,discord:81234",
+    "BOT_ALLOWED_CHANNELS": "comma-separated platform:id, e.g. slack:C012AB,discord:81234",
+    "BOT_ALLOWED_USERS": "comma-separated platform:user_id, e.g. slack:U012AB,discord:81234",
+    "BOT_ALLOWED_ROLES": "comma-separated discord:role_id, e.g. discord:81234",
 }
 
 
@@ -190,6 +195,28 @@ class Settings(BaseSettings):
     def _split_models(cls, value: object) -> object:
         if isinstance(value, str):
             return [m.strip() for m in value.split(",") if m.strip()]
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_unset(cls, values: object) -> object:
+        """``SLACK_BOT_TOKEN= python -m bot`` turns Slack off for one run: an empty variable is
+        "not set" (its default), and as the environment outranks ``.env`` it wins over it."""
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip())}
+        return values
+
+    @field_validator(
+        "admin_users", "allowed_workspaces", "allowed_channels", "allowed_users", "allowed_roles"
+    )
+    @classmethod
+    def _platform_ids(cls, value: list[str]) -> list[str]:
+        for item in value:
+            platform, sep, ident = item.partition(":")
+            if not sep:
+                raise ValueError(f"{item!r} needs its platform in front, e.g. slack:{item}")
+            if not (platform.isalpha() and platform.islower() and ident):
+                raise ValueError(f"{item!r} is not platform:id (e.g. slack:U012AB)")
         return value
 
     @field_validator("bot_model")

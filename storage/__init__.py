@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from .base import (
     HistoryItem,
@@ -15,7 +16,7 @@ from .base import (
     UsageRecord,
     UsageTotals,
 )
-from .sqlite import SQLiteStore, StoreClosedError, sqlite_path_from_url
+from .sqlite import SQLiteStore, StoreClosedError, load_migrations, sqlite_path_from_url
 
 __all__ = [
     "HistoryItem",
@@ -29,6 +30,7 @@ __all__ = [
     "UnfinishedEvent",
     "UsageRecord",
     "UsageTotals",
+    "inspect_database",
     "open_store",
     "sqlite_path_from_url",
 ]
@@ -45,3 +47,36 @@ async def open_store(database_url: str) -> SQLiteStore:
         return await SQLiteStore.open(":memory:")
     await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
     return await SQLiteStore.open(path)
+
+
+async def inspect_database(database_url: str) -> str:
+    """What ``python -m bot check`` says of the database, without creating or migrating it:
+    its schema version against this code's, or where it will be created. ``OSError`` or
+    ``aiosqlite.Error`` if it exists but cannot be read."""
+    path = sqlite_path_from_url(database_url)
+    if path is None:
+        return "in memory (a new, empty database at every start)"
+    latest = len(load_migrations())
+    if not await asyncio.to_thread(path.exists):
+        folder = path.parent if str(path.parent) else Path(".")
+        return f"{path} does not exist yet; created at first start (in {folder.resolve()})"
+    import aiosqlite
+
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    async with aiosqlite.connect(uri, uri=True) as db:
+        rows = await (
+            await db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+            )
+        ).fetchall()
+        version = 0
+        if rows:
+            row = await (await db.execute("SELECT MAX(version) FROM schema_migrations")).fetchone()
+            version = int(row[0] or 0) if row else 0
+    if version < latest:
+        state = f"schema {version}; migrated to {latest} at the next start"
+    elif version > latest:
+        state = f"schema {version} is NEWER than this code's {latest} (a downgrade?)"
+    else:
+        state = f"schema {version}, up to date"
+    return f"{path.resolve()} ({state})"

@@ -95,9 +95,12 @@ def sqlite_path_from_url(database_url: str) -> Path | None:
     prefix = "sqlite:///"
     rest = database_url.removeprefix(prefix)
     if not database_url.startswith(prefix) or not rest:
+        # The URL is not echoed: it may carry a password (postgresql://user:secret@host/db).
+        scheme = database_url.partition(":")[0][:20] if ":" in database_url else ""
         raise ValueError(
-            f"unsupported database URL {database_url!r}: expected sqlite:///relative/path.db, "
-            "sqlite:////absolute/path.db or sqlite:///:memory:"
+            f"unsupported database URL (scheme {scheme!r})"
+            if scheme
+            else "unsupported database URL"
         )
     if rest == ":memory:":
         return None

@@ -136,9 +136,10 @@ async def test_chat_reports_provider_errors_in_one_line(tmp_path: Path) -> None:
 
 async def test_no_platform_configured_says_what_to_set(tmp_path: Path) -> None:
     code, _out, err = await run_bot([], bot_env(tmp_path), tmp_path)
-    assert code == 1
+    assert code == 2  # a configuration error
     assert "SLACK_BOT_TOKEN" in err and "DISCORD_BOT_TOKEN" in err
     assert "python -m bot chat" in err
+    assert len(err.strip().splitlines()) <= 2, err
 
 
 async def test_invalid_setting_is_one_clear_line(tmp_path: Path) -> None:
@@ -169,7 +170,7 @@ async def test_check_reports_configuration(fake: FakeOpenRouter, tmp_path: Path)
     assert fake.api_key not in out + err
 
     code, out, _ = await run_bot(["check"], bot_env(tmp_path), tmp_path)
-    assert code == 1 and "OPENROUTER_API_KEY is not set" in out and "1 problem found" in out
+    assert code == 2 and "OPENROUTER_API_KEY is not set" in out and "1 problem found" in out
 
 
 async def test_env_file_is_read(fake: FakeOpenRouter, tmp_path: Path) -> None:
@@ -332,3 +333,106 @@ async def test_sigterm_cuts_a_hung_turn_after_the_grace_and_tells_its_user(
     async with aiosqlite.connect(tmp_path / "bot.db") as db:
         rows = await (await db.execute("SELECT status FROM processed_events")).fetchall()
     assert [tuple(r) for r in rows] == [("failed",)]
+
+
+# --------------------------------------------------------------------------- wrong settings
+
+
+async def test_check_asks_each_service_whether_it_accepts_its_credential(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    """``check`` with right credentials says so per service; with wrong ones, names each
+    variable that was refused and exits 2; it never creates the database, and no secret is
+    printed."""
+    async with FakeSlack() as slack, FakeDiscord() as discord_fake:
+        right = bot_env(
+            tmp_path,
+            fake,
+            SLACK_BOT_TOKEN=slack.bot_token,
+            SLACK_APP_TOKEN=slack.app_token,
+            SLACK_API_URL=slack.api_url,
+            DISCORD_BOT_TOKEN=discord_fake.token,
+            DISCORD_API_BASE=discord_fake.rest_base,
+            DISCORD_GATEWAY_URL=discord_fake.gateway_url,
+        )
+        code, out, err = await run_bot(["check"], right, tmp_path)
+        assert code == 0, out + err
+        assert "openrouter: ok: key accepted" in out
+        assert "slack:     ok: SLACK_BOT_TOKEN accepted" in out
+        assert "slack:     ok: SLACK_APP_TOKEN accepted" in out
+        assert "discord:   ok: DISCORD_BOT_TOKEN accepted" in out
+
+        wrong = right | {
+            "OPENROUTER_API_KEY": "sk-or-v1-wrong-SECRET",
+            "SLACK_BOT_TOKEN": "xoxb-wrong-SECRET",
+            "SLACK_APP_TOKEN": "xapp-wrong-SECRET",
+            "DISCORD_BOT_TOKEN": "wrong.discord.SECRET",
+        }
+        code, out, err = await run_bot(["check"], wrong, tmp_path)
+    assert code == 2, out + err
+    for name in ("OPENROUTER_API_KEY", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "DISCORD_BOT_TOKEN"):
+        assert f"PROBLEM: {name} was refused" in out, out
+    assert "4 problems found" in out
+    assert "SECRET" not in out + err and "Traceback" not in err
+    assert not (tmp_path / "bot.db").exists()  # inspected, never created
+
+
+async def test_check_says_when_a_service_cannot_be_reached(tmp_path: Path) -> None:
+    env = bot_env(
+        tmp_path,
+        OPENROUTER_API_KEY="sk-or-v1-x",
+        OPENROUTER_BASE_URL=f"http://127.0.0.1:{free_port()}/api/v1",
+    )
+    code, out, _ = await run_bot(["check"], env, tmp_path)
+    assert code == 2
+    assert "PROBLEM: OPENROUTER_API_KEY not checked: cannot reach 127.0.0.1" in out
+
+
+async def test_an_empty_variable_turns_a_setting_off_over_dotenv(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    """``SLACK_BOT_TOKEN= python -m bot`` with a token in .env: Slack is off for this run (here
+    nothing else is configured, so the bot says so in two lines), not started and crashed."""
+    (tmp_path / ".env").write_text(
+        "SLACK_BOT_TOKEN=xoxb-from-dotenv\nSLACK_SIGNING_SECRET=s3cret\n", encoding="utf-8"
+    )
+    env = bot_env(tmp_path, fake, SLACK_BOT_TOKEN="")
+    code, _, err = await run_bot([], env, tmp_path)
+    assert code == 2, err
+    assert err.startswith("No chat platform is configured") and "Traceback" not in err
+
+    code, out, _ = await run_bot(["check"], env, tmp_path)
+    assert "platforms: none" in out
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (
+            {"DATABASE_URL": "postgresql://bot:hunter2@db.internal:5432/bot"},
+            "Configuration error: DATABASE_URL is invalid: unsupported database URL (scheme "
+            "'postgresql') (expected sqlite:///data/bot.db (relative) or sqlite:////abs/path.db "
+            "(absolute))",
+        ),
+        (
+            {"BOT_ADMINS": "U123"},
+            "Configuration error: BOT_ADMINS is invalid: 'U123' needs its platform in front, e.g. "
+            "slack:U123 (expected comma-separated platform:user_id, e.g. "
+            "slack:U012AB,discord:81234)",
+        ),
+        (
+            {"BOT_ALLOWED_CHANNELS": "slack:C1,:C2"},
+            "Configuration error: BOT_ALLOWED_CHANNELS is invalid: ':C2' is not platform:id "
+            "(e.g. slack:U012AB) (expected comma-separated platform:id, e.g. "
+            "slack:C012AB,discord:81234)",
+        ),
+    ],
+)
+async def test_configuration_errors_are_one_tidy_line(
+    tmp_path: Path, values: dict[str, str], expected: str
+) -> None:
+    for args in ([], ["check"], ["chat"]):
+        code, out, err = await run_bot(args, bot_env(tmp_path, None, **values), tmp_path)
+        assert code == 2, (args, out, err)
+        assert err.strip().splitlines() == [expected]
+        assert "hunter2" not in out + err

@@ -488,6 +488,7 @@ class FakeOpenRouter(LoopbackServer):
         app.router.add_post(f"{API_PREFIX}/chat/completions", self._handle_chat)
         app.router.add_get(f"{API_PREFIX}/models", self._handle_models)
         app.router.add_get(f"{API_PREFIX}/models/user", self._handle_models)
+        app.router.add_get(f"{API_PREFIX}/key", self._handle_key)
         return app
 
     def _runner_options(self) -> dict[str, Any]:
@@ -592,6 +593,31 @@ class FakeOpenRouter(LoopbackServer):
         return TextReply(reply) if isinstance(reply, str) else reply
 
     # ----------------------------------------------------------------- handlers
+
+    async def _handle_key(self, request: web.Request) -> web.Response:
+        """``GET /key``: the calling key's details (OpenRouter's "Get current API key")."""
+        record = self._record(request)
+        if not record.authorized:
+            return self._error_response(record, ErrorReply(401, "User not found."))
+        record.status = 200
+        key = self.api_key
+        return web.json_response(
+            {
+                "data": {
+                    "label": f"{key[:10]}...{key[-3:]}",
+                    "limit": None,
+                    "limit_remaining": None,
+                    "limit_reset": None,
+                    "usage": 0.0,
+                    "usage_daily": 0.0,
+                    "usage_weekly": 0.0,
+                    "usage_monthly": 0.0,
+                    "is_free_tier": False,
+                    "is_provisioning_key": False,
+                    "include_byok_in_limit": False,
+                }
+            }
+        )
 
     async def _handle_models(self, request: web.Request) -> web.Response:
         self._record(request)
