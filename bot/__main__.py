@@ -11,8 +11,8 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.settings import ConfigError, Settings, load_settings
 
@@ -193,11 +193,13 @@ async def _serve(settings: Settings) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     async with open_services(settings) as services:
-        core = await build_core(services)
+        core: Core | None = None
         running: list[Platform] = []
         ops: OpsServer | None = None
-        code = 0
-        try:
+
+        async def start_up() -> None:
+            nonlocal core, ops
+            core = await build_core(services)
             slack_http = "slack" in configured and settings.slack_app_token is None
             # Their own server, unless they are on Slack's events server or not wanted.
             own_ops_server = (
@@ -216,6 +218,14 @@ async def _serve(settings: Settings) -> int:
                 platform = factory(core, settings)
                 running.append(platform)  # closed in the end even if its start fails
                 await platform.start()
+
+        code = 0
+        try:
+            # A signal stops start-up too (a slow import, a platform still connecting or
+            # retrying): nothing is in flight yet, so it is simply cancelled.
+            if not await _unless_stopped(start_up(), stop):
+                log.info("stopped before start-up finished")
+                return 0
             log.info(
                 "bot running on %s with %s; Ctrl-C or SIGTERM stops it",
                 ", ".join(configured),
@@ -234,8 +244,28 @@ async def _serve(settings: Settings) -> int:
             await asyncio.gather(*(p.close() for p in reversed(running)), return_exceptions=True)
             if ops is not None:
                 await ops.close()
-            await core.close()
+            if core is not None:
+                await core.close()
     return code
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run ``work`` unless ``stop`` is set first (then cancel it): did it finish? Its
+    exceptions propagate."""
+    task = asyncio.create_task(work)
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    if task.cancelled():
+        return False
+    task.result()
+    return True
 
 
 class Platform(Protocol):

@@ -436,3 +436,111 @@ async def test_configuration_errors_are_one_tidy_line(
         assert code == 2, (args, out, err)
         assert err.strip().splitlines() == [expected]
         assert "hunter2" not in out + err
+
+
+def _log_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+async def test_a_refused_slack_app_token_is_one_line_and_exit_2(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    """Socket Mode with a wrong SLACK_APP_TOKEN: not a retry every 10 s forever with a
+    traceback each, but one line naming the variable and exit 2 at once."""
+    async with FakeSlack() as slack:
+        env = bot_env(
+            tmp_path,
+            fake,
+            SLACK_BOT_TOKEN=slack.bot_token,
+            SLACK_APP_TOKEN="xapp-1-wrong-SECRET",
+            SLACK_API_URL=slack.api_url,
+        )
+        started = asyncio.get_running_loop().time()
+        code, out, err = await run_bot([], env, tmp_path)
+        took = asyncio.get_running_loop().time() - started
+        opens = len(slack.calls("apps.connections.open"))
+    assert code == 2, err
+    assert "Configuration error: SLACK_APP_TOKEN was refused by Slack (invalid_auth)" in err
+    assert "Traceback" not in out + err and "SECRET" not in out + err
+    assert opens == 1 and took < 60
+    noise = [line for line in _log_lines(err) if " INFO " not in line]
+    assert len(noise) <= 2, err  # the refusal as Slack said it, and the configuration error
+    assert "token` will be unused" not in err
+
+
+async def test_a_refused_slack_bot_token_is_one_line_and_exit_2(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    """HTTP mode with a wrong SLACK_BOT_TOKEN: checked with auth.test at start, instead of a
+    bot that says it runs and answers nobody."""
+    async with FakeSlack() as slack:
+        env = slack_env(tmp_path, fake, slack, free_port())
+        env["SLACK_BOT_TOKEN"] = "xoxb-wrong-SECRET"
+        code, out, err = await run_bot([], env, tmp_path)
+    assert code == 2, err
+    assert "Configuration error: SLACK_BOT_TOKEN was refused by Slack (invalid_auth)" in err
+    assert "Traceback" not in out + err and "SECRET" not in out + err
+    assert "bot running" not in err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_a_signal_stops_the_bot_while_it_retries_to_connect(
+    fake: FakeOpenRouter, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Socket Mode while Slack answers 500: each attempt is one log line (no traceback), and
+    SIGTERM or SIGINT stops the process at once although it never got to "running"."""
+    async with FakeSlack() as slack:
+        slack.fail_next("apps.connections.open", "internal_error", times=100, status=500)
+        env = bot_env(
+            tmp_path,
+            fake,
+            SLACK_BOT_TOKEN=slack.bot_token,
+            SLACK_APP_TOKEN=slack.app_token,
+            SLACK_API_URL=slack.api_url,
+        )
+        proc = await spawn_bot(env, tmp_path)
+        try:
+            await slack.wait_for(lambda: slack.calls("apps.connections.open"), timeout=60)
+            await asyncio.sleep(0.5)  # into the pause before the next attempt
+        finally:
+            stopped_at = asyncio.get_running_loop().time()
+            proc.send_signal(sig)
+            _, err_b = await asyncio.wait_for(proc.communicate(), 30)
+        took = asyncio.get_running_loop().time() - stopped_at
+    err = err_b.decode()
+    assert proc.returncode == 0, err
+    assert took < 10, took
+    assert "Traceback" not in err and "bot running" not in err
+    assert "stopped before start-up finished" in err
+    attempts = [
+        line for line in err.splitlines() if "WSS URL" in line or "Failed to connect" in line
+    ]
+    assert attempts and all("WARNING" in line for line in attempts), err
+
+
+async def test_a_bot_token_revoked_while_running_turns_healthz_503_with_one_line(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    port = free_port()
+    async with FakeSlack() as slack:
+        env = slack_env(tmp_path, fake, slack, port)
+        proc = await spawn_bot(env, tmp_path)
+        try:
+            await wait_healthy(port)
+            slack.revoke_token(slack.bot_token)
+            url = f"http://127.0.0.1:{port}/slack/events"
+            for n in range(3):
+                event = app_mention(f"<@{BOT_USER_ID}> question {n}")
+                await slack.deliver_event(url, SECRET, event)
+            await asyncio.sleep(1.0)
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{port}/healthz") as resp,
+            ):
+                status = resp.status
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err_b = await asyncio.wait_for(proc.communicate(), 30)
+    err = err_b.decode()
+    assert status == 503, err
+    assert err.count("SLACK_BOT_TOKEN was refused by Slack") == 1, err

@@ -22,8 +22,9 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import extract_enterprise_id, extract_team_id, parse_body
+from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -33,6 +34,14 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.connection import (
+    Installation,
+    TokenWatch,
+    installation,
+    safe_id,
+    socket_handler,
+    team_of,
+)
 from adapters.slack.files import slack_attachments
 from adapters.slack.payloads import well_formed
 from adapters.slack.reply import (
@@ -140,8 +149,13 @@ def require_slack_settings(settings: Settings) -> str:
     return settings.slack_bot_token.get_secret_value()
 
 
-def web_client(settings: Settings, session: aiohttp.ClientSession | None) -> AsyncWebClient:
-    """The Web API client every call uses: ``SLACK_API_URL``, 429s retried after Retry-After."""
+def web_client(
+    settings: Settings,
+    session: aiohttp.ClientSession | None,
+    watch: TokenWatch | None = None,
+) -> AsyncWebClient:
+    """The Web API client every call uses: ``SLACK_API_URL``, 429s retried after Retry-After,
+    every answer seen by ``watch`` (a token revoked while running)."""
     if settings.slack_bot_token is None:
         raise ConfigError("SLACK_BOT_TOKEN is not set")
     return AsyncWebClient(
@@ -150,6 +164,7 @@ def web_client(settings: Settings, session: aiohttp.ClientSession | None) -> Asy
         timeout=30,
         session=session,
         retry_handlers=[
+            *([watch] if watch is not None else []),
             AsyncConnectionErrorRetryHandler(max_retry_count=1),
             AsyncRateLimitErrorRetryHandler(max_retry_count=4),
         ],
@@ -190,23 +205,27 @@ class SlackAdapter:
         # One pooled HTTP session for every Web API call and file download: slack_sdk would
         # otherwise open a new connection per call.
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
-        client = web_client(self.settings, self._session)
+        client = web_client(self.settings, self._session, TokenWatch(self._token_refused))
         self.app = AsyncApp(
             client=client,
             # Signatures are checked once, on the raw bytes, by _handle_http before bolt sees
             # a request (Socket Mode needs none).
             signing_secret="",
             request_verification_enabled=False,
-            logger=logging.getLogger("slack_bolt"),
+            logger=_bolt_logger(),
         )
-        self._installation = await _installation(client)
+        self._installation = await installation(client)
         self.app.middleware(self._only_this_installation)
         self._register(self.app)
         if self.settings.slack_app_token is not None:
-            self._socket = _checked_socket_handler(
+            self._socket = socket_handler(
                 self.app, self.settings.slack_app_token.get_secret_value()
             )
             await self._socket.connect_async()
+            if self._socket.client.refused:
+                raise ConfigError(
+                    f"SLACK_APP_TOKEN was refused by Slack ({self._socket.client.refused})"
+                )
             log.info("slack: connected over Socket Mode")
         else:
             self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False)
@@ -219,6 +238,18 @@ class SlackAdapter:
             )
         self.healthy = True
         self.recovery = asyncio.create_task(self.core.recover("slack", self._tell))
+
+    def _token_refused(self, error: str) -> None:
+        """Slack refused the bot token mid-run (revoked, app uninstalled): say it once, and
+        /healthz turns 503 so whoever runs the bot sees it; every answer fails meanwhile."""
+        if not self.healthy:
+            return  # still starting: start() reports it as a configuration error
+        log.error(
+            "slack: SLACK_BOT_TOKEN was refused by Slack (%s); the bot cannot answer on Slack "
+            "until it gets a valid token and is restarted",
+            error,
+        )
+        self.healthy = False
 
     async def _tell(self, address: str, text: str) -> None:
         """Post ``text`` where an event's ``address`` (set in ``_answer``) points."""
@@ -302,8 +333,8 @@ class SlackAdapter:
         log.warning(
             "slack: dropped a request for another installation (team %s, app %s); this bot "
             "serves team %s",
-            _safe_id(_team_of(body)),
-            _safe_id(body.get("api_app_id")),
+            safe_id(team_of(body)),
+            safe_id(body.get("api_app_id")),
             ours.team_id,
         )
         self.outcomes["foreign"] += 1
@@ -501,67 +532,6 @@ class SlackAdapter:
         return self._session
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Installation:
-    """Where this bot token is installed, from ``auth.test``."""
-
-    team_id: str
-    enterprise_id: str | None
-    enterprise_install: bool
-    app_id: str | None
-    """Known when ``auth.test`` names it (bot tokens do)."""
-
-    def accepts(self, body: Mapping[str, Any]) -> bool:
-        app = body.get("api_app_id")
-        if self.app_id and isinstance(app, str) and app and app != self.app_id:
-            return False
-        if self.enterprise_install:
-            enterprise = _enterprise_of(body)
-            return enterprise is None or enterprise == self.enterprise_id
-        team = _team_of(body)
-        return team is None or team == self.team_id
-
-
-async def _installation(client: AsyncWebClient) -> Installation:
-    """``auth.test``: which workspace and app this token belongs to. A refused token is a
-    configuration error (one line, exit 2), not a bot that silently never answers."""
-    try:
-        auth = await client.auth_test()
-    except SlackApiError as exc:
-        error = slack_error(exc)
-        if error in ("invalid_auth", "not_authed", "token_revoked", "account_inactive"):
-            raise ConfigError(f"SLACK_BOT_TOKEN was refused by Slack ({error})") from None
-        raise
-    return Installation(
-        team_id=str(auth.get("team_id") or ""),
-        enterprise_id=auth.get("enterprise_id") or None,
-        enterprise_install=bool(auth.get("is_enterprise_install")),
-        app_id=auth.get("app_id") or None,
-    )
-
-
-def _team_of(body: Mapping[str, Any]) -> str | None:
-    try:
-        team = extract_team_id(dict(body))
-    except (AttributeError, IndexError, KeyError, TypeError):
-        return None
-    return team if isinstance(team, str) and team else None
-
-
-def _enterprise_of(body: Mapping[str, Any]) -> str | None:
-    try:
-        enterprise = extract_enterprise_id(dict(body))
-    except (AttributeError, IndexError, KeyError, TypeError):
-        return None
-    return enterprise if isinstance(enterprise, str) and enterprise else None
-
-
-def _safe_id(value: object) -> str:
-    """An id from a request, fit for a log line (it may be anything a sender made up)."""
-    text = str(value)[:24]
-    return text if text.isalnum() else repr(text)
-
-
 def _signed(verifier: SignatureVerifier, raw: bytes, headers: Mapping[str, str]) -> bool:
     try:
         return verifier.is_valid_request(raw, headers)
@@ -569,19 +539,16 @@ def _signed(verifier: SignatureVerifier, raw: bytes, headers: Mapping[str, str])
         return False
 
 
-def _checked_socket_handler(app: AsyncApp, app_token: str) -> Any:
-    """bolt's Socket Mode handler, with payloads Slack would never send acked and dropped
-    before bolt dispatches them (as ``_handle_http`` does for HTTP)."""
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-    from slack_sdk.socket_mode.request import SocketModeRequest
-    from slack_sdk.socket_mode.response import SocketModeResponse
+class _SameTokenNotice(logging.Filter):
+    """bolt reads SLACK_BOT_TOKEN from the environment by itself and warns at every start that
+    the client's token wins over it: it is the same token, so the warning is only noise."""
 
-    class CheckedSocketModeHandler(AsyncSocketModeHandler):
-        async def handle(self, client: Any, req: SocketModeRequest) -> None:
-            if well_formed(req.payload):
-                await super().handle(client, req)
-                return
-            log.warning("slack: dropped a malformed %s payload from Socket Mode", req.type)
-            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
-    return CheckedSocketModeHandler(app, app_token=app_token)
+
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("slack_bolt")
+    if not any(isinstance(f, _SameTokenNotice) for f in logger.filters):
+        logger.addFilter(_SameTokenNotice())
+    return logger
