@@ -436,7 +436,8 @@ class Core:
             "model": result.model,
             "input_tokens": result.input_tokens,
             "output_tokens": result.output_tokens,
-            "cost_usd": result.cost_usd,
+            # Float sums print as 0.0009015000000000001: nine decimals are a millionth of a cent.
+            "cost_usd": round(result.cost_usd, 9) if result.cost_usd is not None else None,
             "latency_ms": round((time.perf_counter() - started) * 1000, 1),
             "tools": result.tools,
             "chars_in": len(event.text),

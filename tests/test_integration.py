@@ -303,6 +303,24 @@ async def test_cost_of_a_tool_turn_is_the_sum_of_both_calls(
     assert totals.cost_usd == pytest.approx(0.00175, rel=1e-9)
 
 
+async def test_the_turn_log_line_carries_a_rounded_cost(
+    start: StackFactory, openrouter: FakeOpenRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two calls of 0.0001 and 0.0002 sum to 0.00030000000000000003 as floats: the turn's log
+    line says 0.0003."""
+    caplog.set_level(logging.INFO, logger="bot.core")
+    first = ToolCallReply.single("get_weather", {"location": "Tokyo"})
+    first = ToolCallReply(calls=first.calls, usage=Usage(200, 20, 0.0001))
+    openrouter.enqueue(first, TextReply("Mild in Tokyo.", usage=Usage(300, 30, 0.0002)))
+    s = await start()
+
+    result, _ = await s.ask("Weather in Tokyo?")
+
+    [turn] = [r for r in caplog.records if r.getMessage() == "turn"]
+    assert result.cost_usd == 0.0001 + 0.0002 != 0.0003
+    assert turn.cost_usd == 0.0003  # type: ignore[attr-defined]
+
+
 # --------------------------------------------------------------------------- 4. auth
 
 
