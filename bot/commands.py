@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,24 +17,83 @@ from bot.settings import Settings
 from bot.tokens import model_info
 from storage.base import Store, UsageTotals
 
-HELP_TEXT = """\
-*What I can do*
-• Answer questions — mention me in a channel (I answer in the thread), or message me directly.
-• Check the weather and the time anywhere: “weather in Tokyo this weekend?”
-• Read the PDFs, images and text files you attach (Markdown, CSV, JSON, code …).
-• Remember the conversation: follow-ups in the same thread or DM carry on where we left off.
 
-*Commands*
-• `/ask <question>` — ask in a new thread
-• `/model [name]` — show or set this channel's model (any OpenRouter model,
-  e.g. `anthropic/claude-sonnet-4.5`)
-• `/settings` — this channel's settings; admins change them:
-  `/settings prompt <instructions>`, `/settings mention required|optional`,
-  `/settings pdf pdf-text|mistral-ocr|native` (`default` resets any of them)
-• `/usage` — tokens and cost, yours and this channel's
-• `/reset` — forget this conversation and start fresh
-• `/files` — the documents this conversation knows
-• `/help` — this message"""
+@dataclass(frozen=True, slots=True)
+class CommandHelp:
+    usage: str
+    """How it is typed, e.g. ``/model [name]``."""
+    summary: str
+    platforms: frozenset[str] = frozenset({"slack", "discord", "console"})
+
+
+COMMAND_HELP: tuple[CommandHelp, ...] = (
+    CommandHelp("/ask <question>", "ask in a new thread", frozenset({"slack", "discord"})),
+    CommandHelp(
+        "/model [name]",
+        "show or set this channel's model (any OpenRouter model, e.g. "
+        "`anthropic/claude-sonnet-4.5`)",
+    ),
+    CommandHelp(
+        "/settings",
+        "this channel's settings; admins change them: `/settings prompt <instructions>`, "
+        "`/settings mention required|optional`, `/settings pdf pdf-text|mistral-ocr|native` "
+        "(`default` resets any of them)",
+    ),
+    CommandHelp("/usage", "tokens and cost, yours and this channel's"),
+    CommandHelp("/reset", "forget this conversation and start fresh"),
+    CommandHelp("/files", "the documents this conversation knows"),
+    CommandHelp("/attach <path>", "send a file with your next message", frozenset({"console"})),
+    CommandHelp("/quit", "leave (Ctrl-D works too)", frozenset({"console"})),
+    CommandHelp("/help", "this message"),
+)
+"""What ``/help`` lists, per platform: one table rendered for each."""
+
+_HOW_TO_ASK = {
+    "slack": "mention me in a channel (I answer in the thread), or message me directly.",
+    "discord": "mention me in a channel or reply to one of my messages (I reply to you), "
+    "or message me directly.",
+    "console": "type a question and press Enter.",
+}
+_REMEMBERS = {
+    "slack": "follow-ups in the same thread or DM carry on where we left off.",
+    "discord": "replies to my answers, and messages in a thread or DM, carry on where we left off.",
+    "console": "everything in this chat carries on where we left off (also after a restart).",
+}
+
+
+def help_text(platform: str) -> str:
+    """``/help`` in Markdown, for the platform it is asked on."""
+    commands = [c for c in COMMAND_HELP if platform in c.platforms or platform not in _HOW_TO_ASK]
+    files = (
+        "Read the PDFs, images and text files you attach (Markdown, CSV, JSON, code …)."
+        if platform != "console"
+        else "Read the PDFs, images and text files you `/attach` (Markdown, CSV, JSON, code …)."
+    )
+    lines = [
+        "**What I can do**",
+        f"• Answer questions — {_HOW_TO_ASK.get(platform, _HOW_TO_ASK['slack'])}",
+        "• Check the weather and the time anywhere: “weather in Tokyo this weekend?”",
+        f"• {files}",
+        f"• Remember the conversation: {_REMEMBERS.get(platform, _REMEMBERS['slack'])}",
+        "",
+        "**Commands**",
+        *(f"• `{c.usage}` — {c.summary}" for c in commands),
+    ]
+    return "\n".join(lines)
+
+
+def for_platform(markdown: str, platform: str) -> str:
+    """A command's Markdown as each surface shows it: Slack's mrkdwn makes ``*x*`` bold,
+    Discord takes Markdown as it is, and the terminal shows plain text."""
+    if platform == "slack":
+        return _BOLD.sub(r"*\1*", markdown)
+    if platform == "console":
+        return _CODE.sub(r"\1", _BOLD.sub(r"\1", markdown))
+    return markdown
+
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_CODE = re.compile(r"`([^`\n]+)`")
 
 ChannelModel = Callable[[Event], Awaitable[str]]
 
@@ -83,13 +143,18 @@ def _size(size: int) -> str:
 
 
 async def run_command(ctx: CommandContext, channel_model: ChannelModel) -> str:
+    """The command's answer, formatted for the platform it was typed on."""
+    return for_platform(await _answer(ctx, channel_model), ctx.event.platform)
+
+
+async def _answer(ctx: CommandContext, channel_model: ChannelModel) -> str:
     event, store, settings = ctx.event, ctx.store, ctx.settings
     name = (event.command or "").lower().lstrip("/")
     args = event.command_args.strip()
     conversation, channel = str(event.conversation), str(event.channel)
 
     if name == "help":
-        return HELP_TEXT
+        return help_text(event.platform)
     if name == "reset":
         removed = await store.clear_history(conversation=conversation)
         if removed:
@@ -125,14 +190,14 @@ async def run_command(ctx: CommandContext, channel_model: ChannelModel) -> str:
         files = await store.list_files(conversation=conversation)
         if not files:
             return "No documents in this conversation yet: attach a PDF or a file to a message."
-        lines = ["*Documents in this conversation*"]
+        lines = ["**Documents in this conversation**"]
         lines += [f"• {f.name} ({_size(f.size)}, {f.mime_type})" for f in files]
         return "\n".join(lines)
     if name == "usage":
         user = f"{event.platform}:{event.author.id}"
         day = time.time() - 86_400
         lines = [
-            "*Usage*",
+            "**Usage**",
             _totals_line("You, last 24 h", await store.usage_totals(user_id=user, since=day)),
             _totals_line("You, all time", await store.usage_totals(user_id=user)),
             _totals_line("This channel, all time", await store.usage_totals(channel=channel)),
@@ -168,7 +233,7 @@ async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str)
         mention = stored.get(MENTION_SETTING, "optional")
         pdf = stored.get("pdf_engine", f"{settings.pdf_engine} (default)")
         lines = [
-            "*This channel's settings*",
+            "**This channel's settings**",
             f"• model: `{await channel_model(event)}`",
             f"• prompt: {_quote(prompt) if prompt else 'none (the default instructions only)'}",
             f"• mention: {mention} — "
@@ -189,7 +254,7 @@ async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str)
         return "Only the bot's admins can change this channel's settings."
     reset = value.lower() == "default"
     if key == "model":
-        return await run_command(
+        return await _answer(
             CommandContext(
                 settings=settings,
                 store=store,

@@ -544,3 +544,12 @@ async def test_a_bot_token_revoked_while_running_turns_healthz_503_with_one_line
     err = err_b.decode()
     assert status == 503, err
     assert err.count("SLACK_BOT_TOKEN was refused by Slack") == 1, err
+
+
+async def test_chat_help_is_plain_text_for_the_terminal(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    code, out, err = await run_bot(["chat"], bot_env(tmp_path, fake), tmp_path, "/help\n")
+    assert code == 0, err
+    assert "What I can do" in out and "/attach <path>" in out and "/quit" in out
+    assert "*" not in out and "`" not in out

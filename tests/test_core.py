@@ -643,3 +643,56 @@ async def test_a_message_of_only_invisible_characters_is_empty(make_core: Any, t
     result = await make_core(model).handle(message(text), reply)
     assert result.outcome == "answered" and reply.text == EMPTY_MESSAGE_REPLY
     assert model.calls == ()
+
+
+# --------------------------------------------------------------------------- commands per platform
+
+
+@pytest.mark.parametrize(
+    ("platform", "present", "absent"),
+    [
+        (
+            "slack",
+            ["*What I can do*", "I answer in the thread", "`/ask <question>`"],
+            ["**", "/attach", "/quit", "I reply to you"],
+        ),
+        (
+            "discord",
+            ["**What I can do**", "I reply to you", "`/ask <question>`"],
+            ["in the thread", "/attach", "/quit"],
+        ),
+        (
+            "console",
+            ["What I can do", "/attach <path>", "/quit", "type a question"],
+            ["*", "`", "/ask", "in the thread"],
+        ),
+    ],
+)
+async def test_help_speaks_each_platforms_language(
+    make_core: Any, platform: str, present: list[str], absent: list[str]
+) -> None:
+    core = make_core(ScriptedModel([]))
+    event = dataclasses.replace(command("help"), platform=platform)
+    reply = RecordingReply()
+    await core.handle(event, reply)
+    for text in present:
+        assert text in reply.text, (platform, text)
+    for text in absent:
+        assert text not in reply.text, (platform, text)
+
+
+@pytest.mark.parametrize(
+    ("platform", "expected"),
+    [
+        ("slack", "*Usage*\n• You, last 24 h: 0 answers"),
+        ("discord", "**Usage**\n• You, last 24 h: 0 answers"),
+        ("console", "Usage\n• You, last 24 h: 0 answers"),
+    ],
+)
+async def test_command_answers_are_formatted_for_the_platform(
+    make_core: Any, platform: str, expected: str
+) -> None:
+    core = make_core(ScriptedModel([]))
+    reply = RecordingReply()
+    await core.handle(dataclasses.replace(command("usage"), platform=platform), reply)
+    assert reply.text.startswith(expected), reply.text
