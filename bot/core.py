@@ -30,7 +30,7 @@ from bot.agent import ModelFactory
 from bot.attachments import ImageInput, read_attachments
 from bot.budgets import DAY_S, budgets_for, day_start
 from bot.commands import CommandContext, run_command
-from bot.context import ToolConfig, TurnContext
+from bot.context import ToolCallBudget, ToolConfig, TurnContext
 from bot.documents import PDF_MIME
 from bot.errors import ErrorKind, classify, user_message
 from bot.events import Event, EventKind
@@ -482,6 +482,10 @@ class Core:
             channel=str(event.channel),
             model=model_name,
             channel_instructions=channel_settings.get(PROMPT_SETTING, ""),
+            tool_calls=ToolCallBudget(
+                per_response=self.settings.max_tool_calls_per_response,
+                per_turn=self.settings.max_tool_calls_per_turn,
+            ),
         )
         run = Runner.run_streamed(
             self.agent,

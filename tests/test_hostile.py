@@ -797,11 +797,15 @@ async def test_a_pdf_with_a_compression_bomb_is_never_inflated_by_the_bot(world:
 # =========================================================================== 8. tool arguments
 
 
-async def test_tool_arguments_cannot_send_requests_to_other_hosts(world: World) -> None:
+async def test_tool_arguments_cannot_send_requests_to_other_hosts(
+    start_world: WorldFactory,
+) -> None:
     """Locations that look like URLs, hosts, ports, paths or header injections are only ever a
     place name in a query string to the configured Open-Meteo hosts: every request the tools
     make goes there, to the documented paths; the decoy server on another port gets nothing;
     each tool answers with a clean "not found" note for the model."""
+    # All 18 calls come in one response: the per-response cap is raised so that each runs.
+    world = await start_world(BOT_MAX_TOOL_CALLS_PER_RESPONSE=18)
     decoy = f"http://127.0.0.1:{world.decoy.port}"
     hostile = [
         "http://169.254.169.254/latest/meta-data/iam",
@@ -904,3 +908,59 @@ async def test_message_text_is_logged_only_in_turn_lines_with_log_content(
     assert leaking == set()
     if not log_content:
         assert marker not in log_text(caplog)
+
+
+# =========================================================================== Issue 11: core
+#
+# A model that over-asks or misnames tools, files in any charset, and failures of every kind:
+# each gets a clear reply and an honest line, through the real SDK, litellm and the fakes.
+
+TOKYO = {"location": "Tokyo", "units": "metric"}
+
+
+def tool_outputs(body: JSONDict) -> list[str]:
+    """The tool results a request carried back to the model, in order."""
+    return [m["content"] for m in body["messages"] if m["role"] == "tool"]
+
+
+async def test_fifty_tool_calls_in_one_response_run_only_the_cap(world: World) -> None:
+    """One response asking for 50 weather look-ups: the first 8 (BOT_MAX_TOOL_CALLS_PER_RESPONSE)
+    run, 16 Open-Meteo requests in all; each of the other 42 gets a result saying it was over
+    the cap, without any request, and the model answers with what it has."""
+    calls = tuple(ToolCall("get_weather", TOKYO, id=f"call_{i}") for i in range(50))
+    world.openrouter.enqueue(ToolCallReply(calls=calls), TextReply("Tokyo: 18°C."))
+    event = app_mention(f"{BOT} weather in Tokyo, 50 times")
+    await world.deliver(event)
+    await world.slack_answered()
+
+    assert world.answer("C123", event["ts"]) == "Tokyo: 18°C."
+    assert len(world.meteo.requests) == 16, len(world.meteo.requests)
+    outputs = tool_outputs(world.last_body())
+    assert len(outputs) == 50
+    assert all("Tokyo" in out and "Not run" not in out for out in outputs[:8]), outputs[:8]
+    for out in outputs[8:]:
+        assert out.startswith("Not run") and "at most 8" in out and "50" in out, out
+
+
+async def test_tool_calls_over_the_turn_cap_are_not_run(start_world: WorldFactory) -> None:
+    """Per turn, over several responses: 4 + 4 + 1 calls with caps of 4 per response and 6 per
+    turn run 6 (12 requests); the last 3 are told the turn's tool calls are used up."""
+    w = await start_world(BOT_MAX_TOOL_CALLS_PER_RESPONSE=4, BOT_MAX_TOOL_CALLS_PER_TURN=6)
+
+    def reply(n: int, first: int) -> ToolCallReply:
+        return ToolCallReply(
+            calls=tuple(ToolCall("get_weather", TOKYO, id=f"c{first + i}") for i in range(n))
+        )
+
+    w.openrouter.enqueue(reply(4, 0), reply(4, 4), reply(1, 8), TextReply("Done."))
+    event = app_mention(f"{BOT} weather, many times")
+    await w.deliver(event)
+    await w.slack_answered()
+
+    assert w.answer("C123", event["ts"]) == "Done."
+    assert len(w.meteo.requests) == 12
+    outputs = tool_outputs(w.last_body())
+    assert len(outputs) == 9
+    assert not any(out.startswith("Not run") for out in outputs[:6]), outputs[:6]
+    for out in outputs[6:]:
+        assert out.startswith("Not run") and "6 tool calls" in out, out
