@@ -40,6 +40,7 @@ from bot.reply import Reply, Undeliverable
 from bot.settings import Settings
 from bot.tokens import estimate_tokens_off_loop, history_budget, supports_vision
 from bot.tools import describe_tool_call
+from bot.tools.guards import tool_not_found_message
 from storage.base import NewItem, ObservedMessage, Store, UnfinishedEvent, UsageRecord
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ class Core:
         self._model_factory = model_factory
         self._tool_config = tool_config
         self._models: dict[str, Model] = {}
+        self._tool_errors = tool_not_found_message([tool.name for tool in agent.tools])
         self.locks = KeyedLocks()
         self.rate = RateLimiter(settings.user_rate_limit)
         self._turn_slots = asyncio.Semaphore(settings.max_concurrent_turns)
@@ -493,7 +495,11 @@ class Core:
             context=context,
             max_turns=self.settings.max_tool_rounds,
             run_config=RunConfig(
-                model=self.model(model_name), tracing_disabled=not self.settings.tracing
+                model=self.model(model_name),
+                tracing_disabled=not self.settings.tracing,
+                # A call to a tool we lack is answered to the model, not a failed turn.
+                tool_not_found_behavior="return_error_to_model",
+                tool_error_formatter=self._tool_errors,
             ),
         )
         result = TurnResult("failed", model=model_name)

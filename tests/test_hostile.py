@@ -964,3 +964,41 @@ async def test_tool_calls_over_the_turn_cap_are_not_run(start_world: WorldFactor
     assert not any(out.startswith("Not run") for out in outputs[:6]), outputs[:6]
     for out in outputs[6:]:
         assert out.startswith("Not run") and "6 tool calls" in out, out
+
+
+async def test_an_unknown_tool_is_answered_with_the_tools_there_are(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The model calls ``get_stock_price``, which the bot does not have: the model gets a tool
+    error naming the tools it has, and its next answer reaches the user after the text it
+    wrote before the call; the turn is stored whole and its usage counted; nothing is logged
+    as an error."""
+    caplog.set_level(logging.INFO)
+    world.openrouter.enqueue(
+        ToolCallReply(
+            calls=(ToolCall("get_stock_price", {"symbol": "AAPL"}, id="call_stock"),),
+            text="Let me look.",
+        ),
+        TextReply("I can't look up stock prices, but I can check the weather."),
+    )
+    event = app_mention(f"{BOT} what is Apple's stock price?")
+    await world.deliver(event)
+    await world.slack_answered()
+
+    answer = world.answer("C123", event["ts"])
+    assert answer.startswith("Let me look.")
+    assert answer.endswith("I can't look up stock prices, but I can check the weather.")
+    [error] = tool_outputs(world.last_body())
+    assert "get_stock_price" in error
+    assert all(name in error for name in ("get_weather", "get_current_time", "read_document"))
+    assert world.openrouter.pending() == 0 and len(world.chats) == 2
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [(r.name, r.getMessage()) for r in errors]
+    totals = await world.store.usage_totals(conversation=f"slack:{TEAM_ID}:C123:{event['ts']}")
+    assert totals.turns == 1 and totals.input_tokens > 0
+
+    # The turn is in history as it happened: the next request replays the call and its error.
+    await world.deliver(message_event("thanks", thread_ts=event["ts"]))
+    await world.slack_answered(2)
+    roles_sent = [m["role"] for m in world.last_body()["messages"]]
+    assert roles_sent == ["system", "user", "assistant", "tool", "assistant", "user"]

@@ -684,6 +684,7 @@ def test_format_local_time(moment: datetime, zone: str, place: str | None, text:
         ("read_document", '{"question": "q", "document": "report.pdf"}', "Reading report.pdf…"),
         ("read_document", '{"question": "q", "document": ""}', "Reading the documents…"),
         ("search_docs", '{"query": "x"}', "Running search_docs…"),
+        ("get_stock\n_price " + "x" * 100, "{}", "Running get_stock _price " + "x" * 43 + "…"),
         ("", "not json", "Running a tool…"),
     ],
 )
