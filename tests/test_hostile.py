@@ -27,6 +27,7 @@ import pytest
 from adapters.discord import DiscordAdapter
 from adapters.slack import SlackAdapter
 from bot.app import build_core, open_services
+from bot.attachments import decode_text
 from bot.core import EMPTY_MESSAGE_REPLY, Core
 from bot.logs import KeyValueFormatter, setup_logging
 from bot.settings import Settings
@@ -1002,3 +1003,96 @@ async def test_an_unknown_tool_is_answered_with_the_tools_there_are(
     await world.slack_answered(2)
     roles_sent = [m["role"] for m in world.last_body()["messages"]]
     assert roles_sent == ["system", "user", "assistant", "tool", "assistant", "user"]
+
+
+# A CSV as people save it: Latin letters with accents, in every encoding editors write.
+CSV = "name,city,note\nZoë,Zürich,naïve café\nJosé,São Paulo,crème brûlée\nBjörn,Malmö,Straße\n"
+LONG_CSV = CSV + "".join(f"{i},Zoë Müller {i},naïve façade n°{i}\n" for i in range(300))
+WESTERN = "Price: 5 € – “quoted” naïve café, œuvre\n"
+"""Only in Windows-1252 (€, curly quotes, œ are not Latin-1)."""
+
+
+def encodings_of(text: str) -> dict[str, bytes]:
+    return {
+        "utf-8": text.encode("utf-8"),
+        "utf-8-bom": text.encode("utf-8-sig"),
+        "utf-16-le-bom": b"\xff\xfe" + text.encode("utf-16-le"),
+        "utf-16-be-bom": b"\xfe\xff" + text.encode("utf-16-be"),
+        "utf-16-le": text.encode("utf-16-le"),
+        "utf-16-be": text.encode("utf-16-be"),
+        "utf-32-le-bom": b"\xff\xfe\x00\x00" + text.encode("utf-32-le"),
+        "utf-32-be-bom": b"\x00\x00\xfe\xff" + text.encode("utf-32-be"),
+        "utf-32-le": text.encode("utf-32-le"),
+        "cp1252": text.encode("cp1252"),
+        "latin-1": text.encode("latin-1"),
+    }
+
+
+DECODE_CASES = (
+    [
+        pytest.param(data, text, id=f"{size}-{encoding}")
+        for size, text in (("short", CSV), ("long", LONG_CSV))
+        for encoding, data in encodings_of(text).items()
+    ]
+    + [
+        pytest.param(WESTERN.encode("cp1252"), WESTERN, id="short-cp1252-only"),
+        pytest.param((WESTERN * 40).encode("cp1252"), WESTERN * 40, id="long-cp1252-only"),
+        pytest.param("naïve".encode("latin-1"), "naïve", id="one-word-latin-1"),
+        pytest.param(b"\xff\xfe" + "hi".encode("utf-16-le"), "hi", id="tiny-utf-16-bom"),
+    ]
+    + [
+        # Other legacy charsets keep being detected: Windows-1252 does not win where it is wrong.
+        pytest.param((text * 20).encode(charset), text * 20, id=f"{charset}-{language}")
+        for language, text, charset in (
+            ("russian", "Съешь же ещё этих мягких французских булок, да выпей чаю.\n", "cp1251"),
+            ("polish", "Zażółć gęślą jaźń. Dzień dobry, jak się masz?\n", "cp1250"),
+            ("czech", "Příliš žluťoučký kůň úpěl ďábelské ódy.\n", "cp1250"),
+            ("greek", "Καλημέρα, τι κάνεις; Ξεσκεπάζω την ψυχοφθόρα βδελυγμία.\n", "cp1253"),
+            ("japanese", "こんにちは、元気ですか？今日はいい天気ですね。\n", "shift_jis"),
+            ("chinese", "你好，今天天气很好。我们去北京吧。谢谢你的帮助。\n", "gb18030"),
+            ("japanese", "こんにちは、元気ですか？ 今日はいい天気ですね。\n", "utf-16-le"),
+        )
+    ]
+)
+
+
+@pytest.mark.parametrize(("data", "text"), DECODE_CASES)
+def test_text_files_decode_the_same_in_every_encoding(data: bytes, text: str) -> None:
+    """A BOM decides; UTF-16/32 without one is recognised by where its zero bytes sit; else
+    UTF-8, else detection over the whole sample, where Windows-1252 wins any tie (the common
+    legacy encoding: a Latin-1 CSV read as Windows-1250 said "naďve")."""
+    assert decode_text(data) == text
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 8,
+        bytes(range(0x80, 0x100)) * 32,
+        b"\xff\xfe\x00\x00" + bytes(range(256)) * 4,  # a UTF-32 BOM, then binary
+        b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(200),
+    ],
+    ids=["elf", "high-bytes", "utf-32-bom-then-binary", "zip"],
+)
+def test_binary_data_is_not_text(data: bytes) -> None:
+    assert decode_text(data) is None
+
+
+async def test_text_files_in_other_encodings_reach_the_model_as_written(world: World) -> None:
+    """Through Slack and the core: a short UTF-16 file with a BOM, one without, and a long
+    Latin-1 CSV each reach the model as the text that was written."""
+    files = [
+        world.slack.add_file(
+            TEAM_ID, "bom16.txt", b"\xff\xfe" + CSV.encode("utf-16-le"), "text/plain"
+        ),
+        world.slack.add_file(TEAM_ID, "plain16.csv", CSV.encode("utf-16-be"), "text/csv"),
+        world.slack.add_file(TEAM_ID, "latin.csv", LONG_CSV.encode("latin-1"), "text/csv"),
+    ]
+    event = file_share_message(files, "what is in them?", channel="D123", channel_type="im")
+    assert await world.deliver(event) == 200
+    await world.slack_answered()
+
+    sent = last_user_text(world.last_body())
+    for name, text in (("bom16.txt", CSV), ("plain16.csv", CSV), ("latin.csv", LONG_CSV)):
+        assert f"--- File: {name} ---\n{text}\n--- End of {name} ---" in sent, name
+    assert not [m for m in world.bot_messages("D123", event["ts"]) if "Skipped" in m["text"]]
