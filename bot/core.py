@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents import Agent, RunConfig, Runner
-from agents.exceptions import MaxTurnsExceeded
 from agents.models.interface import Model
 from openai.types.responses import ResponseTextDeltaEvent
 
@@ -32,7 +31,7 @@ from bot.budgets import DAY_S, budgets_for, day_start
 from bot.commands import CommandContext, run_command
 from bot.context import ToolCallBudget, ToolConfig, TurnContext
 from bot.documents import PDF_MIME
-from bot.errors import ErrorKind, classify, user_message
+from bot.errors import ErrorKind, failure_line, turn_failure, user_message
 from bot.events import Event, EventKind
 from bot.metrics import Metrics
 from bot.models import TURN_STATS, TurnStats
@@ -505,8 +504,9 @@ class Core:
         result = TurnResult("failed", model=model_name)
         shown: list[str] = []
         break_before_text = False
+        deadline = asyncio.timeout(self.settings.turn_timeout_s)
         try:
-            async with asyncio.timeout(self.settings.turn_timeout_s):
+            async with deadline:
                 async for ev in run.stream_events():
                     if ev.type == "raw_response_event" and isinstance(
                         ev.data, ResponseTextDeltaEvent
@@ -533,10 +533,12 @@ class Core:
             self._observe_model(stats)
             if not isinstance(exc, Exception):
                 raise
-            kind = self._failure_kind(exc, shown_text=bool(shown))
+            # Only the deadline knows it fired: inside, a turn cap and a model that went
+            # silent both surface as a TimeoutError.
+            kind = self._failure_kind(exc, shown_text=bool(shown), turn_cap=deadline.expired())
             self._fill_usage(result, run, stats)
             await self._record_failed_usage(event, result)
-            await _safe(reply.fail(_failure_line(exc, kind)))
+            await _safe(reply.fail(failure_line(kind, shown_text=bool(shown))))
             result.error = kind
             result.text = "".join(shown)
             return result
@@ -577,12 +579,8 @@ class Core:
             self.metrics.model_errors.labels(kind).inc()
 
     @staticmethod
-    def _failure_kind(exc: Exception, *, shown_text: bool) -> ErrorKind:
-        if isinstance(exc, MaxTurnsExceeded):
-            return ErrorKind.TOOL
-        kind = classify(exc).kind
-        if shown_text and kind in (ErrorKind.PROVIDER, ErrorKind.TIMEOUT, ErrorKind.RATE_LIMIT):
-            return ErrorKind.CUT_OFF
+    def _failure_kind(exc: Exception, *, shown_text: bool, turn_cap: bool) -> ErrorKind:
+        kind = turn_failure(exc, shown_text=shown_text, turn_timed_out=turn_cap)
         if kind is ErrorKind.INTERNAL:
             log.error("turn failed", exc_info=exc)
         else:
@@ -656,12 +654,6 @@ def _duration(seconds: float) -> str:
 
 def _user_key(event: Event) -> str:
     return f"{event.platform}:{event.author.id}"
-
-
-def _failure_line(exc: Exception, kind: ErrorKind) -> str:
-    if isinstance(exc, MaxTurnsExceeded):
-        return "I needed too many tool steps for that one. Could you ask more specifically?"
-    return user_message(kind)
 
 
 async def _safe(awaitable: Any) -> None:

@@ -29,6 +29,7 @@ from adapters.slack import SlackAdapter
 from bot.app import build_core, open_services
 from bot.attachments import decode_text
 from bot.core import EMPTY_MESSAGE_REPLY, Core
+from bot.errors import ErrorKind, failure_line, turn_failure
 from bot.logs import KeyValueFormatter, setup_logging
 from bot.settings import Settings
 from storage import SQLiteStore
@@ -38,6 +39,7 @@ from tests.fakes.open_meteo import FakeOpenMeteo
 from tests.fakes.openrouter import (
     ErrorReply,
     FakeOpenRouter,
+    HangReply,
     RecordedRequest,
     Reply,
     TextReply,
@@ -1096,3 +1098,123 @@ async def test_text_files_in_other_encodings_reach_the_model_as_written(world: W
     for name, text in (("bom16.txt", CSV), ("plain16.csv", CSV), ("latin.csv", LONG_CSV)):
         assert f"--- File: {name} ---\n{text}\n--- End of {name} ---" in sent, name
     assert not [m for m in world.bot_messages("D123", event["ts"]) if "Skipped" in m["text"]]
+
+
+class StatusError(Exception):
+    """An HTTP error as a provider raises it (the classifier reads ``status_code``)."""
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__(f"HTTP {status_code}")
+        self.status_code = status_code
+
+
+def _litellm_errors() -> dict[str, Exception]:
+    from litellm import exceptions
+
+    model, provider = "openai/gpt-5-mini", "openrouter"
+    return {
+        "mid-stream": exceptions.MidStreamFallbackError("Disconnected", model, provider),
+        "litellm-timeout": exceptions.Timeout("Request timed out", model, provider),
+        "unavailable": exceptions.ServiceUnavailableError("No instances", provider, model),
+    }
+
+
+# (error, text already shown, turn cap hit) -> the kind, and words its line must have.
+FAILURES: list[tuple[str, bool, bool, ErrorKind, str]] = [
+    ("timeout", True, True, ErrorKind.TURN_TIMEOUT, "cut off because it took longer than my"),
+    ("timeout", False, True, ErrorKind.TURN_TIMEOUT, "took longer than my time limit"),
+    ("timeout", True, False, ErrorKind.STALLED, "cut off because the model stopped sending"),
+    ("litellm-timeout", True, False, ErrorKind.STALLED, "stopped sending"),
+    ("timeout", False, False, ErrorKind.TIMEOUT, "took too long to answer"),
+    ("litellm-timeout", False, False, ErrorKind.TIMEOUT, "took too long to answer"),
+    ("mid-stream", True, False, ErrorKind.CUT_OFF, "provider failed mid-answer"),
+    ("unavailable", True, False, ErrorKind.CUT_OFF, "provider failed mid-answer"),
+    ("429", True, False, ErrorKind.CUT_OFF, "provider failed mid-answer"),
+    ("unavailable", False, False, ErrorKind.PROVIDER, "having trouble"),
+    ("429", False, False, ErrorKind.RATE_LIMIT, "rate-limiting"),
+    ("401", False, False, ErrorKind.AUTH, "misconfigured"),
+    ("max-turns", False, False, ErrorKind.TOO_MANY_STEPS, "too many tool steps"),
+    ("max-turns", True, False, ErrorKind.TOO_MANY_STEPS, "too many tool steps"),
+    ("bug", True, False, ErrorKind.INTERNAL, "on my side"),
+]  # fmt: skip
+
+
+def _error(name: str) -> BaseException:
+    from agents.exceptions import MaxTurnsExceeded
+
+    simple: dict[str, BaseException] = {
+        "timeout": TimeoutError(),
+        "429": StatusError(429),
+        "401": StatusError(401),
+        "max-turns": MaxTurnsExceeded("Max turns (8) exceeded"),
+        "bug": KeyError("oops"),
+    }
+    return simple[name] if name in simple else _litellm_errors()[name]
+
+
+@pytest.mark.parametrize(("error", "shown", "turn_cap", "kind", "words"), FAILURES)
+def test_each_failure_gets_the_line_that_is_true_for_it(
+    error: str, shown: bool, turn_cap: bool, kind: ErrorKind, words: str
+) -> None:
+    got = turn_failure(_error(error), shown_text=shown, turn_timed_out=turn_cap)
+    assert got is kind
+    assert words in failure_line(got, shown_text=shown)
+
+
+def test_every_kind_has_its_own_line() -> None:
+    lines = [failure_line(kind) for kind in ErrorKind]
+    assert len(set(lines)) == len(lines)
+    assert all(line.endswith((".", "?")) and len(line) < 160 for line in lines)
+
+
+async def test_a_turn_cut_by_the_time_limit_says_so_and_keeps_its_text(
+    start_world: WorldFactory,
+) -> None:
+    """A stream that keeps trickling past BOT_TURN_TIMEOUT: what was shown stays, followed by
+    a line saying the answer took longer than the time limit (not that the provider failed);
+    nothing is stored, and the thread's next message is answered."""
+    w = await start_world(BOT_TURN_TIMEOUT=1.0, BOT_MODEL_TIMEOUT=5, BOT_MODEL_RETRIES=0)
+    w.openrouter.enqueue(TextReply("slowly " * 200, chunks=200, delay=0.05))
+    event = app_mention(f"{BOT} tell me everything")
+    await w.deliver(event)
+    await eventually(lambda: w.slack_adapter.outcomes["failed"] == 1)
+
+    answer = w.answer("C123", event["ts"])
+    assert answer.startswith("slowly slowly")
+    assert answer.endswith(f"_{failure_line(ErrorKind.TURN_TIMEOUT, shown_text=True)}_")
+    assert "provider" not in answer
+    conversation = f"slack:{TEAM_ID}:C123:{event['ts']}"
+    assert await w.store.count_items(conversation=conversation) == 0
+
+    await w.deliver(message_event("still there?", thread_ts=event["ts"]))
+    await w.slack_answered()
+    assert w.answer("C123", event["ts"]).endswith("echo: still there?")
+
+
+async def test_a_turn_over_the_time_limit_before_any_text_says_so(
+    start_world: WorldFactory,
+) -> None:
+    w = await start_world(BOT_TURN_TIMEOUT=0.5, BOT_MODEL_TIMEOUT=5, BOT_MODEL_RETRIES=0)
+    w.openrouter.enqueue(HangReply(3))
+    event = app_mention(f"{BOT} think hard")
+    await w.deliver(event)
+    await eventually(lambda: w.slack_adapter.outcomes["failed"] == 1)
+
+    line = failure_line(ErrorKind.TURN_TIMEOUT)
+    assert "time limit" in line and w.answer("C123", event["ts"]) == f"_{line}_"
+
+
+async def test_a_model_that_stops_sending_mid_answer_is_named(start_world: WorldFactory) -> None:
+    """The stream shows its start, then goes silent past BOT_MODEL_TIMEOUT: the line says the
+    model stopped sending, and the text shown stays."""
+    w = await start_world(BOT_TURN_TIMEOUT=30, BOT_MODEL_TIMEOUT=0.5, BOT_MODEL_RETRIES=2)
+    w.openrouter.enqueue(TextReply("First half. Second half.", chunks=2, delay=5, first_delay=0))
+    event = app_mention(f"{BOT} a long story")
+    await w.deliver(event)
+    await eventually(lambda: w.slack_adapter.outcomes["failed"] == 1)
+
+    answer = w.answer("C123", event["ts"])
+    assert answer.startswith("First half.") and "Second half" not in answer
+    assert answer.endswith(f"_{failure_line(ErrorKind.STALLED, shown_text=True)}_")
+    assert "stopped sending" in answer
+    assert len(w.chats) == 1  # text was shown: never retried
