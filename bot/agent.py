@@ -21,6 +21,7 @@ from agents.models.interface import Model  # noqa: E402
 from bot.context import TurnContext  # noqa: E402
 from bot.models import ResilientModel  # noqa: E402
 from bot.tools import TOOLS  # noqa: E402
+from bot.tools.guards import ToolCallCaps, with_call_caps  # noqa: E402
 from bot.usage import install_usage_logger  # noqa: E402
 
 litellm.suppress_debug_info = True  # no "Give Feedback" banner on stdout per exception
@@ -103,5 +104,7 @@ def build_agent(settings: Settings, model: Model) -> Agent[TurnContext]:
         instructions=instructions_for(settings),
         model=model,
         model_settings=model_settings(settings),
-        tools=list(TOOLS),
+        # The caps come as a pair: the hook decides per response, each tool's guardrail obeys.
+        tools=[with_call_caps(tool) for tool in TOOLS],
+        hooks=ToolCallCaps(),
     )

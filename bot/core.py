@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents import Agent, RunConfig, Runner
-from agents.exceptions import MaxTurnsExceeded
 from agents.models.interface import Model
 from openai.types.responses import ResponseTextDeltaEvent
 
@@ -30,9 +29,9 @@ from bot.agent import ModelFactory
 from bot.attachments import ImageInput, read_attachments
 from bot.budgets import DAY_S, budgets_for, day_start
 from bot.commands import CommandContext, run_command
-from bot.context import ToolConfig, TurnContext
+from bot.context import ToolCallBudget, ToolConfig, TurnContext
 from bot.documents import PDF_MIME
-from bot.errors import ErrorKind, classify, user_message
+from bot.errors import ErrorKind, failure_line, turn_failure, user_message
 from bot.events import Event, EventKind
 from bot.metrics import Metrics
 from bot.models import TURN_STATS, TurnStats
@@ -40,6 +39,7 @@ from bot.reply import Reply, Undeliverable
 from bot.settings import Settings
 from bot.tokens import estimate_tokens_off_loop, history_budget, supports_vision
 from bot.tools import describe_tool_call
+from bot.tools.guards import tool_not_found_message
 from storage.base import NewItem, ObservedMessage, Store, UnfinishedEvent, UsageRecord
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,7 @@ class Core:
         self._model_factory = model_factory
         self._tool_config = tool_config
         self._models: dict[str, Model] = {}
+        self._tool_errors = tool_not_found_message([tool.name for tool in agent.tools])
         self.locks = KeyedLocks()
         self.rate = RateLimiter(settings.user_rate_limit)
         self._turn_slots = asyncio.Semaphore(settings.max_concurrent_turns)
@@ -516,6 +517,10 @@ class Core:
             channel=str(event.channel),
             model=model_name,
             channel_instructions=channel_settings.get(PROMPT_SETTING, ""),
+            tool_calls=ToolCallBudget(
+                per_response=self.settings.max_tool_calls_per_response,
+                per_turn=self.settings.max_tool_calls_per_turn,
+            ),
         )
         run = Runner.run_streamed(
             self.agent,
@@ -523,14 +528,19 @@ class Core:
             context=context,
             max_turns=self.settings.max_tool_rounds,
             run_config=RunConfig(
-                model=self.model(model_name), tracing_disabled=not self.settings.tracing
+                model=self.model(model_name),
+                tracing_disabled=not self.settings.tracing,
+                # A call to a tool we lack is answered to the model, not a failed turn.
+                tool_not_found_behavior="return_error_to_model",
+                tool_error_formatter=self._tool_errors,
             ),
         )
         result = TurnResult("failed", model=model_name)
         shown: list[str] = []
         break_before_text = False
+        deadline = asyncio.timeout(self.settings.turn_timeout_s)
         try:
-            async with asyncio.timeout(self.settings.turn_timeout_s):
+            async with deadline:
                 async for ev in run.stream_events():
                     if ev.type == "raw_response_event" and isinstance(
                         ev.data, ResponseTextDeltaEvent
@@ -557,10 +567,12 @@ class Core:
             self._observe_model(stats)
             if not isinstance(exc, Exception):
                 raise
-            kind = self._failure_kind(exc, shown_text=bool(shown))
+            # Only the deadline knows it fired: inside, a turn cap and a model that went
+            # silent both surface as a TimeoutError.
+            kind = self._failure_kind(exc, shown_text=bool(shown), turn_cap=deadline.expired())
             self._fill_usage(result, run, stats)
             await self._record_failed_usage(event, result)
-            await _safe(reply.fail(_failure_line(exc, kind)))
+            await _safe(reply.fail(failure_line(kind, shown_text=bool(shown))))
             result.error = kind
             result.text = "".join(shown)
             return result
@@ -601,12 +613,8 @@ class Core:
             self.metrics.model_errors.labels(kind).inc()
 
     @staticmethod
-    def _failure_kind(exc: Exception, *, shown_text: bool) -> ErrorKind:
-        if isinstance(exc, MaxTurnsExceeded):
-            return ErrorKind.TOOL
-        kind = classify(exc).kind
-        if shown_text and kind in (ErrorKind.PROVIDER, ErrorKind.TIMEOUT, ErrorKind.RATE_LIMIT):
-            return ErrorKind.CUT_OFF
+    def _failure_kind(exc: Exception, *, shown_text: bool, turn_cap: bool) -> ErrorKind:
+        kind = turn_failure(exc, shown_text=shown_text, turn_timed_out=turn_cap)
         if kind is ErrorKind.INTERNAL:
             log.error("turn failed", exc_info=exc)
         else:
@@ -680,12 +688,6 @@ def _duration(seconds: float) -> str:
 
 def _user_key(event: Event) -> str:
     return f"{event.platform}:{event.author.id}"
-
-
-def _failure_line(exc: Exception, kind: ErrorKind) -> str:
-    if isinstance(exc, MaxTurnsExceeded):
-        return "I needed too many tool steps for that one. Could you ask more specifically?"
-    return user_message(kind)
 
 
 async def _safe(awaitable: Any) -> None:

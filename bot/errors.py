@@ -17,12 +17,20 @@ class ErrorKind(enum.StrEnum):
     RATE_LIMIT = "rate_limit"
     PROVIDER = "provider"
     TIMEOUT = "timeout"
+    """No answer in time: nothing for ``BOT_MODEL_TIMEOUT``, or the provider timed out."""
+    STALLED = "stalled"
+    """The model stopped sending mid-answer (nothing for ``BOT_MODEL_TIMEOUT`` after text)."""
+    TURN_TIMEOUT = "turn_timeout"
+    """The whole turn (model calls and tools) ran past ``BOT_TURN_TIMEOUT``."""
+    TOO_MANY_STEPS = "too_many_steps"
+    """``BOT_MAX_TOOL_ROUNDS`` model calls went by without a final answer."""
     CONTEXT_TOO_LONG = "context_too_long"
     BAD_REQUEST = "bad_request"
     CONTENT_POLICY = "content_policy"
     MODEL_NOT_FOUND = "model_not_found"
     TOOL = "tool"
     CUT_OFF = "cut_off"
+    """The provider failed (an error, a dropped stream) after part of the answer was shown."""
     USER_RATE_LIMIT = "user_rate_limit"
     """The user sent more than ``BOT_USER_RATE_LIMIT`` messages a minute (not the provider)."""
     UNDELIVERABLE = "undeliverable"
@@ -50,6 +58,12 @@ USER_MESSAGES: dict[ErrorKind, str] = {
     "Please try again in a minute.",
     ErrorKind.PROVIDER: "The model provider is having trouble right now. Please try again shortly.",
     ErrorKind.TIMEOUT: "The model took too long to answer. Please try again.",
+    ErrorKind.STALLED: "The answer was cut off because the model stopped sending it. "
+    "You can ask again.",
+    ErrorKind.TURN_TIMEOUT: "The answer took longer than my time limit, so I stopped. "
+    "Please try again, perhaps asking for less at once.",
+    ErrorKind.TOO_MANY_STEPS: "I needed too many tool steps for that one. "
+    "Could you ask more specifically?",
     ErrorKind.CONTEXT_TOO_LONG: "This conversation is too long for the model. "
     "Use /reset to start a fresh one, then ask again.",
     ErrorKind.BAD_REQUEST: "The model provider rejected this request. "
@@ -68,8 +82,40 @@ USER_MESSAGES: dict[ErrorKind, str] = {
 }
 
 
+CUT_LINES: dict[ErrorKind, str] = {
+    ErrorKind.TURN_TIMEOUT: "The answer was cut off because it took longer than my time limit. "
+    "You can ask again, perhaps for less at once.",
+}
+"""Lines for kinds that read differently once part of the answer is on screen."""
+
+
 def user_message(kind: ErrorKind) -> str:
     return USER_MESSAGES[kind]
+
+
+def failure_line(kind: ErrorKind, *, shown_text: bool = False) -> str:
+    """The one line the user gets for a failed turn; ``shown_text``: part of the answer is
+    already on screen, and the line follows it."""
+    return (shown_text and CUT_LINES.get(kind)) or USER_MESSAGES[kind]
+
+
+def turn_failure(exc: BaseException, *, shown_text: bool, turn_timed_out: bool) -> ErrorKind:
+    """Why a turn's run failed, as the kind whose line is true for it.
+
+    ``turn_timed_out``: the turn's own cap (``BOT_TURN_TIMEOUT``) fired, whatever the exception
+    says (a timeout looks the same from inside). Once text is shown, a timeout means the model
+    stopped sending, and a provider error or rate limit means it failed mid-answer.
+    """
+    if turn_timed_out:
+        return ErrorKind.TURN_TIMEOUT
+    if "MaxTurnsExceeded" in _names(exc):
+        return ErrorKind.TOO_MANY_STEPS
+    kind = classify(exc).kind
+    if shown_text and kind is ErrorKind.TIMEOUT:
+        return ErrorKind.STALLED
+    if shown_text and kind in (ErrorKind.PROVIDER, ErrorKind.RATE_LIMIT):
+        return ErrorKind.CUT_OFF
+    return kind
 
 
 def _status(exc: BaseException) -> int | None:

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     history_max_tokens: int = Field(default=50_000, ge=1_000, alias="BOT_HISTORY_MAX_TOKENS")
     history_max_items: int = Field(default=400, ge=2, alias="BOT_HISTORY_MAX_ITEMS")
     max_tool_rounds: int = Field(default=8, ge=1, alias="BOT_MAX_TOOL_ROUNDS")
+    max_tool_calls_per_response: int = Field(
+        default=8, ge=1, alias="BOT_MAX_TOOL_CALLS_PER_RESPONSE"
+    )
+    """Tool calls run from one model response; the model is told the rest were over the cap."""
+    max_tool_calls_per_turn: int = Field(default=24, ge=1, alias="BOT_MAX_TOOL_CALLS_PER_TURN")
+    """Tool calls run in one turn over all its model responses; later ones are told the same."""
     user_rate_limit: int = Field(default=10, ge=0, alias="BOT_USER_RATE_LIMIT")
     """Messages one user may send the bot per minute (commands excepted); 0: no limit."""
     # Daily budgets (UTC days), checked before each turn; 0: no budget.

@@ -29,7 +29,9 @@ import pytest
 from adapters.discord import DiscordAdapter
 from adapters.slack import SlackAdapter
 from bot.app import build_core, open_services
+from bot.attachments import decode_text
 from bot.core import EMPTY_MESSAGE_REPLY, Core
+from bot.errors import ErrorKind, failure_line, turn_failure
 from bot.logs import KeyValueFormatter, setup_logging
 from bot.settings import Settings
 from storage import SQLiteStore
@@ -39,6 +41,7 @@ from tests.fakes.open_meteo import FakeOpenMeteo
 from tests.fakes.openrouter import (
     ErrorReply,
     FakeOpenRouter,
+    HangReply,
     RecordedRequest,
     Reply,
     TextReply,
@@ -799,11 +802,15 @@ async def test_a_pdf_with_a_compression_bomb_is_never_inflated_by_the_bot(world:
 # =========================================================================== 8. tool arguments
 
 
-async def test_tool_arguments_cannot_send_requests_to_other_hosts(world: World) -> None:
+async def test_tool_arguments_cannot_send_requests_to_other_hosts(
+    start_world: WorldFactory,
+) -> None:
     """Locations that look like URLs, hosts, ports, paths or header injections are only ever a
     place name in a query string to the configured Open-Meteo hosts: every request the tools
     make goes there, to the documented paths; the decoy server on another port gets nothing;
     each tool answers with a clean "not found" note for the model."""
+    # All 18 calls come in one response: the per-response cap is raised so that each runs.
+    world = await start_world(BOT_MAX_TOOL_CALLS_PER_RESPONSE=18)
     decoy = f"http://127.0.0.1:{world.decoy.port}"
     hostile = [
         "http://169.254.169.254/latest/meta-data/iam",
@@ -1271,3 +1278,310 @@ async def test_signed_malformed_interactive_payloads_get_a_clean_answer(
     ours = app_mention(f"{BOT} still fine?")
     assert await world.deliver(ours) == 200
     await world.slack_answered()
+
+
+# =========================================================================== Issue 11: core
+#
+# A model that over-asks or misnames tools, files in any charset, and failures of every kind:
+# each gets a clear reply and an honest line, through the real SDK, litellm and the fakes.
+
+TOKYO = {"location": "Tokyo", "units": "metric"}
+
+
+def tool_outputs(body: JSONDict) -> list[str]:
+    """The tool results a request carried back to the model, in order."""
+    return [m["content"] for m in body["messages"] if m["role"] == "tool"]
+
+
+async def test_fifty_tool_calls_in_one_response_run_only_the_cap(world: World) -> None:
+    """One response asking for 50 weather look-ups: the first 8 (BOT_MAX_TOOL_CALLS_PER_RESPONSE)
+    run, 16 Open-Meteo requests in all; each of the other 42 gets a result saying it was over
+    the cap, without any request, and the model answers with what it has."""
+    calls = tuple(ToolCall("get_weather", TOKYO, id=f"call_{i}") for i in range(50))
+    world.openrouter.enqueue(ToolCallReply(calls=calls), TextReply("Tokyo: 18°C."))
+    event = app_mention(f"{BOT} weather in Tokyo, 50 times")
+    await world.deliver(event)
+    await world.slack_answered()
+
+    assert world.answer("C123", event["ts"]) == "Tokyo: 18°C."
+    assert len(world.meteo.requests) == 16, len(world.meteo.requests)
+    outputs = tool_outputs(world.last_body())
+    assert len(outputs) == 50
+    assert all("Tokyo" in out and "Not run" not in out for out in outputs[:8]), outputs[:8]
+    for out in outputs[8:]:
+        assert out.startswith("Not run") and "at most 8" in out and "50" in out, out
+
+
+async def test_tool_calls_over_the_turn_cap_are_not_run(start_world: WorldFactory) -> None:
+    """Per turn, over several responses: 4 + 4 + 1 calls with caps of 4 per response and 6 per
+    turn run 6 (12 requests); the last 3 are told the turn's tool calls are used up."""
+    w = await start_world(BOT_MAX_TOOL_CALLS_PER_RESPONSE=4, BOT_MAX_TOOL_CALLS_PER_TURN=6)
+
+    def reply(n: int, first: int) -> ToolCallReply:
+        return ToolCallReply(
+            calls=tuple(ToolCall("get_weather", TOKYO, id=f"c{first + i}") for i in range(n))
+        )
+
+    w.openrouter.enqueue(reply(4, 0), reply(4, 4), reply(1, 8), TextReply("Done."))
+    event = app_mention(f"{BOT} weather, many times")
+    await w.deliver(event)
+    await w.slack_answered()
+
+    assert w.answer("C123", event["ts"]) == "Done."
+    assert len(w.meteo.requests) == 12
+    outputs = tool_outputs(w.last_body())
+    assert len(outputs) == 9
+    assert not any(out.startswith("Not run") for out in outputs[:6]), outputs[:6]
+    for out in outputs[6:]:
+        assert out.startswith("Not run") and "6 tool calls" in out, out
+
+
+async def test_an_unknown_tool_is_answered_with_the_tools_there_are(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The model calls ``get_stock_price``, which the bot does not have: the model gets a tool
+    error naming the tools it has, and its next answer reaches the user after the text it
+    wrote before the call; the turn is stored whole and its usage counted; nothing is logged
+    as an error."""
+    caplog.set_level(logging.INFO)
+    world.openrouter.enqueue(
+        ToolCallReply(
+            calls=(ToolCall("get_stock_price", {"symbol": "AAPL"}, id="call_stock"),),
+            text="Let me look.",
+        ),
+        TextReply("I can't look up stock prices, but I can check the weather."),
+    )
+    event = app_mention(f"{BOT} what is Apple's stock price?")
+    await world.deliver(event)
+    await world.slack_answered()
+
+    answer = world.answer("C123", event["ts"])
+    assert answer.startswith("Let me look.")
+    assert answer.endswith("I can't look up stock prices, but I can check the weather.")
+    [error] = tool_outputs(world.last_body())
+    assert "get_stock_price" in error
+    assert all(name in error for name in ("get_weather", "get_current_time", "read_document"))
+    assert world.openrouter.pending() == 0 and len(world.chats) == 2
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [(r.name, r.getMessage()) for r in errors]
+    totals = await world.store.usage_totals(conversation=f"slack:{TEAM_ID}:C123:{event['ts']}")
+    assert totals.turns == 1 and totals.input_tokens > 0
+
+    # The turn is in history as it happened: the next request replays the call and its error.
+    await world.deliver(message_event("thanks", thread_ts=event["ts"]))
+    await world.slack_answered(2)
+    roles_sent = [m["role"] for m in world.last_body()["messages"]]
+    assert roles_sent == ["system", "user", "assistant", "tool", "assistant", "user"]
+
+
+# A CSV as people save it: Latin letters with accents, in every encoding editors write.
+CSV = "name,city,note\nZoë,Zürich,naïve café\nJosé,São Paulo,crème brûlée\nBjörn,Malmö,Straße\n"
+LONG_CSV = CSV + "".join(f"{i},Zoë Müller {i},naïve façade n°{i}\n" for i in range(300))
+WESTERN = "Price: 5 € – “quoted” naïve café, œuvre\n"
+"""Only in Windows-1252 (€, curly quotes, œ are not Latin-1)."""
+
+
+def encodings_of(text: str) -> dict[str, bytes]:
+    return {
+        "utf-8": text.encode("utf-8"),
+        "utf-8-bom": text.encode("utf-8-sig"),
+        "utf-16-le-bom": b"\xff\xfe" + text.encode("utf-16-le"),
+        "utf-16-be-bom": b"\xfe\xff" + text.encode("utf-16-be"),
+        "utf-16-le": text.encode("utf-16-le"),
+        "utf-16-be": text.encode("utf-16-be"),
+        "utf-32-le-bom": b"\xff\xfe\x00\x00" + text.encode("utf-32-le"),
+        "utf-32-be-bom": b"\x00\x00\xfe\xff" + text.encode("utf-32-be"),
+        "utf-32-le": text.encode("utf-32-le"),
+        "cp1252": text.encode("cp1252"),
+        "latin-1": text.encode("latin-1"),
+    }
+
+
+DECODE_CASES = (
+    [
+        pytest.param(data, text, id=f"{size}-{encoding}")
+        for size, text in (("short", CSV), ("long", LONG_CSV))
+        for encoding, data in encodings_of(text).items()
+    ]
+    + [
+        pytest.param(WESTERN.encode("cp1252"), WESTERN, id="short-cp1252-only"),
+        pytest.param((WESTERN * 40).encode("cp1252"), WESTERN * 40, id="long-cp1252-only"),
+        pytest.param("naïve".encode("latin-1"), "naïve", id="one-word-latin-1"),
+        pytest.param(b"\xff\xfe" + "hi".encode("utf-16-le"), "hi", id="tiny-utf-16-bom"),
+    ]
+    + [
+        # Other legacy charsets keep being detected: Windows-1252 does not win where it is wrong.
+        pytest.param((text * 20).encode(charset), text * 20, id=f"{charset}-{language}")
+        for language, text, charset in (
+            ("russian", "Съешь же ещё этих мягких французских булок, да выпей чаю.\n", "cp1251"),
+            ("polish", "Zażółć gęślą jaźń. Dzień dobry, jak się masz?\n", "cp1250"),
+            ("czech", "Příliš žluťoučký kůň úpěl ďábelské ódy.\n", "cp1250"),
+            ("greek", "Καλημέρα, τι κάνεις; Ξεσκεπάζω την ψυχοφθόρα βδελυγμία.\n", "cp1253"),
+            ("japanese", "こんにちは、元気ですか？今日はいい天気ですね。\n", "shift_jis"),
+            ("chinese", "你好，今天天气很好。我们去北京吧。谢谢你的帮助。\n", "gb18030"),
+            ("japanese", "こんにちは、元気ですか？ 今日はいい天気ですね。\n", "utf-16-le"),
+        )
+    ]
+)
+
+
+@pytest.mark.parametrize(("data", "text"), DECODE_CASES)
+def test_text_files_decode_the_same_in_every_encoding(data: bytes, text: str) -> None:
+    """A BOM decides; UTF-16/32 without one is recognised by where its zero bytes sit; else
+    UTF-8, else detection over the whole sample, where Windows-1252 wins any tie (the common
+    legacy encoding: a Latin-1 CSV read as Windows-1250 said "naďve")."""
+    assert decode_text(data) == text
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 8,
+        bytes(range(0x80, 0x100)) * 32,
+        b"\xff\xfe\x00\x00" + bytes(range(256)) * 4,  # a UTF-32 BOM, then binary
+        b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(200),
+    ],
+    ids=["elf", "high-bytes", "utf-32-bom-then-binary", "zip"],
+)
+def test_binary_data_is_not_text(data: bytes) -> None:
+    assert decode_text(data) is None
+
+
+async def test_text_files_in_other_encodings_reach_the_model_as_written(world: World) -> None:
+    """Through Slack and the core: a short UTF-16 file with a BOM, one without, and a long
+    Latin-1 CSV each reach the model as the text that was written."""
+    files = [
+        world.slack.add_file(
+            TEAM_ID, "bom16.txt", b"\xff\xfe" + CSV.encode("utf-16-le"), "text/plain"
+        ),
+        world.slack.add_file(TEAM_ID, "plain16.csv", CSV.encode("utf-16-be"), "text/csv"),
+        world.slack.add_file(TEAM_ID, "latin.csv", LONG_CSV.encode("latin-1"), "text/csv"),
+    ]
+    event = file_share_message(files, "what is in them?", channel="D123", channel_type="im")
+    assert await world.deliver(event) == 200
+    await world.slack_answered()
+
+    sent = last_user_text(world.last_body())
+    for name, text in (("bom16.txt", CSV), ("plain16.csv", CSV), ("latin.csv", LONG_CSV)):
+        assert f"--- File: {name} ---\n{text}\n--- End of {name} ---" in sent, name
+    assert not [m for m in world.bot_messages("D123", event["ts"]) if "Skipped" in m["text"]]
+
+
+class StatusError(Exception):
+    """An HTTP error as a provider raises it (the classifier reads ``status_code``)."""
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__(f"HTTP {status_code}")
+        self.status_code = status_code
+
+
+def _litellm_errors() -> dict[str, Exception]:
+    from litellm import exceptions
+
+    model, provider = "openai/gpt-5-mini", "openrouter"
+    return {
+        "mid-stream": exceptions.MidStreamFallbackError("Disconnected", model, provider),
+        "litellm-timeout": exceptions.Timeout("Request timed out", model, provider),
+        "unavailable": exceptions.ServiceUnavailableError("No instances", provider, model),
+    }
+
+
+# (error, text already shown, turn cap hit) -> the kind, and words its line must have.
+FAILURES: list[tuple[str, bool, bool, ErrorKind, str]] = [
+    ("timeout", True, True, ErrorKind.TURN_TIMEOUT, "cut off because it took longer than my"),
+    ("timeout", False, True, ErrorKind.TURN_TIMEOUT, "took longer than my time limit"),
+    ("timeout", True, False, ErrorKind.STALLED, "cut off because the model stopped sending"),
+    ("litellm-timeout", True, False, ErrorKind.STALLED, "stopped sending"),
+    ("timeout", False, False, ErrorKind.TIMEOUT, "took too long to answer"),
+    ("litellm-timeout", False, False, ErrorKind.TIMEOUT, "took too long to answer"),
+    ("mid-stream", True, False, ErrorKind.CUT_OFF, "provider failed mid-answer"),
+    ("unavailable", True, False, ErrorKind.CUT_OFF, "provider failed mid-answer"),
+    ("429", True, False, ErrorKind.CUT_OFF, "provider failed mid-answer"),
+    ("unavailable", False, False, ErrorKind.PROVIDER, "having trouble"),
+    ("429", False, False, ErrorKind.RATE_LIMIT, "rate-limiting"),
+    ("401", False, False, ErrorKind.AUTH, "misconfigured"),
+    ("max-turns", False, False, ErrorKind.TOO_MANY_STEPS, "too many tool steps"),
+    ("max-turns", True, False, ErrorKind.TOO_MANY_STEPS, "too many tool steps"),
+    ("bug", True, False, ErrorKind.INTERNAL, "on my side"),
+]  # fmt: skip
+
+
+def _error(name: str) -> BaseException:
+    from agents.exceptions import MaxTurnsExceeded
+
+    simple: dict[str, BaseException] = {
+        "timeout": TimeoutError(),
+        "429": StatusError(429),
+        "401": StatusError(401),
+        "max-turns": MaxTurnsExceeded("Max turns (8) exceeded"),
+        "bug": KeyError("oops"),
+    }
+    return simple[name] if name in simple else _litellm_errors()[name]
+
+
+@pytest.mark.parametrize(("error", "shown", "turn_cap", "kind", "words"), FAILURES)
+def test_each_failure_gets_the_line_that_is_true_for_it(
+    error: str, shown: bool, turn_cap: bool, kind: ErrorKind, words: str
+) -> None:
+    got = turn_failure(_error(error), shown_text=shown, turn_timed_out=turn_cap)
+    assert got is kind
+    assert words in failure_line(got, shown_text=shown)
+
+
+def test_every_kind_has_its_own_line() -> None:
+    lines = [failure_line(kind) for kind in ErrorKind]
+    assert len(set(lines)) == len(lines)
+    assert all(line.endswith((".", "?")) and len(line) < 160 for line in lines)
+
+
+async def test_a_turn_cut_by_the_time_limit_says_so_and_keeps_its_text(
+    start_world: WorldFactory,
+) -> None:
+    """A stream that keeps trickling past BOT_TURN_TIMEOUT: what was shown stays, followed by
+    a line saying the answer took longer than the time limit (not that the provider failed);
+    nothing is stored, and the thread's next message is answered."""
+    w = await start_world(BOT_TURN_TIMEOUT=1.0, BOT_MODEL_TIMEOUT=5, BOT_MODEL_RETRIES=0)
+    w.openrouter.enqueue(TextReply("slowly " * 200, chunks=200, delay=0.05))
+    event = app_mention(f"{BOT} tell me everything")
+    await w.deliver(event)
+    await eventually(lambda: w.slack_adapter.outcomes["failed"] == 1)
+
+    answer = w.answer("C123", event["ts"])
+    assert answer.startswith("slowly slowly")
+    assert answer.endswith(f"_{failure_line(ErrorKind.TURN_TIMEOUT, shown_text=True)}_")
+    assert "provider" not in answer
+    conversation = f"slack:{TEAM_ID}:C123:{event['ts']}"
+    assert await w.store.count_items(conversation=conversation) == 0
+
+    await w.deliver(message_event("still there?", thread_ts=event["ts"]))
+    await w.slack_answered()
+    assert w.answer("C123", event["ts"]).endswith("echo: still there?")
+
+
+async def test_a_turn_over_the_time_limit_before_any_text_says_so(
+    start_world: WorldFactory,
+) -> None:
+    w = await start_world(BOT_TURN_TIMEOUT=0.5, BOT_MODEL_TIMEOUT=5, BOT_MODEL_RETRIES=0)
+    w.openrouter.enqueue(HangReply(3))
+    event = app_mention(f"{BOT} think hard")
+    await w.deliver(event)
+    await eventually(lambda: w.slack_adapter.outcomes["failed"] == 1)
+
+    line = failure_line(ErrorKind.TURN_TIMEOUT)
+    assert "time limit" in line and w.answer("C123", event["ts"]) == f"_{line}_"
+
+
+async def test_a_model_that_stops_sending_mid_answer_is_named(start_world: WorldFactory) -> None:
+    """The stream shows its start, then goes silent past BOT_MODEL_TIMEOUT: the line says the
+    model stopped sending, and the text shown stays."""
+    w = await start_world(BOT_TURN_TIMEOUT=30, BOT_MODEL_TIMEOUT=0.5, BOT_MODEL_RETRIES=2)
+    w.openrouter.enqueue(TextReply("First half. Second half.", chunks=2, delay=5, first_delay=0))
+    event = app_mention(f"{BOT} a long story")
+    await w.deliver(event)
+    await eventually(lambda: w.slack_adapter.outcomes["failed"] == 1)
+
+    answer = w.answer("C123", event["ts"])
+    assert answer.startswith("First half.") and "Second half" not in answer
+    assert answer.endswith(f"_{failure_line(ErrorKind.STALLED, shown_text=True)}_")
+    assert "stopped sending" in answer
+    assert len(w.chats) == 1  # text was shown: never retried

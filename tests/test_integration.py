@@ -21,7 +21,7 @@ import pytest
 
 from bot.app import build_core, open_services
 from bot.core import Core, TurnResult
-from bot.errors import ErrorKind, user_message
+from bot.errors import ErrorKind, failure_line, user_message
 from bot.settings import DEFAULT_SYSTEM_PROMPT
 from storage import SQLiteStore
 from tests.conftest import make_settings
@@ -469,9 +469,9 @@ async def test_a_trickling_stream_is_capped_and_frees_the_conversation(
     second_result, second_reply = await asyncio.wait_for(s.ask("still there?"), 10)
     first_result, first_reply = await first
 
-    assert first_result.error is ErrorKind.CUT_OFF
+    assert first_result.error is ErrorKind.TURN_TIMEOUT
     assert first_reply.text.startswith("never ") and len(first_reply.text) < len("never " * 200)
-    assert first_reply.of("fail") == [user_message(ErrorKind.CUT_OFF)]
+    assert first_reply.of("fail") == [failure_line(ErrorKind.TURN_TIMEOUT, shown_text=True)]
     assert second_result.outcome == "answered" and second_reply.text == "echo: still there?"
     assert s.core.locks._locks == {}  # nothing held or waiting afterwards
     # Only the answered turn is in history: the cut one left nothing half-written.

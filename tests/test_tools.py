@@ -15,7 +15,7 @@ import pytest
 from agents import FunctionTool
 from agents.tool_context import ToolContext
 
-from bot.context import ToolConfig, TurnContext
+from bot.context import ToolCallBudget, ToolConfig, TurnContext
 from bot.tools import TOOLS, describe_tool_call, get_current_time, get_weather
 from bot.tools.clock import Zone, format_local_time, parse_zone
 from bot.tools.weather import (
@@ -684,6 +684,7 @@ def test_format_local_time(moment: datetime, zone: str, place: str | None, text:
         ("read_document", '{"question": "q", "document": "report.pdf"}', "Reading report.pdf…"),
         ("read_document", '{"question": "q", "document": ""}', "Reading the documents…"),
         ("search_docs", '{"query": "x"}', "Running search_docs…"),
+        ("get_stock\n_price " + "x" * 100, "{}", "Running get_stock _price " + "x" * 43 + "…"),
         ("", "not json", "Running a tool…"),
     ],
 )
@@ -704,3 +705,13 @@ def test_tools_are_strict_and_documented() -> None:
         in get_weather.params_json_schema["properties"]["location"]["description"]
     )
     assert get_current_time.params_json_schema["required"] == ["place"]
+
+
+def test_tool_call_budget_admits_calls_in_order_up_to_each_cap() -> None:
+    budget = ToolCallBudget(per_response=3, per_turn=5)
+
+    assert budget.admit(["a", "b", "c", "d"]) == 1  # "d" is the 4th of one response
+    assert list(budget.refused) == ["d"] and "at most 3 run per response" in budget.refused["d"]
+    assert budget.admit(["e", "f", "g"]) == 1  # 3 + 2 reach the turn's 5; "g" is over
+    assert list(budget.refused) == ["d", "g"] and "all its 5 tool calls" in budget.refused["g"]
+    assert budget.admit(["h"]) == 1 and budget.used == 5

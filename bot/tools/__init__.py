@@ -46,7 +46,9 @@ def describe_tool_call(name: str, arguments_json: str) -> str:
     """
     progress = _PROGRESS.get(name)
     if progress is None:
-        return f"Running {name}…" if name else "Running a tool…"
+        # A name the model made up (unknown tools no longer end the turn): one short line.
+        shown = " ".join(name.split())[:MAX_SUBJECT_CHARS].rstrip()
+        return f"Running {shown}…" if shown else "Running a tool…"
     key, with_subject, without_subject = progress
     subject = _subject(arguments_json, key)
     return with_subject.format(subject) if subject else without_subject
