@@ -25,14 +25,16 @@ import aiohttp
 import pytest
 
 from adapters.discord import DiscordAdapter
+from adapters.discord.translate import message_state_key
 from adapters.slack import SlackAdapter
+from bot.access import REFUSAL
 from bot.app import build_core, open_services
 from bot.core import EMPTY_MESSAGE_REPLY, Core
 from bot.logs import KeyValueFormatter, setup_logging
 from bot.settings import Settings
 from storage import SQLiteStore
 from tests.conftest import make_settings
-from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord import FakeDiscord, FakeGuild, FakeRole, new_snowflake
 from tests.fakes.open_meteo import FakeOpenMeteo
 from tests.fakes.openrouter import (
     ErrorReply,
@@ -160,7 +162,13 @@ WorldFactory = Callable[..., Awaitable[World]]
 async def start_world(tmp_path: Path) -> AsyncIterator[WorldFactory]:
     async with AsyncExitStack() as stack:
 
-        async def factory(*, discord: bool = False, **values: Any) -> World:
+        async def factory(
+            *,
+            discord: bool = False,
+            before_discord: Callable[[FakeDiscord], None] | None = None,
+            **values: Any,
+        ) -> World:
+            """``before_discord`` shapes the fake Discord's world before the client connects."""
             slack = await stack.enter_async_context(FakeSlack(bot_token=SLACK_TOKEN))
             openrouter = await stack.enter_async_context(
                 FakeOpenRouter(api_key=OPENROUTER_KEY, default_responder=leaky_responder)
@@ -168,6 +176,8 @@ async def start_world(tmp_path: Path) -> AsyncIterator[WorldFactory]:
             meteo = await stack.enter_async_context(FakeOpenMeteo())
             decoy = await stack.enter_async_context(FakeOpenMeteo())
             fake_discord = await stack.enter_async_context(FakeDiscord(token=DISCORD_TOKEN))
+            if before_discord is not None:
+                before_discord(fake_discord)
             config: dict[str, Any] = {
                 "OPENROUTER_API_KEY": OPENROUTER_KEY,
                 "OPENROUTER_BASE_URL": openrouter.base_url,
@@ -904,3 +914,141 @@ async def test_message_text_is_logged_only_in_turn_lines_with_log_content(
     assert leaking == set()
     if not log_content:
         assert marker not in log_text(caplog)
+
+
+# =========================================================================== Issue 11: Discord
+# Access rules hold on every Discord path, and no gateway payload can stop the bot. Through the
+# real discord.py client against the fake Discord's wire format.
+
+
+async def discord_world(
+    start_world: WorldFactory, **values: Any
+) -> tuple[World, FakeDiscord, DiscordAdapter]:
+    w = await start_world(discord=True, **values)
+    assert w.discord is not None and w.discord_adapter is not None
+    return w, w.discord, w.discord_adapter
+
+
+def late_guild(fake: FakeDiscord, name: str) -> FakeGuild:
+    """A guild of the fake's users, added to its world without telling the client."""
+    humans = [u for u in fake.users.values() if not u.bot]
+    guild = FakeGuild.create(name, owner=humans[0], members=[fake.bot, *humans])
+    return fake.add_guild(guild)
+
+
+def withhold_a_guild(guilds: list[FakeGuild]) -> Callable[[FakeDiscord], None]:
+    """A world with one more guild, listed in READY but whose GUILD_CREATE never comes."""
+
+    def setup(fake: FakeDiscord) -> None:
+        guild = late_guild(fake, "Withheld Guild")
+        fake.unavailable_guilds.add(guild.id)
+        guilds.append(guild)
+
+    return setup
+
+
+async def test_discord_guild_messages_the_client_has_not_loaded_are_never_dms(
+    start_world: WorldFactory,
+) -> None:
+    """A MESSAGE_CREATE with a ``guild_id`` is a guild message even when discord.py has not
+    loaded that guild (its GUILD_CREATE withheld, or a guild READY did not list): the channel
+    allowlist applies (here it lets no guild channel through, so each gets the refusal), where
+    a DM key would have skipped it. A real DM is still a DM."""
+    withheld: list[FakeGuild] = []
+    w, fake, adapter = await discord_world(
+        start_world, before_discord=withhold_a_guild(withheld), BOT_ALLOWED_CHANNELS="discord:1"
+    )
+    unknown = late_guild(fake, "Unknown Guild")
+    for guild in (withheld[0], unknown):
+        await fake.send_user_message(guild.channels[0].id, content=f"{fake.bot.mention} hi")
+    await eventually(lambda: adapter.outcomes["refused"] >= 2)
+    for guild in (withheld[0], unknown):
+        [told] = fake.bot_messages(guild.channels[0].id)
+        assert told.content == f"*{REFUSAL}*"
+    assert w.chats == []
+
+    await fake.send_user_message(fake.dm_channel.id, content="and in a DM?")
+    await eventually(lambda: adapter.outcomes["answered"] >= 1)
+    assert [m.content for m in fake.bot_messages(fake.dm_channel.id)] == ["echo: and in a DM?"]
+
+
+async def test_an_unloaded_guild_whose_channel_cannot_be_looked_up_gets_a_short_line(
+    start_world: WorldFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When Discord will not say what the channel is either, the bot answers nothing and says
+    so in one line (to a mention only), with one warning in the log."""
+    w, fake, adapter = await discord_world(start_world)
+    guild = late_guild(fake, "Unknown Guild")
+    channel = guild.channels[0].id
+    fake.error_next(
+        "GET /channels/{channel_id}", 403, code=50001, message="Missing Access", times=2
+    )
+    await fake.send_user_message(channel, content="chatter, not for the bot")
+    sent = await fake.send_user_message(channel, content=f"{fake.bot.mention} hello?")
+    await eventually(lambda: adapter.outcomes["refused"] >= 2)
+
+    [told] = fake.bot_messages(channel)
+    assert told.reply_to == int(sent["id"]) and "try again in a minute" in told.content
+    assert w.chats == []
+    assert "could not look up a channel of a guild not loaded yet (Forbidden)" in caplog.text
+
+
+async def test_people_in_an_unloaded_guild_do_not_share_one_conversation(
+    start_world: WorldFactory,
+) -> None:
+    """Two people mentioning the bot in a channel of a guild the client has not loaded each
+    start their own conversation, keyed by the guild (a DM key would have given them one)."""
+    w, fake, adapter = await discord_world(start_world)
+    guild = late_guild(fake, "Unknown Guild")
+    channel = guild.channels[0].id
+    first = await fake.send_user_message(channel, content=f"{fake.bot.mention} my secret plan")
+    await eventually(lambda: adapter.outcomes["answered"] >= 1)
+    bob = fake.get_user_by_name("bob")
+    second = await fake.send_user_message(
+        channel, author=bob, content=f"{fake.bot.mention} what was the plan?"
+    )
+    await eventually(lambda: adapter.outcomes["answered"] >= 2)
+
+    users = [m["content"] for m in w.last_body()["messages"] if m["role"] == "user"]
+    assert users == ["what was the plan?"]
+    for sent in (first, second):
+        key = await w.store.get_state(key=message_state_key(int(sent["id"])))
+        assert key == f"discord:{guild.id}:{channel}:{sent['id']}"
+
+
+async def test_a_role_allowlist_holds_in_guilds_the_client_has_not_loaded(
+    start_world: WorldFactory,
+) -> None:
+    """Roles come with the member in each message and interaction: before the guild is loaded,
+    bob (who holds an allowed role) is answered and alice (who does not) is refused, in a
+    withheld guild and in an unknown one, by message and by /ask."""
+    withheld: list[FakeGuild] = []
+    roles = [new_snowflake(), new_snowflake()]
+    w, fake, adapter = await discord_world(
+        start_world,
+        before_discord=withhold_a_guild(withheld),
+        BOT_ALLOWED_ROLES=",".join(f"discord:{r}" for r in roles),
+    )
+    unknown = late_guild(fake, "Unknown Guild")
+    alice, bob = fake.get_user_by_name("alice"), fake.get_user_by_name("bob")
+    for guild, role in zip((withheld[0], unknown), roles, strict=True):
+        guild.roles.append(FakeRole(id=role, name="bot users"))
+        guild.member_roles[bob.id] = [role]
+    channels = [withheld[0].channels[0].id, unknown.channels[0].id]
+    for channel in channels:
+        await fake.send_user_message(channel, author=bob, content=f"{fake.bot.mention} bob here")
+        await fake.send_user_message(channel, author=alice, content=f"{fake.bot.mention} alice")
+    asks = [
+        await fake.send_interaction("ask", {"question": "bob asks"}, user=bob, channel_id=c)
+        for c in channels
+    ]
+    await fake.send_interaction(
+        "ask", {"question": "alice asks"}, user=alice, channel_id=channels[1]
+    )
+    await eventually(lambda: adapter.outcomes["answered"] + adapter.outcomes["refused"] >= 7)
+
+    assert adapter.outcomes["answered"] == 4 and adapter.outcomes["refused"] == 3
+    said = sorted(last_user_text(r.body) for r in w.chats if r.body is not None)
+    assert said == ["bob asks", "bob asks", "bob here", "bob here"]
+    for ask in asks:
+        assert fake.message(ask.followup_ids[0]).content == "echo: bob asks"

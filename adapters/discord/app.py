@@ -8,6 +8,9 @@
   bot says so at start-up.
 - Slash commands are synced only when their definition changed (a hash kept in the store).
 - Gateway replays after a resume carry the same message id: the core claims each id once.
+- A message whose guild discord.py has not loaded (before its GUILD_CREATE, or unavailable) is
+  still a guild message: its channel is looked up over REST, never taken for a DM; role ids
+  come from the member in the payload, not from the guild cache.
 """
 
 from __future__ import annotations
@@ -81,6 +84,10 @@ NEED_MENTION = (
     "-# I can't read replies that don't mention me here (the Message Content intent is off): "
     "keep the @mention on when you reply, or mention me."
 )
+NOT_LOADED = (
+    "-# Discord hasn't told me about this server yet, so I can't answer here. "
+    "Please try again in a minute."
+)
 
 
 def require_discord_settings(settings: Settings) -> str:
@@ -89,16 +96,21 @@ def require_discord_settings(settings: Settings) -> str:
     return settings.discord_bot_token.get_secret_value()
 
 
-def place_of(channel: Any) -> Place:
+def place_of(channel: Any, guild_id: int | None = None) -> Place:
+    """Where ``channel`` is, as plain ids. ``guild_id`` is the payload's, when the caller has
+    it. Without a guild object (discord.py has not loaded the guild yet) the channel's own
+    ``guild_id`` still makes it a guild channel: only a channel with no guild id is a DM."""
+    guild = getattr(channel, "guild", None)
+    if guild_id is None:
+        guild_id = guild.id if guild is not None else getattr(channel, "guild_id", None)
     if isinstance(channel, discord.Thread):
         return Place(
-            guild_id=channel.guild.id,
+            guild_id=guild_id,
             channel_id=channel.id,
             parent_id=channel.parent_id,
             is_thread=True,
         )
-    guild = getattr(channel, "guild", None)
-    return Place(guild_id=guild.id if guild else None, channel_id=channel.id)
+    return Place(guild_id=guild_id, channel_id=channel.id)
 
 
 def _guard_parsers(parsers: dict[str, Any]) -> None:
@@ -383,9 +395,15 @@ class DiscordAdapter:
             private = name in PRIVATE_COMMANDS
             await interaction.response.defer(thinking=True, ephemeral=private)
             channel = interaction.channel
-            if channel is None:
+            # The payload's guild_id decides, not discord.py's guild cache (an interaction from
+            # a guild not loaded yet, or one the bot is not in, has a partial guild there).
+            if channel is not None:
+                place = place_of(channel, interaction.guild_id)
+            elif interaction.channel_id is not None:  # a channel type discord.py cannot build
+                place = Place(guild_id=interaction.guild_id, channel_id=interaction.channel_id)
+            else:
+                await interaction.followup.send(NOT_LOADED, ephemeral=True)
                 return
-            place = place_of(channel)
             conversation = place_conversation(place)
             if conversation is None:
                 if name in ("reset", "files"):
@@ -407,7 +425,9 @@ class DiscordAdapter:
                 user_roles=_roles(interaction.user),
             )
             if name == "ask":  # the others answer at once; no need to tell after a crash
-                event = dataclasses.replace(event, address=json.dumps({"channel": channel.id}))
+                event = dataclasses.replace(
+                    event, address=json.dumps({"channel": place.channel_id})
+                )
             followup = interaction.followup
 
             async def send(content: str) -> Editable:
@@ -438,9 +458,14 @@ class DiscordAdapter:
         me = client.user
         if message.author.id == me.id or message.type not in USER_MESSAGE_TYPES:
             return
-        place = place_of(message.channel)
         # getattr: discord.py leaves the attribute unset when a payload lacks "mentions".
         mentioned = any(user.id == me.id for user in getattr(message, "mentions", ()))
+        place = await self._place_of_message(client, message)
+        if place is None:
+            if mentioned:
+                await self._say(message, NOT_LOADED)
+            self.outcomes["refused"] += 1
+            return
         conversation = place_conversation(place)
         kind = EventKind.DIRECT_MESSAGE if place.is_dm else EventKind.MENTION
         if conversation is None and message.reference is not None:
@@ -502,6 +527,31 @@ class DiscordAdapter:
         reply = self._reply_to(message, target, conversation)
         result = await self.core.handle(event, reply)
         self.outcomes[result.outcome] += 1
+
+    async def _place_of_message(
+        self, client: discord.Client, message: discord.Message
+    ) -> Place | None:
+        """Where ``message`` was written; None if that cannot be known for sure."""
+        channel = message.channel
+        if not isinstance(channel, discord.PartialMessageable):
+            return place_of(channel)
+        # discord.py has not loaded this channel: its guild's GUILD_CREATE has not come yet
+        # (or the guild is unavailable), or the thread is not cached. The payload's guild_id
+        # (kept on the partial channel) makes it a guild message; Discord's REST says whether
+        # it is a thread, and of which channel, which the conversation and settings keys need.
+        try:
+            fetched = await client.fetch_channel(channel.id)
+        except Exception as exc:  # HTTP errors, or an answer discord.py cannot build
+            log.warning(
+                "discord: could not look up a channel of a guild not loaded yet (%s)",
+                type(exc).__name__,
+            )
+            return None
+        place = place_of(fetched)
+        if place.guild_id != channel.guild_id:
+            log.warning("discord: the gateway and REST disagree on a channel's guild")
+            return None
+        return place
 
     async def _say(self, message: discord.Message, text: str) -> None:
         try:
@@ -568,8 +618,15 @@ def _channel_id(target: discord.abc.Messageable, message: discord.Message) -> in
 
 
 def _roles(user: discord.abc.User) -> tuple[str, ...]:
-    """A guild member's role ids (for role allowlists); none in DMs."""
-    return tuple(str(role.id) for role in getattr(user, "roles", ()) if not role.is_default())
+    """A guild member's role ids (for role allowlists); none in DMs.
+
+    The ids Discord sent with the member (``Member._roles``), not the roles discord.py could
+    match in its guild cache (``Member.roles``): before a guild's GUILD_CREATE, or in an
+    interaction from a guild the bot is not in, that cache has none, and every role was lost.
+    The list never holds the @everyone role."""
+    if not isinstance(user, discord.Member):
+        return ()
+    return tuple(str(role_id) for role_id in user._roles)
 
 
 def _thread_name(message: discord.Message, bot_id: int) -> str:
