@@ -1052,3 +1052,23 @@ async def test_a_role_allowlist_holds_in_guilds_the_client_has_not_loaded(
     assert said == ["bob asks", "bob asks", "bob here", "bob here"]
     for ask in asks:
         assert fake.message(ask.followup_ids[0]).content == "echo: bob asks"
+
+
+@pytest.mark.parametrize("allow_bots", [False, True])
+async def test_discord_webhook_messages_count_as_bots(
+    start_world: WorldFactory, allow_bots: bool
+) -> None:
+    """A message posted through a channel webhook (``webhook_id`` set, and its author without
+    ``bot``, as Discord documents it) is a bot's: BOT_ALLOW_BOTS decides, as for bots."""
+    w, fake, adapter = await discord_world(start_world, BOT_ALLOW_BOTS=allow_bots)
+    hooked = await fake.send_user_message(
+        content=f"{fake.bot.mention} a webhook speaking", webhook_id=new_snowflake()
+    )
+    assert "bot" not in hooked["author"] and "member" not in hooked
+    await fake.send_user_message(content=f"{fake.bot.mention} a person speaking")
+    await eventually(lambda: adapter.outcomes["answered"] >= 1 + allow_bots)
+    await eventually(lambda: adapter.outcomes["ignored"] >= (not allow_bots))
+
+    said = [last_user_text(r.body) for r in w.chats if r.body is not None]
+    assert ("a webhook speaking" in said) is allow_bots
+    assert "a person speaking" in said

@@ -510,7 +510,9 @@ class DiscordAdapter:
             kind=kind,
             author_id=message.author.id,
             author_name=message.author.display_name,
-            author_is_bot=message.author.bot,
+            # A webhook's message (a channel webhook, a followed channel's crosspost) has no
+            # person behind it, and its author need not carry the bot flag.
+            author_is_bot=message.author.bot or message.webhook_id is not None,
             content=message.content,
             bot_id=me.id,
             author_roles=_roles(message.author),
