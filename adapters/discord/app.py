@@ -6,7 +6,8 @@
 - The privileged ``message_content`` intent is asked for only when the application has it (a
   refused intent closes the gateway); without it mentions, replies and DMs still work and the
   bot says so at start-up.
-- Slash commands are synced only when their definition changed (a hash kept in the store).
+- Slash commands are synced only when their definition, target guild or application changed
+  (a hash kept in the store).
 - Gateway replays after a resume carry the same message id: the core claims each id once.
 - A message whose guild discord.py has not loaded (before its GUILD_CREATE, or unavailable) is
   still a guild message: its channel is looked up over REST, never taken for a DM; role ids
@@ -371,15 +372,19 @@ class DiscordAdapter:
         return callback
 
     async def sync_commands(self, client: ChatClient) -> None:
-        """Sync the command tree when its definition (or target guild) changed, never else."""
+        """Sync the command tree when its definition, its target guild or the application
+        changed, never else. The application is part of the hash: commands belong to one, so
+        the same database pointed at another app (a new bot, staging vs production) must sync
+        that app's commands, which "unchanged" used to skip."""
         guild = (
             discord.Object(self.settings.discord_guild_id)
             if self.settings.discord_guild_id
             else None
         )
         definition = [c.to_dict(client.tree) for c in client.tree.get_commands()]
+        target = [client.application_id, guild.id if guild else None]
         digest = hashlib.sha256(
-            json.dumps([guild.id if guild else None, definition], sort_keys=True).encode()
+            json.dumps([target, definition], sort_keys=True).encode()
         ).hexdigest()
         if await self.core.store.get_state(key=COMMANDS_HASH_KEY) == digest:
             log.info("discord: slash commands unchanged, not synced")
