@@ -34,7 +34,7 @@ from bot.logs import KeyValueFormatter, setup_logging
 from bot.settings import Settings
 from storage import SQLiteStore
 from tests.conftest import make_settings
-from tests.fakes.discord import FakeDiscord, FakeGuild, FakeRole, new_snowflake
+from tests.fakes.discord import AttachmentSpec, FakeDiscord, FakeGuild, FakeRole, new_snowflake
 from tests.fakes.open_meteo import FakeOpenMeteo
 from tests.fakes.openrouter import (
     ErrorReply,
@@ -1072,3 +1072,35 @@ async def test_discord_webhook_messages_count_as_bots(
     said = [last_user_text(r.body) for r in w.chats if r.body is not None]
     assert ("a webhook speaking" in said) is allow_bots
     assert "a person speaking" in said
+
+
+async def test_a_discord_attachment_bigger_than_it_says_stops_at_the_cap(
+    start_world: WorldFactory,
+) -> None:
+    """An attachment that declares 10 bytes and streams 64 MiB: the download stops near the cap
+    (MAX_FILE_MB, here 1 MB), in bytes served and in the bot's memory, and the user gets the
+    usual short line naming the file; the question is still answered."""
+    _, fake, adapter = await discord_world(start_world, MAX_FILE_MB=1)
+    # One ordinary turn with a text file first: what loads once is not counted below.
+    await fake.send_user_message(
+        fake.dm_channel.id, content="warm up", attachments=[("note.txt", b"cafe notes " * 100)]
+    )
+    await eventually(lambda: adapter.outcomes["answered"] >= 1)
+    liar = AttachmentSpec(
+        "notes.txt", b"", content_type="text/plain", declared_size=10, served_size=64 * MIB
+    )
+    tracemalloc.start()
+    try:
+        sent = await fake.send_user_message(
+            fake.dm_channel.id, content="what is in it?", attachments=[liar]
+        )
+        await eventually(lambda: adapter.outcomes["answered"] >= 2, timeout=30)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    served = fake.attachment(sent["attachments"][0]["id"]).bytes_served
+    assert served < 16 * MIB, f"{served / MIB:.0f} MiB served"
+    assert peak < 8 * MIB, f"peak {peak / MIB:.0f} MiB"
+    told = [m.content for m in fake.bot_messages(fake.dm_channel.id)][1:]
+    assert told == ["-# Skipped notes.txt: it is over the 1 MB limit.", "echo: what is in it?"]

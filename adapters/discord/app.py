@@ -9,6 +9,8 @@
 - Slash commands are synced only when their definition, target guild or application changed
   (a hash kept in the store).
 - Gateway replays after a resume carry the same message id: the core claims each id once.
+- Attachments are downloaded in chunks and abandoned past MAX_FILE_MB: their declared size is
+  never trusted.
 - A message whose guild discord.py has not loaded (before its GUILD_CREATE, or unavailable) is
   still a guild message: its channel is looked up over REST, never taken for a DM; role ids
   come from the member in the payload, not from the guild cache.
@@ -46,7 +48,7 @@ from adapters.discord.translate import (
     strip_bot_mention,
 )
 from bot.commands import MENTION_SETTING
-from bot.events import Attachment, ConversationKey, EventKind
+from bot.events import Attachment, AttachmentUnavailable, ConversationKey, EventKind
 from bot.inflight import InFlight
 from bot.reply import Undeliverable
 from bot.settings import ConfigError, Settings
@@ -185,6 +187,8 @@ class DiscordAdapter:
         the process supervisor restarts it."""
         self.message_content = False
         self.outcomes: Counter[str] = Counter()
+        self._cdn: aiohttp.ClientSession | None = None
+        """Attachment downloads (Discord's CDN needs no token; discord.py's session is private)."""
 
     @property
     def healthy(self) -> bool:
@@ -213,6 +217,10 @@ class DiscordAdapter:
                 "mentions, replies to it and DMs only (enable it under Bot -> Privileged Gateway "
                 "Intents to answer follow-ups in threads without a mention)"
             )
+        self._cdn = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=120, sock_read=30),
+            headers={"User-Agent": "chatbot (discord attachments)"},
+        )
         client = self.client = ChatClient(self, intents)
         self._task = asyncio.create_task(self._run(client))
         ready = asyncio.create_task(client.ready.wait())
@@ -290,6 +298,9 @@ class DiscordAdapter:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._cdn is not None:
+            await self._cdn.close()
+            self._cdn = None
         if self._saved_globals is not None:
             discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = (
                 self._saved_globals
@@ -524,7 +535,7 @@ class DiscordAdapter:
         )
         if message.attachments:
             event = dataclasses.replace(
-                event, attachments=tuple(_attachment(a) for a in message.attachments)
+                event, attachments=tuple(self._attachment(a) for a in message.attachments)
             )
         address: dict[str, int] = {"channel": _channel_id(target, message)}
         if target is message.channel:
@@ -608,6 +619,21 @@ class DiscordAdapter:
                 return None
         return None
 
+    def _attachment(self, attachment: discord.Attachment) -> Attachment:
+        url, max_mb = attachment.url, self.settings.max_file_mb
+
+        async def fetch() -> bytes:
+            if self._cdn is None or self._cdn.closed:
+                raise AttachmentUnavailable("I am shutting down")
+            return await download(self._cdn, url, max_mb)
+
+        return Attachment(
+            name=scrub(attachment.filename),
+            declared_type=attachment.content_type or "application/octet-stream",
+            size=attachment.size,
+            fetch=fetch,
+        )
+
     def _recorder(self, conversation: ConversationKey) -> Any:
         async def sent(message_id: int) -> None:
             await self._remember(message_id, conversation)
@@ -641,13 +667,24 @@ def _thread_name(message: discord.Message, bot_id: int) -> str:
     return text[:90]
 
 
-def _attachment(attachment: discord.Attachment) -> Attachment:
-    async def fetch() -> bytes:
-        return await attachment.read()
+async def download(http: aiohttp.ClientSession, url: str, max_mb: float) -> bytes:
+    """The file at ``url``, read in chunks and abandoned past ``max_mb``.
 
-    return Attachment(
-        name=scrub(attachment.filename),
-        declared_type=attachment.content_type or "application/octet-stream",
-        size=attachment.size,
-        fetch=fetch,
-    )
+    An attachment's ``size`` is only what the payload claims: ``Attachment.read()`` read one
+    that declared 10 bytes and served 300 MB whole before anything could check it (the process
+    went from 298 to 861 MB). A larger ``Content-Length`` is believed; a smaller one is not."""
+    max_bytes = int(max_mb * 1024 * 1024)
+    too_big = f"it is over the {max_mb:g} MB limit"
+    async with http.get(url) as resp:
+        if resp.status != 200:
+            raise AttachmentUnavailable(f"Discord answered {resp.status} for it")
+        if resp.content_length is not None and resp.content_length > max_bytes:
+            raise AttachmentUnavailable(too_big)
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            total += len(chunk)
+            if total > max_bytes:
+                raise AttachmentUnavailable(too_big)
+            chunks.append(chunk)
+    return b"".join(chunks)
