@@ -8,10 +8,12 @@ with the real core, litellm and SQLite behind them. Each test names what it prov
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import io
 import json
 import logging
+import signal
 import tracemalloc
 import zipfile
 import zlib
@@ -59,7 +61,7 @@ from tests.fakes.slack import (
     message_event,
     signed_headers,
 )
-from tests.helpers import eventually
+from tests.helpers import eventually, wait_healthy
 
 # Distinctive secrets: any appearance of one of them anywhere is a leak.
 SIGNING_SECRET = "hostile-signing-SECRET-9a8b7c6d5e"
@@ -1104,3 +1106,141 @@ async def test_a_discord_attachment_bigger_than_it_says_stops_at_the_cap(
     assert peak < 8 * MIB, f"peak {peak / MIB:.0f} MiB"
     told = [m.content for m in fake.bot_messages(fake.dm_channel.id)][1:]
     assert told == ["-# Skipped notes.txt: it is over the 1 MB limit.", "echo: what is in it?"]
+
+
+# Dispatches discord.py cannot parse (fields missing or of the wrong type). Each is logged once
+# and dropped; the connection and its session stay.
+JUNK_DISPATCHES: list[tuple[str, JSONDict]] = [
+    ("GUILD_CREATE", {}),
+    ("GUILD_CREATE", {"id": "not-a-snowflake", "name": 7}),
+    ("MESSAGE_CREATE", {}),
+    ("MESSAGE_CREATE", {"id": "1", "channel_id": None, "guild_id": None}),
+    ("MESSAGE_UPDATE", {"id": None}),
+    ("MESSAGE_DELETE", {}),
+    ("INTERACTION_CREATE", {}),
+    ("INTERACTION_CREATE", {"id": "1", "type": 2, "data": None}),
+]
+
+
+async def test_discord_dispatches_that_cannot_be_parsed_are_dropped(
+    start_world: WorldFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each is logged once and dropped, on the same connection and session; the bot answers."""
+    caplog.set_level(logging.INFO)
+    _, fake, adapter = await discord_world(start_world)
+    for event, data in JUNK_DISPATCHES:
+        await fake.dispatch(event, data)
+    await fake.send_user_message(content=f"{fake.bot.mention} still here?")
+    await eventually(lambda: adapter.outcomes["answered"] >= 1)
+
+    assert len(fake.connections) == 1 and len(fake.identifies) == 1
+    dropped = [r for r in caplog.records if "dropped a malformed" in r.getMessage()]
+    assert len(dropped) == len(JUNK_DISPATCHES)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [(r.name, r.getMessage()) for r in errors]
+
+
+async def break_the_session(fake: FakeDiscord, breaker: str) -> int:
+    """Send what ``breaker`` names; the IDENTIFYs the client should send after it."""
+    if breaker == "ready-without-session":
+        fake.mangle_next("READY", {})
+        await fake.invalidate_session()  # the client IDENTIFYs anew and gets the broken READY
+        return 2  # that IDENTIFY, then the fresh one after the broken READY
+    if breaker == "ready-without-user":  # gets past discord.py's gateway, fails in its parser
+        await fake.dispatch("READY", {"session_id": "s", "resume_gateway_url": fake.gateway_url})
+    elif breaker == "resumed-without-data":
+        fake.mangle_next("RESUMED", None)
+        await fake.drop_connection()  # the client RESUMEs and gets the broken RESUMED
+    else:
+        await fake.send_frame(["not", "an", "object"])
+    return 1
+
+
+@pytest.mark.parametrize(
+    "breaker",
+    ["ready-without-session", "ready-without-user", "resumed-without-data", "not-an-object"],
+)
+async def test_a_discord_frame_that_breaks_the_session_makes_the_client_rejoin(
+    start_world: WorldFactory, caplog: pytest.LogCaptureFixture, breaker: str
+) -> None:
+    """Slack and Discord on one core. A READY the client cannot read, a RESUMED with no data or
+    a frame that is not a JSON object leaves no session to trust: it is logged once and the
+    client joins the gateway afresh (a new IDENTIFY) instead of ending, which stopped the
+    whole process. Slack answers meanwhile, Discord answers again, nothing logs an error."""
+    caplog.set_level(logging.INFO)
+    w, fake, adapter = await discord_world(start_world)
+    identifies = 1 + await break_the_session(fake, breaker)
+    assert await w.deliver(app_mention(f"{BOT} slack, still there?")) == 200
+    await w.slack_answered()
+    await eventually(lambda: len(fake.identifies) == identifies, timeout=15)
+    await fake.send_user_message(content=f"{fake.bot.mention} discord, back?")
+    await eventually(lambda: adapter.outcomes["answered"] >= 1, timeout=10)
+
+    assert [m.content for m in fake.bot_messages(fake.channel.id)] == ["echo: discord, back?"]
+    assert adapter._task is not None and not adapter._task.done()
+    assert not adapter.failed.is_set() and adapter.healthy
+    rejoins = [r for r in caplog.records if "sent something unreadable" in r.getMessage()]
+    assert len(rejoins) == 1
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [(r.name, r.getMessage()) for r in errors]
+
+
+async def test_python_m_bot_survives_malformed_discord_payloads_and_slack_keeps_answering(
+    tmp_path: Path,
+) -> None:
+    """The real entry point with both platforms (Slack over HTTP, Discord's gateway): Discord
+    dispatches it cannot parse, then a RESUMED and a READY it cannot read. The process keeps
+    running (it used to exit 1, Slack with it), Slack answers meanwhile, Discord joins the
+    gateway afresh and answers again, and SIGTERM still stops it cleanly with 0."""
+    from tests.test_console import SECRET, bot_env, free_port, spawn_bot
+
+    port = free_port()
+    async with (
+        FakeOpenRouter() as openrouter,
+        FakeSlack() as slack,
+        FakeDiscord() as fake,
+    ):
+        env = bot_env(
+            tmp_path,
+            openrouter,
+            SLACK_BOT_TOKEN=slack.bot_token,
+            SLACK_SIGNING_SECRET=SECRET,
+            SLACK_API_URL=slack.api_url,
+            PORT=str(port),
+            DISCORD_BOT_TOKEN=fake.token,
+            DISCORD_API_BASE=fake.rest_base,
+            DISCORD_GATEWAY_URL=fake.gateway_url,
+        )
+        proc = await spawn_bot(env, tmp_path)
+        url = f"http://127.0.0.1:{port}/slack/events"
+        try:
+            await wait_healthy(port)
+            async with asyncio.timeout(60):
+                await fake.wait_for_identify()
+                await fake.send_user_message(content=f"{fake.bot.mention} discord, ready?")
+                await fake.wait_for_message(lambda m: "ready?" in m.content)
+                for event, data in JUNK_DISPATCHES:
+                    await fake.dispatch(event, data)
+                fake.mangle_next("RESUMED", None)
+                fake.mangle_next("READY", {})
+                await fake.drop_connection()  # RESUME -> broken RESUMED -> broken READY
+                mention = app_mention(f"{BOT} slack, are you there?")
+                await slack.deliver_event(url, SECRET, mention)
+                await slack.wait_for(
+                    lambda: [m for m in slack.thread("C123", mention["ts"]) if m.get("bot_id")],
+                    30,
+                )
+                await fake.wait_until(lambda: len(fake.identifies) >= 3)
+                await fake.send_user_message(content=f"{fake.bot.mention} discord, back?")
+                answer = await fake.wait_for_message(lambda m: "back?" in m.content)
+                assert proc.returncode is None
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # it may have died: the logs say why
+                proc.send_signal(signal.SIGTERM)
+            out_b, err_b = await asyncio.wait_for(proc.communicate(), 30)
+        logs = out_b.decode() + err_b.decode()
+        assert answer.content == "echo: discord, back?"
+        assert proc.returncode == 0, logs[-3000:]
+        assert "Traceback" not in logs and "a platform connection failed" not in logs
+        assert logs.count("dropped a malformed") == len(JUNK_DISPATCHES)
+        assert logs.count("the gateway sent something unreadable") == 2

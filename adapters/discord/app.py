@@ -9,6 +9,9 @@
 - Slash commands are synced only when their definition, target guild or application changed
   (a hash kept in the store).
 - Gateway replays after a resume carry the same message id: the core claims each id once.
+- No gateway payload ends the client: a dispatch that cannot be parsed is logged and dropped;
+  a frame that leaves no session to trust (a READY, RESUMED or frame it cannot read) makes it
+  join the gateway afresh (``ChatClient.connect``).
 - Attachments are downloaded in chunks and abandoned past MAX_FILE_MB: their declared size is
   never trusted.
 - A message whose guild discord.py has not loaded (before its GUILD_CREATE, or unavailable) is
@@ -33,6 +36,7 @@ import discord.gateway
 import discord.http
 import yarl
 from discord import app_commands
+from discord.backoff import ExponentialBackoff
 
 from adapters.discord.reply import NO_PINGS, DiscordReply, Editable, TypingHub
 from adapters.discord.translate import (
@@ -116,16 +120,36 @@ def place_of(channel: Any, guild_id: int | None = None) -> Place:
     return Place(guild_id=guild_id, channel_id=channel.id)
 
 
+SESSION_EVENTS = frozenset({"READY"})
+"""Dispatches that set up the session: one that cannot be parsed leaves nothing to trust."""
+FATAL_GATEWAY_ERRORS: tuple[type[BaseException], ...] = (
+    discord.LoginFailure,
+    discord.PrivilegedIntentsRequired,
+    discord.ConnectionClosed,
+    discord.GatewayNotFound,
+)
+"""What discord.py itself gives up on (a refused token or intents, a close code it may not
+reconnect after): configuration to fix, so the client ends and ``python -m bot`` says so."""
+
+
+class BrokenSession(Exception):
+    """A session-setting dispatch could not be parsed: the gateway must be joined afresh."""
+
+
 def _guard_parsers(parsers: dict[str, Any]) -> None:
     """Make each gateway dispatch parser drop a payload it cannot parse (with a warning) instead
     of raising: discord.py lets such an exception end ``Client.start``, which silently took the
-    whole Discord side down (e.g. a MESSAGE_CREATE without ``content``)."""
+    whole Discord side down (e.g. a MESSAGE_CREATE without ``content``). A READY that cannot be
+    parsed is not dropped (that would leave a connected client with no user, deaf to every
+    message): it raises ``BrokenSession`` for ``ChatClient.connect`` to reconnect."""
 
     def guarded(name: str, parse: Any) -> Any:
         def parse_or_drop(data: Any) -> Any:
             try:
                 return parse(data)
             except Exception as exc:
+                if name in SESSION_EVENTS:
+                    raise BrokenSession(f"{name} ({type(exc).__name__}: {exc})") from exc
                 log.warning(
                     "discord: dropped a malformed %s dispatch (%s: %s)",
                     name,
@@ -160,6 +184,38 @@ class ChatClient(discord.Client):
 
     async def setup_hook(self) -> None:
         await self.adapter.sync_commands(self)
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        """discord.py's gateway loop, joined afresh whenever a frame breaks it.
+
+        discord.py reconnects after network errors and closes, but any other exception out of
+        its frame handling ends ``Client.connect``, and with it the client: a READY without a
+        session id, a RESUMED without data or a frame that is not a JSON object stopped the
+        whole process, Slack included. Such a frame leaves no session to trust, so it is
+        logged once, the socket closed, and the gateway joined again with a new IDENTIFY,
+        after a pause that grows while it keeps happening (IDENTIFYs are limited per day).
+        Dispatches that merely fail to parse never get here: ``_guard_parsers`` drops them."""
+        backoff = ExponentialBackoff()
+        while True:
+            try:
+                await super().connect(reconnect=reconnect)
+                return
+            except FATAL_GATEWAY_ERRORS:
+                raise
+            except Exception as exc:
+                if self.is_closed() or not reconnect:
+                    raise
+                delay = backoff.delay()
+                log.warning(
+                    "discord: the gateway sent something unreadable (%s: %s); joining it "
+                    "afresh in %.1f s",
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                with contextlib.suppress(Exception):
+                    await self.ws.close(code=1000)  # the session ends with it
+                await asyncio.sleep(delay)
 
     async def on_ready(self) -> None:
         if not self.ready.is_set():

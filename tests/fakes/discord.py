@@ -1243,7 +1243,7 @@ class FakeDiscord(LoopbackServer):
         session = self._session
         if session is None:
             raise RuntimeError("no gateway session: the client has not identified yet")
-        if event == "INTERACTION_CREATE":
+        if event == "INTERACTION_CREATE" and str(data.get("id", "")).isdigit():
             interaction = self.interactions.get(int(data["id"]))
             if interaction is not None:
                 interaction.created_at = time.monotonic()
