@@ -963,10 +963,12 @@ async def test_discord_guild_messages_the_client_has_not_loaded_are_never_dms(
     unknown = late_guild(fake, "Unknown Guild")
     for guild in (withheld[0], unknown):
         await fake.send_user_message(guild.channels[0].id, content=f"{fake.bot.mention} hi")
-    await eventually(lambda: adapter.outcomes["refused"] >= 2)
+    ask = await fake.send_interaction("ask", {"question": "hi"}, channel_id=unknown.channels[0].id)
+    await eventually(lambda: adapter.outcomes["refused"] >= 3)
     for guild in (withheld[0], unknown):
-        [told] = fake.bot_messages(guild.channels[0].id)
+        [told, *_] = fake.bot_messages(guild.channels[0].id)
         assert told.content == f"*{REFUSAL}*"
+    assert fake.message(ask.followup_ids[0]).content == f"*{REFUSAL}*"
     assert w.chats == []
 
     await fake.send_user_message(fake.dm_channel.id, content="and in a DM?")
@@ -978,17 +980,18 @@ async def test_an_unloaded_guild_whose_channel_cannot_be_looked_up_gets_a_short_
     start_world: WorldFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """When Discord will not say what the channel is either, the bot answers nothing and says
-    so in one line (to a mention only), with one warning in the log."""
+    so in one line, with one warning in the log. Chatter not addressed to the bot is ignored
+    without asking Discord anything."""
     w, fake, adapter = await discord_world(start_world)
     guild = late_guild(fake, "Unknown Guild")
     channel = guild.channels[0].id
-    fake.error_next(
-        "GET /channels/{channel_id}", 403, code=50001, message="Missing Access", times=2
-    )
+    fake.error_next("GET /channels/{channel_id}", 403, code=50001, message="Missing Access")
     await fake.send_user_message(channel, content="chatter, not for the bot")
+    await eventually(lambda: adapter.outcomes["ignored"] >= 1)
     sent = await fake.send_user_message(channel, content=f"{fake.bot.mention} hello?")
-    await eventually(lambda: adapter.outcomes["refused"] >= 2)
+    await eventually(lambda: adapter.outcomes["refused"] >= 1)
 
+    assert len(fake.requests_to("GET /channels/{channel_id}")) == 1  # for the mention only
     [told] = fake.bot_messages(channel)
     assert told.reply_to == int(sent["id"]) and "try again in a minute" in told.content
     assert w.chats == []
@@ -1016,6 +1019,29 @@ async def test_people_in_an_unloaded_guild_do_not_share_one_conversation(
     for sent in (first, second):
         key = await w.store.get_state(key=message_state_key(int(sent["id"])))
         assert key == f"discord:{guild.id}:{channel}:{sent['id']}"
+
+
+async def test_a_thread_in_an_unloaded_guild_is_still_one_conversation(
+    start_world: WorldFactory,
+) -> None:
+    """Discord's REST says the channel is a thread: a mention there starts the thread's
+    conversation, and a follow-up without a mention continues it, as in a loaded guild."""
+    w, fake, adapter = await discord_world(start_world)
+    humans = [u for u in fake.users.values() if not u.bot]
+    guild = fake.add_guild(
+        FakeGuild.create(
+            "Unknown Guild", owner=humans[0], members=[fake.bot, *humans], thread_names=["t"]
+        )
+    )
+    thread = guild.threads[0].id
+    await fake.send_user_message(thread, content=f"{fake.bot.mention} start here")
+    await eventually(lambda: adapter.outcomes["answered"] >= 1)
+    await fake.send_user_message(thread, content="and a follow-up")
+    await eventually(lambda: adapter.outcomes["answered"] >= 2)
+
+    users = [m["content"] for m in w.last_body()["messages"] if m["role"] == "user"]
+    assert users == ["start here", "and a follow-up"]
+    assert await w.store.has_conversation(conversation=f"discord:{guild.id}:{thread}")
 
 
 async def test_a_role_allowlist_holds_in_guilds_the_client_has_not_loaded(

@@ -532,7 +532,9 @@ class DiscordAdapter:
             return
         # getattr: discord.py leaves the attribute unset when a payload lacks "mentions".
         mentioned = any(user.id == me.id for user in getattr(message, "mentions", ()))
-        place = await self._place_of_message(client, message)
+        place = await self._place_of_message(
+            client, message, addressed=mentioned or message.reference is not None
+        )
         if place is None:
             if mentioned:
                 await self._say(message, NOT_LOADED)
@@ -603,9 +605,10 @@ class DiscordAdapter:
         self.outcomes[result.outcome] += 1
 
     async def _place_of_message(
-        self, client: discord.Client, message: discord.Message
+        self, client: discord.Client, message: discord.Message, *, addressed: bool
     ) -> Place | None:
-        """Where ``message`` was written; None if that cannot be known for sure."""
+        """Where ``message`` was written; None if that cannot be known for sure. ``addressed``:
+        it mentions the bot or replies to a message."""
         channel = message.channel
         if not isinstance(channel, discord.PartialMessageable):
             return place_of(channel)
@@ -613,6 +616,15 @@ class DiscordAdapter:
         # (or the guild is unavailable), or the thread is not cached. The payload's guild_id
         # (kept on the partial channel) makes it a guild message; Discord's REST says whether
         # it is a thread, and of which channel, which the conversation and settings keys need.
+        place = place_of(channel)
+        as_thread = place_conversation(dataclasses.replace(place, is_thread=True))
+        if not addressed and not await self.core.store.has_conversation(
+            conversation=str(as_thread)
+        ):
+            # Neither addressed to the bot nor in a thread it takes part in: ignored whatever
+            # the channel is, so REST is not asked (with Message Content on, every message of
+            # a guild still loading would be one request).
+            return place
         try:
             fetched = await client.fetch_channel(channel.id)
         except Exception as exc:  # HTTP errors, or an answer discord.py cannot build
