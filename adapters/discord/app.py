@@ -693,7 +693,7 @@ class DiscordAdapter:
         async def fetch() -> bytes:
             if self._cdn is None or self._cdn.closed:
                 raise AttachmentUnavailable("I am shutting down")
-            return await download(self._cdn, url, max_mb)
+            return await _download(self._cdn, url, max_mb)
 
         return Attachment(
             name=scrub(attachment.filename),
@@ -735,7 +735,7 @@ def _thread_name(message: discord.Message, bot_id: int) -> str:
     return text[:90]
 
 
-async def download(http: aiohttp.ClientSession, url: str, max_mb: float) -> bytes:
+async def _download(http: aiohttp.ClientSession, url: str, max_mb: float) -> bytes:
     """The file at ``url``, read in chunks and abandoned past ``max_mb``.
 
     An attachment's ``size`` is only what the payload claims: ``Attachment.read()`` read one
