@@ -110,15 +110,16 @@ async def test_chat_commands_attach_and_tool_progress(fake: FakeOpenRouter, tmp_
     code, out, err = await run_bot(["chat"], bot_env(tmp_path, fake), tmp_path, script + "\n")
     assert code == 0, err
 
-    assert "/reset" in out and "/attach" not in out.split("*Commands*")[0]
+    # The terminal's own help: plain text, with its own commands.
+    assert "/reset" in out and "/attach <path>" in out.split("What I can do")[1]
     assert "It is late." in out
     assert "[Looking up the time in Europe/Paris…]" in err  # progress goes to stderr when scripted
     assert "Attached notes.md" in out
     sent = user_messages(fake)
     assert "Ship on Friday." in sent[-1] and "summarise the file" in sent[-1]
     assert "2 answers" in out  # /usage counted both answers
-    assert "now uses `openrouter/anthropic/claude-sonnet-4.5`" in out
-    assert "This channel uses `openrouter/anthropic/claude-sonnet-4.5`" in out
+    assert "now uses openrouter/anthropic/claude-sonnet-4.5" in out  # no backticks on a terminal
+    assert "This channel uses openrouter/anthropic/claude-sonnet-4.5" in out
     assert "forgotten" in out
     assert "Unknown command /bogus" in out
     assert not any("never sent" in str(r.body) for r in fake.chat_requests)

@@ -91,11 +91,14 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[BotFactory]:
         meteo = await stack.enter_async_context(FakeOpenMeteo())
         fakes: list[FakeDiscord] = []
 
-        async def factory(*, world: dict[str, Any] | None = None, **values: Any) -> Bot:
-            """A bot on the fake Discord (made on the first call, from ``world`` if given)."""
-            if not fakes:
+        async def factory(
+            *, world: dict[str, Any] | None = None, new_discord: bool = False, **values: Any
+        ) -> Bot:
+            """A bot on the fake Discord (made on the first call, from ``world`` if given;
+            ``new_discord``: another fake Discord, with another application, from now on)."""
+            if not fakes or new_discord:
                 fakes.append(await stack.enter_async_context(FakeDiscord(**(world or {}))))
-            fake = fakes[0]
+            fake = fakes[-1]
             config: dict[str, Any] = {
                 "OPENROUTER_API_KEY": openrouter.api_key,
                 "OPENROUTER_BASE_URL": openrouter.base_url,
@@ -355,6 +358,22 @@ async def test_commands_are_synced_only_when_they_change(start_bot: BotFactory) 
     await second.adapter.close()
     third = await start_bot(DISCORD_GUILD_ID=str(second.discord.guild.id))
     assert [s.guild_id for s in third.discord.command_syncs] == [None, third.discord.guild.id]
+
+
+async def test_another_application_on_the_same_database_gets_its_commands(
+    start_bot: BotFactory,
+) -> None:
+    """The stored hash covers the application: pointing the same database at another app (with
+    the same command set) syncs that app's commands, where "unchanged" left it with none."""
+    first = await start_bot()
+    await first.adapter.close()
+    second = await start_bot(new_discord=True)
+    assert second.discord.application_id != first.discord.application_id
+    assert [len(first.discord.command_syncs), len(second.discord.command_syncs)] == [1, 1]
+    assert [c["name"] for c in second.discord.commands[None]][:2] == ["ask", "model"]
+    await second.adapter.close()
+    again = await start_bot(new_discord=False)  # the second app once more: nothing changed
+    assert len(again.discord.command_syncs) == 1
 
 
 async def test_globals_are_restored_on_close(start_bot: BotFactory) -> None:

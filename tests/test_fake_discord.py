@@ -22,9 +22,12 @@ from tests.fakes.discord import (
     INTENT_GUILD_MESSAGES,
     INTENT_GUILDS,
     INTENT_MESSAGE_CONTENT,
+    AttachmentSpec,
     FakeDiscord,
+    new_snowflake,
     point_discord_py_at,
 )
+from tests.helpers import eventually
 
 EDIT_ROUTE = "PATCH /channels/{channel_id}/messages/{message_id}"
 SEND_ROUTE = "POST /channels/{channel_id}/messages"
@@ -396,3 +399,78 @@ async def test_raw_gateway_zlib_stream_and_zstd_refused(fake: FakeDiscord) -> No
         with pytest.raises(aiohttp.WSServerHandshakeError):
             await http.ws_connect(f"{fake.gateway_url}?v=10&encoding=json&compress=zstd-stream")
     assert "zstd-stream" in fake.gateway_errors[0]
+
+
+# --------------------------------------------------------------------------- hostile worlds
+
+
+async def test_webhook_message_and_member_roles(fake: FakeDiscord, bot: Bot) -> None:
+    """A webhook's message as Discord documents it: ``webhook_id``, the webhook as author
+    (no ``bot`` flag), no ``member``. A member's role ids ride along with each message."""
+    hook_id = new_snowflake()
+    sent = await fake.send_user_message(content="from a webhook", webhook_id=hook_id)
+    assert sent["webhook_id"] == str(hook_id) and "application_id" not in sent
+    assert sent["author"]["id"] == str(hook_id) and "bot" not in sent["author"]
+    assert "member" not in sent
+    message = await _next_message(bot)
+    assert message.webhook_id == hook_id and not message.author.bot
+
+    role = fake.guild.add_role("helpers", members=[fake.user])
+    await fake.send_user_message(content="with a role")
+    message = await _next_message(bot)
+    assert isinstance(message.author, discord.Member)
+    assert [r.id for r in message.author.roles if not r.is_default()] == []  # not in the cache
+    assert list(message.author._roles) == [role.id]
+
+
+async def test_a_withheld_guild_is_unavailable_until_made_available() -> None:
+    async with FakeDiscord() as fake:
+        fake.unavailable_guilds.add(fake.guild.id)
+        with point_discord_py_at(fake):
+            client = Bot()
+            task = asyncio.create_task(_run(client, fake.token))
+            try:
+                async with asyncio.timeout(5):
+                    await client.ready.wait()
+                    guild = client.get_guild(fake.guild.id)
+                    assert guild is not None and guild.unavailable and not guild.channels
+                    assert not [d for d in fake.dispatched if d.event == "GUILD_CREATE"]
+                    await fake.make_available(fake.guild.id)
+                await eventually(lambda: client.get_channel(fake.channel.id))
+                assert not guild.unavailable
+            finally:
+                await client.close()
+                await task
+
+
+async def test_an_attachment_can_lie_about_its_size(fake: FakeDiscord, bot: Bot) -> None:
+    spec = AttachmentSpec("small.txt", b"", declared_size=10, served_size=3 * 1024 * 1024)
+    sent = await fake.send_user_message(fake.dm_channel.id, content="x", attachments=[spec])
+    assert sent["attachments"][0]["size"] == 10
+    message = await _next_message(bot)
+    assert len(await message.attachments[0].read()) == 3 * 1024 * 1024
+    assert fake.attachment(sent["attachments"][0]["id"]).bytes_served == 3 * 1024 * 1024
+
+
+async def test_malformed_ready_resumed_and_raw_frames_are_sent_as_scripted(
+    fake: FakeDiscord,
+) -> None:
+    fake.mangle_next("READY", {})
+    fake.mangle_next("RESUMED", None)
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"{fake.gateway_url}?v=10&encoding=json") as ws:
+            await _frames(ws, 1)  # HELLO
+            identify = {"token": fake.token, "intents": INTENT_GUILDS, "properties": {}}
+            await ws.send_json({"op": 2, "d": identify})
+            ready, _guild = await _frames(ws, 2)
+            assert (ready["t"], ready["d"]) == ("READY", {})
+            await fake.send_frame(["not", "an", "object"])
+            assert await _frames(ws, 1) == [["not", "an", "object"]]  # type: ignore[comparison-overlap]
+            await fake.drop_connection()  # the session stays resumable
+        session = fake.connections[0].session_id
+        async with http.ws_connect(f"{fake.gateway_url}?v=10&encoding=json") as ws:
+            await _frames(ws, 1)
+            resume = {"token": fake.token, "session_id": session, "seq": 2}
+            await ws.send_json({"op": 6, "d": resume})
+            (resumed,) = await _frames(ws, 1)
+            assert (resumed["t"], resumed["d"]) == ("RESUMED", None)

@@ -8,6 +8,7 @@ with the real core, litellm and SQLite behind them. Each test names what it prov
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import io
 import json
@@ -27,7 +28,9 @@ import aiohttp
 import pytest
 
 from adapters.discord import DiscordAdapter
+from adapters.discord.translate import message_state_key
 from adapters.slack import SlackAdapter
+from bot.access import REFUSAL
 from bot.app import build_core, open_services
 from bot.attachments import decode_text
 from bot.core import EMPTY_MESSAGE_REPLY, Core
@@ -36,7 +39,7 @@ from bot.logs import KeyValueFormatter, setup_logging
 from bot.settings import Settings
 from storage import SQLiteStore
 from tests.conftest import make_settings
-from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord import AttachmentSpec, FakeDiscord, FakeGuild, FakeRole, new_snowflake
 from tests.fakes.open_meteo import FakeOpenMeteo
 from tests.fakes.openrouter import (
     ErrorReply,
@@ -165,7 +168,13 @@ WorldFactory = Callable[..., Awaitable[World]]
 async def start_world(tmp_path: Path) -> AsyncIterator[WorldFactory]:
     async with AsyncExitStack() as stack:
 
-        async def factory(*, discord: bool = False, **values: Any) -> World:
+        async def factory(
+            *,
+            discord: bool = False,
+            before_discord: Callable[[FakeDiscord], None] | None = None,
+            **values: Any,
+        ) -> World:
+            """``before_discord`` shapes the fake Discord's world before the client connects."""
             slack = await stack.enter_async_context(FakeSlack(bot_token=SLACK_TOKEN))
             openrouter = await stack.enter_async_context(
                 FakeOpenRouter(api_key=OPENROUTER_KEY, default_responder=leaky_responder)
@@ -173,6 +182,8 @@ async def start_world(tmp_path: Path) -> AsyncIterator[WorldFactory]:
             meteo = await stack.enter_async_context(FakeOpenMeteo())
             decoy = await stack.enter_async_context(FakeOpenMeteo())
             fake_discord = await stack.enter_async_context(FakeDiscord(token=DISCORD_TOKEN))
+            if before_discord is not None:
+                before_discord(fake_discord)
             config: dict[str, Any] = {
                 "OPENROUTER_API_KEY": OPENROUTER_KEY,
                 "OPENROUTER_BASE_URL": openrouter.base_url,
@@ -1585,3 +1596,360 @@ async def test_a_model_that_stops_sending_mid_answer_is_named(start_world: World
     assert answer.endswith(f"_{failure_line(ErrorKind.STALLED, shown_text=True)}_")
     assert "stopped sending" in answer
     assert len(w.chats) == 1  # text was shown: never retried
+
+
+# =========================================================================== Issue 11: Discord
+# Access rules hold on every Discord path, and no gateway payload can stop the bot. Through the
+# real discord.py client against the fake Discord's wire format.
+
+
+async def discord_world(
+    start_world: WorldFactory, **values: Any
+) -> tuple[World, FakeDiscord, DiscordAdapter]:
+    w = await start_world(discord=True, **values)
+    assert w.discord is not None and w.discord_adapter is not None
+    return w, w.discord, w.discord_adapter
+
+
+def late_guild(fake: FakeDiscord, name: str) -> FakeGuild:
+    """A guild of the fake's users, added to its world without telling the client."""
+    humans = [u for u in fake.users.values() if not u.bot]
+    guild = FakeGuild.create(name, owner=humans[0], members=[fake.bot, *humans])
+    return fake.add_guild(guild)
+
+
+def withhold_a_guild(guilds: list[FakeGuild]) -> Callable[[FakeDiscord], None]:
+    """A world with one more guild, listed in READY but whose GUILD_CREATE never comes."""
+
+    def setup(fake: FakeDiscord) -> None:
+        guild = late_guild(fake, "Withheld Guild")
+        fake.unavailable_guilds.add(guild.id)
+        guilds.append(guild)
+
+    return setup
+
+
+async def test_discord_guild_messages_the_client_has_not_loaded_are_never_dms(
+    start_world: WorldFactory,
+) -> None:
+    """A MESSAGE_CREATE with a ``guild_id`` is a guild message even when discord.py has not
+    loaded that guild (its GUILD_CREATE withheld, or a guild READY did not list): the channel
+    allowlist applies (here it lets no guild channel through, so each gets the refusal), where
+    a DM key would have skipped it. A real DM is still a DM."""
+    withheld: list[FakeGuild] = []
+    w, fake, adapter = await discord_world(
+        start_world, before_discord=withhold_a_guild(withheld), BOT_ALLOWED_CHANNELS="discord:1"
+    )
+    unknown = late_guild(fake, "Unknown Guild")
+    for guild in (withheld[0], unknown):
+        await fake.send_user_message(guild.channels[0].id, content=f"{fake.bot.mention} hi")
+    ask = await fake.send_interaction("ask", {"question": "hi"}, channel_id=unknown.channels[0].id)
+    await eventually(lambda: adapter.outcomes["refused"] >= 3)
+    for guild in (withheld[0], unknown):  # refusals reach their author alone, as a DM
+        assert [m for m in fake.bot_messages(guild.channels[0].id) if not m.ephemeral] == []
+    told = fake.bot_messages(fake.dm_channel_for(fake.user).id)
+    assert [m.content for m in told] == [f"*{REFUSAL}*"] * 2
+    [callback] = ask.callbacks
+    assert callback["data"]["content"] == REFUSAL and callback["data"]["flags"] & 64
+    assert w.chats == []
+
+    await fake.send_user_message(fake.dm_channel.id, content="and in a DM?")
+    await eventually(lambda: adapter.outcomes["answered"] >= 1)
+    # The DM holds the two refusals (told there) and then the answer.
+    assert [m.content for m in fake.bot_messages(fake.dm_channel.id)][-1] == "echo: and in a DM?"
+
+
+async def test_an_unloaded_guild_whose_channel_cannot_be_looked_up_gets_a_short_line(
+    start_world: WorldFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When Discord will not say what the channel is either, the bot answers nothing and says
+    so in one line, with one warning in the log. Chatter not addressed to the bot is ignored
+    without asking Discord anything."""
+    w, fake, adapter = await discord_world(start_world)
+    guild = late_guild(fake, "Unknown Guild")
+    channel = guild.channels[0].id
+    fake.error_next("GET /channels/{channel_id}", 403, code=50001, message="Missing Access")
+    await fake.send_user_message(channel, content="chatter, not for the bot")
+    await eventually(lambda: adapter.outcomes["ignored"] >= 1)
+    sent = await fake.send_user_message(channel, content=f"{fake.bot.mention} hello?")
+    await eventually(lambda: adapter.outcomes["refused"] >= 1)
+
+    assert len(fake.requests_to("GET /channels/{channel_id}")) == 1  # for the mention only
+    [told] = fake.bot_messages(channel)
+    assert told.reply_to == int(sent["id"]) and "try again in a minute" in told.content
+    assert w.chats == []
+    assert "could not look up a channel of a guild not loaded yet (Forbidden)" in caplog.text
+
+
+async def test_people_in_an_unloaded_guild_do_not_share_one_conversation(
+    start_world: WorldFactory,
+) -> None:
+    """Two people mentioning the bot in a channel of a guild the client has not loaded each
+    start their own conversation, keyed by the guild (a DM key would have given them one)."""
+    w, fake, adapter = await discord_world(start_world)
+    guild = late_guild(fake, "Unknown Guild")
+    channel = guild.channels[0].id
+    first = await fake.send_user_message(channel, content=f"{fake.bot.mention} my secret plan")
+    await eventually(lambda: adapter.outcomes["answered"] >= 1)
+    bob = fake.get_user_by_name("bob")
+    second = await fake.send_user_message(
+        channel, author=bob, content=f"{fake.bot.mention} what was the plan?"
+    )
+    await eventually(lambda: adapter.outcomes["answered"] >= 2)
+
+    users = [m["content"] for m in w.last_body()["messages"] if m["role"] == "user"]
+    assert users == ["what was the plan?"]
+    for sent in (first, second):
+        key = await w.store.get_state(key=message_state_key(int(sent["id"])))
+        assert key == f"discord:{guild.id}:{channel}:{sent['id']}"
+
+
+async def test_a_thread_in_an_unloaded_guild_is_still_one_conversation(
+    start_world: WorldFactory,
+) -> None:
+    """Discord's REST says the channel is a thread: a mention there starts the thread's
+    conversation, and a follow-up without a mention continues it, as in a loaded guild."""
+    w, fake, adapter = await discord_world(start_world)
+    humans = [u for u in fake.users.values() if not u.bot]
+    guild = fake.add_guild(
+        FakeGuild.create(
+            "Unknown Guild", owner=humans[0], members=[fake.bot, *humans], thread_names=["t"]
+        )
+    )
+    thread = guild.threads[0].id
+    await fake.send_user_message(thread, content=f"{fake.bot.mention} start here")
+    await eventually(lambda: adapter.outcomes["answered"] >= 1)
+    await fake.send_user_message(thread, content="and a follow-up")
+    await eventually(lambda: adapter.outcomes["answered"] >= 2)
+
+    users = [m["content"] for m in w.last_body()["messages"] if m["role"] == "user"]
+    assert users == ["start here", "and a follow-up"]
+    assert await w.store.has_conversation(conversation=f"discord:{guild.id}:{thread}")
+
+
+async def test_a_role_allowlist_holds_in_guilds_the_client_has_not_loaded(
+    start_world: WorldFactory,
+) -> None:
+    """Roles come with the member in each message and interaction: before the guild is loaded,
+    bob (who holds an allowed role) is answered and alice (who does not) is refused, in a
+    withheld guild and in an unknown one, by message and by /ask."""
+    withheld: list[FakeGuild] = []
+    roles = [new_snowflake(), new_snowflake()]
+    w, fake, adapter = await discord_world(
+        start_world,
+        before_discord=withhold_a_guild(withheld),
+        BOT_ALLOWED_ROLES=",".join(f"discord:{r}" for r in roles),
+    )
+    unknown = late_guild(fake, "Unknown Guild")
+    alice, bob = fake.get_user_by_name("alice"), fake.get_user_by_name("bob")
+    for guild, role in zip((withheld[0], unknown), roles, strict=True):
+        guild.roles.append(FakeRole(id=role, name="bot users"))
+        guild.member_roles[bob.id] = [role]
+    channels = [withheld[0].channels[0].id, unknown.channels[0].id]
+    for channel in channels:
+        await fake.send_user_message(channel, author=bob, content=f"{fake.bot.mention} bob here")
+        await fake.send_user_message(channel, author=alice, content=f"{fake.bot.mention} alice")
+    asks = [
+        await fake.send_interaction("ask", {"question": "bob asks"}, user=bob, channel_id=c)
+        for c in channels
+    ]
+    await fake.send_interaction(
+        "ask", {"question": "alice asks"}, user=alice, channel_id=channels[1]
+    )
+    await eventually(lambda: adapter.outcomes["answered"] + adapter.outcomes["refused"] >= 7)
+
+    assert adapter.outcomes["answered"] == 4 and adapter.outcomes["refused"] == 3
+    said = sorted(last_user_text(r.body) for r in w.chats if r.body is not None)
+    assert said == ["bob asks", "bob asks", "bob here", "bob here"]
+    for ask in asks:
+        assert fake.message(ask.followup_ids[0]).content == "echo: bob asks"
+
+
+@pytest.mark.parametrize("allow_bots", [False, True])
+async def test_discord_webhook_messages_count_as_bots(
+    start_world: WorldFactory, allow_bots: bool
+) -> None:
+    """A message posted through a channel webhook (``webhook_id`` set, and its author without
+    ``bot``, as Discord documents it) is a bot's: BOT_ALLOW_BOTS decides, as for bots."""
+    w, fake, adapter = await discord_world(start_world, BOT_ALLOW_BOTS=allow_bots)
+    hooked = await fake.send_user_message(
+        content=f"{fake.bot.mention} a webhook speaking", webhook_id=new_snowflake()
+    )
+    assert "bot" not in hooked["author"] and "member" not in hooked
+    await fake.send_user_message(content=f"{fake.bot.mention} a person speaking")
+    await eventually(lambda: adapter.outcomes["answered"] >= 1 + allow_bots)
+    await eventually(lambda: adapter.outcomes["ignored"] >= (not allow_bots))
+
+    said = [last_user_text(r.body) for r in w.chats if r.body is not None]
+    assert ("a webhook speaking" in said) is allow_bots
+    assert "a person speaking" in said
+
+
+async def test_a_discord_attachment_bigger_than_it_says_stops_at_the_cap(
+    start_world: WorldFactory,
+) -> None:
+    """An attachment that declares 10 bytes and streams 64 MiB: the download stops near the cap
+    (MAX_FILE_MB, here 1 MB), in bytes served and in the bot's memory, and the user gets the
+    usual short line naming the file; the question is still answered."""
+    _, fake, adapter = await discord_world(start_world, MAX_FILE_MB=1)
+    # One ordinary turn with a text file first: what loads once is not counted below.
+    await fake.send_user_message(
+        fake.dm_channel.id, content="warm up", attachments=[("note.txt", b"cafe notes " * 100)]
+    )
+    await eventually(lambda: adapter.outcomes["answered"] >= 1)
+    liar = AttachmentSpec(
+        "notes.txt", b"", content_type="text/plain", declared_size=10, served_size=64 * MIB
+    )
+    tracemalloc.start()
+    try:
+        sent = await fake.send_user_message(
+            fake.dm_channel.id, content="what is in it?", attachments=[liar]
+        )
+        await eventually(lambda: adapter.outcomes["answered"] >= 2, timeout=30)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    served = fake.attachment(sent["attachments"][0]["id"]).bytes_served
+    assert served < 16 * MIB, f"{served / MIB:.0f} MiB served"
+    assert peak < 8 * MIB, f"peak {peak / MIB:.0f} MiB"
+    told = [m.content for m in fake.bot_messages(fake.dm_channel.id)][1:]
+    assert told == ["-# Skipped notes.txt: it is over the 1 MB limit.", "echo: what is in it?"]
+
+
+# Dispatches discord.py cannot parse (fields missing or of the wrong type). Each is logged once
+# and dropped; the connection and its session stay.
+JUNK_DISPATCHES: list[tuple[str, JSONDict]] = [
+    ("GUILD_CREATE", {}),
+    ("GUILD_CREATE", {"id": "not-a-snowflake", "name": 7}),
+    ("MESSAGE_CREATE", {}),
+    ("MESSAGE_CREATE", {"id": "1", "channel_id": None, "guild_id": None}),
+    ("MESSAGE_UPDATE", {"id": None}),
+    ("MESSAGE_DELETE", {}),
+    ("INTERACTION_CREATE", {}),
+    ("INTERACTION_CREATE", {"id": "1", "type": 2, "data": None}),
+]
+
+
+async def test_discord_dispatches_that_cannot_be_parsed_are_dropped(
+    start_world: WorldFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each is logged once and dropped, on the same connection and session; the bot answers."""
+    caplog.set_level(logging.INFO)
+    _, fake, adapter = await discord_world(start_world)
+    for event, data in JUNK_DISPATCHES:
+        await fake.dispatch(event, data)
+    await fake.send_user_message(content=f"{fake.bot.mention} still here?")
+    await eventually(lambda: adapter.outcomes["answered"] >= 1)
+
+    assert len(fake.connections) == 1 and len(fake.identifies) == 1
+    dropped = [r for r in caplog.records if "dropped a malformed" in r.getMessage()]
+    assert len(dropped) == len(JUNK_DISPATCHES)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [(r.name, r.getMessage()) for r in errors]
+
+
+async def break_the_session(fake: FakeDiscord, breaker: str) -> int:
+    """Send what ``breaker`` names; the IDENTIFYs the client should send after it."""
+    if breaker == "ready-without-session":
+        fake.mangle_next("READY", {})
+        await fake.invalidate_session()  # the client IDENTIFYs anew and gets the broken READY
+        return 2  # that IDENTIFY, then the fresh one after the broken READY
+    if breaker == "ready-without-user":  # gets past discord.py's gateway, fails in its parser
+        await fake.dispatch("READY", {"session_id": "s", "resume_gateway_url": fake.gateway_url})
+    elif breaker == "resumed-without-data":
+        fake.mangle_next("RESUMED", None)
+        await fake.drop_connection()  # the client RESUMEs and gets the broken RESUMED
+    else:
+        await fake.send_frame(["not", "an", "object"])
+    return 1
+
+
+@pytest.mark.parametrize(
+    "breaker",
+    ["ready-without-session", "ready-without-user", "resumed-without-data", "not-an-object"],
+)
+async def test_a_discord_frame_that_breaks_the_session_makes_the_client_rejoin(
+    start_world: WorldFactory, caplog: pytest.LogCaptureFixture, breaker: str
+) -> None:
+    """Slack and Discord on one core. A READY the client cannot read, a RESUMED with no data or
+    a frame that is not a JSON object leaves no session to trust: it is logged once and the
+    client joins the gateway afresh (a new IDENTIFY) instead of ending, which stopped the
+    whole process. Slack answers meanwhile, Discord answers again, nothing logs an error."""
+    caplog.set_level(logging.INFO)
+    w, fake, adapter = await discord_world(start_world)
+    identifies = 1 + await break_the_session(fake, breaker)
+    assert await w.deliver(app_mention(f"{BOT} slack, still there?")) == 200
+    await w.slack_answered()
+    await eventually(lambda: len(fake.identifies) == identifies, timeout=15)
+    await fake.send_user_message(content=f"{fake.bot.mention} discord, back?")
+    await eventually(lambda: adapter.outcomes["answered"] >= 1, timeout=10)
+
+    assert [m.content for m in fake.bot_messages(fake.channel.id)] == ["echo: discord, back?"]
+    assert adapter._task is not None and not adapter._task.done()
+    assert not adapter.failed.is_set() and adapter.healthy
+    rejoins = [r for r in caplog.records if "sent something unreadable" in r.getMessage()]
+    assert len(rejoins) == 1
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [(r.name, r.getMessage()) for r in errors]
+
+
+async def test_python_m_bot_survives_malformed_discord_payloads_and_slack_keeps_answering(
+    tmp_path: Path,
+) -> None:
+    """The real entry point with both platforms (Slack over HTTP, Discord's gateway): Discord
+    dispatches it cannot parse, then a RESUMED and a READY it cannot read. The process keeps
+    running (it used to exit 1, Slack with it), Slack answers meanwhile, Discord joins the
+    gateway afresh and answers again, and SIGTERM still stops it cleanly with 0."""
+    from tests.test_console import SECRET, bot_env, free_port, spawn_bot
+
+    port = free_port()
+    async with (
+        FakeOpenRouter() as openrouter,
+        FakeSlack() as slack,
+        FakeDiscord() as fake,
+    ):
+        env = bot_env(
+            tmp_path,
+            openrouter,
+            SLACK_BOT_TOKEN=slack.bot_token,
+            SLACK_SIGNING_SECRET=SECRET,
+            SLACK_API_URL=slack.api_url,
+            PORT=str(port),
+            DISCORD_BOT_TOKEN=fake.token,
+            DISCORD_API_BASE=fake.rest_base,
+            DISCORD_GATEWAY_URL=fake.gateway_url,
+        )
+        proc = await spawn_bot(env, tmp_path)
+        url = f"http://127.0.0.1:{port}/slack/events"
+        try:
+            await wait_healthy(port)
+            async with asyncio.timeout(60):
+                await fake.wait_for_identify()
+                await fake.send_user_message(content=f"{fake.bot.mention} discord, ready?")
+                await fake.wait_for_message(lambda m: "ready?" in m.content)
+                for event, data in JUNK_DISPATCHES:
+                    await fake.dispatch(event, data)
+                fake.mangle_next("RESUMED", None)
+                fake.mangle_next("READY", {})
+                await fake.drop_connection()  # RESUME -> broken RESUMED -> broken READY
+                mention = app_mention(f"{BOT} slack, are you there?")
+                await slack.deliver_event(url, SECRET, mention)
+                await slack.wait_for(
+                    lambda: [m for m in slack.thread("C123", mention["ts"]) if m.get("bot_id")],
+                    30,
+                )
+                await fake.wait_until(lambda: len(fake.identifies) >= 3)
+                await fake.send_user_message(content=f"{fake.bot.mention} discord, back?")
+                answer = await fake.wait_for_message(lambda m: "back?" in m.content)
+                assert proc.returncode is None
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # it may have died: the logs say why
+                proc.send_signal(signal.SIGTERM)
+            out_b, err_b = await asyncio.wait_for(proc.communicate(), 30)
+        logs = out_b.decode() + err_b.decode()
+        assert answer.content == "echo: discord, back?"
+        assert proc.returncode == 0, logs[-3000:]
+        assert "Traceback" not in logs and "a platform connection failed" not in logs
+        assert logs.count("dropped a malformed") == len(JUNK_DISPATCHES)
+        assert logs.count("the gateway sent something unreadable") == 2

@@ -6,8 +6,17 @@
 - The privileged ``message_content`` intent is asked for only when the application has it (a
   refused intent closes the gateway); without it mentions, replies and DMs still work and the
   bot says so at start-up.
-- Slash commands are synced only when their definition changed (a hash kept in the store).
+- Slash commands are synced only when their definition, target guild or application changed
+  (a hash kept in the store).
 - Gateway replays after a resume carry the same message id: the core claims each id once.
+- No gateway payload ends the client: a dispatch that cannot be parsed is logged and dropped;
+  a frame that leaves no session to trust (a READY, RESUMED or frame it cannot read) makes it
+  join the gateway afresh (``ChatClient.connect``).
+- Attachments are downloaded in chunks and abandoned past MAX_FILE_MB: their declared size is
+  never trusted.
+- A message whose guild discord.py has not loaded (before its GUILD_CREATE, or unavailable) is
+  still a guild message: its channel is looked up over REST, never taken for a DM; role ids
+  come from the member in the payload, not from the guild cache.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import discord.gateway
 import discord.http
 import yarl
 from discord import app_commands
+from discord.backoff import ExponentialBackoff
 
 from adapters.discord.reply import NO_PINGS, DiscordReply, Editable, TypingHub
 from adapters.discord.translate import (
@@ -42,7 +52,7 @@ from adapters.discord.translate import (
     strip_bot_mention,
 )
 from bot.commands import MENTION_SETTING
-from bot.events import Attachment, ConversationKey, Event, EventKind
+from bot.events import Attachment, AttachmentUnavailable, ConversationKey, Event, EventKind
 from bot.inflight import InFlight
 from bot.reply import Undeliverable
 from bot.settings import ConfigError, Settings
@@ -77,10 +87,13 @@ PLAIN_COMMANDS = (
 )
 """Slash commands without options, in the order they are registered (after /ask and /model)."""
 PRIVATE_COMMANDS = frozenset({"model", "settings", *(name for name, _ in PLAIN_COMMANDS)})
-UNKNOWN_PLACE = "Sorry, I can't tell where this command was used, so I can't answer it here."
 NEED_MENTION = (
     "-# I can't read replies that don't mention me here (the Message Content intent is off): "
     "keep the @mention on when you reply, or mention me."
+)
+NOT_LOADED = (
+    "-# Discord hasn't told me about this server yet, so I can't answer here. "
+    "Please try again in a minute."
 )
 
 
@@ -90,28 +103,53 @@ def require_discord_settings(settings: Settings) -> str:
     return settings.discord_bot_token.get_secret_value()
 
 
-def place_of(channel: Any) -> Place:
+def place_of(channel: Any, guild_id: int | None = None) -> Place:
+    """Where ``channel`` is, as plain ids. ``guild_id`` is the payload's, when the caller has
+    it. Without a guild object (discord.py has not loaded the guild yet) the channel's own
+    ``guild_id`` still makes it a guild channel: only a channel with no guild id is a DM."""
+    guild = getattr(channel, "guild", None)
+    if guild_id is None:
+        guild_id = guild.id if guild is not None else getattr(channel, "guild_id", None)
     if isinstance(channel, discord.Thread):
         return Place(
-            guild_id=channel.guild.id,
+            guild_id=guild_id,
             channel_id=channel.id,
             parent_id=channel.parent_id,
             is_thread=True,
         )
-    guild = getattr(channel, "guild", None)
-    return Place(guild_id=guild.id if guild else None, channel_id=channel.id)
+    return Place(guild_id=guild_id, channel_id=channel.id)
+
+
+SESSION_EVENTS = frozenset({"READY"})
+"""Dispatches that set up the session: one that cannot be parsed leaves nothing to trust."""
+FATAL_GATEWAY_ERRORS: tuple[type[BaseException], ...] = (
+    discord.LoginFailure,
+    discord.PrivilegedIntentsRequired,
+    discord.ConnectionClosed,
+    discord.GatewayNotFound,
+)
+"""What discord.py itself gives up on (a refused token or intents, a close code it may not
+reconnect after): configuration to fix, so the client ends and ``python -m bot`` says so."""
+
+
+class BrokenSession(Exception):
+    """A session-setting dispatch could not be parsed: the gateway must be joined afresh."""
 
 
 def _guard_parsers(parsers: dict[str, Any]) -> None:
     """Make each gateway dispatch parser drop a payload it cannot parse (with a warning) instead
     of raising: discord.py lets such an exception end ``Client.start``, which silently took the
-    whole Discord side down (e.g. a MESSAGE_CREATE without ``content``)."""
+    whole Discord side down (e.g. a MESSAGE_CREATE without ``content``). A READY that cannot be
+    parsed is not dropped (that would leave a connected client with no user, deaf to every
+    message): it raises ``BrokenSession`` for ``ChatClient.connect`` to reconnect."""
 
     def guarded(name: str, parse: Any) -> Any:
         def parse_or_drop(data: Any) -> Any:
             try:
                 return parse(data)
             except Exception as exc:
+                if name in SESSION_EVENTS:
+                    raise BrokenSession(f"{name} ({type(exc).__name__}: {exc})") from exc
                 log.warning(
                     "discord: dropped a malformed %s dispatch (%s: %s)",
                     name,
@@ -147,6 +185,38 @@ class ChatClient(discord.Client):
     async def setup_hook(self) -> None:
         await self.adapter.sync_commands(self)
 
+    async def connect(self, *, reconnect: bool = True) -> None:
+        """discord.py's gateway loop, joined afresh whenever a frame breaks it.
+
+        discord.py reconnects after network errors and closes, but any other exception out of
+        its frame handling ends ``Client.connect``, and with it the client: a READY without a
+        session id, a RESUMED without data or a frame that is not a JSON object stopped the
+        whole process, Slack included. Such a frame leaves no session to trust, so it is
+        logged once, the socket closed, and the gateway joined again with a new IDENTIFY,
+        after a pause that grows while it keeps happening (IDENTIFYs are limited per day).
+        Dispatches that merely fail to parse never get here: ``_guard_parsers`` drops them."""
+        backoff = ExponentialBackoff()
+        while True:
+            try:
+                await super().connect(reconnect=reconnect)
+                return
+            except FATAL_GATEWAY_ERRORS:
+                raise
+            except Exception as exc:
+                if self.is_closed() or not reconnect:
+                    raise
+                delay = backoff.delay()
+                log.warning(
+                    "discord: the gateway sent something unreadable (%s: %s); joining it "
+                    "afresh in %.1f s",
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                with contextlib.suppress(Exception):
+                    await self.ws.close(code=1000)  # the session ends with it
+                await asyncio.sleep(delay)
+
     async def on_ready(self) -> None:
         if not self.ready.is_set():
             self.adapter.log_invite(self)
@@ -173,6 +243,8 @@ class DiscordAdapter:
         the process supervisor restarts it."""
         self.message_content = False
         self.outcomes: Counter[str] = Counter()
+        self._cdn: aiohttp.ClientSession | None = None
+        """Attachment downloads (Discord's CDN needs no token; discord.py's session is private)."""
 
     @property
     def healthy(self) -> bool:
@@ -201,6 +273,10 @@ class DiscordAdapter:
                 "mentions, replies to it and DMs only (enable it under Bot -> Privileged Gateway "
                 "Intents to answer follow-ups in threads without a mention)"
             )
+        self._cdn = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=120, sock_read=30),
+            headers={"User-Agent": "chatbot (discord attachments)"},
+        )
         client = self.client = ChatClient(self, intents)
         self._task = asyncio.create_task(self._run(client))
         ready = asyncio.create_task(client.ready.wait())
@@ -278,6 +354,9 @@ class DiscordAdapter:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._cdn is not None:
+            await self._cdn.close()
+            self._cdn = None
         if self._saved_globals is not None:
             discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = (
                 self._saved_globals
@@ -360,15 +439,19 @@ class DiscordAdapter:
         return callback
 
     async def sync_commands(self, client: ChatClient) -> None:
-        """Sync the command tree when its definition (or target guild) changed, never else."""
+        """Sync the command tree when its definition, its target guild or the application
+        changed, never else. The application is part of the hash: commands belong to one, so
+        the same database pointed at another app (a new bot, staging vs production) must sync
+        that app's commands, which "unchanged" used to skip."""
         guild = (
             discord.Object(self.settings.discord_guild_id)
             if self.settings.discord_guild_id
             else None
         )
         definition = [c.to_dict(client.tree) for c in client.tree.get_commands()]
+        target = [client.application_id, guild.id if guild else None]
         digest = hashlib.sha256(
-            json.dumps([guild.id if guild else None, definition], sort_keys=True).encode()
+            json.dumps([target, definition], sort_keys=True).encode()
         ).hexdigest()
         if await self.core.store.get_state(key=COMMANDS_HASH_KEY) == digest:
             log.info("discord: slash commands unchanged, not synced")
@@ -385,11 +468,16 @@ class DiscordAdapter:
 
     async def _command(self, interaction: discord.Interaction[Any], name: str, args: str) -> None:
         channel = interaction.channel
-        if channel is None:
-            await interaction.response.send_message(UNKNOWN_PLACE, ephemeral=True)
+        # The payload's guild_id decides, not discord.py's guild cache (an interaction from a
+        # guild not loaded yet, or one the bot is not in, has a partial guild there).
+        if channel is not None:
+            place = place_of(channel, interaction.guild_id)
+        elif interaction.channel_id is not None:  # a channel type discord.py cannot build
+            place = Place(guild_id=interaction.guild_id, channel_id=interaction.channel_id)
+        else:
+            await interaction.response.send_message(NOT_LOADED, ephemeral=True)
             return
         private = name in PRIVATE_COMMANDS
-        place = place_of(channel)
 
         def event_in(conversation: ConversationKey) -> Event:
             return command_event(
@@ -425,7 +513,8 @@ class DiscordAdapter:
         else:
             # /ask is answered in public: everything is checked before "thinking…" shows there.
             event = event_in(place_conversation(place) or new_conversation(place, interaction.id))
-            event = dataclasses.replace(event, address=json.dumps({"channel": channel.id}))
+            # The others answer at once: no need to tell after a crash.
+            event = dataclasses.replace(event, address=json.dumps({"channel": place.channel_id}))
             refused = await self.core.admit(event, tell_privately)
             if refused is not None:
                 self.outcomes[refused.outcome] += 1
@@ -463,9 +552,16 @@ class DiscordAdapter:
         me = client.user
         if message.author.id == me.id or message.type not in USER_MESSAGE_TYPES:
             return
-        place = place_of(message.channel)
         # getattr: discord.py leaves the attribute unset when a payload lacks "mentions".
         mentioned = any(user.id == me.id for user in getattr(message, "mentions", ()))
+        place = await self._place_of_message(
+            client, message, addressed=mentioned or message.reference is not None
+        )
+        if place is None:
+            if mentioned:
+                await self._say(message, NOT_LOADED)
+            self.outcomes["refused"] += 1
+            return
         conversation = place_conversation(place)
         kind = EventKind.DIRECT_MESSAGE if place.is_dm else EventKind.MENTION
         if conversation is None and message.reference is not None:
@@ -493,14 +589,18 @@ class DiscordAdapter:
             kind=kind,
             author_id=message.author.id,
             author_name=message.author.display_name,
-            author_is_bot=message.author.bot,
+            # A webhook's message (a channel webhook, a followed channel's crosspost) has no
+            # person behind it, and its author need not carry the bot flag.
+            author_is_bot=message.author.bot or message.webhook_id is not None,
             content=message.content,
             bot_id=me.id,
             author_roles=_roles(message.author),
         )
 
+        in_dm = place.is_dm
+
         async def tell_privately(content: str) -> Any:
-            if place.is_dm:
+            if in_dm:
                 return await message.channel.send(content, allowed_mentions=NO_PINGS)
             return await message.author.send(content, allowed_mentions=NO_PINGS)
 
@@ -538,7 +638,7 @@ class DiscordAdapter:
         )  # a thread's channel key is its parent's
         if message.attachments:
             event = dataclasses.replace(
-                event, attachments=tuple(_attachment(a) for a in message.attachments)
+                event, attachments=tuple(self._attachment(a) for a in message.attachments)
             )
         address: dict[str, int] = {"channel": _channel_id(target, message)}
         if target is message.channel:
@@ -548,6 +648,41 @@ class DiscordAdapter:
         reply = self._reply_to(message, target, conversation, tell_privately)
         result = await self.core.handle(event, reply, admitted=admitted)
         self.outcomes[result.outcome] += 1
+
+    async def _place_of_message(
+        self, client: discord.Client, message: discord.Message, *, addressed: bool
+    ) -> Place | None:
+        """Where ``message`` was written; None if that cannot be known for sure. ``addressed``:
+        it mentions the bot or replies to a message."""
+        channel = message.channel
+        if not isinstance(channel, discord.PartialMessageable):
+            return place_of(channel)
+        # discord.py has not loaded this channel: its guild's GUILD_CREATE has not come yet
+        # (or the guild is unavailable), or the thread is not cached. The payload's guild_id
+        # (kept on the partial channel) makes it a guild message; Discord's REST says whether
+        # it is a thread, and of which channel, which the conversation and settings keys need.
+        place = place_of(channel)
+        as_thread = place_conversation(dataclasses.replace(place, is_thread=True))
+        if not addressed and not await self.core.store.has_conversation(
+            conversation=str(as_thread)
+        ):
+            # Neither addressed to the bot nor in a thread it takes part in: ignored whatever
+            # the channel is, so REST is not asked (with Message Content on, every message of
+            # a guild still loading would be one request).
+            return place
+        try:
+            fetched = await client.fetch_channel(channel.id)
+        except Exception as exc:  # HTTP errors, or an answer discord.py cannot build
+            log.warning(
+                "discord: could not look up a channel of a guild not loaded yet (%s)",
+                type(exc).__name__,
+            )
+            return None
+        place = place_of(fetched)
+        if place.guild_id != channel.guild_id:
+            log.warning("discord: the gateway and REST disagree on a channel's guild")
+            return None
+        return place
 
     async def _say(self, message: discord.Message, text: str) -> None:
         try:
@@ -599,6 +734,21 @@ class DiscordAdapter:
                 return None
         return None
 
+    def _attachment(self, attachment: discord.Attachment) -> Attachment:
+        url, max_mb = attachment.url, self.settings.max_file_mb
+
+        async def fetch() -> bytes:
+            if self._cdn is None or self._cdn.closed:
+                raise AttachmentUnavailable("I am shutting down")
+            return await _download(self._cdn, url, max_mb)
+
+        return Attachment(
+            name=scrub(attachment.filename),
+            declared_type=attachment.content_type or "application/octet-stream",
+            size=attachment.size,
+            fetch=fetch,
+        )
+
     def _recorder(self, conversation: ConversationKey) -> Any:
         async def sent(message_id: int) -> None:
             await self._remember(message_id, conversation)
@@ -616,8 +766,15 @@ def _channel_id(target: discord.abc.Messageable, message: discord.Message) -> in
 
 
 def _roles(user: discord.abc.User) -> tuple[str, ...]:
-    """A guild member's role ids (for role allowlists); none in DMs."""
-    return tuple(str(role.id) for role in getattr(user, "roles", ()) if not role.is_default())
+    """A guild member's role ids (for role allowlists); none in DMs.
+
+    The ids Discord sent with the member (``Member._roles``), not the roles discord.py could
+    match in its guild cache (``Member.roles``): before a guild's GUILD_CREATE, or in an
+    interaction from a guild the bot is not in, that cache has none, and every role was lost.
+    The list never holds the @everyone role."""
+    if not isinstance(user, discord.Member):
+        return ()
+    return tuple(str(role_id) for role_id in user._roles)
 
 
 def _thread_name(message: discord.Message, bot_id: int) -> str:
@@ -625,13 +782,24 @@ def _thread_name(message: discord.Message, bot_id: int) -> str:
     return text[:90]
 
 
-def _attachment(attachment: discord.Attachment) -> Attachment:
-    async def fetch() -> bytes:
-        return await attachment.read()
+async def _download(http: aiohttp.ClientSession, url: str, max_mb: float) -> bytes:
+    """The file at ``url``, read in chunks and abandoned past ``max_mb``.
 
-    return Attachment(
-        name=scrub(attachment.filename),
-        declared_type=attachment.content_type or "application/octet-stream",
-        size=attachment.size,
-        fetch=fetch,
-    )
+    An attachment's ``size`` is only what the payload claims: ``Attachment.read()`` read one
+    that declared 10 bytes and served 300 MB whole before anything could check it (the process
+    went from 298 to 861 MB). A larger ``Content-Length`` is believed; a smaller one is not."""
+    max_bytes = int(max_mb * 1024 * 1024)
+    too_big = f"it is over the {max_mb:g} MB limit"
+    async with http.get(url) as resp:
+        if resp.status != 200:
+            raise AttachmentUnavailable(f"Discord answered {resp.status} for it")
+        if resp.content_length is not None and resp.content_length > max_bytes:
+            raise AttachmentUnavailable(too_big)
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            total += len(chunk)
+            if total > max_bytes:
+                raise AttachmentUnavailable(too_big)
+            chunks.append(chunk)
+    return b"".join(chunks)

@@ -16,6 +16,13 @@ One aiohttp server answers three things:
 * A CDN look-alike (``cdn_base``) serving attachment bytes at
   ``/attachments/{channel_id}/{attachment_id}/{filename}`` for ``Attachment.read()``.
 
+Hostile worlds, for tests of what a real Discord may send now and then: a guild whose
+GUILD_CREATE is withheld (``unavailable_guilds``, then ``make_available``), a guild the client
+never heard of (``add_guild`` after it connected), a webhook's message (``message_create(...,
+webhook_id=...)``), an attachment that lies about its size (``AttachmentSpec(declared_size=...,
+served_size=...)``, streamed, ``bytes_served`` counted), a malformed READY or RESUMED
+(``mangle_next``) and any raw frame (``send_frame``).
+
 Messages the bot creates or edits are stored per channel (``FakeMessage``: content, embeds,
 allowed_mentions, message_reference, attachments, edit history) and dispatched back over the
 gateway as MESSAGE_CREATE / MESSAGE_UPDATE / MESSAGE_DELETE, as Discord does. The gateway honours
@@ -296,6 +303,9 @@ class FakeGuild:
     threads: list[FakeChannel] = field(default_factory=list)
     members: list[FakeUser] = field(default_factory=list)
     roles: list[FakeRole] = field(default_factory=list)
+    member_roles: dict[int, list[int]] = field(default_factory=dict)
+    """Role ids per member (user id), as the member object's ``roles`` lists them (never the
+    ``@everyone`` role)."""
 
     @classmethod
     def create(
@@ -329,9 +339,17 @@ class FakeGuild:
             guild.threads.append(thread)
         return guild
 
+    def add_role(self, name: str, *, members: Sequence[FakeUser] = ()) -> FakeRole:
+        """A new role (with ``DEFAULT_PERMISSIONS``) held by ``members``."""
+        role = FakeRole(id=new_snowflake(), name=name, position=len(self.roles))
+        self.roles.append(role)
+        for user in members:
+            self.member_roles.setdefault(user.id, []).append(role.id)
+        return role
+
     def member_payload(self, user: FakeUser, *, with_user: bool = True) -> JSONDict:
         payload: JSONDict = {
-            "roles": [],
+            "roles": [str(r) for r in self.member_roles.get(user.id, [])],
             "joined_at": _iso(self.id),
             "premium_since": None,
             "deaf": False,
@@ -363,12 +381,19 @@ class FakeAttachment:
     content_type: str | None
     url: str
     description: str | None = None
+    declared_size: int | None = None
+    """The ``size`` the payload claims, when it lies (default: the real size)."""
+    served_size: int | None = None
+    """Bytes the CDN streams instead of ``data`` (zeros, made as they are sent, never held)."""
+    bytes_served: int = 0
+    """Bytes the CDN wrote for this attachment so far (a client that stops reading stops it)."""
 
     def to_payload(self) -> JSONDict:
+        size = len(self.data) if self.declared_size is None else self.declared_size
         payload: JSONDict = {
             "id": str(self.id),
             "filename": self.filename,
-            "size": len(self.data),
+            "size": size,
             "url": self.url,
             "proxy_url": self.url,
         }
@@ -387,6 +412,11 @@ class AttachmentSpec:
     data: bytes
     content_type: str | None = None
     description: str | None = None
+    declared_size: int | None = None
+    """A lie: the ``size`` the payload gives (the real one by default)."""
+    served_size: int | None = None
+    """The CDN streams this many bytes (zeros) instead of ``data``: a file far larger than it
+    says, without the test holding it in memory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -696,6 +726,11 @@ class FakeDiscord(LoopbackServer):
         self.heartbeats = 0
         self.intents: int | None = None
         """The intents of the last IDENTIFY."""
+        self.unavailable_guilds: set[int] = set()
+        """Guilds READY lists (as unavailable, like all) whose GUILD_CREATE is not sent after
+        it, as in a Discord outage or before a big bot's GUILD_CREATE burst reaches them;
+        ``make_available`` sends it."""
+        self._mangled: dict[str, deque[Any]] = {}
 
         super().__init__(port=port)
         self._attachments: dict[int, FakeAttachment] = {}
@@ -806,6 +841,9 @@ class FakeDiscord(LoopbackServer):
 
     # ----------------------------------------------------------------- stored messages
 
+    def attachment(self, attachment_id: int | str) -> FakeAttachment:
+        return self._attachments[int(attachment_id)]
+
     def message(self, message_id: int) -> FakeMessage:
         return self._messages_by_id[message_id]
 
@@ -878,7 +916,8 @@ class FakeDiscord(LoopbackServer):
                 payload["referenced_message"] = None
         if message.webhook_id is not None:
             payload["webhook_id"] = str(message.webhook_id)
-            payload["application_id"] = str(self.application_id)
+            if message.webhook_id == self.application_id:  # the bot's interaction webhook
+                payload["application_id"] = str(self.application_id)
         if message.interaction_id is not None:
             interaction = self.interactions.get(message.interaction_id)
             if interaction is not None:
@@ -919,6 +958,7 @@ class FakeDiscord(LoopbackServer):
         embeds: Sequence[JSONDict] = (),
         guild_id: int | None = None,
         message_id: int | None = None,
+        webhook_id: int | None = None,
     ) -> JSONDict:
         """Store a message from a user and return its MESSAGE_CREATE payload (to ``dispatch``).
 
@@ -927,8 +967,14 @@ class FakeDiscord(LoopbackServer):
         content to address the bot. ``message_reference`` is a message id in the same channel
         (or a reference dict): the payload then carries ``referenced_message`` and type 19.
         ``attachments`` are served at ``/attachments/{channel}/{id}/{filename}``.
+
+        ``webhook_id``: a message posted through a channel webhook. As Discord documents it,
+        the author is then the webhook itself (its id, name and avatar; by default
+        ``Captain Hook``, without ``bot``), there is no ``member``, and ``webhook_id`` is set.
         """
         channel = self.channels[channel_id if channel_id is not None else self.channel.id]
+        if webhook_id is not None and author is None:
+            author = FakeUser(id=webhook_id, username="Captain Hook")
         author = author or self.user
         msg_id = message_id if message_id is not None else new_snowflake()
         if mentions is None:
@@ -950,15 +996,17 @@ class FakeDiscord(LoopbackServer):
             mentions=list(mentions),
             mention_everyone="@everyone" in content or "@here" in content,
             type=19 if reference is not None else 0,
+            webhook_id=webhook_id,
         )
         for spec in attachments:
             if isinstance(spec, tuple):
                 spec = AttachmentSpec(filename=spec[0], data=spec[1])
-            message.attachments.append(
-                self._new_attachment(
-                    channel.id, spec.filename, spec.data, spec.content_type, spec.description
-                )
+            attachment = self._new_attachment(
+                channel.id, spec.filename, spec.data, spec.content_type, spec.description
             )
+            attachment.declared_size = spec.declared_size
+            attachment.served_size = spec.served_size
+            message.attachments.append(attachment)
         self._store(message)
         return self.message_payload(message, gateway=True)
 
@@ -1195,7 +1243,7 @@ class FakeDiscord(LoopbackServer):
         session = self._session
         if session is None:
             raise RuntimeError("no gateway session: the client has not identified yet")
-        if event == "INTERACTION_CREATE":
+        if event == "INTERACTION_CREATE" and str(data.get("id", "")).isdigit():
             interaction = self.interactions.get(int(data["id"]))
             if interaction is not None:
                 interaction.created_at = time.monotonic()
@@ -1232,6 +1280,34 @@ class FakeDiscord(LoopbackServer):
         """Op 7 RECONNECT: the client closes and RESUMEs."""
         for conn in list(self._conns):
             await self._send(conn, {"op": 7, "d": None, "s": None, "t": None})
+
+    def mangle_next(self, event: str, data: Any) -> None:
+        """The next ``READY`` or ``RESUMED`` the gateway sends carries ``data`` as its ``d``
+        (a malformed payload, as a broken proxy or a changed protocol could send)."""
+        if event not in ("READY", "RESUMED"):
+            raise ValueError("only READY and RESUMED are sent by the gateway itself")
+        self._mangled.setdefault(event, deque()).append(data)
+
+    def _payload_for(self, event: str, data: JSONDict) -> Any:
+        queue = self._mangled.get(event)
+        return queue.popleft() if queue else data
+
+    async def send_frame(self, frame: Any) -> None:
+        """Send ``frame`` as it is (any JSON value, even not an object) on the live socket(s),
+        outside the session's sequence: a frame no well-behaved gateway would send."""
+        for conn in list(self._conns):
+            await self._send(conn, frame)
+
+    async def make_available(self, guild_id: int) -> int | None:
+        """Send a withheld guild's GUILD_CREATE (see ``unavailable_guilds``)."""
+        self.unavailable_guilds.discard(guild_id)
+        session = self._session
+        if session is None:
+            raise RuntimeError("no gateway session: the client has not identified yet")
+        guild = self.guilds[guild_id]
+        return await self._dispatch(
+            session, "GUILD_CREATE", self.guild_create(guild, session.intents)
+        )
 
     async def invalidate_session(self, *, resumable: bool = False) -> None:
         """Op 9 INVALID_SESSION: with ``resumable`` False the client IDENTIFYs anew."""
@@ -1286,7 +1362,7 @@ class FakeDiscord(LoopbackServer):
         blanked.pop("poll", None)
         return blanked
 
-    async def _send(self, conn: _Conn, payload: JSONDict) -> bool:
+    async def _send(self, conn: _Conn, payload: Any) -> bool:
         text = json.dumps(payload, separators=(",", ":"))
         async with conn.lock:
             if conn.ws.closed:
@@ -1423,9 +1499,10 @@ class FakeDiscord(LoopbackServer):
         }
         if "shard" in data:
             ready["shard"] = data["shard"]
-        await self._dispatch(session, "READY", ready)
+        await self._dispatch(session, "READY", self._payload_for("READY", ready))
         for guild in self.guilds.values():
-            await self._dispatch(session, "GUILD_CREATE", self.guild_create(guild, intents))
+            if guild.id not in self.unavailable_guilds:
+                await self._dispatch(session, "GUILD_CREATE", self.guild_create(guild, intents))
 
     def guild_create(self, guild: FakeGuild, intents: int | None = None) -> JSONDict:
         """The GUILD_CREATE payload for ``guild`` (members limited to the bot without the
@@ -1502,7 +1579,12 @@ class FakeDiscord(LoopbackServer):
                 if frame["s"] > last_seen:
                     await self._send(conn, frame)
             session.seq += 1
-            resumed = {"op": 0, "t": "RESUMED", "s": session.seq, "d": {}}
+            resumed = {
+                "op": 0,
+                "t": "RESUMED",
+                "s": session.seq,
+                "d": self._payload_for("RESUMED", {}),
+            }
             session.history.append(resumed)
             await self._send(conn, resumed)
         self._notify()
@@ -2273,15 +2355,32 @@ class FakeDiscord(LoopbackServer):
 
     # ----------------------------------------------------------------- CDN
 
-    async def _get_attachment(self, request: web.Request) -> web.Response:
+    async def _get_attachment(self, request: web.Request) -> web.StreamResponse:
         attachment_id = request.match_info["attachment_id"]
         attachment = self._attachments.get(int(attachment_id)) if attachment_id.isdigit() else None
         if attachment is None or str(attachment.channel_id) != request.match_info["channel_id"]:
             return web.Response(status=404, text="This content is no longer available.")
-        return web.Response(
-            body=attachment.data,
-            content_type=attachment.content_type or "application/octet-stream",
-        )
+        content_type = attachment.content_type or "application/octet-stream"
+        if attachment.served_size is None:
+            attachment.bytes_served += len(attachment.data)
+            return web.Response(body=attachment.data, content_type=content_type)
+        # Streamed with its true length, chunk by chunk, so what a client reads before it hangs
+        # up is what was served (give or take the sockets' buffers).
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        response.content_length = attachment.served_size
+        await response.prepare(request)
+        chunk = bytes(64 * 1024)
+        left = attachment.served_size
+        try:
+            while left > 0:
+                part = chunk[: min(left, len(chunk))]
+                await response.write(part)
+                attachment.bytes_served += len(part)
+                left -= len(part)
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the client stopped reading and closed the connection
+        return response
 
     async def _get_avatar(self, request: web.Request) -> web.Response:
         return web.Response(body=_PNG, content_type="image/png")
