@@ -209,11 +209,10 @@ async def _serve(settings: Settings) -> int:
                 from bot.ops import OpsServer
 
                 # Up before the platforms, so /healthz says 503 (not "refused") while starting.
-                ops = OpsServer(
-                    core,
-                    lambda: len(running) == len(factories) and all(p.healthy for p in running),
-                )
+                ops = OpsServer(core)
                 await ops.start(settings.ops_host, settings.ops_port)
+            for name in configured:  # not healthy until every platform has started
+                core.health[name] = lambda: False
             for factory in factories:  # Slack and Discord share this one event loop
                 platform = factory(core, settings)
                 running.append(platform)  # closed in the end even if its start fails
@@ -231,13 +230,10 @@ async def _serve(settings: Settings) -> int:
                 ", ".join(configured),
                 settings.bot_model,
             )
-            waits = [asyncio.create_task(stop.wait())]
-            waits += [asyncio.create_task(p.failed.wait()) for p in running]
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            for wait in waits:
-                wait.cancel()
-            if not stop.is_set():
-                log.error("a platform connection failed; stopping so the supervisor restarts us")
+            if not await _until_stopped_or_all_failed(stop, running, configured):
+                log.error(
+                    "every platform connection failed; stopping so the supervisor restarts us"
+                )
                 code = EXIT_RUNTIME
             log.info("stopping")
         finally:
@@ -247,6 +243,35 @@ async def _serve(settings: Settings) -> int:
             if core is not None:
                 await core.close()
     return code
+
+
+async def _until_stopped_or_all_failed(
+    stop: asyncio.Event, running: Sequence[Platform], names: Sequence[str]
+) -> bool:
+    """Serve until a signal (True) or until every platform failed for good (False). One that
+    fails while another still runs is logged and left down (/healthz says 503): Slack does
+    not stop because Discord refused the bot, nor the reverse."""
+    stopped = asyncio.create_task(stop.wait())
+    failures = {
+        asyncio.create_task(p.failed.wait()): name for p, name in zip(running, names, strict=True)
+    }
+    try:
+        pending: set[asyncio.Task[Any]] = {stopped, *failures}
+        while True:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if stopped in done:
+                return True
+            for task in done:
+                log.error(
+                    "%s: its connection failed for good; the other platforms keep running and "
+                    "/healthz reports 503",
+                    failures[task],
+                )
+            if pending == {stopped}:
+                return False
+    finally:
+        for task in (stopped, *failures):
+            task.cancel()
 
 
 async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:

@@ -174,8 +174,14 @@ class Core:
         """Turns waiting for their conversation's lock or a model slot (queue depth)."""
         self.running = 0
         """Turns holding a slot now."""
+        self.health: dict[str, Callable[[], bool]] = {}
+        """Each platform's "connected and taking events" (``/healthz``), by platform name."""
         self.metrics = Metrics()
         self.metrics.watch(lambda: self.waiting, lambda: self.running)
+
+    def healthy(self) -> bool:
+        """Every platform registered in ``health`` is up (and at least one is)."""
+        return bool(self.health) and all(check() for check in self.health.values())
 
     def model(self, name: str) -> Model:
         model = self._models.get(name)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -25,10 +24,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def add_ops_routes(app: web.Application, core: Core, healthy: Callable[[], bool]) -> None:
+def add_ops_routes(app: web.Application, core: Core) -> None:
     async def healthz(request: web.Request) -> web.Response:
-        """200 while the bot takes events and its store answers; 503 otherwise."""
-        if not healthy():
+        """200 while every platform takes events and the store answers; 503 otherwise."""
+        if not core.healthy():
             return web.json_response({"ok": False, "reason": "not running"}, status=503)
         try:
             async with asyncio.timeout(2.0):
@@ -61,9 +60,9 @@ def add_ops_routes(app: web.Application, core: Core, healthy: Callable[[], bool]
 class OpsServer:
     """A small HTTP server with only the ops routes (when no Slack HTTP server runs)."""
 
-    def __init__(self, core: Core, healthy: Callable[[], bool]) -> None:
+    def __init__(self, core: Core) -> None:
         self._app = web.Application()
-        add_ops_routes(self._app, core, healthy)
+        add_ops_routes(self._app, core)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 

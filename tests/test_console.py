@@ -554,3 +554,45 @@ async def test_chat_help_is_plain_text_for_the_terminal(
     assert code == 0, err
     assert "What I can do" in out and "/attach <path>" in out and "/quit" in out
     assert "*" not in out and "`" not in out
+
+
+async def test_slack_keeps_answering_when_discord_fails_for_good(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    """Discord closes the gateway with 4004 (authentication failed: the token was reset) while
+    both platforms run: Discord is down for good, but Slack keeps answering, /healthz says 503
+    and one line says why; SIGTERM still stops the process cleanly."""
+    port = free_port()
+    async with FakeSlack() as slack, FakeDiscord() as discord_fake:
+        env = slack_env(
+            tmp_path,
+            fake,
+            slack,
+            port,
+            DISCORD_BOT_TOKEN=discord_fake.token,
+            DISCORD_API_BASE=discord_fake.rest_base,
+            DISCORD_GATEWAY_URL=discord_fake.gateway_url,
+        )
+        proc = await spawn_bot(env, tmp_path)
+        try:
+            await wait_healthy(port)  # both platforms up
+            await discord_fake.drop_connection(code=4004)
+            url = f"http://127.0.0.1:{port}"
+            async with aiohttp.ClientSession() as http:
+                for _ in range(200):
+                    async with http.get(f"{url}/healthz") as resp:
+                        if resp.status == 503:
+                            break
+                    await asyncio.sleep(0.05)
+                assert resp.status == 503
+            event = app_mention(f"<@{BOT_USER_ID}> still there?")
+            await slack.deliver_event(f"{url}/slack/events", SECRET, event)
+            await slack.wait_for(lambda: slack.bot_messages("C123"), timeout=30)
+            assert proc.returncode is None
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err_b = await asyncio.wait_for(proc.communicate(), 30)
+    err = err_b.decode()
+    assert proc.returncode == 0, err
+    assert err.count("discord: its connection failed for good") == 1, err
+    assert [m["text"] for m in slack.bot_messages("C123")] == ["echo: still there?"]

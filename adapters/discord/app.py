@@ -230,6 +230,7 @@ class DiscordAdapter:
     def __init__(self, core: Core, settings: Settings) -> None:
         self._token = require_discord_settings(settings)
         self.core = core
+        core.health["discord"] = lambda: self.healthy
         self.settings = settings
         self.client: ChatClient | None = None
         self._task: asyncio.Task[None] | None = None
@@ -295,6 +296,14 @@ class DiscordAdapter:
                 raise ConfigError(
                     "Discord refused the bot's intents: enable them under Bot -> Privileged "
                     "Gateway Intents"
+                ) from None
+            except discord.ConnectionClosed as exc:
+                if exc.code == 4004:  # "Authentication failed", sent by the gateway itself
+                    raise ConfigError(
+                        "DISCORD_BOT_TOKEN was refused by Discord (gateway closed 4004)"
+                    ) from None
+                raise RuntimeError(
+                    f"the Discord gateway closed before the bot was ready ({exc.code})"
                 ) from None
             raise RuntimeError("the Discord client stopped before it was ready")
         if not done:

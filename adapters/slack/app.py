@@ -177,6 +177,7 @@ class SlackAdapter:
     def __init__(self, core: Core, settings: Settings) -> None:
         self._token = require_slack_settings(settings)
         self.core = core
+        core.health["slack"] = lambda: self.healthy
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
         self._native = NativeStreaming(settings.slack_native_streaming)
@@ -291,7 +292,7 @@ class SlackAdapter:
         app = web.Application(client_max_size=2 * 1024 * 1024)
         app.router.add_post("/slack/events", self._handle_http)
         if self.settings.ops_share_slack_listener:  # else python -m bot serves them apart
-            add_ops_routes(app, self.core, lambda: self.healthy)  # /healthz and /metrics
+            add_ops_routes(app, self.core)  # /healthz and /metrics
         return app
 
     async def _handle_http(self, request: web.Request) -> web.Response:
