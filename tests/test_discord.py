@@ -622,3 +622,20 @@ async def test_an_answer_discord_will_not_take_is_one_warning_not_a_traceback(
     assert "the answer could not be delivered: Discord answered 403" in caplog.text
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert await pending(bot.core.store) == []
+
+
+async def test_a_question_deleted_before_its_answer_still_gets_the_answer(bot: Bot) -> None:
+    """The user deletes their question while the model thinks: replying to it would be refused
+    ("Unknown message") and the whole answer lost. It is posted in the same place, without the
+    reference, and nothing more is said."""
+    fake = bot.discord
+    bot.openrouter.latency = 0.5
+    asked = await fake.send_user_message(content=f"{fake.bot.mention} quick one")
+    await fake.wait_for_request("POST /channels/{channel_id}/typing")
+    question = fake.message(int(asked["id"]))
+    await fake.delete_by_user(question.id)
+    await bot.answered()
+
+    [answer] = fake.bot_messages(question.channel_id)
+    assert answer.content == "echo: quick one"
+    assert bot.adapter.outcomes["failed"] == 0

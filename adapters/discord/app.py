@@ -695,7 +695,7 @@ class DiscordAdapter:
 
     async def _say(self, message: discord.Message, text: str) -> None:
         try:
-            await message.reply(text, mention_author=False, allowed_mentions=NO_PINGS)
+            await _reply(message, text)
         except discord.HTTPException as exc:
             log.info("could not reply with a hint: %s", exc.status)
 
@@ -708,7 +708,7 @@ class DiscordAdapter:
     ) -> DiscordReply:
         async def send_first(content: str) -> Editable:
             if target is message.channel:
-                return await message.reply(content, mention_author=False, allowed_mentions=NO_PINGS)
+                return await _reply(message, content)
             return await target.send(content, allowed_mentions=NO_PINGS)
 
         async def send_more(content: str) -> Editable:
@@ -766,6 +766,17 @@ class DiscordAdapter:
 
     async def _remember(self, message_id: int, conversation: ConversationKey) -> None:
         await self.core.store.set_state(key=message_state_key(message_id), value=str(conversation))
+
+
+async def _reply(message: discord.Message, content: str) -> discord.Message:
+    """A reply to ``message`` that is still posted if the user deleted it meanwhile (Discord
+    then drops the reference instead of refusing with "Unknown message")."""
+    return await message.channel.send(
+        content,
+        reference=message.to_reference(fail_if_not_exists=False),
+        mention_author=False,
+        allowed_mentions=NO_PINGS,
+    )
 
 
 def _channel_id(target: discord.abc.Messageable, message: discord.Message) -> int:

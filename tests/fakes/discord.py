@@ -2126,6 +2126,10 @@ class FakeDiscord(LoopbackServer):
         await self._mark_deleted(message)
         return web.Response(status=204)
 
+    async def delete_by_user(self, message_id: int) -> None:
+        """The author deletes their message in the client (MESSAGE_DELETE is dispatched)."""
+        await self._mark_deleted(self.message(message_id))
+
     async def _mark_deleted(self, message: FakeMessage) -> None:
         message.deleted = True
         if message.ephemeral:
