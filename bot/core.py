@@ -30,6 +30,7 @@ from bot.attachments import ImageInput, read_attachments
 from bot.budgets import DAY_S, budgets_for, day_start
 from bot.commands import CommandContext, run_command
 from bot.context import ToolCallBudget, ToolConfig, TurnContext
+from bot.conversations import Conversations
 from bot.documents import PDF_MIME
 from bot.errors import ErrorKind, failure_line, turn_failure, user_message
 from bot.events import Event, EventKind
@@ -174,6 +175,8 @@ class Core:
         """Turns waiting for their conversation's lock or a model slot (queue depth)."""
         self.running = 0
         """Turns holding a slot now."""
+        self.conversations = Conversations(store)
+        """What adapters ask about conversations (they never reach the store themselves)."""
         self.health: dict[str, Callable[[], bool]] = {}
         """Each platform's "connected and taking events" (``/healthz``), by platform name."""
         self.metrics = Metrics()

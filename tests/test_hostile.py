@@ -28,7 +28,6 @@ import aiohttp
 import pytest
 
 from adapters.discord import DiscordAdapter
-from adapters.discord.translate import message_state_key
 from adapters.slack import SlackAdapter
 from bot.access import REFUSAL
 from bot.app import build_core, open_services
@@ -1700,8 +1699,8 @@ async def test_people_in_an_unloaded_guild_do_not_share_one_conversation(
     users = [m["content"] for m in w.last_body()["messages"] if m["role"] == "user"]
     assert users == ["what was the plan?"]
     for sent in (first, second):
-        key = await w.store.get_state(key=message_state_key(int(sent["id"])))
-        assert key == f"discord:{guild.id}:{channel}:{sent['id']}"
+        key = await w.core.conversations.of_message(f"discord:{sent['id']}")
+        assert str(key) == f"discord:{guild.id}:{channel}:{sent['id']}"
 
 
 async def test_a_thread_in_an_unloaded_guild_is_still_one_conversation(

@@ -45,13 +45,11 @@ from adapters.discord.translate import (
     channel_key,
     command_event,
     message_event,
-    message_state_key,
     new_conversation,
     place_conversation,
     scrub,
     strip_bot_mention,
 )
-from bot.commands import MENTION_SETTING
 from bot.events import Attachment, AttachmentUnavailable, ConversationKey, Event, EventKind
 from bot.inflight import InFlight
 from bot.reply import Undeliverable
@@ -462,13 +460,13 @@ class DiscordAdapter:
         digest = hashlib.sha256(
             json.dumps([target, definition], sort_keys=True).encode()
         ).hexdigest()
-        if await self.core.store.get_state(key=COMMANDS_HASH_KEY) == digest:
+        if await self.core.conversations.recall(COMMANDS_HASH_KEY) == digest:
             log.info("discord: slash commands unchanged, not synced")
             return
         if guild is not None:
             client.tree.copy_global_to(guild=guild)
         await client.tree.sync(guild=guild)
-        await self.core.store.set_state(key=COMMANDS_HASH_KEY, value=digest)
+        await self.core.conversations.remember(COMMANDS_HASH_KEY, digest)
         log.info("discord: slash commands synced%s", f" to guild {guild.id}" if guild else "")
 
     async def on_command(self, interaction: discord.Interaction[Any], name: str, args: str) -> None:
@@ -514,10 +512,9 @@ class DiscordAdapter:
             await interaction.response.defer(thinking=True, ephemeral=True)
             conversation = place_conversation(place)
             if conversation is None and name in ("reset", "files"):
-                latest = await self.core.store.latest_conversation(
-                    user_id=f"discord:{interaction.user.id}", channel=str(channel_key(place))
+                conversation = await self.core.conversations.latest_of(
+                    user=f"discord:{interaction.user.id}", channel=channel_key(place)
                 )
-                conversation = ConversationKey.parse(latest) if latest else None
             event = event_in(conversation or new_conversation(place, interaction.id))
         else:
             # /ask is answered in public: everything is checked before "thinking…" shows there.
@@ -580,14 +577,11 @@ class DiscordAdapter:
             # thread the bot takes part in, continues it; anything else is not for the bot.
             kind = EventKind.THREAD_FOLLOW_UP
             follows_up = conversation is not None and (
-                not place.is_thread
-                or await self.core.store.has_conversation(conversation=str(conversation))
+                not place.is_thread or await self.core.conversations.bot_takes_part(conversation)
             )
             if follows_up and place.is_thread:
-                rule = await self.core.store.get_channel_setting(
-                    channel=str(channel_key(place)), name=MENTION_SETTING
-                )
-                follows_up = rule != "required"
+                required = await self.core.conversations.mention_required(channel_key(place))
+                follows_up = required is not True
             if not follows_up:
                 self.outcomes["ignored"] += 1
                 return
@@ -672,8 +666,8 @@ class DiscordAdapter:
         # it is a thread, and of which channel, which the conversation and settings keys need.
         place = place_of(channel)
         as_thread = place_conversation(dataclasses.replace(place, is_thread=True))
-        if not addressed and not await self.core.store.has_conversation(
-            conversation=str(as_thread)
+        if not addressed and (
+            as_thread is None or not await self.core.conversations.bot_takes_part(as_thread)
         ):
             # Neither addressed to the bot nor in a thread it takes part in: ignored whatever
             # the channel is, so REST is not asked (with Message Content on, every message of
@@ -730,9 +724,9 @@ class DiscordAdapter:
             reference = current.reference if current is not None else None
             if reference is None or reference.message_id is None:
                 return None
-            known = await self.core.store.get_state(key=message_state_key(reference.message_id))
-            if known:
-                return ConversationKey.parse(known)
+            known = await self.core.conversations.of_message(f"discord:{reference.message_id}")
+            if known is not None:
+                return known
             resolved = reference.resolved
             if isinstance(resolved, discord.Message):
                 current = resolved
@@ -765,7 +759,7 @@ class DiscordAdapter:
         return sent
 
     async def _remember(self, message_id: int, conversation: ConversationKey) -> None:
-        await self.core.store.set_state(key=message_state_key(message_id), value=str(conversation))
+        await self.core.conversations.remember_message(f"discord:{message_id}", conversation)
 
 
 async def _reply(message: discord.Message, content: str) -> discord.Message:

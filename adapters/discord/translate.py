@@ -60,11 +60,6 @@ def new_conversation(place: Place, message_id: int) -> ConversationKey:
     return ConversationKey(PLATFORM, (str(place.guild_id), str(place.channel_id), str(message_id)))
 
 
-def message_state_key(message_id: int) -> str:
-    """The store's key for "which conversation is this message part of"."""
-    return f"{PLATFORM}:message:{message_id}"
-
-
 def scrub(text: str) -> str:
     """``text`` with each lone surrogate (a JSON ``"\\ud800"`` escape decodes to one) replaced
     by U+FFFD: UTF-8 cannot encode them, so SQLite and HTTP clients would fail on them later."""

@@ -57,7 +57,6 @@ from adapters.slack.translate import (
     defuse_mentions,
     route_message,
 )
-from bot.commands import MENTION_SETTING
 from bot.events import ConversationKey, Event
 from bot.inflight import InFlight
 from bot.ops import add_ops_routes
@@ -382,9 +381,7 @@ class SlackAdapter:
             incoming.needs_membership
             and (
                 await self._mention_required(incoming.event)
-                or not await self.core.store.has_conversation(
-                    conversation=str(incoming.event.conversation)
-                )
+                or not await self.core.conversations.bot_takes_part(incoming.event.conversation)
             )
         ):
             await self.core.observe(incoming.event)
@@ -405,10 +402,8 @@ class SlackAdapter:
     async def _mention_required(self, event: Event) -> bool:
         """Do thread follow-ups need a mention here? ``/settings mention``, else
         ``SLACK_REQUIRE_MENTION``."""
-        rule = await self.core.store.get_channel_setting(
-            channel=str(event.channel), name=MENTION_SETTING
-        )
-        return rule == "required" if rule else self.settings.slack_require_mention
+        rule = await self.core.conversations.mention_required(event.channel)
+        return self.settings.slack_require_mention if rule is None else rule
 
     async def _answer(self, event: Event, *, thread_ts: str, admitted: bool = False) -> TurnResult:
         channel = event.channel.parts[1]
@@ -438,9 +433,9 @@ class SlackAdapter:
         if not self.core.allows(probe):
             return  # no greeting inviting questions that the allowlists would refuse
         key = f"slack:greeted:{context.team_id}:{user}"
-        if await self.core.store.get_state(key=key):
+        if await self.core.conversations.recall(key):
             return  # greet once, not every time the DM is opened
-        await self.core.store.set_state(key=key, value="1")
+        await self.core.conversations.remember(key, "1")
         try:
             await self.client.chat_postMessage(channel=channel, markdown_text=GREETING)
             await self.client.assistant_threads_setSuggestedPrompts(
@@ -491,10 +486,9 @@ class SlackAdapter:
     async def _latest_conversation(self, command: Mapping[str, Any]) -> ConversationKey | None:
         """A command cannot be typed in a thread: ``/reset`` means the user's latest one here."""
         team, channel = str(command.get("team_id")), str(command.get("channel_id"))
-        latest = await self.core.store.latest_conversation(
-            user_id=f"slack:{command.get('user_id')}", channel=str(channel_key(team, channel))
+        return await self.core.conversations.latest_of(
+            user=f"slack:{command.get('user_id')}", channel=channel_key(team, channel)
         )
-        return ConversationKey.parse(latest) if latest else None
 
     async def _ask(self, command: Mapping[str, Any], respond: AsyncRespond) -> None:
         question = str(command.get("text") or "").strip()
