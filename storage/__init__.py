@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from .base import (
+    Forgotten,
     HistoryItem,
     JSONDict,
     NewItem,
@@ -19,6 +20,7 @@ from .base import (
 from .sqlite import SQLiteStore, StoreClosedError, load_migrations, sqlite_path_from_url
 
 __all__ = [
+    "Forgotten",
     "HistoryItem",
     "JSONDict",
     "NewItem",

@@ -78,6 +78,16 @@ class UnfinishedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What ``forget_conversation`` removed."""
+
+    items: int
+    """History items."""
+    files: int
+    """Documents that were linked to the conversation (what ``/files`` listed)."""
+
+
+@dataclass(frozen=True, slots=True)
 class UsageTotals:
     turns: int
     input_tokens: int
@@ -122,8 +132,11 @@ class Store(Protocol):
 
     async def pop_last_item(self, *, conversation: str) -> JSONDict | None: ...
 
-    async def clear_history(self, *, conversation: str) -> int:
-        """Forget a conversation's history (``/reset``); returns how many items were removed."""
+    async def forget_conversation(self, *, conversation: str) -> Forgotten:
+        """Forget a conversation (``/reset``), in one transaction: its history, its links to
+        files, its PDF annotations and its observed messages. A file's bytes go too unless
+        another conversation still links them. Usage rows stay (they hold no text, and budgets
+        and ``/usage`` count them)."""
         ...
 
     async def count_items(self, *, conversation: str) -> int: ...

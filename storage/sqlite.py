@@ -29,6 +29,7 @@ import aiosqlite
 
 from . import migrations as _migrations_package
 from .base import (
+    Forgotten,
     HistoryItem,
     JSONDict,
     NewItem,
@@ -280,16 +281,16 @@ class SQLiteStore:
         item: JSONDict = json.loads(rows[0][0])
         return item
 
-    async def clear_history(self, *, conversation: str) -> int:
+    async def forget_conversation(self, *, conversation: str) -> Forgotten:
         async with self._transaction():
-            removed = await self._execute(
-                "DELETE FROM history_items"
-                " WHERE conversation_id = (SELECT id FROM conversations WHERE key = ?)",
-                (conversation,),
+            rows = await self._fetchall(
+                "SELECT id FROM conversations WHERE key = ?", (conversation,)
             )
-            if removed:
-                await self._touch(conversation)
-        return removed
+            items, files, _ = await self._delete_conversations([int(r[0]) for r in rows])
+            await self._execute(
+                "DELETE FROM observed_messages WHERE conversation = ?", (conversation,)
+            )
+        return Forgotten(items=items, files=files)
 
     async def count_items(self, *, conversation: str) -> int:
         async with self._locked():
@@ -661,6 +662,35 @@ class SQLiteStore:
         now = time.time()
         rows = await self._fetchall(_CONVERSATION_ID_SQL, (conversation, now, now))
         return int(rows[0][0])
+
+    async def _delete_conversations(self, ids: list[int]) -> tuple[int, int, int]:
+        """Delete conversations with everything linked to them, and the files no other
+        conversation links; call inside a transaction. Returns (history items, file links,
+        files deleted)."""
+        if not ids:
+            return 0, 0, 0
+        marks = ", ".join("?" * len(ids))
+        params = tuple(ids)
+        items = await self._execute(
+            f"DELETE FROM history_items WHERE conversation_id IN ({marks})", params
+        )
+        unlinked = await self._fetchall(
+            f"DELETE FROM conversation_files WHERE conversation_id IN ({marks}) RETURNING sha256",
+            params,
+        )
+        await self._execute(
+            f"DELETE FROM file_annotations WHERE conversation_id IN ({marks})", params
+        )
+        await self._execute(f"DELETE FROM conversations WHERE id IN ({marks})", params)
+        # A file's bytes are shared by hash across conversations: they go with the last link.
+        files = 0
+        for sha256 in sorted({str(row[0]) for row in unlinked}):
+            files += await self._execute(
+                "DELETE FROM files WHERE sha256 = ?"
+                " AND NOT EXISTS (SELECT 1 FROM conversation_files WHERE sha256 = ?)",
+                (sha256, sha256),
+            )
+        return items, len(unlinked), files
 
     async def _touch(self, conversation: str) -> None:
         await self._execute(

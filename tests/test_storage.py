@@ -14,6 +14,7 @@ import pytest
 
 import storage.sqlite as sqlite_module
 from storage import (
+    Forgotten,
     NewItem,
     SQLiteStore,
     Store,
@@ -33,6 +34,12 @@ from storage.sqlite import (
 from tests.helpers import pending
 
 EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
+    (
+        "index",
+        "conversation_files_by_file",
+        "conversation_files",
+        "CREATE INDEX conversation_files_by_file ON conversation_files (sha256)",
+    ),
     (
         "index",
         "observed_messages_by_age",
@@ -297,8 +304,9 @@ async def test_fresh_database_has_exactly_the_expected_schema(
         (2, "events_by_conversation"),
         (3, "observed_messages"),
         (4, "event_addresses_and_budgets"),
+        (5, "files_by_hash"),
     ]
-    assert store.migrations_applied == (1, 2, 3, 4)
+    assert store.migrations_applied == (1, 2, 3, 4, 5)
 
 
 async def test_pragmas_are_set_on_the_store_connection(store: SQLiteStore, db_path: Path) -> None:
@@ -319,7 +327,7 @@ async def test_reopening_applies_no_migration_twice(
     second = closing(await SQLiteStore.open(db_path))
     await second.close()
 
-    assert first.migrations_applied == (1, 2, 3, 4)
+    assert first.migrations_applied == (1, 2, 3, 4, 5)
     assert second.migrations_applied == ()
     assert await inspect(db_path, "SELECT * FROM schema_migrations") == recorded
 
@@ -329,7 +337,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
 ) -> None:
     await closing(await SQLiteStore.open(db_path)).close()  # at the current version
     fresh = db_path.with_name("fresh.db")
-    broken = Migration(5, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
+    broken = Migration(6, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
     monkeypatch.setattr(sqlite_module, "load_migrations", lambda: [*load_migrations(), broken])
 
     for path in (db_path, fresh):
@@ -341,6 +349,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
         (2,),
         (3,),
         (4,),
+        (5,),
     ]
     assert await inspect(db_path, "SELECT name FROM sqlite_master WHERE name = 'extra'") == []
     # A fresh file gets all pending migrations in one transaction: none of them, here.
@@ -351,7 +360,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
 async def test_a_database_from_newer_code_is_refused(
     db_path: Path, monkeypatch: pytest.MonkeyPatch, closing: Callable[[SQLiteStore], SQLiteStore]
 ) -> None:
-    newer = Migration(5, "newer", ("CREATE TABLE extra (x INTEGER)",))
+    newer = Migration(6, "newer", ("CREATE TABLE extra (x INTEGER)",))
     with monkeypatch.context() as patch:
         patch.setattr(sqlite_module, "load_migrations", lambda: [*load_migrations(), newer])
         await closing(await SQLiteStore.open(db_path)).close()
@@ -367,6 +376,7 @@ def test_shipped_migrations_are_numbered_from_one() -> None:
         (2, "events_by_conversation"),
         (3, "observed_messages"),
         (4, "event_addresses_and_budgets"),
+        (5, "files_by_hash"),
     ]
     assert all(statement.endswith(";") for statement in migrations[0].statements)
 
@@ -554,7 +564,7 @@ async def test_unknown_conversation(store: SQLiteStore) -> None:
     assert await store.load_history(conversation="nope", max_items=10, max_tokens=100) == []
     assert await store.count_items(conversation="nope") == 0
     assert await store.pop_last_item(conversation="nope") is None
-    assert await store.clear_history(conversation="nope") == 0
+    assert await store.forget_conversation(conversation="nope") == Forgotten(0, 0)
 
 
 async def test_concurrent_appends_never_interleave_a_turn(
@@ -703,28 +713,48 @@ async def test_pop_last_item(three_turns: SQLiteStore) -> None:
     assert (await contents(three_turns, "c"))[-1] == "t2a"
 
 
-async def test_clear_history_keeps_files_annotations_and_usage(
-    three_turns: SQLiteStore,
+async def test_forget_conversation_forgets_its_files_and_annotations_but_keeps_usage(
+    three_turns: SQLiteStore, db_path: Path
 ) -> None:
+    """``/reset``: history, file links, annotations and observed messages go; a file's bytes
+    go unless another conversation still links them; usage (no text, counted by budgets)
+    stays."""
     store = three_turns
-    stored = await store.save_file(
-        conversation="c", name="a.txt", mime_type="text/plain", data=b"a"
+    own = await store.save_file(conversation="c", name="a.txt", mime_type="text/plain", data=b"a")
+    shared = await store.save_file(
+        conversation="c", name="s.pdf", mime_type="application/pdf", data=b"%PDF shared"
     )
-    await store.save_annotations(conversation="c", file_sha256=stored.sha256, annotations=[{}])
+    await store.save_file(
+        conversation="other", name="s.pdf", mime_type="application/pdf", data=b"%PDF shared"
+    )
+    for conversation in ("c", "other"):
+        await store.save_annotations(
+            conversation=conversation, file_sha256=shared.sha256, annotations=[{}]
+        )
+    await store.observe_message(conversation="c", message_id="m1", author="U", text="hi", keep=5)
     await store.record_usage(usage_record(conversation="c"))
     await store.append_items(conversation="other", items=turn("keep me"))
 
-    assert await store.clear_history(conversation="c") == 7
+    assert await store.forget_conversation(conversation="c") == Forgotten(items=7, files=2)
 
     assert await store.count_items(conversation="c") == 0
-    assert await store.load_history(conversation="c", max_items=10, max_tokens=100) == []
-    assert await store.list_files(conversation="c") == [stored]
-    assert await store.load_annotations(conversation="c", file_sha256=stored.sha256) == [{}]
-    assert (await store.usage_totals(conversation="c")).turns == 1
+    assert await store.list_files(conversation="c") == []
+    assert await store.load_annotations(conversation="c", file_sha256=shared.sha256) is None
+    assert await store.observed_messages(conversation="c") == []
+    assert await store.get_file_bytes(sha256=own.sha256) is None
+    # The other conversation keeps its copy of the shared file, and its annotations.
+    assert await store.get_file_bytes(sha256=shared.sha256) == b"%PDF shared"
+    assert [f.name for f in await store.list_files(conversation="other")] == ["s.pdf"]
+    assert await store.load_annotations(conversation="other", file_sha256=shared.sha256) == [{}]
     assert await contents(store, "other") == ["keep me"]
-    assert await store.clear_history(conversation="c") == 0
+    assert (await store.usage_totals(conversation="c")).turns == 1
+    assert await inspect(db_path, "SELECT COUNT(*) FROM files") == [(1,)]
+
+    assert await store.forget_conversation(conversation="c") == Forgotten(0, 0)
     await store.append_items(conversation="c", items=turn("fresh"))
     assert await contents(store, "c") == ["fresh"]
+    assert await store.forget_conversation(conversation="other") == Forgotten(items=1, files=1)
+    assert await inspect(db_path, "SELECT COUNT(*) FROM files") == [(0,)]
 
 
 async def test_load_history_reads_a_bounded_window_through_the_index(
@@ -1008,7 +1038,7 @@ async def test_two_stores_on_one_file_share_it_safely(
         return closing(await SQLiteStore.open(db_path))
 
     first, second = await asyncio.gather(open_one(), open_one())
-    assert sorted([first.migrations_applied, second.migrations_applied]) == [(), (1, 2, 3, 4)]
+    assert sorted([first.migrations_applied, second.migrations_applied]) == [(), (1, 2, 3, 4, 5)]
 
     await asyncio.gather(
         *(
