@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from .base import (
+    Expired,
     Forgotten,
     HistoryItem,
     JSONDict,
@@ -20,6 +21,7 @@ from .base import (
 from .sqlite import SQLiteStore, StoreClosedError, load_migrations, sqlite_path_from_url
 
 __all__ = [
+    "Expired",
     "Forgotten",
     "HistoryItem",
     "JSONDict",

@@ -29,6 +29,7 @@ import aiosqlite
 
 from . import migrations as _migrations_package
 from .base import (
+    Expired,
     Forgotten,
     HistoryItem,
     JSONDict,
@@ -68,6 +69,10 @@ _CONVERSATION_ID_SQL = """\
 INSERT INTO conversations (key, created_at, updated_at) VALUES (?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at
 RETURNING id"""
+
+MAX_EXPIRE_BATCH = 500
+"""Most rows of each kind one ``expire_older_than`` call may delete: its conversation ids are
+bound parameters, and SQLite before 3.32 allows 999 of them."""
 
 OBSERVED_MAX_AGE_S = 7 * 86_400
 """Observed messages older than this are never shown to the model."""
@@ -522,6 +527,39 @@ class SQLiteStore:
         turns, input_tokens, output_tokens, cost_usd = rows[0]
         return UsageTotals(
             turns=turns, input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost_usd
+        )
+
+    # --- retention ------------------------------------------------------------------------
+    async def expire_older_than(self, *, cutoff: float, limit: int) -> Expired:
+        if not 0 < limit <= MAX_EXPIRE_BATCH:
+            raise ValueError(f"limit must be 1 to {MAX_EXPIRE_BATCH}, not {limit}")
+        async with self._transaction():
+            rows = await self._fetchall(
+                "SELECT id FROM conversations WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
+                (cutoff, limit),
+            )
+            _, _, files = await self._delete_conversations([int(r[0]) for r in rows])
+            # rowid subqueries, because DELETE ... LIMIT needs a compile-time option.
+            usage_rows = await self._execute(
+                "DELETE FROM usage WHERE id IN (SELECT id FROM usage WHERE created_at < ? LIMIT ?)",
+                (cutoff, limit),
+            )
+            events = await self._execute(
+                "DELETE FROM processed_events WHERE rowid IN (SELECT rowid FROM processed_events"
+                " WHERE finished_at IS NOT NULL AND finished_at < ? LIMIT ?)",
+                (cutoff, limit),
+            )
+            observed = await self._execute(
+                "DELETE FROM observed_messages WHERE id IN"
+                " (SELECT id FROM observed_messages WHERE created_at < ? LIMIT ?)",
+                (cutoff, limit),
+            )
+        return Expired(
+            conversations=len(rows),
+            files=files,
+            usage_rows=usage_rows,
+            events=events,
+            observed=observed,
         )
 
     # --- small key/value state ------------------------------------------------------------
