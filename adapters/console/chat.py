@@ -167,9 +167,9 @@ class ConsoleSession:
     user: str = field(default_factory=lambda: getpass.getuser() or "me")
     spinner: bool = False
     """Show a spinner while waiting for the model (a terminal on both ends, never a script)."""
-    _turn: tuple[Event, ConsoleReply] | None = None
+    _turn: tuple[Event, ConsoleReply] | None = field(default=None, init=False, repr=False)
     """The event being answered and its reply, while the core handles it."""
-    _core: Core | None = None
+    _core: Core | None = field(default=None, init=False, repr=False)
 
     def _event(self, text: str, *, command: str | None = None, args: str = "") -> Event:
         key = conversation_key(self.name)
