@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.helptext import CHAT_HELP, HELP
 from bot.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -34,18 +35,40 @@ EXIT_RUNTIME = 1
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
-    sub = parser.add_subparsers(dest="command")
-    chat = sub.add_parser("chat", help="talk to the bot from this terminal")
-    chat.add_argument(
-        "--conversation", default="default", help="conversation name (history is kept per name)"
+    fields = Settings.model_fields
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        usage="%(prog)s [chat | check] [-h]",
+        description=HELP.format(
+            model=fields["bot_model"].default, database=fields["database_url"].default
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub.add_parser("check", help="validate the configuration and say what would start")
+    # The description lists the commands, with what no command does; argparse's list would not.
+    sub = parser.add_subparsers(
+        dest="command", metavar="command", help=argparse.SUPPRESS, prog="python -m bot"
+    )
+    chat = sub.add_parser(
+        "chat",
+        description=CHAT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    chat.add_argument(
+        "--conversation",
+        default="default",
+        metavar="NAME",
+        help="keep a separate history under this name (default: %(default)s)",
+    )
+    sub.add_parser(
+        "check",
+        description="Check the settings, ask OpenRouter, Slack and Discord whether they accept "
+        "their key or token, and say what `python -m bot` would start. Exits 2 on a problem.",
+    )
     return parser
 
 
 async def _chat(settings: Settings, conversation: str) -> int:
-    from adapters.console.chat import ConsoleSession, run_chat
+    from adapters.console.chat import DIM, PLAIN, ConsoleSession, log_path, run_chat
     from bot.app import build_core, open_services
 
     settings.require_openrouter_key()
@@ -55,16 +78,20 @@ async def _chat(settings: Settings, conversation: str) -> int:
         core_task = asyncio.create_task(build_core(services))
 
         async def core_ready() -> Core:
-            return await core_task
+            # Shielded: Ctrl-C on a first question cancels that answer, not the core's import.
+            return await asyncio.shield(core_task)
 
         session = ConsoleSession(
             core_ready=core_ready,
             name=conversation,
             interactive=interactive,
+            spinner=interactive and sys.stdout.isatty(),
         )
         banner = (
             f"Chatting as conversation '{session.name}' with {settings.bot_model}. "
-            "/help for commands, /attach PATH to send a file, Ctrl-D to quit."
+            "/help for commands, /attach PATH to send a file.\n"
+            "Ctrl-C stops an answer; Ctrl-C twice or Ctrl-D quits. "
+            f"{DIM}Log lines go to {log_path(settings)}.{PLAIN}"
         )
         try:
             await run_chat(session, sys.stdin, banner=banner)
@@ -313,10 +340,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     from bot.logs import setup_logging
 
-    level = settings.log_level
-    if args.command == "chat" and sys.stdin.isatty() and level == "INFO":
-        level = "WARNING"  # per-turn log lines would interleave with the conversation
-    setup_logging(level, settings.secrets)
+    log_file = None
+    if args.command == "chat" and sys.stdin.isatty():
+        from adapters.console.chat import log_path
+
+        log_file = log_path(settings)  # log lines would interleave with the conversation
+    setup_logging(settings.log_level, settings.secrets, file=log_file)
     try:
         if args.command == "chat":
             return asyncio.run(_chat(settings, args.conversation))

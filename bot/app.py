@@ -12,7 +12,7 @@ import gc
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -37,6 +37,8 @@ class Services:
     settings: Settings
     store: SQLiteStore
     http: aiohttp.ClientSession
+    jobs: list[asyncio.Task[None]] = field(default_factory=list)
+    """Background jobs over the store (retention), cancelled before it closes."""
 
     def tool_config(self) -> ToolConfig:
         return ToolConfig(
@@ -53,15 +55,20 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         headers={"User-Agent": f"{settings.or_app_name} (chatbot)"},
         timeout=aiohttp.ClientTimeout(total=30),
     )
+    services = Services(settings=settings, store=store, http=http)
     try:
-        yield Services(settings=settings, store=store, http=http)
+        yield services
     finally:
+        for job in services.jobs:
+            job.cancel()
+        await asyncio.gather(*services.jobs, return_exceptions=True)
         await http.close()
         await store.close()
 
 
 async def build_core(services: Services, base_models: ModelFactory | None = None) -> Core:
-    """The core; ``base_models`` (name -> plain model) replaces OpenRouter, e.g. in tests."""
+    """The core; ``base_models`` (name -> plain model) replaces OpenRouter, e.g. in tests.
+    With ``BOT_RETENTION_DAYS`` set, the retention job starts too (``services.jobs``)."""
     await import_heavy_modules()
     from bot.agent import build_agent, litellm_models, resilient_models
     from bot.core import Core
@@ -74,6 +81,14 @@ async def build_core(services: Services, base_models: ModelFactory | None = None
     # loop for 300-400 ms (seen in bench/core_overhead). Freeze them out of the collector's view.
     gc.collect()
     gc.freeze()
+    if services.settings.retention_days:
+        # Here rather than in open_services: it runs beside a bot that answers (the platforms
+        # or the chat), never for `check`.
+        from bot.retention import run_retention
+
+        services.jobs.append(
+            asyncio.create_task(run_retention(services.store, services.settings.retention_days))
+        )
     return Core(
         settings=services.settings,
         store=services.store,

@@ -40,7 +40,7 @@ COMMAND_HELP: tuple[CommandHelp, ...] = (
         "(`default` resets any of them)",
     ),
     CommandHelp("/usage", "tokens and cost, yours and this channel's"),
-    CommandHelp("/reset", "forget this conversation and start fresh"),
+    CommandHelp("/reset", "forget this conversation and its documents, and start fresh"),
     CommandHelp("/files", "the documents this conversation knows"),
     CommandHelp("/attach <path>", "send a file with your next message", frozenset({"console"})),
     CommandHelp("/quit", "leave (Ctrl-D works too)", frozenset({"console"})),
@@ -156,10 +156,12 @@ async def _answer(ctx: CommandContext, channel_model: ChannelModel) -> str:
     if name == "help":
         return help_text(event.platform)
     if name == "reset":
-        removed = await store.clear_history(conversation=conversation)
-        if removed:
-            return "Done — I've forgotten this conversation. The next message starts fresh."
-        return "There was nothing to forget here; the next message starts fresh."
+        forgotten = await store.forget_conversation(conversation=conversation)
+        if not (forgotten.items or forgotten.files):
+            return "There was nothing to forget here; the next message starts fresh."
+        count = forgotten.files
+        documents = f" and its {count} document{'s' if count != 1 else ''}" if count else ""
+        return f"Done — I've forgotten this conversation{documents}. The next message starts fresh."
     if name == "model":
         current = await channel_model(event)
         if not args:

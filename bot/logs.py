@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is printed.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -57,8 +58,17 @@ class KeyValueFormatter(logging.Formatter):
         return line
 
 
-def setup_logging(level: str, secrets: Iterable[str]) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def setup_logging(level: str, secrets: Iterable[str], *, file: Path | None = None) -> None:
+    """Log to stderr, or to ``file`` (appended to), with Python's warnings, when the terminal
+    is taken by a conversation."""
+    handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    if file is not None:
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(file, encoding="utf-8")
+            logging.captureWarnings(True)
+        except OSError as exc:  # an unwritable folder must not stop the chat
+            print(f"Cannot write {file} ({exc.strerror}); logging to stderr.", file=sys.stderr)
     handler.setFormatter(KeyValueFormatter())
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()

@@ -50,7 +50,7 @@ class StoreSession:
         return await self._store.pop_last_item(conversation=self.session_id)
 
     async def clear_session(self) -> None:
-        await self._store.clear_history(conversation=self.session_id)
+        await self._store.forget_conversation(conversation=self.session_id)
 
 
 def _is_user_message(item: Any) -> bool:

@@ -32,6 +32,7 @@ HINTS: dict[str, str] = {
     "OPEN_METEO_GEOCODING_URL": "a host URL such as https://geocoding-api.open-meteo.com (no path)",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
     "PDF_ENGINE": "one of pdf-text, mistral-ocr, native",
+    "BOT_RETENTION_DAYS": "a whole number of days, or 0 to keep everything",
     "SLACK_API_URL": "an http(s) URL such as https://slack.com/api/",
     "PORT": "a TCP port number such as 3000",
     "BOT_OPS_PORT": "a TCP port number such as 9100",
@@ -143,6 +144,9 @@ class Settings(BaseSettings):
     allow_bots: bool = Field(default=False, alias="BOT_ALLOW_BOTS")
     thread_context_messages: int = Field(default=20, ge=0, le=200, alias="BOT_THREAD_CONTEXT")
     """Unaddressed thread messages kept for a later mention in that thread; 0 keeps none."""
+    retention_days: int = Field(default=0, ge=0, alias="BOT_RETENTION_DAYS")
+    """Conversations idle this many days are deleted with their files, and usage and event
+    records older than that too, by a job in the running bot; 0 keeps everything."""
 
     # Slack.
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")

@@ -6,6 +6,8 @@ import asyncio
 from pathlib import Path
 
 from .base import (
+    Expired,
+    Forgotten,
     HistoryItem,
     JSONDict,
     NewItem,
@@ -19,6 +21,8 @@ from .base import (
 from .sqlite import SQLiteStore, StoreClosedError, load_migrations, sqlite_path_from_url
 
 __all__ = [
+    "Expired",
+    "Forgotten",
     "HistoryItem",
     "JSONDict",
     "NewItem",

@@ -78,6 +78,28 @@ class UnfinishedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What ``forget_conversation`` removed."""
+
+    items: int
+    """History items."""
+    files: int
+    """Documents that were linked to the conversation (what ``/files`` listed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """What one ``expire_older_than`` batch deleted."""
+
+    conversations: int
+    files: int
+    """Stored files deleted because no conversation links them any more."""
+    usage_rows: int
+    events: int
+    observed: int
+
+
+@dataclass(frozen=True, slots=True)
 class UsageTotals:
     turns: int
     input_tokens: int
@@ -122,8 +144,11 @@ class Store(Protocol):
 
     async def pop_last_item(self, *, conversation: str) -> JSONDict | None: ...
 
-    async def clear_history(self, *, conversation: str) -> int:
-        """Forget a conversation's history (``/reset``); returns how many items were removed."""
+    async def forget_conversation(self, *, conversation: str) -> Forgotten:
+        """Forget a conversation (``/reset``), in one transaction: its history, its links to
+        files, its PDF annotations and its observed messages. A file's bytes go too unless
+        another conversation still links them. Usage rows stay (they hold no text, and budgets
+        and ``/usage`` count them)."""
         ...
 
     async def count_items(self, *, conversation: str) -> int: ...
@@ -213,6 +238,15 @@ class Store(Protocol):
     async def latest_conversation(self, *, user_id: str, channel: str) -> str | None:
         """The conversation of this user's newest answered turn in ``channel`` (for ``/reset``
         where a command cannot say which thread it means)."""
+        ...
+
+    # --- retention ----------------------------------------------------------------------
+    async def expire_older_than(self, *, cutoff: float, limit: int) -> Expired:
+        """Delete one batch of what is older than ``cutoff`` (unix seconds), in one transaction:
+        up to ``limit`` conversations last active before it (with their history, file links and
+        annotations, and the files no other conversation links), and up to ``limit`` each of
+        usage rows, finished events and observed messages. Unfinished events stay (a restart
+        tells their users). Call again until a batch deletes nothing."""
         ...
 
     # --- small key/value state (e.g. the hash of synced slash commands) -------------------

@@ -29,6 +29,8 @@ import aiosqlite
 
 from . import migrations as _migrations_package
 from .base import (
+    Expired,
+    Forgotten,
     HistoryItem,
     JSONDict,
     NewItem,
@@ -67,6 +69,10 @@ _CONVERSATION_ID_SQL = """\
 INSERT INTO conversations (key, created_at, updated_at) VALUES (?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at
 RETURNING id"""
+
+MAX_EXPIRE_BATCH = 500
+"""Most rows of each kind one ``expire_older_than`` call may delete: its conversation ids are
+bound parameters, and SQLite before 3.32 allows 999 of them."""
 
 OBSERVED_MAX_AGE_S = 7 * 86_400
 """Observed messages older than this are never shown to the model."""
@@ -280,16 +286,16 @@ class SQLiteStore:
         item: JSONDict = json.loads(rows[0][0])
         return item
 
-    async def clear_history(self, *, conversation: str) -> int:
+    async def forget_conversation(self, *, conversation: str) -> Forgotten:
         async with self._transaction():
-            removed = await self._execute(
-                "DELETE FROM history_items"
-                " WHERE conversation_id = (SELECT id FROM conversations WHERE key = ?)",
-                (conversation,),
+            rows = await self._fetchall(
+                "SELECT id FROM conversations WHERE key = ?", (conversation,)
             )
-            if removed:
-                await self._touch(conversation)
-        return removed
+            items, files, _ = await self._delete_conversations([int(r[0]) for r in rows])
+            await self._execute(
+                "DELETE FROM observed_messages WHERE conversation = ?", (conversation,)
+            )
+        return Forgotten(items=items, files=files)
 
     async def count_items(self, *, conversation: str) -> int:
         async with self._locked():
@@ -523,6 +529,39 @@ class SQLiteStore:
             turns=turns, input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost_usd
         )
 
+    # --- retention ------------------------------------------------------------------------
+    async def expire_older_than(self, *, cutoff: float, limit: int) -> Expired:
+        if not 0 < limit <= MAX_EXPIRE_BATCH:
+            raise ValueError(f"limit must be 1 to {MAX_EXPIRE_BATCH}, not {limit}")
+        async with self._transaction():
+            rows = await self._fetchall(
+                "SELECT id FROM conversations WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
+                (cutoff, limit),
+            )
+            _, _, files = await self._delete_conversations([int(r[0]) for r in rows])
+            # rowid subqueries, because DELETE ... LIMIT needs a compile-time option.
+            usage_rows = await self._execute(
+                "DELETE FROM usage WHERE id IN (SELECT id FROM usage WHERE created_at < ? LIMIT ?)",
+                (cutoff, limit),
+            )
+            events = await self._execute(
+                "DELETE FROM processed_events WHERE rowid IN (SELECT rowid FROM processed_events"
+                " WHERE finished_at IS NOT NULL AND finished_at < ? LIMIT ?)",
+                (cutoff, limit),
+            )
+            observed = await self._execute(
+                "DELETE FROM observed_messages WHERE id IN"
+                " (SELECT id FROM observed_messages WHERE created_at < ? LIMIT ?)",
+                (cutoff, limit),
+            )
+        return Expired(
+            conversations=len(rows),
+            files=files,
+            usage_rows=usage_rows,
+            events=events,
+            observed=observed,
+        )
+
     # --- small key/value state ------------------------------------------------------------
     async def latest_conversation(self, *, user_id: str, channel: str) -> str | None:
         async with self._locked():
@@ -661,6 +700,35 @@ class SQLiteStore:
         now = time.time()
         rows = await self._fetchall(_CONVERSATION_ID_SQL, (conversation, now, now))
         return int(rows[0][0])
+
+    async def _delete_conversations(self, ids: list[int]) -> tuple[int, int, int]:
+        """Delete conversations with everything linked to them, and the files no other
+        conversation links; call inside a transaction. Returns (history items, file links,
+        files deleted)."""
+        if not ids:
+            return 0, 0, 0
+        marks = ", ".join("?" * len(ids))
+        params = tuple(ids)
+        items = await self._execute(
+            f"DELETE FROM history_items WHERE conversation_id IN ({marks})", params
+        )
+        unlinked = await self._fetchall(
+            f"DELETE FROM conversation_files WHERE conversation_id IN ({marks}) RETURNING sha256",
+            params,
+        )
+        await self._execute(
+            f"DELETE FROM file_annotations WHERE conversation_id IN ({marks})", params
+        )
+        await self._execute(f"DELETE FROM conversations WHERE id IN ({marks})", params)
+        # A file's bytes are shared by hash across conversations: they go with the last link.
+        files = 0
+        for sha256 in sorted({str(row[0]) for row in unlinked}):
+            files += await self._execute(
+                "DELETE FROM files WHERE sha256 = ?"
+                " AND NOT EXISTS (SELECT 1 FROM conversation_files WHERE sha256 = ?)",
+                (sha256, sha256),
+            )
+        return items, len(unlinked), files
 
     async def _touch(self, conversation: str) -> None:
         await self._execute(

@@ -18,6 +18,7 @@ from bot.core import SHUTDOWN_LINE
 from bot.errors import ErrorKind, user_message
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.openrouter import FakeOpenRouter, HangReply, ToolCallReply
+from tests.fakes.pdf import make_pdf
 from tests.fakes.slack import BOT_USER_ID, FakeSlack, app_mention
 from tests.helpers import wait_healthy
 
@@ -123,6 +124,22 @@ async def test_chat_commands_attach_and_tool_progress(fake: FakeOpenRouter, tmp_
     assert "forgotten" in out
     assert "Unknown command /bogus" in out
     assert not any("never sent" in str(r.body) for r in fake.chat_requests)
+
+
+async def test_reset_forgets_the_conversations_documents(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.pdf"
+    report.write_bytes(make_pdf(["Revenue grew 42 percent."]))
+    script = f"/attach {report}\nwhat is this?\n/files\n/reset\n/files\n"
+    code, out, err = await run_bot(["chat"], bot_env(tmp_path, fake), tmp_path, script)
+    assert code == 0, err
+    listed, forgotten, after = out.split("Documents in this conversation")[1].split("\n")[1:4]
+    assert listed.startswith("• report.pdf (") and "application/pdf" in listed
+    assert forgotten == (
+        "Done — I've forgotten this conversation and its 1 document. The next message starts fresh."
+    )
+    assert after.startswith("No documents in this conversation yet")
 
 
 async def test_chat_reports_provider_errors_in_one_line(tmp_path: Path) -> None:

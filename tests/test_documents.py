@@ -4,6 +4,7 @@ carries it without the annotations of an earlier parse. PDFs are made by the tes
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -183,3 +184,26 @@ async def test_the_files_command_lists_the_documents(start: StackFactory) -> Non
     reply = RecordingReply()
     await s.core.handle(command("files", conversation=CONVERSATION), reply)
     assert "report.pdf" in reply.text and "application/pdf" in reply.text
+
+
+async def test_reset_forgets_the_documents_too(start: StackFactory) -> None:
+    """``/reset`` said it forgot the conversation while ``/files`` still listed its documents
+    and their parses were reused: now both go, and the next question starts without them."""
+    from tests.helpers import command
+
+    s = await start()
+    await s.ask("read", files=(pdf(),), read="What is it?")
+
+    reply = RecordingReply()
+    await s.core.handle(command("reset", conversation=CONVERSATION), reply)
+    assert reply.text == (
+        "Done — I've forgotten this conversation and its 1 document. The next message starts fresh."
+    )
+    reply = RecordingReply()
+    await s.core.handle(command("files", conversation=CONVERSATION), reply)
+    assert "No documents" in reply.text
+    assert await s.store.get_file_bytes(sha256=hashlib.sha256(REPORT).hexdigest()) is None
+
+    # The same PDF attached again is a new document: parsed again, not an old parse reused.
+    await s.ask("read it again", files=(pdf(),), read="What is it?")
+    assert s.openrouter.counters.parses == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,10 @@ import aiosqlite
 import pytest
 
 import storage.sqlite as sqlite_module
+from bot.budgets import day_start
 from storage import (
+    Expired,
+    Forgotten,
     NewItem,
     SQLiteStore,
     Store,
@@ -35,6 +39,18 @@ from tests.helpers import pending
 EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     (
         "index",
+        "conversation_files_by_file",
+        "conversation_files",
+        "CREATE INDEX conversation_files_by_file ON conversation_files (sha256)",
+    ),
+    (
+        "index",
+        "conversations_by_age",
+        "conversations",
+        "CREATE INDEX conversations_by_age ON conversations (updated_at)",
+    ),
+    (
+        "index",
         "observed_messages_by_age",
         "observed_messages",
         "CREATE INDEX observed_messages_by_age ON observed_messages (created_at)",
@@ -44,6 +60,13 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
         "processed_events_by_conversation",
         "processed_events",
         "CREATE INDEX processed_events_by_conversation ON processed_events (conversation)",
+    ),
+    (
+        "index",
+        "processed_events_finished",
+        "processed_events",
+        "CREATE INDEX processed_events_finished ON processed_events (finished_at)\n"
+        "    WHERE finished_at IS NOT NULL",
     ),
     (
         "index",
@@ -61,6 +84,12 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     ("index", "sqlite_autoindex_observed_messages_1", "observed_messages", None),
     ("index", "sqlite_autoindex_processed_events_1", "processed_events", None),
     ("index", "sqlite_autoindex_state_1", "state", None),
+    (
+        "index",
+        "usage_by_age",
+        "usage",
+        "CREATE INDEX usage_by_age ON usage (created_at)",
+    ),
     (
         "index",
         "usage_by_channel",
@@ -297,8 +326,10 @@ async def test_fresh_database_has_exactly_the_expected_schema(
         (2, "events_by_conversation"),
         (3, "observed_messages"),
         (4, "event_addresses_and_budgets"),
+        (5, "files_by_hash"),
+        (6, "retention"),
     ]
-    assert store.migrations_applied == (1, 2, 3, 4)
+    assert store.migrations_applied == (1, 2, 3, 4, 5, 6)
 
 
 async def test_pragmas_are_set_on_the_store_connection(store: SQLiteStore, db_path: Path) -> None:
@@ -319,7 +350,7 @@ async def test_reopening_applies_no_migration_twice(
     second = closing(await SQLiteStore.open(db_path))
     await second.close()
 
-    assert first.migrations_applied == (1, 2, 3, 4)
+    assert first.migrations_applied == (1, 2, 3, 4, 5, 6)
     assert second.migrations_applied == ()
     assert await inspect(db_path, "SELECT * FROM schema_migrations") == recorded
 
@@ -329,7 +360,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
 ) -> None:
     await closing(await SQLiteStore.open(db_path)).close()  # at the current version
     fresh = db_path.with_name("fresh.db")
-    broken = Migration(5, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
+    broken = Migration(7, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
     monkeypatch.setattr(sqlite_module, "load_migrations", lambda: [*load_migrations(), broken])
 
     for path in (db_path, fresh):
@@ -341,6 +372,8 @@ async def test_a_failing_migration_is_rolled_back_whole(
         (2,),
         (3,),
         (4,),
+        (5,),
+        (6,),
     ]
     assert await inspect(db_path, "SELECT name FROM sqlite_master WHERE name = 'extra'") == []
     # A fresh file gets all pending migrations in one transaction: none of them, here.
@@ -351,7 +384,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
 async def test_a_database_from_newer_code_is_refused(
     db_path: Path, monkeypatch: pytest.MonkeyPatch, closing: Callable[[SQLiteStore], SQLiteStore]
 ) -> None:
-    newer = Migration(5, "newer", ("CREATE TABLE extra (x INTEGER)",))
+    newer = Migration(7, "newer", ("CREATE TABLE extra (x INTEGER)",))
     with monkeypatch.context() as patch:
         patch.setattr(sqlite_module, "load_migrations", lambda: [*load_migrations(), newer])
         await closing(await SQLiteStore.open(db_path)).close()
@@ -367,6 +400,8 @@ def test_shipped_migrations_are_numbered_from_one() -> None:
         (2, "events_by_conversation"),
         (3, "observed_messages"),
         (4, "event_addresses_and_budgets"),
+        (5, "files_by_hash"),
+        (6, "retention"),
     ]
     assert all(statement.endswith(";") for statement in migrations[0].statements)
 
@@ -554,7 +589,7 @@ async def test_unknown_conversation(store: SQLiteStore) -> None:
     assert await store.load_history(conversation="nope", max_items=10, max_tokens=100) == []
     assert await store.count_items(conversation="nope") == 0
     assert await store.pop_last_item(conversation="nope") is None
-    assert await store.clear_history(conversation="nope") == 0
+    assert await store.forget_conversation(conversation="nope") == Forgotten(0, 0)
 
 
 async def test_concurrent_appends_never_interleave_a_turn(
@@ -703,28 +738,48 @@ async def test_pop_last_item(three_turns: SQLiteStore) -> None:
     assert (await contents(three_turns, "c"))[-1] == "t2a"
 
 
-async def test_clear_history_keeps_files_annotations_and_usage(
-    three_turns: SQLiteStore,
+async def test_forget_conversation_forgets_its_files_and_annotations_but_keeps_usage(
+    three_turns: SQLiteStore, db_path: Path
 ) -> None:
+    """``/reset``: history, file links, annotations and observed messages go; a file's bytes
+    go unless another conversation still links them; usage (no text, counted by budgets)
+    stays."""
     store = three_turns
-    stored = await store.save_file(
-        conversation="c", name="a.txt", mime_type="text/plain", data=b"a"
+    own = await store.save_file(conversation="c", name="a.txt", mime_type="text/plain", data=b"a")
+    shared = await store.save_file(
+        conversation="c", name="s.pdf", mime_type="application/pdf", data=b"%PDF shared"
     )
-    await store.save_annotations(conversation="c", file_sha256=stored.sha256, annotations=[{}])
+    await store.save_file(
+        conversation="other", name="s.pdf", mime_type="application/pdf", data=b"%PDF shared"
+    )
+    for conversation in ("c", "other"):
+        await store.save_annotations(
+            conversation=conversation, file_sha256=shared.sha256, annotations=[{}]
+        )
+    await store.observe_message(conversation="c", message_id="m1", author="U", text="hi", keep=5)
     await store.record_usage(usage_record(conversation="c"))
     await store.append_items(conversation="other", items=turn("keep me"))
 
-    assert await store.clear_history(conversation="c") == 7
+    assert await store.forget_conversation(conversation="c") == Forgotten(items=7, files=2)
 
     assert await store.count_items(conversation="c") == 0
-    assert await store.load_history(conversation="c", max_items=10, max_tokens=100) == []
-    assert await store.list_files(conversation="c") == [stored]
-    assert await store.load_annotations(conversation="c", file_sha256=stored.sha256) == [{}]
-    assert (await store.usage_totals(conversation="c")).turns == 1
+    assert await store.list_files(conversation="c") == []
+    assert await store.load_annotations(conversation="c", file_sha256=shared.sha256) is None
+    assert await store.observed_messages(conversation="c") == []
+    assert await store.get_file_bytes(sha256=own.sha256) is None
+    # The other conversation keeps its copy of the shared file, and its annotations.
+    assert await store.get_file_bytes(sha256=shared.sha256) == b"%PDF shared"
+    assert [f.name for f in await store.list_files(conversation="other")] == ["s.pdf"]
+    assert await store.load_annotations(conversation="other", file_sha256=shared.sha256) == [{}]
     assert await contents(store, "other") == ["keep me"]
-    assert await store.clear_history(conversation="c") == 0
+    assert (await store.usage_totals(conversation="c")).turns == 1
+    assert await inspect(db_path, "SELECT COUNT(*) FROM files") == [(1,)]
+
+    assert await store.forget_conversation(conversation="c") == Forgotten(0, 0)
     await store.append_items(conversation="c", items=turn("fresh"))
     assert await contents(store, "c") == ["fresh"]
+    assert await store.forget_conversation(conversation="other") == Forgotten(items=1, files=1)
+    assert await inspect(db_path, "SELECT COUNT(*) FROM files") == [(0,)]
 
 
 async def test_load_history_reads_a_bounded_window_through_the_index(
@@ -957,6 +1012,98 @@ async def test_usage_totals_with_each_filter(store: SQLiteStore) -> None:
     assert await store.usage_totals(user_id="nobody") == UsageTotals(0, 0, 0, 0.0)
 
 
+DAY = 86_400.0
+
+
+async def age(store: SQLiteStore, table: str, column: str, seconds: float, where: str) -> None:
+    """Make rows look ``seconds`` old, as if written then."""
+    await store._conn.execute(
+        f"UPDATE {table} SET {column} = ? WHERE {where}", (time.time() - seconds,)
+    )
+    await store._conn.commit()
+
+
+async def test_expire_older_than_deletes_old_rows_in_batches_and_keeps_recent_ones(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    now = time.time()
+    # An old conversation with a file of its own, one shared with a recent conversation, and
+    # annotations; a recent conversation.
+    await store.append_items(conversation="old", items=turn("old question", "old answer"))
+    await store.append_items(conversation="older", items=turn("older question"))
+    own = await store.save_file(conversation="old", name="o.txt", mime_type="text/plain", data=b"o")
+    shared = await store.save_file(
+        conversation="old", name="s.pdf", mime_type="application/pdf", data=b"%PDF s"
+    )
+    await store.save_annotations(conversation="old", file_sha256=shared.sha256, annotations=[{}])
+    await store.append_items(conversation="recent", items=turn("recent question"))
+    await store.save_file(
+        conversation="recent", name="s.pdf", mime_type="application/pdf", data=b"%PDF s"
+    )
+    await age(store, "conversations", "updated_at", 40 * DAY, "key IN ('old', 'older')")
+    # Usage: 40 days old (twice), yesterday, today.
+    for created_at in (now - 40 * DAY, now - 40 * DAY, now - DAY + 60, now):
+        await store.record_usage(usage_record(conversation="old", created_at=created_at))
+    today = await store.usage_totals(since=day_start(now))
+    # Events: an old answered one, an old one never finished (a restart tells its user), a
+    # recent one; observed messages: an old one and a recent one.
+    for event_id in ("E-old", "E-cut", "E-new"):
+        await store.claim_event(event_id=event_id, conversation="old")
+    await store.finish_event(event_id="E-old", outcome="answered")
+    await store.finish_event(event_id="E-new", outcome="answered")
+    await age(store, "processed_events", "finished_at", 40 * DAY, "event_id = 'E-old'")
+    await age(store, "processed_events", "claimed_at", 40 * DAY, "event_id IN ('E-old', 'E-cut')")
+    await store.observe_message(conversation="t", message_id="m1", author="U", text="a", keep=9)
+    await store.observe_message(conversation="t", message_id="m2", author="U", text="b", keep=9)
+    await age(store, "observed_messages", "created_at", 40 * DAY, "message_id = 'm1'")
+
+    cutoff = now - 30 * DAY
+    first = await store.expire_older_than(cutoff=cutoff, limit=1)
+    assert first == Expired(conversations=1, files=1, usage_rows=1, events=1, observed=1)
+    batches = [first]
+    while batches[-1] != Expired(0, 0, 0, 0, 0):
+        batches.append(await store.expire_older_than(cutoff=cutoff, limit=1))
+    assert len(batches) == 3  # one row of each kind per batch, then nothing left
+    assert sum(b.conversations for b in batches) == 2
+    assert sum(b.usage_rows for b in batches) == 2
+
+    assert await store.count_items(conversation="old") == 0
+    assert await store.count_items(conversation="older") == 0
+    assert await store.list_files(conversation="old") == []
+    assert await store.load_annotations(conversation="old", file_sha256=shared.sha256) is None
+    assert await store.get_file_bytes(sha256=own.sha256) is None
+    assert await store.get_file_bytes(sha256=shared.sha256) == b"%PDF s"  # still linked
+    assert await contents(store, "recent") == ["recent question"]
+    assert [f.name for f in await store.list_files(conversation="recent")] == ["s.pdf"]
+    assert await store.usage_totals(since=day_start(now)) == today
+    assert (await store.usage_totals()).turns == 2
+    assert await inspect(db_path, "SELECT event_id FROM processed_events ORDER BY 1") == [
+        ("E-cut",),
+        ("E-new",),
+    ]
+    assert await pending(store) == [("E-cut", "old")]
+    assert [m.message_id for m in await store.observed_messages(conversation="t")] == ["m2"]
+
+
+async def test_expire_older_than_finds_old_rows_through_indexes(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    queries = {
+        "SELECT id FROM conversations WHERE updated_at < 1 ORDER BY updated_at LIMIT 5": (
+            "conversations_by_age"
+        ),
+        "SELECT id FROM usage WHERE created_at < 1 LIMIT 5": "usage_by_age",
+        "SELECT rowid FROM processed_events WHERE finished_at IS NOT NULL AND finished_at < 1"
+        " LIMIT 5": "processed_events_finished",
+        "SELECT 1 FROM conversation_files WHERE sha256 = 'x'": "conversation_files_by_file",
+    }
+    for sql, index in queries.items():
+        plan = " ".join(row[3] for row in await inspect(db_path, f"EXPLAIN QUERY PLAN {sql}"))
+        assert f"USING COVERING INDEX {index}" in plan or f"USING INDEX {index}" in plan, plan
+    with pytest.raises(ValueError, match="limit"):
+        await store.expire_older_than(cutoff=0, limit=0)
+
+
 async def test_state(store: SQLiteStore) -> None:
     assert await store.get_state(key="commands_hash") is None
     await store.set_state(key="commands_hash", value="abc")
@@ -1008,7 +1155,7 @@ async def test_two_stores_on_one_file_share_it_safely(
         return closing(await SQLiteStore.open(db_path))
 
     first, second = await asyncio.gather(open_one(), open_one())
-    assert sorted([first.migrations_applied, second.migrations_applied]) == [(), (1, 2, 3, 4)]
+    assert sorted([first.migrations_applied, second.migrations_applied]) == [(), (1, 2, 3, 4, 5, 6)]
 
     await asyncio.gather(
         *(

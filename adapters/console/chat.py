@@ -1,28 +1,47 @@
 """Terminal chat: the same core and store as Slack and Discord, from a terminal or a script.
 
-Interactive (stdin is a terminal): a prompt, streamed answers, tool progress, /commands.
+Interactive (stdin is a terminal): a prompt, a spinner until the first words, streamed answers,
+tool progress, /commands. Ctrl-C stops the answer in progress (it is not recorded, so history
+stays as before the question); Ctrl-C again at the prompt, or Ctrl-D, quits. Log lines go to a
+file (``log_path``) so they never land in the conversation.
 Scripted (stdin is a pipe or file): one message per line, each answer printed in full on stdout;
-progress and notices go to stderr so stdout holds only the answers.
+progress, notices and log lines go to stderr so stdout holds only the answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
+import contextlib
+import enum
 import getpass
+import logging
+import os
 import re
+import signal
 import sys
+import threading
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from bot.events import Attachment, Author, ConversationKey, Event, EventKind
+from bot.settings import Settings, database_path
 
 if TYPE_CHECKING:
     from bot.core import Core
 
+log = logging.getLogger(__name__)
+
 PROMPT = "you> "
+ANSWER_PREFIX = "bot> "
+LOG_FILE_NAME = "bot-chat.log"
+SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+SPINNER_INTERVAL_S = 0.1
+QUIT_HINT = "Ctrl-C again or Ctrl-D to quit"
+DIM, PLAIN, CLEAR_LINE = "\x1b[2m", "\x1b[0m", "\r\x1b[K"
 CORE_COMMANDS = ("reset", "model", "settings", "usage", "files", "help", "ask")
 MIME_BY_SUFFIX = {
     ".pdf": "application/pdf",
@@ -38,55 +57,98 @@ MIME_BY_SUFFIX = {
 }
 
 
+def log_path(settings: Settings) -> Path:
+    """Where an interactive chat writes its log lines: beside the database (the working
+    directory for an in-memory one), so they never interleave with the conversation."""
+    database = database_path(settings.database_url)
+    return (database.parent if database else Path()) / LOG_FILE_NAME
+
+
 def conversation_key(name: str) -> ConversationKey:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "default"
     return ConversationKey("console", (safe,))
 
 
 class ConsoleReply:
-    """Renders one answer on a terminal (or plain stdout when scripted)."""
+    """Renders one answer on a terminal (or plain stdout when scripted).
 
-    def __init__(self, out: TextIO, err: TextIO, *, interactive: bool) -> None:
+    With ``spinner`` (a terminal on both ends), a spinner shows while the bot waits for the
+    model: from ``start`` to the first words, and after each tool step until the next ones.
+    """
+
+    def __init__(
+        self, out: TextIO, err: TextIO, *, interactive: bool, spinner: bool = False
+    ) -> None:
         self.out, self.err, self.interactive = out, err, interactive
         self.text: list[str] = []
         self.failed: str | None = None
+        self._spinner_on = spinner
+        self._spinner: asyncio.Task[None] | None = None
+        self._line = ""
+        """What the spinner's line holds before it (``bot> `` until the answer begins)."""
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
 
     def _side(self, line: str) -> None:
         if self.interactive:
-            self.out.write(f"\x1b[2m{line}\x1b[0m\n")
-            self.out.flush()
+            self._write(f"{DIM}{line}{PLAIN}\n")
         else:
             self.err.write(line + "\n")
             self.err.flush()
 
+    def _spin(self, line: str) -> None:
+        if self._spinner_on and self._spinner is None:
+            self._line = line
+            self._spinner = asyncio.create_task(self._animate())
+
+    def stop_spinner(self) -> None:
+        """Clear the spinner, leaving its line as it was (``bot> `` or empty)."""
+        if self._spinner is not None:
+            self._spinner.cancel()
+            self._spinner = None
+            self._write(CLEAR_LINE + self._line)
+
+    async def _animate(self) -> None:
+        frame = 0
+        while True:
+            symbol = SPINNER_FRAMES[frame % len(SPINNER_FRAMES)]
+            self._write(f"{CLEAR_LINE}{self._line}{DIM}{symbol} thinking…{PLAIN}")
+            frame += 1
+            await asyncio.sleep(SPINNER_INTERVAL_S)
+
     async def start(self) -> None:
         if self.interactive:
-            self.out.write("bot> ")
-            self.out.flush()
+            self._write(ANSWER_PREFIX)
+            self._spin(ANSWER_PREFIX)
 
     async def stream(self, delta: str) -> None:
+        self.stop_spinner()
         self.text.append(delta)
-        self.out.write(delta)
-        self.out.flush()
+        self._write(delta)
 
     async def progress(self, status: str) -> None:
+        self.stop_spinner()
         if self.text and not self.text[-1].endswith("\n"):
             self.out.write("\n")
         self._side(f"[{status}]")
+        self._spin("")
 
     async def notice(self, text: str) -> None:
+        self.stop_spinner()
         self._side(f"note: {text}")
 
     async def finish(self) -> None:
-        self.out.write("\n")
-        self.out.flush()
+        self.stop_spinner()
+        self._write("\n")
 
     async def fail(self, message: str) -> None:
+        self.stop_spinner()
         self.failed = message
         if self.text:
             self.out.write("\n")
-        self.out.write(f"⚠️ {message}\n")
-        self.out.flush()
+        self._write(f"⚠️ {message}\n")
 
     async def refuse(self, message: str) -> None:
         await self.fail(message)  # the terminal is private already
@@ -103,6 +165,11 @@ class ConsoleSession:
     interactive: bool = False
     pending: list[Path] = field(default_factory=list)
     user: str = field(default_factory=lambda: getpass.getuser() or "me")
+    spinner: bool = False
+    """Show a spinner while waiting for the model (a terminal on both ends, never a script)."""
+    _turn: tuple[Event, ConsoleReply] | None = field(default=None, init=False, repr=False)
+    """The event being answered and its reply, while the core handles it."""
+    _core: Core | None = field(default=None, init=False, repr=False)
 
     def _event(self, text: str, *, command: str | None = None, args: str = "") -> Event:
         key = conversation_key(self.name)
@@ -121,7 +188,7 @@ class ConsoleSession:
             command_args=args,
         )
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         self.out.write(text + "\n")
         self.out.flush()
 
@@ -141,28 +208,47 @@ class ConsoleSession:
             if command == "ask":
                 line = args
             elif command in CORE_COMMANDS:
-                core = await self.core_ready()
-                await core.handle(self._event(line, command=command, args=args), self._reply())
+                await self._handle(self._event(line, command=command, args=args))
                 return True
             else:
-                self._say(f"Unknown command /{command}. Try /help (or /attach PATH, /quit).")
+                self.say(f"Unknown command /{command}. Try /help (or /attach PATH, /quit).")
                 return True
-        core = await self.core_ready()
-        await core.handle(self._event(line), self._reply())
+        await self._handle(self._event(line))
         return True
 
-    def _reply(self) -> ConsoleReply:
-        return ConsoleReply(self.out, self.err, interactive=self.interactive)
+    async def _handle(self, event: Event) -> None:
+        reply = ConsoleReply(self.out, self.err, interactive=self.interactive, spinner=self.spinner)
+        self._turn = (event, reply)  # kept if cancelled, for ``stopped``
+        self._core = await self.core_ready()
+        await self._core.handle(event, reply)
+        self._turn = None
+
+    async def stopped(self) -> None:
+        """The answer in progress was cancelled (Ctrl-C): clear the screen's working state, and
+        close the event's claim as failed. The core wrote no history for it (a turn is written
+        whole at its end), so the conversation is as it was before the question."""
+        if self._turn is None:
+            return
+        event, reply = self._turn
+        self._turn = None
+        reply.stop_spinner()
+        self.say(("\n" if reply.text else "") + f"{DIM}[stopped; {QUIT_HINT}]{PLAIN}")
+        if self._core is None:
+            return  # stopped while the core was loading: the event never reached it
+        try:
+            await self._core.store.finish_event(event_id=event.event_id, outcome="failed")
+        except Exception:
+            log.exception("could not record a stopped answer as failed")
 
     def _attach(self, raw: str) -> None:
         path = Path(raw).expanduser()
         if not raw:
-            self._say("Usage: /attach PATH — the file goes with your next message.")
+            self.say("Usage: /attach PATH — the file goes with your next message.")
         elif not path.is_file():
-            self._say(f"No such file: {path}")
+            self.say(f"No such file: {path}")
         else:
             self.pending.append(path)
-            self._say(f"Attached {path.name}; it goes with your next message.")
+            self.say(f"Attached {path.name}; it goes with your next message.")
 
 
 def _file_attachment(path: Path) -> Attachment:
@@ -173,21 +259,120 @@ def _file_attachment(path: Path) -> Attachment:
     return Attachment(name=path.name, declared_type=mime, size=path.stat().st_size, fetch=fetch)
 
 
-async def read_line(stream: TextIO) -> str | None:
-    """The next line, read in a worker thread so the event loop never blocks; None at EOF."""
-    line = await asyncio.to_thread(stream.readline)
-    return line if line else None
+class Interrupt(enum.Enum):
+    """Put in the input queue when Ctrl-C is pressed at the prompt."""
+
+    CTRL_C = enum.auto()
+
+
+class LineReader:
+    """Input lines from a file descriptor, read on a daemon thread.
+
+    Not ``asyncio.to_thread(stdin.readline)``: a read blocked on the terminal would keep the
+    process from exiting after Ctrl-C (asyncio waits for its worker threads), and an abandoned
+    ``readline`` holds the stdin buffer's lock, which the interpreter needs at shutdown. A raw
+    ``os.read`` on a daemon thread holds nothing.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[str | Interrupt | None] = asyncio.Queue()
+        self._fd = stream.fileno()
+        self._encoding = stream.encoding or "utf-8"
+        threading.Thread(target=self._read, name="console-input", daemon=True).start()
+
+    async def next(self) -> str | Interrupt | None:
+        """The next line (with its newline), ``Interrupt.CTRL_C``, or ``None`` at the end."""
+        return await self._queue.get()
+
+    def interrupt(self) -> None:
+        self._queue.put_nowait(Interrupt.CTRL_C)
+
+    def _read(self) -> None:
+        decoder = codecs.getincrementaldecoder(self._encoding)(errors="replace")
+        pending = ""
+        while True:
+            try:
+                chunk = os.read(self._fd, 65_536)
+            except OSError:
+                chunk = b""
+            pending += decoder.decode(chunk, final=not chunk)
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                self._put(line + "\n")
+            if not chunk:
+                if pending:
+                    self._put(pending)
+                self._put(None)
+                return
+
+    def _put(self, item: str | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the chat is over
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+
+
+@contextlib.contextmanager
+def _on_interrupt(handler: Callable[[], None]) -> Iterator[None]:
+    """Ctrl-C calls ``handler`` on the loop instead of raising KeyboardInterrupt."""
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 async def run_chat(session: ConsoleSession, stdin: TextIO, *, banner: str | None = None) -> None:
-    if session.interactive and banner:
+    """Read lines and answer them until end of input, /quit, or (interactive) Ctrl-C twice."""
+    reader = LineReader(stdin)
+    if not session.interactive:
+        # A script stops on Ctrl-C as any program does (KeyboardInterrupt, exit 130).
+        await _converse(session, reader)
+        return
+    if banner:
         session.out.write(banner + "\n")
-    while True:
-        if session.interactive:
-            session.out.write(PROMPT)
-            session.out.flush()
-        line = await read_line(stdin)
-        if line is None:
-            break
-        if not await session.handle_line(line):
-            break
+    await _converse(session, reader, interactive=True)
+
+
+async def _converse(
+    session: ConsoleSession, reader: LineReader, *, interactive: bool = False
+) -> None:
+    turn: asyncio.Task[bool] | None = None
+
+    def interrupt() -> None:
+        if turn is not None and not turn.done():
+            turn.cancel()  # stop the answer; the prompt comes back
+        else:
+            reader.interrupt()
+
+    with _on_interrupt(interrupt) if interactive else contextlib.nullcontext():
+        armed = False  # the next Ctrl-C at the prompt quits
+        while True:
+            if interactive:
+                session.out.write(PROMPT)
+                session.out.flush()
+            line = await reader.next()
+            if line is Interrupt.CTRL_C:
+                if armed:
+                    session.out.write("\n")
+                    break
+                armed = True
+                session.say(f"\n{DIM}[{QUIT_HINT}]{PLAIN}")
+                continue
+            if line is None:  # end of input (Ctrl-D)
+                if interactive:
+                    session.out.write("\n")
+                break
+            armed = False
+            turn = asyncio.create_task(session.handle_line(line))
+            try:
+                await asyncio.wait({turn})
+            except asyncio.CancelledError:
+                turn.cancel()
+                raise
+            if turn.cancelled():
+                await session.stopped()
+                armed = True
+                continue
+            if not turn.result():
+                break
