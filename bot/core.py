@@ -403,6 +403,11 @@ class Core:
     async def _finish_event(self, event: Event, outcome: str) -> None:
         await self._finish(event.event_id, outcome)
 
+    async def withdrawn(self, event: Event) -> None:
+        """Its author cancelled the turn (Ctrl-C in the terminal): no history was written, so
+        only its claim is closed, as failed (a restart must not tell them it was cut)."""
+        await self._finish(event.event_id, "failed")
+
     async def _finish(self, event_id: str, outcome: str) -> None:
         try:
             await self.store.finish_event(event_id=event_id, outcome=outcome)

@@ -235,10 +235,7 @@ class ConsoleSession:
         self.say(("\n" if reply.text else "") + f"{DIM}[stopped; {QUIT_HINT}]{PLAIN}")
         if self._core is None:
             return  # stopped while the core was loading: the event never reached it
-        try:
-            await self._core.store.finish_event(event_id=event.event_id, outcome="failed")
-        except Exception:
-            log.exception("could not record a stopped answer as failed")
+        await self._core.withdrawn(event)
 
     def _attach(self, raw: str) -> None:
         path = Path(raw).expanduser()
