@@ -17,36 +17,119 @@ from bot.settings import Settings
 from bot.tokens import model_info
 from storage.base import Store, UsageTotals
 
+PLATFORMS = frozenset({"slack", "discord", "console"})
+CHAT_PLATFORMS = frozenset({"slack", "discord"})
+SETTING_NAMES = ("prompt", "mention", "pdf", "model")
+"""The channel settings ``/settings`` shows and changes, in the order offered."""
+
 
 @dataclass(frozen=True, slots=True)
-class CommandHelp:
+class Option:
+    """One argument of a command, for platforms that type them (Discord's slash options)."""
+
+    name: str
+    description: str
+    required: bool = False
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command, as every platform offers it: the registry that Slack's listeners and
+    manifest, Discord's command tree, the terminal and ``/help`` are all derived from."""
+
+    name: str
+    description: str
+    """One line, under 100 characters (Discord's limit), for menus and manifests."""
     usage: str
     """How it is typed, e.g. ``/model [name]``."""
     summary: str
-    platforms: frozenset[str] = frozenset({"slack", "discord", "console"})
+    """What ``/help`` says of it (Markdown)."""
+    options: tuple[Option, ...] = ()
+    private: bool = True
+    """Answered to the one who typed it (ephemeral); ``/ask`` is answered in public."""
+    admin_only: bool = False
+    """Changing things needs ``BOT_ADMINS`` (showing them does not)."""
+    platforms: frozenset[str] = PLATFORMS
 
 
-COMMAND_HELP: tuple[CommandHelp, ...] = (
-    CommandHelp("/ask <question>", "ask in a new thread", frozenset({"slack", "discord"})),
-    CommandHelp(
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "ask",
+        "Ask the bot a question",
+        "/ask <question>",
+        "ask in a new thread",
+        options=(Option("question", "What you want to know", required=True),),
+        private=False,
+        platforms=CHAT_PLATFORMS,
+    ),
+    Command(
+        "model",
+        "Show or set this channel's model",
         "/model [name]",
         "show or set this channel's model (any OpenRouter model, e.g. "
         "`anthropic/claude-sonnet-4.5`)",
+        options=(Option("name", "An OpenRouter model, e.g. openai/gpt-5-mini, or 'default'"),),
+        admin_only=True,
     ),
-    CommandHelp(
+    Command(
+        "settings",
+        "Show or change this channel's settings",
         "/settings",
         "this channel's settings; admins change them: `/settings prompt <instructions>`, "
         "`/settings mention required|optional`, `/settings pdf pdf-text|mistral-ocr|native` "
         "(`default` resets any of them)",
+        options=(
+            Option(
+                "setting", "What to change (leave empty to see them all)", choices=SETTING_NAMES
+            ),
+            Option("value", "The new value, or 'default'"),
+        ),
+        admin_only=True,
     ),
-    CommandHelp("/usage", "tokens and cost, yours and this channel's"),
-    CommandHelp("/reset", "forget this conversation and its documents, and start fresh"),
-    CommandHelp("/files", "the documents this conversation knows"),
-    CommandHelp("/attach <path>", "send a file with your next message", frozenset({"console"})),
-    CommandHelp("/quit", "leave (Ctrl-D works too)", frozenset({"console"})),
-    CommandHelp("/help", "this message"),
+    Command(
+        "usage",
+        "Your and this channel's tokens and cost",
+        "/usage",
+        "tokens and cost, yours and this channel's",
+    ),
+    Command(
+        "reset",
+        "Forget this conversation and start fresh",
+        "/reset",
+        "forget this conversation and its documents, and start fresh",
+    ),
+    Command(
+        "files",
+        "The documents this conversation knows",
+        "/files",
+        "the documents this conversation knows",
+    ),
+    Command(
+        "attach",
+        "Send a file with your next message",
+        "/attach <path>",
+        "send a file with your next message",
+        platforms=frozenset({"console"}),
+    ),
+    Command(
+        "quit",
+        "Leave the chat",
+        "/quit",
+        "leave (Ctrl-D works too)",
+        platforms=frozenset({"console"}),
+    ),
+    Command("help", "What the bot can do", "/help", "this message"),
 )
-"""What ``/help`` lists, per platform: one table rendered for each."""
+
+
+def commands_for(platform: str) -> tuple[Command, ...]:
+    return tuple(c for c in COMMANDS if platform in c.platforms)
+
+
+def command_named(name: str) -> Command:
+    return next(c for c in COMMANDS if c.name == name)
+
 
 _HOW_TO_ASK = {
     "slack": "mention me in a channel (I answer in the thread), or message me directly.",
@@ -63,7 +146,7 @@ _REMEMBERS = {
 
 def help_text(platform: str) -> str:
     """``/help`` in Markdown, for the platform it is asked on."""
-    commands = [c for c in COMMAND_HELP if platform in c.platforms or platform not in _HOW_TO_ASK]
+    commands = commands_for(platform if platform in PLATFORMS else "slack")
     files = (
         "Read the PDFs, images and text files you attach (Markdown, CSV, JSON, code …)."
         if platform != "console"
@@ -250,7 +333,7 @@ async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str)
         return "\n".join(lines)
     key, _, value = args.partition(" ")
     key, value = key.lower(), value.strip()
-    if key not in ("prompt", "mention", "pdf", "model") or not value:
+    if key not in SETTING_NAMES or not value:
         return SETTINGS_USAGE
     if not is_admin(settings, event):
         return "Only the bot's admins can change this channel's settings."

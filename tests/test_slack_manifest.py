@@ -106,3 +106,31 @@ def test_request_urls_point_at_the_events_endpoint(manifest: dict[str, Any]) -> 
     assert settings["socket_mode_enabled"] is False
     assert settings["org_deploy_enabled"] is False
     assert settings["token_rotation_enabled"] is False
+
+
+def test_slack_discord_and_help_name_the_same_commands(manifest: dict[str, Any]) -> None:
+    """One registry: the Slack manifest, the Discord command tree and each platform's /help
+    cannot drift apart."""
+    import re
+
+    import discord
+    from discord import app_commands
+
+    from adapters.discord.app import DiscordAdapter
+    from bot.commands import commands_for, help_text
+
+    in_manifest = {c["command"].lstrip("/") for c in manifest["features"]["slash_commands"]}
+    tree: app_commands.CommandTree[Any] = app_commands.CommandTree(
+        discord.Client(intents=discord.Intents.none())
+    )
+    DiscordAdapter.register_commands(cast(Any, object.__new__(DiscordAdapter)), tree)
+    in_discord = {c.name for c in tree.get_commands()}
+
+    def in_help(platform: str) -> set[str]:
+        return set(re.findall(r"• `/([a-z]+)", help_text(platform)))
+
+    assert in_manifest == {c.name for c in commands_for("slack")} == in_help("slack")
+    assert in_discord == {c.name for c in commands_for("discord")} == in_help("discord")
+    assert in_manifest == in_discord
+    assert in_help("console") == {c.name for c in commands_for("console")}
+

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from bot.commands import commands_for
 from bot.events import Attachment, Author, ConversationKey, Event, EventKind
 from bot.settings import Settings, database_path
 
@@ -42,7 +43,9 @@ SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 SPINNER_INTERVAL_S = 0.1
 QUIT_HINT = "Ctrl-C again or Ctrl-D to quit"
 DIM, PLAIN, CLEAR_LINE = "\x1b[2m", "\x1b[0m", "\r\x1b[K"
-CORE_COMMANDS = ("reset", "model", "settings", "usage", "files", "help", "ask")
+LOCAL_COMMANDS = frozenset({"attach", "quit"})
+"""Handled by the terminal itself; the registry's other commands go to the core."""
+CORE_COMMANDS = frozenset(c.name for c in commands_for("console")) - LOCAL_COMMANDS
 MIME_BY_SUFFIX = {
     ".pdf": "application/pdf",
     ".png": "image/png",

@@ -50,6 +50,7 @@ from adapters.discord.translate import (
     scrub,
     strip_bot_mention,
 )
+from bot.commands import Command, command_named, commands_for
 from bot.events import Attachment, AttachmentUnavailable, ConversationKey, Event, EventKind
 from bot.inflight import InFlight
 from bot.reply import Undeliverable
@@ -77,14 +78,7 @@ INVITE_PERMISSIONS = discord.Permissions(
 MESSAGE_CONTENT_FLAGS = (1 << 18) | (1 << 19)
 """GATEWAY_MESSAGE_CONTENT and GATEWAY_MESSAGE_CONTENT_LIMITED: the intent is granted."""
 USER_MESSAGE_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
-PLAIN_COMMANDS = (
-    ("usage", "Your and this channel's tokens and cost"),
-    ("reset", "Forget this conversation and start fresh"),
-    ("files", "The documents this conversation knows"),
-    ("help", "What the bot can do"),
-)
-"""Slash commands without options, in the order they are registered (after /ask and /model)."""
-PRIVATE_COMMANDS = frozenset({"model", "settings", *(name for name, _ in PLAIN_COMMANDS)})
+PRIVATE_COMMANDS = frozenset(c.name for c in commands_for("discord") if c.private)
 NEED_MENTION = (
     "-# I can't read replies that don't mention me here (the Message Content intent is off): "
     "keep the @mention on when you reply, or mention me."
@@ -99,6 +93,10 @@ def require_discord_settings(settings: Settings) -> str:
     if settings.discord_bot_token is None or not settings.discord_bot_token.get_secret_value():
         raise ConfigError("DISCORD_BOT_TOKEN is not set")
     return settings.discord_bot_token.get_secret_value()
+
+
+def _option_descriptions(command: Command) -> dict[str, str]:
+    return {option.name: option.description for option in command.options}
 
 
 def place_of(channel: Any, guild_id: int | None = None) -> Place:
@@ -401,29 +399,30 @@ class DiscordAdapter:
     # ------------------------------------------------------------------ commands
 
     def register_commands(self, tree: app_commands.CommandTree[Any]) -> None:
+        """The tree from the one command registry (``bot.commands.COMMANDS``): names,
+        descriptions, options and choices all come from there. discord.py reads a command's
+        options from its callback's signature, so the three with options are written out."""
         adapter = self
+        ask, model, settings = (command_named(n) for n in ("ask", "model", "settings"))
 
-        @tree.command(name="ask", description="Ask the bot a question")
-        @app_commands.describe(question="What you want to know")
-        async def ask(interaction: discord.Interaction[Any], question: str) -> None:
+        @tree.command(name=ask.name, description=ask.description)
+        @app_commands.describe(**_option_descriptions(ask))
+        async def ask_command(interaction: discord.Interaction[Any], question: str) -> None:
             await adapter.on_command(interaction, "ask", question)
 
-        @tree.command(name="model", description="Show or set this channel's model")
-        @app_commands.describe(name="An OpenRouter model, e.g. openai/gpt-5-mini, or 'default'")
-        async def model(interaction: discord.Interaction[Any], name: str | None = None) -> None:
+        @tree.command(name=model.name, description=model.description)
+        @app_commands.describe(**_option_descriptions(model))
+        async def model_command(
+            interaction: discord.Interaction[Any], name: str | None = None
+        ) -> None:
             await adapter.on_command(interaction, "model", name or "")
 
-        @tree.command(name="settings", description="Show or change this channel's settings")
-        @app_commands.describe(
-            setting="What to change (leave empty to see them all)",
-            value="The new value, or 'default'",
-        )
+        @tree.command(name=settings.name, description=settings.description)
+        @app_commands.describe(**_option_descriptions(settings))
         @app_commands.choices(
-            setting=[
-                app_commands.Choice(name=n, value=n) for n in ("prompt", "mention", "pdf", "model")
-            ]
+            setting=[app_commands.Choice(name=n, value=n) for n in settings.options[0].choices]
         )
-        async def settings(
+        async def settings_command(
             interaction: discord.Interaction[Any],
             setting: str | None = None,
             value: str | None = None,
@@ -431,11 +430,14 @@ class DiscordAdapter:
             args = " ".join(part for part in (setting, value) if part)
             await adapter.on_command(interaction, "settings", args)
 
-        # The commands without options differ only in name and description.
-        for name, description in PLAIN_COMMANDS:
+        for command in commands_for("discord"):
+            if command.options:
+                continue  # written out above
             tree.add_command(
                 app_commands.Command(
-                    name=name, description=description, callback=self._plain_command(name)
+                    name=command.name,
+                    description=command.description,
+                    callback=self._plain_command(command.name),
                 )
             )
 

@@ -57,6 +57,7 @@ from adapters.slack.translate import (
     defuse_mentions,
     route_message,
 )
+from bot.commands import commands_for
 from bot.events import ConversationKey, Event
 from bot.inflight import InFlight
 from bot.ops import add_ops_routes
@@ -67,7 +68,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("/ask", "/model", "/settings", "/usage", "/reset", "/files", "/help")
+COMMANDS = tuple(f"/{c.name}" for c in commands_for("slack"))
+"""Slack's slash commands, from the one registry (the manifest is tested against it)."""
 GREETING = (
     "Hi! I'm your team's assistant. Ask me anything here, or mention me in a channel and I'll "
     "answer in the thread. I can check the weather and the time anywhere, and read the text "
