@@ -52,8 +52,8 @@ import litellm  # noqa: E402
 from agents import Agent, RunConfig, Runner, set_tracing_disabled  # noqa: E402
 from agents.extensions.models.litellm_model import LitellmModel  # noqa: E402
 
-import bot.core  # noqa: E402
 import bot.models  # noqa: E402
+import bot.turn  # noqa: E402
 from bot.app import Services, build_core, open_services  # noqa: E402
 from bot.context import TurnContext  # noqa: E402
 from bot.core import Core  # noqa: E402
@@ -315,7 +315,7 @@ def _timed(breakdown: Breakdown, category: str, fn: Callable[..., Any]) -> Calla
 
 
 class _TimedRunner:
-    """Stands in for ``bot.core.Runner``: times run_streamed from the call to the stream's end."""
+    """Stands in for ``bot.turn.Runner``: times run_streamed from the call to the stream's end."""
 
     def __init__(self, breakdown: Breakdown) -> None:
         self._breakdown = breakdown
@@ -351,11 +351,11 @@ def instrumented(core: Core, breakdown: Breakdown) -> Iterator[None]:
     for name in _STORE_METHODS:
         setattr(store, name, _timed(breakdown, f"store.{name}", getattr(store, name)))
     # Whichever token estimate the core imports (estimate_tokens, or its off-loop variant).
-    estimates = {name: getattr(bot.core, name) for name in _ESTIMATES if hasattr(bot.core, name)}
+    estimates = {name: getattr(bot.turn, name) for name in _ESTIMATES if hasattr(bot.turn, name)}
     for name, fn in estimates.items():
-        setattr(bot.core, name, _timed(breakdown, f"{name} (user + new items)", fn))
+        setattr(bot.turn, name, _timed(breakdown, f"{name} (user + new items)", fn))
     real_wait = bot.models.TurnStats.wait_for_costs
-    setattr(bot.core, _RUNNER, _TimedRunner(breakdown))
+    setattr(bot.turn, _RUNNER, _TimedRunner(breakdown))
     bot.models.TurnStats.wait_for_costs = _timed(  # type: ignore[method-assign]
         breakdown, "TurnStats.wait_for_costs (litellm cost callback)", real_wait
     )
@@ -365,8 +365,8 @@ def instrumented(core: Core, breakdown: Breakdown) -> Iterator[None]:
         for name in _STORE_METHODS:
             delattr(store, name)
         for name, fn in estimates.items():
-            setattr(bot.core, name, fn)
-        setattr(bot.core, _RUNNER, Runner)
+            setattr(bot.turn, name, fn)
+        setattr(bot.turn, _RUNNER, Runner)
         bot.models.TurnStats.wait_for_costs = real_wait  # type: ignore[method-assign]
 
 

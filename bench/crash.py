@@ -33,7 +33,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.core import RESTART_LINE
+from bot.recovery import RESTART_LINE
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.openrouter import (
     FakeOpenRouter,

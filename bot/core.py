@@ -1,150 +1,57 @@
 """The one core handler: every platform's events come here and are answered through ``Reply``.
 
-A message turn: is it for the bot -> claimed once in the store (a redelivery or a restart never
-answers twice) -> "working" shown at once -> the conversation's lock (its messages are answered in
-order; other conversations run concurrently, up to a global limit) -> history fitted to the
-model's context -> the agent run, streamed -> the turn's items, usage and outcome written in one
-transaction. A failed turn writes no history, and the user gets one short line.
+``Core.handle`` reads as the turn's steps, each in its own module:
+
+1. **claim** the event once in the store (a redelivery or a restart never answers twice);
+2. **admit** it (``bot.admission``: allowlists, the user's rate limit, the daily budgets);
+3. commands are answered at once (``bot.commands``); a question waits for its conversation's
+   lock and a model slot (``bot.limits``), then
+4. **runs** (``bot.turn``: prepare the input, stream the agent, record the turn).
+
+After a crash, ``recover`` tells the users whose turns were cut (``bot.recovery``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
-import unicodedata
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from agents import Agent, RunConfig, Runner
+from agents import Agent
 from agents.models.interface import Model
-from openai.types.responses import ResponseTextDeltaEvent
 
-from bot.access import REFUSAL, allowed
+from bot.admission import Admission
 from bot.agent import ModelFactory
-from bot.attachments import ImageInput, read_attachments
-from bot.budgets import DAY_S, budgets_for, day_start
 from bot.commands import CommandContext, run_command
-from bot.context import ToolCallBudget, ToolConfig, TurnContext
+from bot.context import ToolConfig, TurnContext
 from bot.conversations import Conversations
-from bot.documents import PDF_MIME
-from bot.errors import ErrorKind, failure_line, turn_failure, user_message
+from bot.errors import ErrorKind, user_message
 from bot.events import Event, EventKind
+from bot.limits import KeyedLocks
 from bot.metrics import Metrics
-from bot.models import TURN_STATS, TurnStats
+from bot.recovery import RECOVERY_RETRY_DELAYS_S, Tell, recover
 from bot.reply import Reply, Undeliverable
+from bot.results import TurnResult
 from bot.settings import Settings
-from bot.tokens import estimate_tokens_off_loop, history_budget, supports_vision
-from bot.tools import describe_tool_call
-from bot.tools.guards import tool_not_found_message
-from storage.base import NewItem, ObservedMessage, Store, UnfinishedEvent, UsageRecord
+from bot.turn import MODEL_SETTING, TurnRunner
+from storage.base import Store
 
 log = logging.getLogger(__name__)
 
 TellAuthor = Callable[[str], Awaitable[None]]
 """Shows a line to the event's author only (Slack: ephemeral; Discord: ephemeral or a DM)."""
 
-MODEL_SETTING = "model"
-PROMPT_SETTING = "prompt"
-RESTART_LINE = (
-    "Sorry, I was restarted while answering this, so the answer was lost. Please ask again."
-)
-"""Told after a restart for each message whose turn a killed process never finished."""
 SHUTDOWN_LINE = (
     "Sorry, I'm restarting and couldn't finish this answer. Please ask again in a minute."
 )
 """Told at shutdown for each turn the grace period (``BOT_SHUTDOWN_GRACE``) cut short."""
 SHUTDOWN_TELL_S = 2.0
-RECOVERY_RETRY_DELAYS_S = (5.0, 30.0, 120.0)
-"""After a restart, telling users about cut turns is retried after these pauses while the
-platform fails (e.g. it is down too); the rest waits for the next start."""
 LOGGED_CHARS = 2_000
 """With ``LOG_CONTENT=true``, how much of a question and of its answer the turn's log line keeps."""
-IMAGE_TOKENS = 1_500
-"""What an image is counted as when fitting history (a high-detail image is ~1,100 tokens)."""
 OBSERVED_TEXT_CHARS = 4_000
 """Of an unaddressed thread message, at most this much is kept as context."""
-EMPTY_MESSAGE_REPLY = (
-    "Hi! Ask me anything — for example “What's the weather in Lisbon?”. "
-    "Type /help to see what I can do."
-)
-
-
-class RateLimiter:
-    """At most ``limit`` events per ``window_s`` per key, over a sliding window; memory is
-    bounded by the keys active in the last window."""
-
-    def __init__(self, limit: int, window_s: float = 60.0) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self._hits: dict[str, deque[float]] = {}
-        self._last_sweep = 0.0
-
-    def retry_after(self, key: str, now: float | None = None) -> float:
-        """0 if ``key`` may go on (and count it); else seconds until it may."""
-        if self.limit <= 0:
-            return 0.0
-        now = time.monotonic() if now is None else now
-        self._sweep(now)
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.window_s:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return hits[0] + self.window_s - now
-        hits.append(now)
-        return 0.0
-
-    def _sweep(self, now: float) -> None:
-        if now - self._last_sweep < self.window_s:
-            return
-        self._last_sweep = now
-        for key in [
-            k for k, hits in self._hits.items() if not hits or hits[-1] <= now - self.window_s
-        ]:
-            del self._hits[key]
-
-
-class KeyedLocks:
-    """One lock per key, dropped when nobody holds or waits for it (no growth per conversation)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
-
-
-@dataclass(slots=True)
-class TurnResult:
-    """What a turn did, for logs, tests and benchmarks."""
-
-    outcome: str
-    """answered | failed | duplicate | ignored | refused | command"""
-    text: str = ""
-    error: ErrorKind | None = None
-    model: str | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float | None = None
-    tools: list[str] = field(default_factory=list)
 
 
 class Core:
@@ -161,11 +68,10 @@ class Core:
         self.store = store
         self.agent = agent
         self._model_factory = model_factory
-        self._tool_config = tool_config
         self._models: dict[str, Model] = {}
-        self._tool_errors = tool_not_found_message([tool.name for tool in agent.tools])
         self.locks = KeyedLocks()
-        self.rate = RateLimiter(settings.user_rate_limit)
+        self.admission = Admission(settings, store)
+        self.rate = self.admission.rate
         self._turn_slots = asyncio.Semaphore(settings.max_concurrent_turns)
         self.started_at = time.time()
         """Events claimed before this are a previous process's (see ``recover``)."""
@@ -181,6 +87,14 @@ class Core:
         """Each platform's "connected and taking events" (``/healthz``), by platform name."""
         self.metrics = Metrics()
         self.metrics.watch(lambda: self.waiting, lambda: self.running)
+        self.turns = TurnRunner(
+            settings=settings,
+            store=store,
+            agent=agent,
+            models=self.model,
+            tool_config=tool_config,
+            metrics=self.metrics,
+        )
 
     def healthy(self) -> bool:
         """Every platform registered in ``health`` is up (and at least one is)."""
@@ -202,53 +116,15 @@ class Core:
     async def recover(
         self,
         platform: str,
-        tell: Callable[[str, str], Awaitable[None]],
+        tell: Tell,
         *,
         retry_delays: Sequence[float] = RECOVERY_RETRY_DELAYS_S,
     ) -> int:
-        """Tell the users whose messages a previous process claimed but never finished (it was
-        killed mid-turn): ``tell(address, line)`` for each, then mark it failed. It is never
-        re-answered (its partial answer may be on screen). A ``tell`` that fails for good
-        (``Undeliverable``: the channel is gone) closes the claim; any other failure (the
-        platform is down) is retried after each of ``retry_delays``, and what is still untold
-        stays claimed for the next start. Returns how many were told."""
-        try:
-            waiting = await self.store.unfinished_events(
-                prefix=f"{platform}:", before=self.started_at
-            )
-        except Exception:
-            log.exception("could not list the turns a previous run left unfinished")
-            return 0
-        cut, told = len(waiting), 0
-        for delay in (0.0, *retry_delays):
-            if not waiting:
-                break
-            await asyncio.sleep(delay)
-            untold: list[UnfinishedEvent] = []
-            for event in waiting:
-                try:
-                    if event.address:
-                        await tell(event.address, RESTART_LINE)
-                        told += 1
-                except Undeliverable as exc:
-                    log.info("a user whose turn was cut cannot be told: %s", exc)
-                except Exception as exc:
-                    log.warning(
-                        "could not tell a user their turn was cut by a restart (%s)",
-                        type(exc).__name__,
-                        extra={"event_id": event.event_id},
-                    )
-                    untold.append(event)
-                    continue
-                await self._finish(event.event_id, "failed")
-            waiting = untold
-        if cut:
-            log.info("%s: %d turn(s) cut by the last shutdown, %d told", platform, cut, told)
-        if waiting:
-            log.warning(
-                "%s: %d user(s) not told yet; the next start tries again", platform, len(waiting)
-            )
-        return told
+        """Tell the users whose turns a previous process left unfinished (see
+        ``bot.recovery``); how many were told."""
+        return await recover(
+            self.store, platform, tell, before=self.started_at, retry_delays=retry_delays
+        )
 
     async def channel_model(self, event: Event) -> str:
         chosen = await self.store.get_channel_setting(
@@ -272,7 +148,7 @@ class Core:
 
         For adapters that must post something visible before the turn (``/ask``'s echo, a
         new thread): call this first, then ``handle(event, reply, admitted=True)``."""
-        result = await self._admission(event)
+        result = await self.admission.refusal(event)
         if result is not None:
             await _safe(tell_author(result.text))
             self._count(event, result)
@@ -280,7 +156,7 @@ class Core:
 
     def allows(self, event: Event) -> bool:
         """Do the allowlists let ``event``'s author use the bot there (e.g. before a hint)?"""
-        return allowed(self.settings, event)
+        return self.admission.allows(event)
 
     def _count(self, event: Event, result: TurnResult) -> None:
         metrics = self.metrics
@@ -311,7 +187,7 @@ class Core:
             log.info("duplicate event ignored", extra={"event_id": event.event_id})
             return TurnResult("duplicate")
         if not admitted:
-            refused = await self._admission(event)
+            refused = await self.admission.refusal(event)
             if refused is not None:
                 await _safe(reply.refuse(refused.text))
                 await self._finish_event(event, "failed")
@@ -319,54 +195,6 @@ class Core:
         if event.kind is EventKind.COMMAND and event.command != "ask":
             return await self._command(event, reply)
         return await self._turn(event, reply)
-
-    async def _admission(self, event: Event) -> TurnResult | None:
-        """The allowlists, then (questions only: commands are exempt) the user's rate limit
-        and the daily budgets. ``None``: answer it; else the refusal, not yet told."""
-        if not allowed(self.settings, event):
-            log.info("refused by the allowlists", extra={"event_id": event.event_id})
-            return TurnResult("refused", text=REFUSAL)
-        if event.kind is EventKind.COMMAND and event.command != "ask":
-            return None
-        wait = self.rate.retry_after(_user_key(event))
-        if wait > 0:
-            log.info("user over the rate limit", extra={"retry_after_s": round(wait, 1)})
-            line = (
-                f"You're sending messages faster than I can take them ({self.rate.limit} a "
-                f"minute). Please try again in {math.ceil(wait)} s."
-            )
-            return TurnResult("failed", error=ErrorKind.USER_RATE_LIMIT, text=line)
-        try:
-            over = await self._over_budget(event)
-        except Exception:
-            log.exception("could not read today's usage; answering without the budget check")
-            over = None
-        if over is not None:
-            log.info("over the daily budget", extra={"event_id": event.event_id})
-            return TurnResult("failed", error=ErrorKind.BUDGET, text=over)
-        return None
-
-    async def _over_budget(self, event: Event) -> str | None:
-        """A line saying which daily budget is spent and when it resets, or None."""
-        budgets = budgets_for(self.settings, event)
-        if not budgets:
-            return None
-        now = time.time()
-        today = day_start(now)
-        for budget in budgets:
-            totals = await self.store.usage_totals(since=today, **budget.filters)
-            if budget.tokens and totals.input_tokens + totals.output_tokens >= budget.tokens:
-                limit = f"{budget.tokens:,} tokens"
-            elif budget.usd and totals.cost_usd >= budget.usd:
-                limit = f"${budget.usd:,.2f} of model usage"
-            else:
-                continue
-            has = "have" if budget.subject == "You" else "has"
-            return (
-                f"{budget.subject} {has} reached today's limit of {limit} with me. It resets at "
-                f"midnight UTC, in {_duration(today + DAY_S - now)}."
-            )
-        return None
 
     async def observe(self, event: Event) -> None:
         """Remember a message that was not for the bot, so that a mention later in the same
@@ -424,7 +252,7 @@ class Core:
                 async with self.locks.hold(str(event.conversation)), self._turn_slots:
                     self.waiting, self.running, queued = self.waiting - 1, self.running + 1, False
                     try:
-                        result = await self._run(event, reply)
+                        result = await self.turns.run(event, reply)
                     finally:
                         self.running -= 1
             finally:
@@ -473,235 +301,6 @@ class Core:
                 await self.store.finish_event(event_id=event.event_id, outcome="failed")
         except Exception as exc:
             log.warning("could not tell a user their turn was cut (%s)", type(exc).__name__)
-
-    async def _run(self, event: Event, reply: Reply) -> TurnResult:
-        key = str(event.conversation)
-        channel_settings = await self.store.channel_settings(channel=str(event.channel))
-        model_name = channel_settings.get(MODEL_SETTING) or self.settings.bot_model
-        files = await read_attachments(
-            event.attachments,
-            self.settings,
-            vision=supports_vision(model_name) if event.attachments else None,
-            model=model_name,
-        )
-        for remark in files.notices:
-            await reply.notice(remark)
-        for pdf in files.pdfs:
-            await self.store.save_file(
-                conversation=key, name=pdf.name, mime_type=PDF_MIME, data=pdf.data
-            )
-        named = [f"[Attached document: {pdf.name}]" for pdf in files.pdfs]
-        named += [f"[Attached image: {image.name}]" for image in files.images]
-        text = "\n\n".join(
-            part for part in (_visible(event.text), files.text, "\n".join(named)) if part
-        )
-        observed = (
-            await self.store.observed_messages(conversation=key)
-            if self.settings.thread_context_messages
-            else []
-        )
-        if text and observed:
-            text = f"{_earlier_messages(observed)}\n\n{text}"
-        if not text:
-            await reply.stream(EMPTY_MESSAGE_REPLY)
-            await reply.finish()
-            await self._finish_event(event, "answered")
-            return TurnResult("answered", text=EMPTY_MESSAGE_REPLY)
-
-        # History keeps the text (images named, not their bytes); only this turn sends them.
-        user_item: dict[str, Any] = {"role": "user", "content": text}
-        user_tokens = await estimate_tokens_off_loop(user_item)
-        budget = history_budget(
-            model_name,
-            self.settings.history_max_tokens,
-            user_tokens + IMAGE_TOKENS * len(files.images),
-        )
-        history = await self.store.load_history(
-            conversation=key, max_items=self.settings.history_max_items, max_tokens=budget
-        )
-        input_items: list[Any] = [h.item for h in history]
-        input_items.append(_with_images(user_item, files.images))
-
-        stats = TurnStats()
-        stats_token = TURN_STATS.set(stats)
-        context = TurnContext(
-            tools=self._tool_config,
-            conversation=key,
-            user_id=_user_key(event),
-            channel=str(event.channel),
-            model=model_name,
-            channel_instructions=channel_settings.get(PROMPT_SETTING, ""),
-            tool_calls=ToolCallBudget(
-                per_response=self.settings.max_tool_calls_per_response,
-                per_turn=self.settings.max_tool_calls_per_turn,
-            ),
-        )
-        run = Runner.run_streamed(
-            self.agent,
-            input_items,
-            context=context,
-            max_turns=self.settings.max_tool_rounds,
-            run_config=RunConfig(
-                model=self.model(model_name),
-                tracing_disabled=not self.settings.tracing,
-                # A call to a tool we lack is answered to the model, not a failed turn.
-                tool_not_found_behavior="return_error_to_model",
-                tool_error_formatter=self._tool_errors,
-            ),
-        )
-        result = TurnResult("failed", model=model_name)
-        shown: list[str] = []
-        break_before_text = False
-        deadline = asyncio.timeout(self.settings.turn_timeout_s)
-        try:
-            async with deadline:
-                async for ev in run.stream_events():
-                    if ev.type == "raw_response_event" and isinstance(
-                        ev.data, ResponseTextDeltaEvent
-                    ):
-                        if not ev.data.delta:
-                            continue
-                        if break_before_text:
-                            await reply.stream("\n\n")
-                            shown.append("\n\n")
-                            break_before_text = False
-                        await reply.stream(ev.data.delta)
-                        shown.append(ev.data.delta)
-                    elif ev.type == "run_item_stream_event" and ev.name == "tool_called":
-                        raw = ev.item.raw_item
-                        name = str(getattr(raw, "name", "") or "tool")
-                        result.tools.append(name)
-                        await reply.progress(
-                            describe_tool_call(name, getattr(raw, "arguments", ""))
-                        )
-                        break_before_text = bool(shown)
-        except BaseException as exc:
-            run.cancel()
-            TURN_STATS.reset(stats_token)
-            self._observe_model(stats)
-            if not isinstance(exc, Exception):
-                raise
-            # Only the deadline knows it fired: inside, a turn cap and a model that went
-            # silent both surface as a TimeoutError.
-            kind = self._failure_kind(exc, shown_text=bool(shown), turn_cap=deadline.expired())
-            self._fill_usage(result, run, stats)
-            await self._record_failed_usage(event, result)
-            await _safe(reply.fail(failure_line(kind, shown_text=bool(shown))))
-            result.error = kind
-            result.text = "".join(shown)
-            return result
-        TURN_STATS.reset(stats_token)
-        self._observe_model(stats)
-
-        answer = "".join(shown)
-        await stats.wait_for_costs(run.context_wrapper.usage.requests, timeout_s=0.25)
-        self._fill_usage(result, run, stats)
-        if not answer.strip():
-            log.warning("model returned an empty answer", extra={"model": result.model})
-            await self._record_failed_usage(event, result)
-            await _safe(reply.fail("The model returned an empty answer. Please try again."))
-            result.error = ErrorKind.PROVIDER
-            return result
-
-        new_items: list[dict[str, Any]] = [user_item]
-        new_items.extend(item.to_input_item() for item in run.new_items)  # type: ignore[misc]
-        rows = [NewItem(item=user_item, tokens=user_tokens, turn_start=True)]
-        for item in new_items[1:]:
-            rows.append(NewItem(item=item, tokens=await estimate_tokens_off_loop(item)))
-        await self.store.complete_turn(
-            conversation=key,
-            items=rows,
-            usage=self._usage_record(event, result),
-            event_id=event.event_id,
-            observed_upto=observed[-1].id if observed else None,
-        )
-        result.outcome = "answered"
-        result.text = answer
-        await reply.finish()
-        return result
-
-    def _observe_model(self, stats: TurnStats) -> None:
-        for seconds, ok in stats.calls:
-            self.metrics.model_seconds.labels("ok" if ok else "error").observe(seconds)
-        for kind in stats.errors:
-            self.metrics.model_errors.labels(kind).inc()
-
-    @staticmethod
-    def _failure_kind(exc: Exception, *, shown_text: bool, turn_cap: bool) -> ErrorKind:
-        kind = turn_failure(exc, shown_text=shown_text, turn_timed_out=turn_cap)
-        if kind is ErrorKind.INTERNAL:
-            log.error("turn failed", exc_info=exc)
-        else:
-            log.warning("turn failed: %s (%s)", kind.value, type(exc).__name__)
-        return kind
-
-    @staticmethod
-    def _fill_usage(result: TurnResult, run: Any, stats: TurnStats) -> None:
-        usage = run.context_wrapper.usage
-        result.input_tokens = int(usage.input_tokens)
-        result.output_tokens = int(usage.output_tokens)
-        result.cost_usd = stats.cost_usd
-        if stats.model:
-            result.model = stats.model
-
-    def _usage_record(self, event: Event, result: TurnResult) -> UsageRecord:
-        return UsageRecord(
-            conversation=str(event.conversation),
-            channel=str(event.channel),
-            user_id=_user_key(event),
-            model=result.model or self.settings.bot_model,
-            input_tokens=result.input_tokens,
-            output_tokens=result.output_tokens,
-            cost_usd=result.cost_usd,
-            created_at=time.time(),
-            workspace=event.workspace,
-        )
-
-    async def _record_failed_usage(self, event: Event, result: TurnResult) -> None:
-        """Tokens spent by a turn that failed still count towards /usage and budgets."""
-        if not (result.input_tokens or result.output_tokens or result.cost_usd):
-            return
-        try:
-            await self.store.record_usage(self._usage_record(event, result))
-        except Exception:
-            log.exception("could not record usage of a failed turn")
-
-
-def _with_images(user_item: dict[str, Any], images: list[ImageInput]) -> dict[str, Any]:
-    if not images:
-        return user_item
-    parts: list[dict[str, Any]] = [{"type": "input_text", "text": user_item["content"]}]
-    parts.extend(
-        {"type": "input_image", "image_url": image.data_url, "detail": "auto"} for image in images
-    )
-    return {"role": "user", "content": parts}
-
-
-def _earlier_messages(observed: list[ObservedMessage]) -> str:
-    lines = "\n".join(f"<@{m.author}>: {m.text}" for m in observed)
-    return (
-        "[Earlier messages in this thread, not addressed to you, for context]\n"
-        f"{lines}\n[End of earlier messages]"
-    )
-
-
-def _visible(text: str) -> str:
-    """``text`` stripped, or "" when nothing in it is visible (only spaces, zero-width and
-    direction marks, control characters): such a message is treated as empty."""
-    text = text.strip()
-    if all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Cc") for ch in text):
-        return ""
-    return text
-
-
-def _duration(seconds: float) -> str:
-    minutes = max(1, math.ceil(seconds / 60))
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
-
-
-def _user_key(event: Event) -> str:
-    return f"{event.platform}:{event.author.id}"
 
 
 async def _safe(awaitable: Any) -> None:

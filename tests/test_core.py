@@ -18,10 +18,13 @@ from agents.testing import ModelStep, ScriptedModel, assistant_message, function
 from bot.access import REFUSAL
 from bot.agent import build_agent, resilient_models
 from bot.context import ToolConfig
-from bot.core import EMPTY_MESSAGE_REPLY, RESTART_LINE, Core, KeyedLocks
+from bot.core import Core
 from bot.errors import ErrorKind, user_message
+from bot.limits import KeyedLocks
+from bot.recovery import RESTART_LINE
 from bot.reply import Undeliverable
 from bot.settings import Settings
+from bot.turn import EMPTY_MESSAGE_REPLY
 from storage import open_store
 from storage.base import Store, UsageRecord
 from tests.conftest import make_settings
@@ -417,7 +420,7 @@ async def test_a_user_over_the_rate_limit_gets_a_friendly_line(make_core: Any) -
 
 
 def test_rate_limiter_window_and_memory() -> None:
-    from bot.core import RateLimiter
+    from bot.limits import RateLimiter
 
     limiter = RateLimiter(2, window_s=60)
     assert limiter.retry_after("a", now=0) == 0

@@ -28,7 +28,8 @@ from adapters.discord.translate import (
     strip_bot_mention,
 )
 from bot.app import build_core, open_services
-from bot.core import RESTART_LINE, SHUTDOWN_LINE, Core
+from bot.core import SHUTDOWN_LINE, Core
+from bot.recovery import RESTART_LINE
 from tests.conftest import make_settings
 from tests.fakes.discord import (
     INTENT_MESSAGE_CONTENT,

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 from bot.app import build_core, open_services
-from bot.core import Core, TurnResult
+from bot.core import Core
 from bot.errors import ErrorKind, failure_line, user_message
+from bot.results import TurnResult
 from bot.settings import DEFAULT_SYSTEM_PROMPT
 from storage import SQLiteStore
 from tests.conftest import make_settings

@@ -22,7 +22,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import SlackAdapter
 from adapters.slack.reply import NativeStreaming, SlackReply
 from bot.app import build_core, open_services
-from bot.core import RESTART_LINE, SHUTDOWN_LINE, Core
+from bot.core import SHUTDOWN_LINE, Core
+from bot.recovery import RESTART_LINE
 from tests.conftest import make_settings
 from tests.fakes.open_meteo import FakeOpenMeteo
 from tests.fakes.openrouter import (

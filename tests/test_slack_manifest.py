@@ -133,4 +133,3 @@ def test_slack_discord_and_help_name_the_same_commands(manifest: dict[str, Any])
     assert in_discord == {c.name for c in commands_for("discord")} == in_help("discord")
     assert in_manifest == in_discord
     assert in_help("console") == {c.name for c in commands_for("console")}
-

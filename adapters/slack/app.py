@@ -64,7 +64,8 @@ from bot.ops import add_ops_routes
 from bot.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
-    from bot.core import Core, TurnResult
+    from bot.core import Core
+    from bot.results import TurnResult
 
 log = logging.getLogger(__name__)
 

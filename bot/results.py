@@ -1,0 +1,31 @@
+"""What one event came to: the value the core returns and the adapters, logs and tests read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.errors import ErrorKind
+from bot.events import Event
+
+
+@dataclass(slots=True)
+class TurnResult:
+    """What a turn did, for logs, tests and benchmarks."""
+
+    outcome: str
+    """answered | failed | duplicate | ignored | refused | command"""
+    text: str = ""
+    error: ErrorKind | None = None
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    tools: list[str] = field(default_factory=list)
+    new_items: list[Any] = field(default_factory=list, repr=False)
+    """The items the run produced (the model's messages, tool calls and results)."""
+
+
+def user_key(event: Event) -> str:
+    """The author as ``platform:id``: how usage, budgets and rate limits name a person."""
+    return f"{event.platform}:{event.author.id}"

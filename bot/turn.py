@@ -1,0 +1,340 @@
+"""One turn of the agent for one admitted event: prepare, run (streamed), record.
+
+- **prepare**: the channel's model and instructions, the attachments read (notices for the
+  skipped ones), the thread's earlier messages, the history fitted to the model's context;
+- **run**: the agent streamed into the reply (text deltas, tool progress), under the turn's
+  time limit;
+- **record**: the turn's items, its usage and "answered" in one transaction; a failed turn
+  writes no history (its usage still counts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents import Agent, RunConfig, Runner
+from agents.models.interface import Model
+from openai.types.responses import ResponseTextDeltaEvent
+
+from bot.attachments import ImageInput, read_attachments
+from bot.context import ToolCallBudget, ToolConfig, TurnContext
+from bot.documents import PDF_MIME
+from bot.errors import ErrorKind, failure_line, turn_failure
+from bot.events import Event
+from bot.metrics import Metrics
+from bot.models import TURN_STATS, TurnStats
+from bot.reply import Reply
+from bot.results import TurnResult, user_key
+from bot.settings import Settings
+from bot.tokens import estimate_tokens_off_loop, history_budget, supports_vision
+from bot.tools import describe_tool_call
+from bot.tools.guards import tool_not_found_message
+from storage.base import NewItem, ObservedMessage, Store, UsageRecord
+
+# The turn's lines keep the logger they had before the turn left bot/core.py: operators filter
+# and alert on "bot.core".
+log = logging.getLogger("bot.core")
+
+MODEL_SETTING = "model"
+PROMPT_SETTING = "prompt"
+IMAGE_TOKENS = 1_500
+"""What an image is counted as when fitting history (a high-detail image is ~1,100 tokens)."""
+EMPTY_MESSAGE_REPLY = (
+    "Hi! Ask me anything — for example “What's the weather in Lisbon?”. "
+    "Type /help to see what I can do."
+)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """What the model is given for one turn, and what the record step needs of it."""
+
+    conversation: str
+    model: str
+    instructions: str
+    user_item: dict[str, Any]
+    user_tokens: int
+    input_items: list[Any]
+    observed: list[ObservedMessage] = field(default_factory=list)
+
+
+class TurnRunner:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        agent: Agent[TurnContext],
+        models: Callable[[str], Model],
+        tool_config: ToolConfig,
+        metrics: Metrics,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.agent = agent
+        self._models = models
+        self._tool_config = tool_config
+        self._metrics = metrics
+        self._tool_errors = tool_not_found_message([tool.name for tool in agent.tools])
+
+    async def run(self, event: Event, reply: Reply) -> TurnResult:
+        """Never raises for a model or tool failure (the reply is failed with its line); a
+        failure of the reply itself propagates to the core."""
+        prepared = await self._prepare(event, reply)
+        if prepared is None:  # nothing to answer: the hint instead, no model call
+            await reply.stream(EMPTY_MESSAGE_REPLY)
+            await reply.finish()
+            try:
+                await self.store.finish_event(event_id=event.event_id, outcome="answered")
+            except Exception:
+                log.exception("could not record the event's outcome")
+            return TurnResult("answered", text=EMPTY_MESSAGE_REPLY)
+        result = await self._stream(event, reply, prepared)
+        if result.error is None:
+            await self._record(event, prepared, result)
+            await reply.finish()
+        return result
+
+    # ------------------------------------------------------------------ prepare
+
+    async def _prepare(self, event: Event, reply: Reply) -> Prepared | None:
+        key = str(event.conversation)
+        channel_settings = await self.store.channel_settings(channel=str(event.channel))
+        model_name = channel_settings.get(MODEL_SETTING) or self.settings.bot_model
+        files = await read_attachments(
+            event.attachments,
+            self.settings,
+            vision=supports_vision(model_name) if event.attachments else None,
+            model=model_name,
+        )
+        for remark in files.notices:
+            await reply.notice(remark)
+        for pdf in files.pdfs:
+            await self.store.save_file(
+                conversation=key, name=pdf.name, mime_type=PDF_MIME, data=pdf.data
+            )
+        named = [f"[Attached document: {pdf.name}]" for pdf in files.pdfs]
+        named += [f"[Attached image: {image.name}]" for image in files.images]
+        text = "\n\n".join(
+            part for part in (_visible(event.text), files.text, "\n".join(named)) if part
+        )
+        observed = (
+            await self.store.observed_messages(conversation=key)
+            if self.settings.thread_context_messages
+            else []
+        )
+        if text and observed:
+            text = f"{_earlier_messages(observed)}\n\n{text}"
+        if not text:
+            return None
+
+        # History keeps the text (images named, not their bytes); only this turn sends them.
+        user_item: dict[str, Any] = {"role": "user", "content": text}
+        user_tokens = await estimate_tokens_off_loop(user_item)
+        budget = history_budget(
+            model_name,
+            self.settings.history_max_tokens,
+            user_tokens + IMAGE_TOKENS * len(files.images),
+        )
+        history = await self.store.load_history(
+            conversation=key, max_items=self.settings.history_max_items, max_tokens=budget
+        )
+        input_items: list[Any] = [h.item for h in history]
+        input_items.append(_with_images(user_item, files.images))
+        return Prepared(
+            conversation=key,
+            model=model_name,
+            instructions=channel_settings.get(PROMPT_SETTING, ""),
+            user_item=user_item,
+            user_tokens=user_tokens,
+            input_items=input_items,
+            observed=observed,
+        )
+
+    # ------------------------------------------------------------------ run
+
+    async def _stream(self, event: Event, reply: Reply, prepared: Prepared) -> TurnResult:
+        stats = TurnStats()
+        stats_token = TURN_STATS.set(stats)
+        context = TurnContext(
+            tools=self._tool_config,
+            conversation=prepared.conversation,
+            user_id=user_key(event),
+            channel=str(event.channel),
+            model=prepared.model,
+            channel_instructions=prepared.instructions,
+            tool_calls=ToolCallBudget(
+                per_response=self.settings.max_tool_calls_per_response,
+                per_turn=self.settings.max_tool_calls_per_turn,
+            ),
+        )
+        run = Runner.run_streamed(
+            self.agent,
+            prepared.input_items,
+            context=context,
+            max_turns=self.settings.max_tool_rounds,
+            run_config=RunConfig(
+                model=self._models(prepared.model),
+                tracing_disabled=not self.settings.tracing,
+                # A call to a tool we lack is answered to the model, not a failed turn.
+                tool_not_found_behavior="return_error_to_model",
+                tool_error_formatter=self._tool_errors,
+            ),
+        )
+        result = TurnResult("failed", model=prepared.model)
+        shown: list[str] = []
+        break_before_text = False
+        deadline = asyncio.timeout(self.settings.turn_timeout_s)
+        try:
+            async with deadline:
+                async for ev in run.stream_events():
+                    if ev.type == "raw_response_event" and isinstance(
+                        ev.data, ResponseTextDeltaEvent
+                    ):
+                        if not ev.data.delta:
+                            continue
+                        if break_before_text:
+                            await reply.stream("\n\n")
+                            shown.append("\n\n")
+                            break_before_text = False
+                        await reply.stream(ev.data.delta)
+                        shown.append(ev.data.delta)
+                    elif ev.type == "run_item_stream_event" and ev.name == "tool_called":
+                        raw = ev.item.raw_item
+                        name = str(getattr(raw, "name", "") or "tool")
+                        result.tools.append(name)
+                        await reply.progress(
+                            describe_tool_call(name, getattr(raw, "arguments", ""))
+                        )
+                        break_before_text = bool(shown)
+        except BaseException as exc:
+            run.cancel()
+            TURN_STATS.reset(stats_token)
+            self._observe_model(stats)
+            if not isinstance(exc, Exception):
+                raise
+            # Only the deadline knows it fired: inside, a turn cap and a model that went
+            # silent both surface as a TimeoutError.
+            kind = _failure_kind(exc, shown_text=bool(shown), turn_cap=deadline.expired())
+            _fill_usage(result, run, stats)
+            await self._record_failed_usage(event, result)
+            await _safe(reply.fail(failure_line(kind, shown_text=bool(shown))))
+            result.error = kind
+            result.text = "".join(shown)
+            return result
+        TURN_STATS.reset(stats_token)
+        self._observe_model(stats)
+
+        await stats.wait_for_costs(run.context_wrapper.usage.requests, timeout_s=0.25)
+        _fill_usage(result, run, stats)
+        result.text = "".join(shown)
+        result.new_items = [item.to_input_item() for item in run.new_items]
+        if not result.text.strip():
+            log.warning("model returned an empty answer", extra={"model": result.model})
+            await self._record_failed_usage(event, result)
+            await _safe(reply.fail("The model returned an empty answer. Please try again."))
+            result.error = ErrorKind.PROVIDER
+        return result
+
+    def _observe_model(self, stats: TurnStats) -> None:
+        for seconds, ok in stats.calls:
+            self._metrics.model_seconds.labels("ok" if ok else "error").observe(seconds)
+        for kind in stats.errors:
+            self._metrics.model_errors.labels(kind).inc()
+
+    # ------------------------------------------------------------------ record
+
+    async def _record(self, event: Event, prepared: Prepared, result: TurnResult) -> None:
+        """The turn's items, usage and "answered", in one transaction."""
+        rows = [NewItem(item=prepared.user_item, tokens=prepared.user_tokens, turn_start=True)]
+        for item in result.new_items:
+            rows.append(NewItem(item=item, tokens=await estimate_tokens_off_loop(item)))
+        await self.store.complete_turn(
+            conversation=prepared.conversation,
+            items=rows,
+            usage=self._usage_record(event, result),
+            event_id=event.event_id,
+            observed_upto=prepared.observed[-1].id if prepared.observed else None,
+        )
+        result.outcome = "answered"
+
+    def _usage_record(self, event: Event, result: TurnResult) -> UsageRecord:
+        return UsageRecord(
+            conversation=str(event.conversation),
+            channel=str(event.channel),
+            user_id=user_key(event),
+            model=result.model or self.settings.bot_model,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            cost_usd=result.cost_usd,
+            created_at=time.time(),
+            workspace=event.workspace,
+        )
+
+    async def _record_failed_usage(self, event: Event, result: TurnResult) -> None:
+        """Tokens spent by a turn that failed still count towards /usage and budgets."""
+        if not (result.input_tokens or result.output_tokens or result.cost_usd):
+            return
+        try:
+            await self.store.record_usage(self._usage_record(event, result))
+        except Exception:
+            log.exception("could not record usage of a failed turn")
+
+
+def _failure_kind(exc: Exception, *, shown_text: bool, turn_cap: bool) -> ErrorKind:
+    kind = turn_failure(exc, shown_text=shown_text, turn_timed_out=turn_cap)
+    if kind is ErrorKind.INTERNAL:
+        log.error("turn failed", exc_info=exc)
+    else:
+        log.warning("turn failed: %s (%s)", kind.value, type(exc).__name__)
+    return kind
+
+
+def _fill_usage(result: TurnResult, run: Any, stats: TurnStats) -> None:
+    usage = run.context_wrapper.usage
+    result.input_tokens = int(usage.input_tokens)
+    result.output_tokens = int(usage.output_tokens)
+    result.cost_usd = stats.cost_usd
+    if stats.model:
+        result.model = stats.model
+
+
+def _with_images(user_item: dict[str, Any], images: list[ImageInput]) -> dict[str, Any]:
+    if not images:
+        return user_item
+    parts: list[dict[str, Any]] = [{"type": "input_text", "text": user_item["content"]}]
+    parts.extend(
+        {"type": "input_image", "image_url": image.data_url, "detail": "auto"} for image in images
+    )
+    return {"role": "user", "content": parts}
+
+
+def _earlier_messages(observed: list[ObservedMessage]) -> str:
+    lines = "\n".join(f"<@{m.author}>: {m.text}" for m in observed)
+    return (
+        "[Earlier messages in this thread, not addressed to you, for context]\n"
+        f"{lines}\n[End of earlier messages]"
+    )
+
+
+def _visible(text: str) -> str:
+    """``text`` stripped, or "" when nothing in it is visible (only spaces, zero-width and
+    direction marks, control characters): such a message is treated as empty."""
+    text = text.strip()
+    if all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Cc") for ch in text):
+        return ""
+    return text
+
+
+async def _safe(awaitable: Any) -> None:
+    """Await a reply call whose failure must not hide the original problem."""
+    try:
+        await awaitable
+    except Exception:
+        log.exception("could not deliver a failure message")
