@@ -10,6 +10,9 @@ the partial answer and says it was cut.
 Doing this here rather than with the SDK's ``ModelRetrySettings`` keeps retries and fallbacks in
 one loop with one order ("primary N times, then the next"), which the SDK's per-model retry
 cannot express.
+
+A plain response is run as a stream of one item, so the one retry loop serves both calls the
+SDK makes (``get_response`` and ``stream_response``); for it the idle timeout is the call's.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from bot.turn_stats import TURN_STATS, TurnStats
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+Call = Callable[[Model], AsyncIterator[Any]]
+"""One attempt at one model: the events it streams (a plain response is one item)."""
 
 # Events a stream emits before any content: retrying after only these shows the user nothing twice.
 _PRELUDE_EVENTS = frozenset({"response.created", "response.in_progress"})
@@ -57,6 +62,58 @@ class ResilientModel(Model):
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
         self._sleep = sleep
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> Any:
+        async def respond(model: Model) -> AsyncIterator[Any]:
+            yield await model.get_response(*args, **kwargs)
+
+        # Drained, not left at its one item: the loop records the call when the stream ends.
+        (response,) = [item async for item in self._with_retries(respond)]
+        return response
+
+    def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        return self._with_retries(lambda model: model.stream_response(*args, **kwargs))
+
+    async def _with_retries(self, call: Call) -> AsyncIterator[Any]:
+        """``call`` on each model of the chain in turn, retried, until one gets to its end."""
+        stats = _stats()
+        for index, (name, model) in enumerate(self.chain):
+            if index:
+                stats.fallbacks += 1
+            for attempt in range(self.retries + 1):
+                stats.attempts += 1
+                shown = False
+                began = time.perf_counter()
+                stream = call(model)
+                try:
+                    while True:
+                        # Idle timeout: the first byte and every later chunk must come in time.
+                        async with asyncio.timeout(self.timeout_s):
+                            try:
+                                event = await anext(stream)
+                            except StopAsyncIteration:
+                                break
+                        if getattr(event, "type", None) not in _PRELUDE_EVENTS:
+                            shown = True
+                        yield event
+                except Exception as exc:
+                    stats.calls.append((time.perf_counter() - began, False))
+                    if shown:
+                        raise
+                    has_next = index < len(self.chain) - 1
+                    if await self._next_step(name, attempt, exc, has_next=has_next):
+                        continue
+                    break
+                finally:
+                    aclose = getattr(stream, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                stats.calls.append((time.perf_counter() - began, True))
+                stats.model = name
+                return
+        # _next_step retries only while attempts remain and moves on only to a model that
+        # exists; every other failure it re-raises. So the loops never run out.
+        raise AssertionError("unreachable: the last attempt either succeeded or raised")
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -89,72 +146,6 @@ class ResilientModel(Model):
             )
             return False
         raise exc
-
-    async def get_response(self, *args: Any, **kwargs: Any) -> Any:
-        stats = _stats()
-        last: Exception | None = None
-        for index, (name, model) in enumerate(self.chain):
-            if index:
-                stats.fallbacks += 1
-            for attempt in range(self.retries + 1):
-                stats.attempts += 1
-                began = time.perf_counter()
-                try:
-                    async with asyncio.timeout(self.timeout_s):
-                        response = await model.get_response(*args, **kwargs)
-                except Exception as exc:
-                    stats.calls.append((time.perf_counter() - began, False))
-                    last = exc
-                    has_next = index < len(self.chain) - 1
-                    if await self._next_step(name, attempt, exc, has_next=has_next):
-                        continue
-                    break
-                stats.calls.append((time.perf_counter() - began, True))
-                stats.model = name
-                return response
-        assert last is not None
-        raise last
-
-    async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        stats = _stats()
-        last: Exception | None = None
-        for index, (name, model) in enumerate(self.chain):
-            if index:
-                stats.fallbacks += 1
-            for attempt in range(self.retries + 1):
-                stats.attempts += 1
-                shown = False
-                began = time.perf_counter()
-                stream = model.stream_response(*args, **kwargs)
-                try:
-                    while True:
-                        # Idle timeout: the first byte and every later chunk must come in time.
-                        async with asyncio.timeout(self.timeout_s):
-                            try:
-                                event = await anext(stream)
-                            except StopAsyncIteration:
-                                break
-                        if getattr(event, "type", None) not in _PRELUDE_EVENTS:
-                            shown = True
-                        yield event
-                except Exception as exc:
-                    stats.calls.append((time.perf_counter() - began, False))
-                    last = exc
-                    if shown:
-                        raise
-                    has_next = index < len(self.chain) - 1
-                    if await self._next_step(name, attempt, exc, has_next=has_next):
-                        continue
-                    break
-                finally:
-                    aclose = getattr(stream, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
-                stats.calls.append((time.perf_counter() - began, True))
-                stats.model = name
-                return
-        assert last is not None
-        raise last
 
     async def close(self) -> None:
         for _, model in self.chain:
