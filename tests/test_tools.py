@@ -335,6 +335,8 @@ async def test_fake_unknown_name_has_no_results_key(
         ),
         ({"latitude": "1", "longitude": "2", "temperature_unit": "kelvin"}, "kelvin"),
         ({"latitude": "1", "longitude": "2", "forecast_days": "17"}, "Forecast days is invalid"),
+        # Valid for the real API, but not what the bot asks: the fake says it does not model it.
+        ({"latitude": "1", "longitude": "2", "timezone": "GMT"}, "does not model timezone=GMT"),
     ],
 )
 async def test_fake_rejects_invalid_forecast_params(
