@@ -52,8 +52,8 @@ import litellm  # noqa: E402
 from agents import Agent, RunConfig, Runner, set_tracing_disabled  # noqa: E402
 from agents.extensions.models.litellm_model import LitellmModel  # noqa: E402
 
-import bot.models  # noqa: E402
 import bot.turn  # noqa: E402
+import bot.turn_stats  # noqa: E402
 from bot.app import Services, build_core, open_services  # noqa: E402
 from bot.context import TurnContext  # noqa: E402
 from bot.core import Core  # noqa: E402
@@ -354,9 +354,9 @@ def instrumented(core: Core, breakdown: Breakdown) -> Iterator[None]:
     estimates = {name: getattr(bot.turn, name) for name in _ESTIMATES if hasattr(bot.turn, name)}
     for name, fn in estimates.items():
         setattr(bot.turn, name, _timed(breakdown, f"{name} (user + new items)", fn))
-    real_wait = bot.models.TurnStats.wait_for_costs
+    real_wait = bot.turn_stats.TurnStats.wait_for_costs
     setattr(bot.turn, _RUNNER, _TimedRunner(breakdown))
-    bot.models.TurnStats.wait_for_costs = _timed(  # type: ignore[method-assign]
+    bot.turn_stats.TurnStats.wait_for_costs = _timed(  # type: ignore[method-assign]
         breakdown, "TurnStats.wait_for_costs (litellm cost callback)", real_wait
     )
     try:
@@ -367,7 +367,7 @@ def instrumented(core: Core, breakdown: Breakdown) -> Iterator[None]:
         for name, fn in estimates.items():
             setattr(bot.turn, name, fn)
         setattr(bot.turn, _RUNNER, Runner)
-        bot.models.TurnStats.wait_for_costs = real_wait  # type: ignore[method-assign]
+        bot.turn_stats.TurnStats.wait_for_costs = real_wait  # type: ignore[method-assign]
 
 
 async def breakdown_phase(core: Core, *, turns: int, warmup: int, conversations: int) -> None:

@@ -19,10 +19,10 @@ from agents.extensions.models.litellm_model import LitellmModel  # noqa: E402
 from agents.models.interface import Model  # noqa: E402
 
 from bot.context import TurnContext  # noqa: E402
-from bot.models import ResilientModel  # noqa: E402
+from bot.cost_callback import install_usage_logger  # noqa: E402
+from bot.resilient_model import ResilientModel  # noqa: E402
 from bot.tools import TOOLS  # noqa: E402
 from bot.tools.guards import ToolCallCaps, with_call_caps  # noqa: E402
-from bot.usage import install_usage_logger  # noqa: E402
 
 litellm.suppress_debug_info = True  # no "Give Feedback" banner on stdout per exception
 litellm.drop_params = True  # drop params a model does not take (e.g. temperature on o-series)

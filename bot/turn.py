@@ -28,13 +28,13 @@ from bot.documents import PDF_MIME
 from bot.errors import ErrorKind, failure_line, turn_failure
 from bot.events import Event
 from bot.metrics import Metrics
-from bot.models import TURN_STATS, TurnStats
 from bot.reply import Reply
 from bot.results import TurnResult, user_key
 from bot.settings import Settings
 from bot.tokens import estimate_tokens_off_loop, history_budget, supports_vision
 from bot.tools import describe_tool_call
 from bot.tools.guards import tool_not_found_message
+from bot.turn_stats import TURN_STATS, TurnStats
 from storage.base import NewItem, ObservedMessage, Store, UsageRecord
 
 # The turn's lines keep the logger they had before the turn left bot/core.py: operators filter

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from agents import RunContextWrapper, function_tool
 
 from bot.context import ToolConfig, TurnContext
-from bot.tools.weather import Resolved, ServiceError, Unresolved, describe_unresolved, geocode
+from bot.tools.open_meteo import ServiceError
+from bot.tools.places import Resolved, Unresolved, describe_unresolved, geocode
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from agents.testing import ModelStep, ScriptedModel, assistant_message
 from openai.types.responses import ResponseTextDeltaEvent
 
 from bot.errors import ErrorKind, classify
-from bot.models import TURN_STATS, ResilientModel, TurnStats
+from bot.resilient_model import ResilientModel
+from bot.turn_stats import TURN_STATS, TurnStats
 
 
 class StatusError(Exception):

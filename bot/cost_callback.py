@@ -17,7 +17,7 @@ prepare_library_environment()
 import litellm  # noqa: E402
 from litellm.integrations.custom_logger import CustomLogger  # noqa: E402
 
-from bot.models import TURN_STATS  # noqa: E402
+from bot.turn_stats import TURN_STATS  # noqa: E402
 
 log = logging.getLogger(__name__)
 
