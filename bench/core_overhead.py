@@ -54,10 +54,10 @@ from agents.extensions.models.litellm_model import LitellmModel  # noqa: E402
 
 import bot.turn  # noqa: E402
 import bot.turn_stats  # noqa: E402
-from bot.app import Services, build_core, open_services  # noqa: E402
 from bot.context import TurnContext  # noqa: E402
 from bot.core import Core  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
+from bot.wiring import Services, build_core, open_services  # noqa: E402
 from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
 from tests.helpers import message  # noqa: E402
 

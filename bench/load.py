@@ -970,9 +970,9 @@ async def running_bot(urls: JSONDict, overrides: JSONDict) -> AsyncIterator[Bot]
 
     from adapters.discord import DiscordAdapter
     from adapters.slack import SlackAdapter
-    from bot.app import build_core, open_services
     from bot.logs import setup_logging
     from bot.settings import Settings
+    from bot.wiring import build_core, open_services
 
     set_tracing_disabled(True)
     async with AsyncExitStack() as stack:

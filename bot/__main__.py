@@ -1,6 +1,6 @@
 """``python -m bot`` (run the platforms), ``python -m bot chat`` and ``python -m bot check``.
 
-Start-up imports only light modules; the agent stack loads in the background (see bot.app).
+Start-up imports only light modules; the agent stack loads in the background (see bot.wiring).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _chat(settings: Settings, conversation: str) -> int:
     from adapters.console.chat import DIM, PLAIN, ConsoleSession, log_path, run_chat
-    from bot.app import build_core, open_services
+    from bot.wiring import build_core, open_services
 
     settings.require_openrouter_key()
     interactive = sys.stdin.isatty()
@@ -108,8 +108,8 @@ async def _check(settings: Settings) -> int:
     accepts its credential; the database is inspected, never created or migrated."""
     import aiohttp
 
-    from bot.app import platforms_configured
     from bot.credentials import Verdict, verify_openrouter
+    from bot.wiring import platforms_configured
     from storage import inspect_database
 
     problems = 0
@@ -195,7 +195,7 @@ def _limits(settings: Settings) -> str:
 
 
 async def _serve(settings: Settings) -> int:
-    from bot.app import build_core, open_services, platforms_configured
+    from bot.wiring import build_core, open_services, platforms_configured
 
     configured = [name for name, on in platforms_configured(settings).items() if on]
     if not configured:

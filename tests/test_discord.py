@@ -27,9 +27,9 @@ from adapters.discord.translate import (
     place_conversation,
     strip_bot_mention,
 )
-from bot.app import build_core, open_services
 from bot.core import SHUTDOWN_LINE, Core
 from bot.recovery import RESTART_LINE
+from bot.wiring import build_core, open_services
 from tests.conftest import make_settings
 from tests.fakes.discord import (
     INTENT_MESSAGE_CONTENT,

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from bot.app import build_core, open_services
 from bot.core import Core
 from bot.results import TurnResult
+from bot.wiring import build_core, open_services
 from storage import SQLiteStore
 from tests.conftest import make_settings
 from tests.fakes.open_meteo import FakeOpenMeteo

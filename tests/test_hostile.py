@@ -30,13 +30,13 @@ import pytest
 from adapters.discord import DiscordAdapter
 from adapters.slack import SlackAdapter
 from bot.access import REFUSAL
-from bot.app import build_core, open_services
 from bot.attachments import decode_text
 from bot.core import Core
 from bot.errors import ErrorKind, failure_line, turn_failure
 from bot.logs import KeyValueFormatter, setup_logging
 from bot.settings import Settings
 from bot.turn import EMPTY_MESSAGE_REPLY
+from bot.wiring import build_core, open_services
 from storage import SQLiteStore
 from tests.conftest import make_settings
 from tests.fakes.discord import AttachmentSpec, FakeDiscord, FakeGuild, FakeRole, new_snowflake

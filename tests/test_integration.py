@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from bot.app import build_core, open_services
 from bot.core import Core
 from bot.errors import ErrorKind, failure_line, user_message
 from bot.results import TurnResult
 from bot.settings import DEFAULT_SYSTEM_PROMPT
+from bot.wiring import build_core, open_services
 from storage import SQLiteStore
 from tests.conftest import make_settings
 from tests.fakes.open_meteo import FakeOpenMeteo

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_core, open_services
 from bot.budgets import day_start
 from bot.retention import expire_once, run_retention
+from bot.wiring import build_core, open_services
 from storage import NewItem, SQLiteStore, UsageRecord, open_store
 from tests.conftest import make_settings
 from tests.helpers import eventually

@@ -21,9 +21,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import SlackAdapter
 from adapters.slack.reply import NativeStreaming, SlackReply
-from bot.app import build_core, open_services
 from bot.core import SHUTDOWN_LINE, Core
 from bot.recovery import RESTART_LINE
+from bot.wiring import build_core, open_services
 from tests.conftest import make_settings
 from tests.fakes.open_meteo import FakeOpenMeteo
 from tests.fakes.openrouter import (

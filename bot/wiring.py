@@ -1,4 +1,7 @@
-"""Wiring: settings -> store, HTTP session, agent, core. Shared by every adapter.
+"""The one module that wires everything: settings -> store, HTTP session, agent, core.
+
+``python -m bot`` (``bot/__main__.py``) and the terminal chat build the bot through it; it is
+the only place in ``bot/`` that knows every part (the adapters are chosen in ``__main__``).
 
 Only light modules are imported at the top; ``bot.core`` (agents + litellm, ~5 s cold) is
 imported when the core is built, which the console does in the background while the user types.
