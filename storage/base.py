@@ -121,10 +121,6 @@ class Store(Protocol):
         """
         ...
 
-    async def append_items(self, *, conversation: str, items: Sequence[NewItem]) -> None:
-        """Append items in order, all in one transaction (a turn is never half-written)."""
-        ...
-
     async def complete_turn(
         self,
         *,
@@ -142,16 +138,12 @@ class Store(Protocol):
         """
         ...
 
-    async def pop_last_item(self, *, conversation: str) -> JSONDict | None: ...
-
     async def forget_conversation(self, *, conversation: str) -> Forgotten:
         """Forget a conversation (``/reset``), in one transaction: its history, its links to
         files, its PDF annotations and its observed messages. A file's bytes go too unless
         another conversation still links them. Usage rows stay (they hold no text, and budgets
         and ``/usage`` count them)."""
         ...
-
-    async def count_items(self, *, conversation: str) -> int: ...
 
     # --- messages seen but not addressed to the bot ---------------------------------------
     async def observe_message(

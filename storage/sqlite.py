@@ -230,14 +230,6 @@ class SQLiteStore:
             for row in reversed(rows[:keep])
         ]
 
-    async def append_items(self, *, conversation: str, items: Sequence[NewItem]) -> None:
-        if not items:
-            return
-        # Serialise before the transaction: a bad item fails the call with nothing written.
-        encoded = _encode_items(items)
-        async with self._transaction():
-            await self._insert_items(conversation, encoded)
-
     async def complete_turn(
         self,
         *,
@@ -269,23 +261,6 @@ class SQLiteStore:
                     (event_id, conversation, now, now),
                 )
 
-    async def pop_last_item(self, *, conversation: str) -> JSONDict | None:
-        async with self._transaction():
-            rows = await self._fetchall(
-                "DELETE FROM history_items"
-                " WHERE conversation_id = (SELECT id FROM conversations WHERE key = ?)"
-                " AND seq = (SELECT MAX(seq) FROM history_items WHERE conversation_id ="
-                " (SELECT id FROM conversations WHERE key = ?))"
-                " RETURNING item_json",
-                (conversation, conversation),
-            )
-            if rows:
-                await self._touch(conversation)
-        if not rows:
-            return None
-        item: JSONDict = json.loads(rows[0][0])
-        return item
-
     async def forget_conversation(self, *, conversation: str) -> Forgotten:
         async with self._transaction():
             rows = await self._fetchall(
@@ -296,15 +271,6 @@ class SQLiteStore:
                 "DELETE FROM observed_messages WHERE conversation = ?", (conversation,)
             )
         return Forgotten(items=items, files=files)
-
-    async def count_items(self, *, conversation: str) -> int:
-        async with self._locked():
-            rows = await self._fetchall(
-                "SELECT COUNT(*) FROM history_items"
-                " WHERE conversation_id = (SELECT id FROM conversations WHERE key = ?)",
-                (conversation,),
-            )
-        return int(rows[0][0])
 
     # --- messages seen but not addressed to the bot ---------------------------------------
     async def observe_message(
@@ -729,11 +695,6 @@ class SQLiteStore:
                 (sha256, sha256),
             )
         return items, len(unlinked), files
-
-    async def _touch(self, conversation: str) -> None:
-        await self._execute(
-            "UPDATE conversations SET updated_at = ? WHERE key = ?", (time.time(), conversation)
-        )
 
     async def _insert_usage(self, record: UsageRecord) -> None:
         await self._execute(
