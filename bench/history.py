@@ -47,7 +47,7 @@ prepare_library_environment()
 
 from bot.tokens import estimate_tokens, estimate_tokens_off_loop, history_budget  # noqa: E402
 from storage import NewItem, SQLiteStore, open_store  # noqa: E402
-from storage.sqlite import LOAD_HISTORY_SQL  # noqa: E402
+from storage.history import LOAD_HISTORY_SQL  # noqa: E402
 
 TARGET_RATIO = 1.2
 SHORT_ITEMS = 10

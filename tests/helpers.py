@@ -143,8 +143,8 @@ async def count_items(store: Store, *, conversation: str) -> int:
     """How many history items the conversation holds, all of them (``load_history`` returns
     only a fitted window). Read from the table: the bot itself never needs to count."""
     assert isinstance(store, SQLiteStore)
-    async with store._locked():  # as a store method would: never inside another's transaction
-        rows = await store._fetchall(
+    async with store._db.locked():  # as a store method would: never inside another's transaction
+        rows = await store._db.fetchall(
             "SELECT COUNT(*) FROM history_items"
             " WHERE conversation_id = (SELECT id FROM conversations WHERE key = ?)",
             (conversation,),

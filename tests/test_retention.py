@@ -38,11 +38,11 @@ async def add_conversation(store: SQLiteStore, key: str, *, age_days: float = 0.
     await store.save_file(
         conversation=key, name=f"{key}.txt", mime_type="text/plain", data=key.encode()
     )
-    await store._conn.execute(
+    await store._db.conn.execute(
         "UPDATE conversations SET updated_at = ? WHERE key = ?",
         (time.time() - age_days * DAY, key),
     )
-    await store._conn.commit()
+    await store._db.conn.commit()
 
 
 def usage(created_at: float) -> UsageRecord:
@@ -116,12 +116,12 @@ async def test_a_large_backlog_goes_in_batches_that_never_hold_up_the_loop(
     old = time.time() - 400 * DAY
     for n in range(300):
         await add_conversation(db, f"c{n}", age_days=400)
-    await db._conn.executemany(
+    await db._db.conn.executemany(
         "INSERT INTO usage (conversation, channel, user_id, model, input_tokens, output_tokens,"
         " created_at) VALUES ('c', 'C', 'U', 'm', 1, 1, ?)",
         [(old,)] * 5_000,
     )
-    await db._conn.commit()
+    await db._db.conn.commit()
 
     late: list[float] = []
     reads: list[float] = []

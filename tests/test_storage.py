@@ -13,7 +13,7 @@ from typing import Any
 import aiosqlite
 import pytest
 
-import storage.sqlite as sqlite_module
+import storage.migrate as migrate_module
 from bot.budgets import day_start
 from storage import (
     Expired,
@@ -27,13 +27,8 @@ from storage import (
     open_store,
     sqlite_path_from_url,
 )
-from storage.sqlite import (
-    LOAD_HISTORY_SQL,
-    Migration,
-    fit_history,
-    load_migrations,
-    split_statements,
-)
+from storage.history import LOAD_HISTORY_SQL, fit_history
+from storage.migrate import Migration, load_migrations, split_statements
 from tests.helpers import append_items, count_items, pending
 
 EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
@@ -334,7 +329,7 @@ async def test_fresh_database_has_exactly_the_expected_schema(
 
 async def test_pragmas_are_set_on_the_store_connection(store: SQLiteStore, db_path: Path) -> None:
     assert await inspect(db_path, "PRAGMA journal_mode") == [("wal",)]
-    conn = store._conn
+    conn = store._db.conn
     assert list(await conn.execute_fetchall("PRAGMA foreign_keys")) == [(1,)]
     assert list(await conn.execute_fetchall("PRAGMA synchronous")) == [(1,)]  # NORMAL
     assert list(await conn.execute_fetchall("PRAGMA busy_timeout")) == [(5000,)]
@@ -361,7 +356,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
     await closing(await SQLiteStore.open(db_path)).close()  # at the current version
     fresh = db_path.with_name("fresh.db")
     broken = Migration(7, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
-    monkeypatch.setattr(sqlite_module, "load_migrations", lambda: [*load_migrations(), broken])
+    monkeypatch.setattr(migrate_module, "load_migrations", lambda: [*load_migrations(), broken])
 
     for path in (db_path, fresh):
         with pytest.raises(aiosqlite.OperationalError):
@@ -386,7 +381,7 @@ async def test_a_database_from_newer_code_is_refused(
 ) -> None:
     newer = Migration(7, "newer", ("CREATE TABLE extra (x INTEGER)",))
     with monkeypatch.context() as patch:
-        patch.setattr(sqlite_module, "load_migrations", lambda: [*load_migrations(), newer])
+        patch.setattr(migrate_module, "load_migrations", lambda: [*load_migrations(), newer])
         await closing(await SQLiteStore.open(db_path)).close()
 
     with pytest.raises(RuntimeError, match="newer than this code"):
@@ -783,7 +778,7 @@ async def test_load_history_reads_a_bounded_window_through_the_index(
 
     # The statement load_history runs, and only that one.
     traced: list[str] = []
-    await store._conn.set_trace_callback(traced.append)
+    await store._db.conn.set_trace_callback(traced.append)
     history = await store.load_history(conversation="big", max_items=50, max_tokens=10_000)
     assert traced == [LOAD_HISTORY_SQL.replace("key = ?", "key = 'big'").replace("?", "50")]
     assert [entry.item["n"] for entry in history] == list(range(9_950, 10_000))
@@ -895,10 +890,10 @@ async def test_unfinished_events_keep_their_address_and_filter_by_platform_and_a
     await store.claim_event(event_id="D1", conversation="discord:g:1:2")
     await store.claim_event(event_id="S2", conversation="slack:T:C:2", address="x")
     for event_id, at in (("S1", 100.0), ("D1", 200.0), ("S2", 300.0)):
-        await store._conn.execute(
+        await store._db.conn.execute(
             "UPDATE processed_events SET claimed_at = ? WHERE event_id = ?", (at, event_id)
         )
-    await store._conn.commit()
+    await store._db.conn.commit()
 
     slack = await store.unfinished_events(prefix="slack:")
     assert [(e.event_id, e.address, e.claimed_at) for e in slack] == [
@@ -1008,10 +1003,10 @@ DAY = 86_400.0
 
 async def age(store: SQLiteStore, table: str, column: str, seconds: float, where: str) -> None:
     """Make rows look ``seconds`` old, as if written then."""
-    await store._conn.execute(
+    await store._db.conn.execute(
         f"UPDATE {table} SET {column} = ? WHERE {where}", (time.time() - seconds,)
     )
-    await store._conn.commit()
+    await store._db.conn.commit()
 
 
 async def test_expire_older_than_deletes_old_rows_in_batches_and_keeps_recent_ones(
