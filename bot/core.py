@@ -41,7 +41,7 @@ from bot.settings import Settings
 from bot.tokens import estimate_tokens_off_loop, history_budget, supports_vision
 from bot.tools import describe_tool_call
 from bot.tools.guards import tool_not_found_message
-from storage.base import NewItem, ObservedMessage, Store, UnfinishedEvent, UsageRecord
+from storage.base import NewItem, ObservedMessage, Outcome, Store, UnfinishedEvent, UsageRecord
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +136,7 @@ class KeyedLocks:
 class TurnResult:
     """What a turn did, for logs, tests and benchmarks."""
 
-    outcome: str
-    """answered | failed | duplicate | ignored | refused | command"""
+    outcome: Outcome
     text: str = ""
     error: ErrorKind | None = None
     model: str | None = None
@@ -240,7 +239,7 @@ class Core:
                     )
                     untold.append(event)
                     continue
-                await self._finish(event.event_id, "failed")
+                await self._finish(event.event_id, Outcome.FAILED)
             waiting = untold
         if cut:
             log.info("%s: %d turn(s) cut by the last shutdown, %d told", platform, cut, told)
@@ -296,7 +295,7 @@ class Core:
     async def _handle(self, event: Event, reply: Reply, *, admitted: bool) -> TurnResult:
         if event.author.is_bot and not self.settings.allow_bots:
             log.debug("ignoring a bot's message", extra={"event_id": event.event_id})
-            return TurnResult("ignored")
+            return TurnResult(Outcome.IGNORED)
         try:
             claimed = await self.store.claim_event(
                 event_id=event.event_id,
@@ -306,15 +305,15 @@ class Core:
         except Exception:
             log.exception("could not record the event; not answering to stay exactly-once")
             await _safe(reply.fail(user_message(ErrorKind.INTERNAL)))
-            return TurnResult("failed", error=ErrorKind.INTERNAL)
+            return TurnResult(Outcome.FAILED, error=ErrorKind.INTERNAL)
         if not claimed:
             log.info("duplicate event ignored", extra={"event_id": event.event_id})
-            return TurnResult("duplicate")
+            return TurnResult(Outcome.DUPLICATE)
         if not admitted:
             refused = await self._admission(event)
             if refused is not None:
                 await _safe(reply.refuse(refused.text))
-                await self._finish_event(event, "failed")
+                await self._finish_event(event, Outcome.FAILED)
                 return refused
         if event.kind is EventKind.COMMAND and event.command != "ask":
             return await self._command(event, reply)
@@ -325,7 +324,7 @@ class Core:
         and the daily budgets. ``None``: answer it; else the refusal, not yet told."""
         if not allowed(self.settings, event):
             log.info("refused by the allowlists", extra={"event_id": event.event_id})
-            return TurnResult("refused", text=REFUSAL)
+            return TurnResult(Outcome.REFUSED, text=REFUSAL)
         if event.kind is EventKind.COMMAND and event.command != "ask":
             return None
         wait = self.rate.retry_after(_user_key(event))
@@ -335,7 +334,7 @@ class Core:
                 f"You're sending messages faster than I can take them ({self.rate.limit} a "
                 f"minute). Please try again in {math.ceil(wait)} s."
             )
-            return TurnResult("failed", error=ErrorKind.USER_RATE_LIMIT, text=line)
+            return TurnResult(Outcome.FAILED, error=ErrorKind.USER_RATE_LIMIT, text=line)
         try:
             over = await self._over_budget(event)
         except Exception:
@@ -343,7 +342,7 @@ class Core:
             over = None
         if over is not None:
             log.info("over the daily budget", extra={"event_id": event.event_id})
-            return TurnResult("failed", error=ErrorKind.BUDGET, text=over)
+            return TurnResult(Outcome.FAILED, error=ErrorKind.BUDGET, text=over)
         return None
 
     async def _over_budget(self, event: Event) -> str | None:
@@ -395,20 +394,20 @@ class Core:
         except Exception:
             log.exception("command failed", extra={"command": event.command})
             await _safe(reply.fail(user_message(ErrorKind.INTERNAL)))
-            await self._finish_event(event, "failed")
-            return TurnResult("failed", error=ErrorKind.INTERNAL)
-        await self._finish_event(event, "answered")
-        return TurnResult("command", text=text)
+            await self._finish_event(event, Outcome.FAILED)
+            return TurnResult(Outcome.FAILED, error=ErrorKind.INTERNAL)
+        await self._finish_event(event, Outcome.ANSWERED)
+        return TurnResult(Outcome.COMMAND, text=text)
 
-    async def _finish_event(self, event: Event, outcome: str) -> None:
+    async def _finish_event(self, event: Event, outcome: Outcome) -> None:
         await self._finish(event.event_id, outcome)
 
     async def withdrawn(self, event: Event) -> None:
         """Its author cancelled the turn (Ctrl-C in the terminal): no history was written, so
         only its claim is closed, as failed (a restart must not tell them it was cut)."""
-        await self._finish(event.event_id, "failed")
+        await self._finish(event.event_id, Outcome.FAILED)
 
-    async def _finish(self, event_id: str, outcome: str) -> None:
+    async def _finish(self, event_id: str, outcome: Outcome) -> None:
         try:
             await self.store.finish_event(event_id=event_id, outcome=outcome)
         except Exception:
@@ -436,13 +435,13 @@ class Core:
             raise
         except Undeliverable as exc:
             log.warning("the answer could not be delivered: %s", exc)
-            result = TurnResult("failed", error=ErrorKind.UNDELIVERABLE)
+            result = TurnResult(Outcome.FAILED, error=ErrorKind.UNDELIVERABLE)
         except Exception:  # the reply itself failed (platform down) or a bug
             log.exception("turn failed outside the model run")
             await _safe(reply.fail(user_message(ErrorKind.INTERNAL)))
-            result = TurnResult("failed", error=ErrorKind.INTERNAL)
-        if result.outcome != "answered":
-            await self._finish_event(event, "failed")
+            result = TurnResult(Outcome.FAILED, error=ErrorKind.INTERNAL)
+        if result.outcome != Outcome.ANSWERED:
+            await self._finish_event(event, Outcome.FAILED)
         self.metrics.turn_seconds.observe(time.perf_counter() - started)
         fields: dict[str, Any] = {
             "conversation": str(event.conversation),
@@ -470,7 +469,7 @@ class Core:
         try:
             async with asyncio.timeout(SHUTDOWN_TELL_S):
                 await reply.fail(SHUTDOWN_LINE)
-                await self.store.finish_event(event_id=event.event_id, outcome="failed")
+                await self.store.finish_event(event_id=event.event_id, outcome=Outcome.FAILED)
         except Exception as exc:
             log.warning("could not tell a user their turn was cut (%s)", type(exc).__name__)
 
@@ -505,8 +504,8 @@ class Core:
         if not text:
             await reply.stream(EMPTY_MESSAGE_REPLY)
             await reply.finish()
-            await self._finish_event(event, "answered")
-            return TurnResult("answered", text=EMPTY_MESSAGE_REPLY)
+            await self._finish_event(event, Outcome.ANSWERED)
+            return TurnResult(Outcome.ANSWERED, text=EMPTY_MESSAGE_REPLY)
 
         # History keeps the text (images named, not their bytes); only this turn sends them.
         user_item: dict[str, Any] = {"role": "user", "content": text}
@@ -549,7 +548,7 @@ class Core:
                 tool_error_formatter=self._tool_errors,
             ),
         )
-        result = TurnResult("failed", model=model_name)
+        result = TurnResult(Outcome.FAILED, model=model_name)
         shown: list[str] = []
         break_before_text = False
         deadline = asyncio.timeout(self.settings.turn_timeout_s)
@@ -615,7 +614,7 @@ class Core:
             event_id=event.event_id,
             observed_upto=observed[-1].id if observed else None,
         )
-        result.outcome = "answered"
+        result.outcome = Outcome.ANSWERED
         result.text = answer
         await reply.finish()
         return result

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 
-from .base import UnfinishedEvent
+from .base import Outcome, UnfinishedEvent
 from .database import Database
 
-EVENT_OUTCOMES = frozenset({"answered", "failed"})
+EVENT_OUTCOMES = frozenset({Outcome.ANSWERED, Outcome.FAILED})
+"""The outcomes a claimed event can be finished with (its status until then is 'claimed')."""
 
 
 class EventQueries:
@@ -31,9 +32,12 @@ class EventQueries:
             )
         return inserted == 1
 
-    async def finish_event(self, *, event_id: str, outcome: str) -> None:
+    async def finish_event(self, *, event_id: str, outcome: Outcome) -> None:
+        # Checked at run time too: the column's CHECK would also take 'claimed'.
         if outcome not in EVENT_OUTCOMES:
-            raise ValueError(f"outcome must be one of {sorted(EVENT_OUTCOMES)}, not {outcome!r}")
+            raise ValueError(
+                f"outcome must be one of {sorted(map(str, EVENT_OUTCOMES))}, not {outcome!r}"
+            )
         async with self._db.locked():
             await self._db.execute(
                 "UPDATE processed_events SET status = ?, finished_at = ? WHERE event_id = ?",
@@ -76,7 +80,7 @@ async def mark_answered(db: Database, *, event_id: str, conversation: str) -> No
     await db.execute(
         "INSERT INTO processed_events"
         " (event_id, conversation, status, claimed_at, finished_at)"
-        " VALUES (?, ?, 'answered', ?, ?) ON CONFLICT (event_id) DO UPDATE SET"
-        " status = 'answered', finished_at = excluded.finished_at",
-        (event_id, conversation, now, now),
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO UPDATE SET"
+        " status = excluded.status, finished_at = excluded.finished_at",
+        (event_id, conversation, Outcome.ANSWERED, now, now),
     )

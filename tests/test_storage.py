@@ -19,6 +19,7 @@ from storage import (
     Expired,
     Forgotten,
     NewItem,
+    Outcome,
     SQLiteStore,
     Store,
     StoreClosedError,
@@ -870,9 +871,9 @@ async def test_claim_event_only_once_even_after_reopening(
         assert await reopened.has_conversation(conversation="c") is True
         assert await reopened.has_conversation(conversation="e") is False
 
-        await reopened.finish_event(event_id="Ev1", outcome="answered")
+        await reopened.finish_event(event_id="Ev1", outcome=Outcome.ANSWERED)
         assert await pending(reopened) == [("Ev2", "d")]
-        await reopened.finish_event(event_id="Ev2", outcome="failed")
+        await reopened.finish_event(event_id="Ev2", outcome=Outcome.FAILED)
         assert await pending(reopened) == []
         assert await reopened.claim_event(event_id="Ev2", conversation="d") is False
     finally:
@@ -921,10 +922,22 @@ async def test_concurrent_claims_of_one_event_have_one_winner(store: SQLiteStore
     assert sorted(results) == [False] * 19 + [True]
 
 
+def test_outcomes_keep_the_strings_stored_and_exported() -> None:
+    """Event statuses in existing databases and the ``outcome`` metrics label hold these."""
+    assert {outcome.name: str(outcome) for outcome in Outcome} == {
+        "ANSWERED": "answered",
+        "FAILED": "failed",
+        "DUPLICATE": "duplicate",
+        "IGNORED": "ignored",
+        "REFUSED": "refused",
+        "COMMAND": "command",
+    }
+
+
 async def test_finish_event_rejects_unknown_outcomes(store: SQLiteStore) -> None:
     await store.claim_event(event_id="Ev1", conversation="c")
     with pytest.raises(ValueError, match="outcome"):
-        await store.finish_event(event_id="Ev1", outcome="claimed")
+        await store.finish_event(event_id="Ev1", outcome="claimed")  # type: ignore[arg-type]
     assert await pending(store) == [("Ev1", "c")]
 
 
@@ -1035,8 +1048,8 @@ async def test_expire_older_than_deletes_old_rows_in_batches_and_keeps_recent_on
     # recent one; observed messages: an old one and a recent one.
     for event_id in ("E-old", "E-cut", "E-new"):
         await store.claim_event(event_id=event_id, conversation="old")
-    await store.finish_event(event_id="E-old", outcome="answered")
-    await store.finish_event(event_id="E-new", outcome="answered")
+    await store.finish_event(event_id="E-old", outcome=Outcome.ANSWERED)
+    await store.finish_event(event_id="E-new", outcome=Outcome.ANSWERED)
     await age(store, "processed_events", "finished_at", 40 * DAY, "event_id = 'E-old'")
     await age(store, "processed_events", "claimed_at", 40 * DAY, "event_id IN ('E-old', 'E-cut')")
     await store.observe_message(conversation="t", message_id="m1", author="U", text="a", keep=9)
