@@ -1,15 +1,18 @@
-.PHONY: install check lint types test bench
+.PHONY: install check lint types deadcode test bench
 
 install:
 	python3 -m venv .venv && .venv/bin/pip install -e '.[dev]'
 
-check: lint types test
+check: lint types deadcode test
 
 lint:
 	ruff check . && ruff format --check .
 
 types:
 	mypy
+
+deadcode:
+	vulture --min-confidence 80 bot adapters storage
 
 test:
 	pytest

@@ -47,7 +47,7 @@ prepare_library_environment()
 
 from bot.tokens import estimate_tokens, estimate_tokens_off_loop, history_budget  # noqa: E402
 from storage import NewItem, SQLiteStore, open_store  # noqa: E402
-from storage.sqlite import LOAD_HISTORY_SQL  # noqa: E402
+from storage.history import LOAD_HISTORY_SQL  # noqa: E402
 
 TARGET_RATIO = 1.2
 SHORT_ITEMS = 10
@@ -174,7 +174,8 @@ def conversation_turns(rng: random.Random, model: str, count: int) -> list[list[
 async def write_conversation(
     store: SQLiteStore, key: str, turns: list[list[JSONDict]], batch_items: int = 500
 ) -> int:
-    """Append the turns (token counts as the core estimates them); returns the total tokens."""
+    """Append the turns (token counts as the core estimates them) in batches of whole turns,
+    through ``complete_turn``, the store's one history write; returns the total tokens."""
     batch: list[NewItem] = []
     total = 0
     for turn in turns:
@@ -183,10 +184,10 @@ async def write_conversation(
             total += tokens
             batch.append(NewItem(item=item, tokens=tokens, turn_start=index == 0))
         if len(batch) >= batch_items:
-            await store.append_items(conversation=key, items=batch)
+            await store.complete_turn(conversation=key, items=batch, usage=None, event_id=None)
             batch = []
     if batch:
-        await store.append_items(conversation=key, items=batch)
+        await store.complete_turn(conversation=key, items=batch, usage=None, event_id=None)
     return total
 
 

@@ -17,7 +17,7 @@ from bot.events import Event, EventKind
 from bot.limits import RateLimiter
 from bot.results import TurnResult, user_key
 from bot.settings import Settings
-from storage.base import Store
+from storage.base import Outcome, Store
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Admission:
         and the daily budgets. ``None``: answer it; else the refusal, not yet told."""
         if not allowed(self.settings, event):
             log.info("refused by the allowlists", extra={"event_id": event.event_id})
-            return TurnResult("refused", text=REFUSAL)
+            return TurnResult(Outcome.REFUSED, text=REFUSAL)
         if event.kind is EventKind.COMMAND and event.command != "ask":
             return None
         wait = self.rate.retry_after(user_key(event))
@@ -47,7 +47,7 @@ class Admission:
                 f"You're sending messages faster than I can take them ({self.rate.limit} a "
                 f"minute). Please try again in {math.ceil(wait)} s."
             )
-            return TurnResult("failed", error=ErrorKind.USER_RATE_LIMIT, text=line)
+            return TurnResult(Outcome.FAILED, error=ErrorKind.USER_RATE_LIMIT, text=line)
         try:
             over = await self._over_budget(event)
         except Exception:
@@ -55,7 +55,7 @@ class Admission:
             over = None
         if over is not None:
             log.info("over the daily budget", extra={"event_id": event.event_id})
-            return TurnResult("failed", error=ErrorKind.BUDGET, text=over)
+            return TurnResult(Outcome.FAILED, error=ErrorKind.BUDGET, text=over)
         return None
 
     async def _over_budget(self, event: Event) -> str | None:

@@ -36,7 +36,7 @@ from bot.reply import Reply, Undeliverable
 from bot.results import TurnResult
 from bot.settings import Settings
 from bot.turn import MODEL_SETTING, TurnRunner
-from storage.base import Store
+from storage.base import Outcome, Store
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class Core:
     async def _handle(self, event: Event, reply: Reply, *, admitted: bool) -> TurnResult:
         if event.author.is_bot and not self.settings.allow_bots:
             log.debug("ignoring a bot's message", extra={"event_id": event.event_id})
-            return TurnResult("ignored")
+            return TurnResult(Outcome.IGNORED)
         try:
             claimed = await self.store.claim_event(
                 event_id=event.event_id,
@@ -182,15 +182,15 @@ class Core:
         except Exception:
             log.exception("could not record the event; not answering to stay exactly-once")
             await _safe(reply.fail(user_message(ErrorKind.INTERNAL)))
-            return TurnResult("failed", error=ErrorKind.INTERNAL)
+            return TurnResult(Outcome.FAILED, error=ErrorKind.INTERNAL)
         if not claimed:
             log.info("duplicate event ignored", extra={"event_id": event.event_id})
-            return TurnResult("duplicate")
+            return TurnResult(Outcome.DUPLICATE)
         if not admitted:
             refused = await self.admission.refusal(event)
             if refused is not None:
                 await _safe(reply.refuse(refused.text))
-                await self._finish_event(event, "failed")
+                await self._finish_event(event, Outcome.FAILED)
                 return refused
         if event.kind is EventKind.COMMAND and event.command != "ask":
             return await self._command(event, reply)
@@ -223,20 +223,20 @@ class Core:
         except Exception:
             log.exception("command failed", extra={"command": event.command})
             await _safe(reply.fail(user_message(ErrorKind.INTERNAL)))
-            await self._finish_event(event, "failed")
-            return TurnResult("failed", error=ErrorKind.INTERNAL)
-        await self._finish_event(event, "answered")
-        return TurnResult("command", text=text)
+            await self._finish_event(event, Outcome.FAILED)
+            return TurnResult(Outcome.FAILED, error=ErrorKind.INTERNAL)
+        await self._finish_event(event, Outcome.ANSWERED)
+        return TurnResult(Outcome.COMMAND, text=text)
 
-    async def _finish_event(self, event: Event, outcome: str) -> None:
+    async def _finish_event(self, event: Event, outcome: Outcome) -> None:
         await self._finish(event.event_id, outcome)
 
     async def withdrawn(self, event: Event) -> None:
         """Its author cancelled the turn (Ctrl-C in the terminal): no history was written, so
         only its claim is closed, as failed (a restart must not tell them it was cut)."""
-        await self._finish(event.event_id, "failed")
+        await self._finish(event.event_id, Outcome.FAILED)
 
-    async def _finish(self, event_id: str, outcome: str) -> None:
+    async def _finish(self, event_id: str, outcome: Outcome) -> None:
         try:
             await self.store.finish_event(event_id=event_id, outcome=outcome)
         except Exception:
@@ -264,13 +264,13 @@ class Core:
             raise
         except Undeliverable as exc:
             log.warning("the answer could not be delivered: %s", exc)
-            result = TurnResult("failed", error=ErrorKind.UNDELIVERABLE)
+            result = TurnResult(Outcome.FAILED, error=ErrorKind.UNDELIVERABLE)
         except Exception:  # the reply itself failed (platform down) or a bug
             log.exception("turn failed outside the model run")
             await _safe(reply.fail(user_message(ErrorKind.INTERNAL)))
-            result = TurnResult("failed", error=ErrorKind.INTERNAL)
-        if result.outcome != "answered":
-            await self._finish_event(event, "failed")
+            result = TurnResult(Outcome.FAILED, error=ErrorKind.INTERNAL)
+        if result.outcome != Outcome.ANSWERED:
+            await self._finish_event(event, Outcome.FAILED)
         self.metrics.turn_seconds.observe(time.perf_counter() - started)
         fields: dict[str, Any] = {
             "conversation": str(event.conversation),
@@ -298,7 +298,7 @@ class Core:
         try:
             async with asyncio.timeout(SHUTDOWN_TELL_S):
                 await reply.fail(SHUTDOWN_LINE)
-                await self.store.finish_event(event_id=event.event_id, outcome="failed")
+                await self.store.finish_event(event_id=event.event_id, outcome=Outcome.FAILED)
         except Exception as exc:
             log.warning("could not tell a user their turn was cut (%s)", type(exc).__name__)
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot.reply import Undeliverable
-from storage.base import Store, UnfinishedEvent
+from storage.base import Outcome, Store, UnfinishedEvent
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,6 @@ async def recover(
 
 async def _close(store: Store, event_id: str) -> None:
     try:
-        await store.finish_event(event_id=event_id, outcome="failed")
+        await store.finish_event(event_id=event_id, outcome=Outcome.FAILED)
     except Exception:
         log.exception("could not record the event's outcome")

@@ -7,14 +7,14 @@ from typing import Any
 
 from bot.errors import ErrorKind
 from bot.events import Event
+from storage.base import Outcome
 
 
 @dataclass(slots=True)
 class TurnResult:
     """What a turn did, for logs, tests and benchmarks."""
 
-    outcome: str
-    """answered | failed | duplicate | ignored | refused | command"""
+    outcome: Outcome
     text: str = ""
     error: ErrorKind | None = None
     model: str | None = None

@@ -35,7 +35,7 @@ from bot.tokens import estimate_tokens_off_loop, history_budget, supports_vision
 from bot.tools import describe_tool_call
 from bot.tools.guards import tool_not_found_message
 from bot.turn_stats import TURN_STATS, TurnStats
-from storage.base import NewItem, ObservedMessage, Store, UsageRecord
+from storage.base import NewItem, ObservedMessage, Outcome, Store, UsageRecord
 
 # The turn's lines keep the logger they had before the turn left bot/core.py: operators filter
 # and alert on "bot.core".
@@ -91,10 +91,10 @@ class TurnRunner:
             await reply.stream(EMPTY_MESSAGE_REPLY)
             await reply.finish()
             try:
-                await self.store.finish_event(event_id=event.event_id, outcome="answered")
+                await self.store.finish_event(event_id=event.event_id, outcome=Outcome.ANSWERED)
             except Exception:
                 log.exception("could not record the event's outcome")
-            return TurnResult("answered", text=EMPTY_MESSAGE_REPLY)
+            return TurnResult(Outcome.ANSWERED, text=EMPTY_MESSAGE_REPLY)
         result = await self._stream(event, reply, prepared)
         if result.error is None:
             await self._record(event, prepared, result)
@@ -187,7 +187,7 @@ class TurnRunner:
                 tool_error_formatter=self._tool_errors,
             ),
         )
-        result = TurnResult("failed", model=prepared.model)
+        result = TurnResult(Outcome.FAILED, model=prepared.model)
         shown: list[str] = []
         break_before_text = False
         deadline = asyncio.timeout(self.settings.turn_timeout_s)
@@ -262,7 +262,7 @@ class TurnRunner:
             event_id=event.event_id,
             observed_upto=prepared.observed[-1].id if prepared.observed else None,
         )
-        result.outcome = "answered"
+        result.outcome = Outcome.ANSWERED
 
     def _usage_record(self, event: Event, result: TurnResult) -> UsageRecord:
         return UsageRecord(

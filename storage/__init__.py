@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import aiosqlite
+
 from .base import (
     Expired,
     Forgotten,
@@ -12,13 +14,16 @@ from .base import (
     JSONDict,
     NewItem,
     ObservedMessage,
+    Outcome,
     Store,
     StoredFile,
     UnfinishedEvent,
     UsageRecord,
     UsageTotals,
 )
-from .sqlite import SQLiteStore, StoreClosedError, load_migrations, sqlite_path_from_url
+from .database import StoreClosedError
+from .migrate import load_migrations, schema_version
+from .sqlite import SQLiteStore
 
 __all__ = [
     "Expired",
@@ -27,6 +32,7 @@ __all__ = [
     "JSONDict",
     "NewItem",
     "ObservedMessage",
+    "Outcome",
     "SQLiteStore",
     "Store",
     "StoreClosedError",
@@ -38,6 +44,27 @@ __all__ = [
     "open_store",
     "sqlite_path_from_url",
 ]
+
+
+def sqlite_path_from_url(database_url: str) -> Path | None:
+    """``sqlite:///data/bot.db`` -> ``data/bot.db`` (relative to the working directory),
+    ``sqlite:////abs/path.db`` -> ``/abs/path.db``, ``sqlite:///:memory:`` -> None.
+
+    Raises ``ValueError`` for anything else.
+    """
+    prefix = "sqlite:///"
+    rest = database_url.removeprefix(prefix)
+    if not database_url.startswith(prefix) or not rest:
+        # The URL is not echoed: it may carry a password (postgresql://user:secret@host/db).
+        scheme = database_url.partition(":")[0][:20] if ":" in database_url else ""
+        raise ValueError(
+            f"unsupported database URL (scheme {scheme!r})"
+            if scheme
+            else "unsupported database URL"
+        )
+    if rest == ":memory:":
+        return None
+    return Path(rest)
 
 
 async def open_store(database_url: str) -> SQLiteStore:
@@ -64,19 +91,9 @@ async def inspect_database(database_url: str) -> str:
     if not await asyncio.to_thread(path.exists):
         folder = path.parent if str(path.parent) else Path(".")
         return f"{path} does not exist yet; created at first start (in {folder.resolve()})"
-    import aiosqlite
-
     uri = f"{path.resolve().as_uri()}?mode=ro"
     async with aiosqlite.connect(uri, uri=True) as db:
-        rows = await (
-            await db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-            )
-        ).fetchall()
-        version = 0
-        if rows:
-            row = await (await db.execute("SELECT MAX(version) FROM schema_migrations")).fetchone()
-            version = int(row[0] or 0) if row else 0
+        version = await schema_version(db)
     if version < latest:
         state = f"schema {version}; migrated to {latest} at the next start"
     elif version > latest:

@@ -9,9 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 JSONDict = dict[str, Any]
+
+
+class Outcome(StrEnum):
+    """How the handling of one event ended: the core's ``TurnResult.outcome``, its ``outcome``
+    metrics label and log field, and (``ANSWERED`` or ``FAILED`` only) the status a claimed
+    event is finished with. The values are stored and exported as they are: never change one.
+
+    It lives here, not in ``bot``, because storage imports nothing from ``bot``."""
+
+    ANSWERED = "answered"
+    FAILED = "failed"
+    DUPLICATE = "duplicate"
+    """A redelivery of an event claimed before: not answered twice."""
+    IGNORED = "ignored"
+    """Not taken up at all (another bot's message)."""
+    REFUSED = "refused"
+    """The allowlists keep its author out."""
+    COMMAND = "command"
+    """A slash command, answered by the bot itself (its event is finished ``ANSWERED``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +141,6 @@ class Store(Protocol):
         """
         ...
 
-    async def append_items(self, *, conversation: str, items: Sequence[NewItem]) -> None:
-        """Append items in order, all in one transaction (a turn is never half-written)."""
-        ...
-
     async def complete_turn(
         self,
         *,
@@ -142,16 +158,12 @@ class Store(Protocol):
         """
         ...
 
-    async def pop_last_item(self, *, conversation: str) -> JSONDict | None: ...
-
     async def forget_conversation(self, *, conversation: str) -> Forgotten:
         """Forget a conversation (``/reset``), in one transaction: its history, its links to
         files, its PDF annotations and its observed messages. A file's bytes go too unless
         another conversation still links them. Usage rows stay (they hold no text, and budgets
         and ``/usage`` count them)."""
         ...
-
-    async def count_items(self, *, conversation: str) -> int: ...
 
     # --- messages seen but not addressed to the bot ---------------------------------------
     async def observe_message(
@@ -194,8 +206,8 @@ class Store(Protocol):
         """
         ...
 
-    async def finish_event(self, *, event_id: str, outcome: str) -> None:
-        """Mark a claimed event ``answered`` or ``failed``."""
+    async def finish_event(self, *, event_id: str, outcome: Outcome) -> None:
+        """Mark a claimed event ``ANSWERED`` or ``FAILED`` (any other outcome: ``ValueError``)."""
         ...
 
     async def has_conversation(self, *, conversation: str) -> bool:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.events import Attachment, Author, ConversationKey, Event, EventKind
+from storage import NewItem, SQLiteStore, Store
 
 _ids = itertools.count(1)
 
@@ -131,6 +132,24 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
 async def pending(store: Any) -> list[tuple[str, str]]:
     """(event_id, conversation) of the store's unfinished events, oldest first."""
     return [(e.event_id, e.conversation) for e in await store.unfinished_events()]
+
+
+async def append_items(store: Store, *, conversation: str, items: Sequence[NewItem]) -> None:
+    """Write history as the bot does (one finished turn), without usage or an event to close."""
+    await store.complete_turn(conversation=conversation, items=items, usage=None, event_id=None)
+
+
+async def count_items(store: Store, *, conversation: str) -> int:
+    """How many history items the conversation holds, all of them (``load_history`` returns
+    only a fitted window). Read from the table: the bot itself never needs to count."""
+    assert isinstance(store, SQLiteStore)
+    async with store._db.locked():  # as a store method would: never inside another's transaction
+        rows = await store._db.fetchall(
+            "SELECT COUNT(*) FROM history_items"
+            " WHERE conversation_id = (SELECT id FROM conversations WHERE key = ?)",
+            (conversation,),
+        )
+    return int(rows[0][0])
 
 
 async def wait_healthy(port: int, timeout: float = 120.0) -> None:  # noqa: ASYNC109

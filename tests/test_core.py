@@ -28,7 +28,14 @@ from bot.turn import EMPTY_MESSAGE_REPLY
 from storage import open_store
 from storage.base import Store, UsageRecord
 from tests.conftest import make_settings
-from tests.helpers import RecordingReply, bytes_attachment, command, message, pending
+from tests.helpers import (
+    RecordingReply,
+    bytes_attachment,
+    command,
+    count_items,
+    message,
+    pending,
+)
 
 
 class StatusError(Exception):
@@ -181,7 +188,7 @@ async def test_failure_leaves_history_untouched_and_tells_the_user(
     assert result.outcome == "failed" and result.error is ErrorKind.AUTH
     assert reply.of("fail") == [user_message(ErrorKind.AUTH)]
     assert "sk-or" not in reply.of("fail")[0]
-    assert await store.count_items(conversation="test:T1:C1:100.1") == 2
+    assert await count_items(store, conversation="test:T1:C1:100.1") == 2
     assert await pending(store) == []
 
 
@@ -277,7 +284,7 @@ async def test_history_is_trimmed_to_the_token_budget_at_turn_boundaries(
     assert texts[-1].startswith("question 5")
     assert 1 < len(texts) < 6  # older turns dropped, recent ones kept
     assert last_input[0]["role"] == "user"  # cut before a user message, never mid-turn
-    assert await store.count_items(conversation="test:T1:C1:100.1") == 12
+    assert await count_items(store, conversation="test:T1:C1:100.1") == 12
 
 
 async def test_empty_mention_gets_a_greeting_without_a_model_call(make_core: Any) -> None:
@@ -349,7 +356,7 @@ async def test_cut_off_stream_keeps_partial_text_and_writes_no_history(
     assert reply.text in ("The answer ", "The answer is ")
     assert reply.of("fail") == [user_message(ErrorKind.CUT_OFF)]
     assert result.error is ErrorKind.CUT_OFF
-    assert await store.count_items(conversation="test:T1:C1:100.1") == 0
+    assert await count_items(store, conversation="test:T1:C1:100.1") == 0
 
 
 async def test_commands_reset_model_usage_help(make_core: Any, store: Store) -> None:
@@ -373,7 +380,7 @@ async def test_commands_reset_model_usage_help(make_core: Any, store: Store) -> 
     usage = await run(command("usage"))
     assert "100 tokens in / 20 out" in usage
     assert "forgotten" in await run(command("reset"))
-    assert await store.count_items(conversation="test:T1:C1:100.1") == 0
+    assert await count_items(store, conversation="test:T1:C1:100.1") == 0
     assert "nothing to forget" in await run(command("reset"))
     assert "don't know the command /nope" in await run(command("nope"))
 
@@ -389,7 +396,7 @@ async def test_reply_failure_is_contained(make_core: Any, store: Store) -> None:
     result = await core.handle(message("hi"), reply)
     assert result.outcome == "failed"
     assert reply.of("fail")
-    assert await store.count_items(conversation="test:T1:C1:100.1") == 0
+    assert await count_items(store, conversation="test:T1:C1:100.1") == 0
 
 
 async def test_keyed_locks_do_not_grow() -> None:

@@ -1,23 +1,17 @@
-"""Settings, conversation keys, log redaction, the SDK Session over our store, token budgets."""
+"""Settings, conversation keys, log redaction, token budgets."""
 
 from __future__ import annotations
 
 import io
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
-from agents import Agent, Runner, SQLiteSession
-from agents.memory import Session
-from agents.testing import ScriptedModel, assistant_message
 
 from bot.events import ConversationKey
 from bot.logs import REDACTED, KeyValueFormatter, RedactSecrets
-from bot.memory import StoreSession
 from bot.settings import ConfigError, Settings, database_path, load_settings
 from bot.tokens import UNKNOWN_CONTEXT_TOKENS, context_tokens, history_budget
-from storage.base import Store
 from tests.conftest import OutboundConnectionBlocked, check_address
 
 # --- settings ---------------------------------------------------------------------------------
@@ -140,47 +134,6 @@ def test_formatter_prints_structured_fields() -> None:
     )  # fmt: skip
     line = KeyValueFormatter().format(record)
     assert line.endswith("bot.core turn outcome=answered latency_ms=12.5")
-
-
-# --- the SDK Session protocol over our store ------------------------------------------------
-
-
-async def test_store_session_is_an_sdk_session_and_keeps_memory(store: Store) -> None:
-    session = StoreSession(store, "console:mem")
-    assert isinstance(session, Session)
-    model = ScriptedModel([[assistant_message("Hi Ada")], [assistant_message("You are Ada")]])
-    agent = Agent[None](name="t", model=model)
-
-    await Runner.run(agent, "I am Ada", session=session)
-    await Runner.run(agent, "Who am I?", session=session)
-
-    second_input = model.calls[1].input
-    assert [i.get("content") for i in second_input if i.get("role") == "user"] == [
-        "I am Ada",
-        "Who am I?",
-    ]
-    items = await session.get_items()
-    assert len(items) == 4 and items[0]["content"] == "I am Ada"
-    assert (await session.get_items(limit=2))[0]["content"] == "Who am I?"
-    popped = await session.pop_item()
-    assert popped is not None and popped["role"] == "assistant"
-    await session.clear_session()
-    assert await session.get_items() == []
-
-
-async def test_store_session_matches_sdk_sqlite_session_semantics(store: Store) -> None:
-    ours = StoreSession(store, "console:cmp")
-    theirs = SQLiteSession("cmp")
-    items: list[Any] = [
-        {"role": "user", "content": "a"},
-        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "b",
-                                                               "annotations": []}]},
-    ]  # fmt: skip
-    for session in (ours, theirs):
-        await session.add_items(items)
-    assert await ours.get_items() == await theirs.get_items()
-    assert await ours.pop_item() == await theirs.pop_item()
-    assert await ours.get_items() == await theirs.get_items()
 
 
 # --- context budget ---------------------------------------------------------------------------

@@ -65,7 +65,7 @@ from tests.fakes.slack import (
     message_event,
     signed_headers,
 )
-from tests.helpers import eventually, wait_healthy
+from tests.helpers import count_items, eventually, wait_healthy
 
 # Distinctive secrets: any appearance of one of them anywhere is a leak.
 SIGNING_SECRET = "hostile-signing-SECRET-9a8b7c6d5e"
@@ -1562,7 +1562,7 @@ async def test_a_turn_cut_by_the_time_limit_says_so_and_keeps_its_text(
     assert answer.endswith(f"_{failure_line(ErrorKind.TURN_TIMEOUT, shown_text=True)}_")
     assert "provider" not in answer
     conversation = f"slack:{TEAM_ID}:C123:{event['ts']}"
-    assert await w.store.count_items(conversation=conversation) == 0
+    assert await count_items(w.store, conversation=conversation) == 0
 
     await w.deliver(message_event("still there?", thread_ts=event["ts"]))
     await w.slack_answered()

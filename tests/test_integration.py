@@ -39,7 +39,7 @@ from tests.fakes.openrouter import (
     Usage,
     last_user_text,
 )
-from tests.helpers import RecordingReply, bytes_attachment, message
+from tests.helpers import RecordingReply, bytes_attachment, count_items, message
 
 PRIMARY = "openai/gpt-5-mini"
 FALLBACK = "anthropic/claude-haiku-4.5"
@@ -331,7 +331,7 @@ async def test_401_is_not_retried_nor_sent_to_a_fallback(
     s = await start(BOT_FALLBACK_MODELS=f"openrouter/{FALLBACK}", BOT_MODEL_RETRIES=2)
     openrouter.enqueue(TextReply("first answer"))
     await s.ask("first")
-    assert await s.store.count_items(conversation=CONVERSATION) == 2
+    assert await count_items(s.store, conversation=CONVERSATION) == 2
     before = len(openrouter.requests)
     openrouter.enqueue(ErrorReply(401))
 
@@ -343,7 +343,7 @@ async def test_401_is_not_retried_nor_sent_to_a_fallback(
     assert reply.of("fail") == [user_message(ErrorKind.AUTH)]
     assert openrouter.api_key not in reply.of("fail")[0]
     assert reply.calls[-1][0] == "fail"
-    assert await s.store.count_items(conversation=CONVERSATION) == 2
+    assert await count_items(s.store, conversation=CONVERSATION) == 2
     assert [i.get("role") for i in await s.history()] == ["user", "assistant"]
 
 
@@ -362,7 +362,7 @@ async def test_wrong_key_fails_once_without_leaking_the_key(
     fail = reply.of("fail")
     assert fail == [user_message(ErrorKind.AUTH)]
     assert wrong not in fail[0]
-    assert await s.store.count_items(conversation=CONVERSATION) == 0
+    assert await count_items(s.store, conversation=CONVERSATION) == 0
     assert_key_not_logged(caplog, wrong)
 
 
@@ -453,7 +453,7 @@ async def test_hung_model_times_out(start: StackFactory, openrouter: FakeOpenRou
     assert result.error is ErrorKind.TIMEOUT
     assert reply.of("fail") == [user_message(ErrorKind.TIMEOUT)]
     assert len(s.chats) == 1
-    assert await s.store.count_items(conversation=CONVERSATION) == 0
+    assert await count_items(s.store, conversation=CONVERSATION) == 0
 
 
 async def test_a_trickling_stream_is_capped_and_frees_the_conversation(
@@ -513,7 +513,7 @@ async def test_mid_stream_error_keeps_the_partial_text_and_no_history(
     assert reply.of("finish") == []
     assert result.error is ErrorKind.CUT_OFF
     assert len(s.chats) == 1  # text was shown: never retried (the user would see it twice)
-    assert await s.store.count_items(conversation=CONVERSATION) == 0
+    assert await count_items(s.store, conversation=CONVERSATION) == 0
 
     openrouter.enqueue(TextReply("All good now."))
     again, reply2 = await s.ask("try again")
@@ -631,7 +631,7 @@ async def test_failed_turn_still_counts_the_calls_it_paid_for(
     totals = await s.store.usage_totals(user_id=USER)
     assert (totals.turns, totals.input_tokens, totals.output_tokens) == (1, 200, 20)
     assert totals.cost_usd == pytest.approx(0.0005, rel=1e-9)
-    assert await s.store.count_items(conversation=CONVERSATION) == 0
+    assert await count_items(s.store, conversation=CONVERSATION) == 0
 
 
 async def test_timed_out_call_closes_its_connection(

@@ -16,7 +16,7 @@ from bot.retention import expire_once, run_retention
 from bot.wiring import build_core, open_services
 from storage import NewItem, SQLiteStore, UsageRecord, open_store
 from tests.conftest import make_settings
-from tests.helpers import eventually
+from tests.helpers import append_items, count_items, eventually
 
 DAY = 86_400.0
 
@@ -30,17 +30,19 @@ async def db(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
 
 async def add_conversation(store: SQLiteStore, key: str, *, age_days: float = 0.0) -> None:
     """A conversation with one turn and a file, last active ``age_days`` ago."""
-    await store.append_items(
-        conversation=key, items=[NewItem({"role": "user", "content": key}, 5, turn_start=True)]
+    await append_items(
+        store,
+        conversation=key,
+        items=[NewItem({"role": "user", "content": key}, 5, turn_start=True)],
     )
     await store.save_file(
         conversation=key, name=f"{key}.txt", mime_type="text/plain", data=key.encode()
     )
-    await store._conn.execute(
+    await store._db.conn.execute(
         "UPDATE conversations SET updated_at = ? WHERE key = ?",
         (time.time() - age_days * DAY, key),
     )
-    await store._conn.commit()
+    await store._db.conn.commit()
 
 
 def usage(created_at: float) -> UsageRecord:
@@ -78,7 +80,7 @@ async def test_the_job_runs_at_once_then_every_interval(
         with pytest.raises(asyncio.CancelledError):
             await job
 
-    assert await db.count_items(conversation="recent") == 1
+    assert await count_items(db, conversation="recent") == 1
     assert [f.name for f in await db.list_files(conversation="recent")] == ["recent.txt"]
     assert await db.list_files(conversation="old") == []
     assert await db.usage_totals(since=day_start(now)) == today
@@ -93,7 +95,7 @@ async def test_the_job_runs_at_once_then_every_interval(
         "observed": 0,
     }
     assert [counts(r)["conversations"] for r in later if counts(r)["conversations"]] == [1]
-    assert await db.count_items(conversation="later") == 0
+    assert await count_items(db, conversation="later") == 0
 
 
 def runs(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -114,12 +116,12 @@ async def test_a_large_backlog_goes_in_batches_that_never_hold_up_the_loop(
     old = time.time() - 400 * DAY
     for n in range(300):
         await add_conversation(db, f"c{n}", age_days=400)
-    await db._conn.executemany(
+    await db._db.conn.executemany(
         "INSERT INTO usage (conversation, channel, user_id, model, input_tokens, output_tokens,"
         " created_at) VALUES ('c', 'C', 'U', 'm', 1, 1, ?)",
         [(old,)] * 5_000,
     )
-    await db._conn.commit()
+    await db._db.conn.commit()
 
     late: list[float] = []
     reads: list[float] = []
@@ -173,6 +175,6 @@ async def test_the_running_bot_starts_the_job_only_when_retention_is_set(
         finally:
             await core.close()
         assert counts(run)["conversations"] == 1
-        assert await services.store.count_items(conversation="old") == 0
+        assert await count_items(services.store, conversation="old") == 0
         [job] = services.jobs
     assert job.cancelled()  # stopped before the store closed

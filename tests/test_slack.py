@@ -46,7 +46,7 @@ from tests.fakes.slack import (
     message_changed,
     message_event,
 )
-from tests.helpers import eventually, pending
+from tests.helpers import count_items, eventually, pending
 
 SECRET = "slack-signing-secret-for-tests-0123"
 BOT = f"<@{BOT_USER_ID}>"
@@ -781,7 +781,9 @@ async def test_shutdown_tells_the_user_whose_answer_the_grace_period_cut(bot: Bo
 
     assert bot.answer("C123", event["ts"]) == f"_{SHUTDOWN_LINE}_"
     assert await pending(bot.core.store) == []  # told, so the next start says nothing more
-    assert await bot.core.store.count_items(conversation=f"slack:{TEAM_ID}:C123:{event['ts']}") == 0
+    assert (
+        await count_items(bot.core.store, conversation=f"slack:{TEAM_ID}:C123:{event['ts']}") == 0
+    )
 
 
 async def test_turns_a_killed_run_left_unfinished_are_told_once_after_restart(

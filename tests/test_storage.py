@@ -13,12 +13,13 @@ from typing import Any
 import aiosqlite
 import pytest
 
-import storage.sqlite as sqlite_module
+import storage.migrate as migrate_module
 from bot.budgets import day_start
 from storage import (
     Expired,
     Forgotten,
     NewItem,
+    Outcome,
     SQLiteStore,
     Store,
     StoreClosedError,
@@ -27,14 +28,9 @@ from storage import (
     open_store,
     sqlite_path_from_url,
 )
-from storage.sqlite import (
-    LOAD_HISTORY_SQL,
-    Migration,
-    fit_history,
-    load_migrations,
-    split_statements,
-)
-from tests.helpers import pending
+from storage.history import LOAD_HISTORY_SQL, fit_history
+from storage.migrate import Migration, load_migrations, split_statements
+from tests.helpers import append_items, count_items, pending
 
 EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     (
@@ -334,7 +330,7 @@ async def test_fresh_database_has_exactly_the_expected_schema(
 
 async def test_pragmas_are_set_on_the_store_connection(store: SQLiteStore, db_path: Path) -> None:
     assert await inspect(db_path, "PRAGMA journal_mode") == [("wal",)]
-    conn = store._conn
+    conn = store._db.conn
     assert list(await conn.execute_fetchall("PRAGMA foreign_keys")) == [(1,)]
     assert list(await conn.execute_fetchall("PRAGMA synchronous")) == [(1,)]  # NORMAL
     assert list(await conn.execute_fetchall("PRAGMA busy_timeout")) == [(5000,)]
@@ -361,7 +357,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
     await closing(await SQLiteStore.open(db_path)).close()  # at the current version
     fresh = db_path.with_name("fresh.db")
     broken = Migration(7, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
-    monkeypatch.setattr(sqlite_module, "load_migrations", lambda: [*load_migrations(), broken])
+    monkeypatch.setattr(migrate_module, "load_migrations", lambda: [*load_migrations(), broken])
 
     for path in (db_path, fresh):
         with pytest.raises(aiosqlite.OperationalError):
@@ -386,7 +382,7 @@ async def test_a_database_from_newer_code_is_refused(
 ) -> None:
     newer = Migration(7, "newer", ("CREATE TABLE extra (x INTEGER)",))
     with monkeypatch.context() as patch:
-        patch.setattr(sqlite_module, "load_migrations", lambda: [*load_migrations(), newer])
+        patch.setattr(migrate_module, "load_migrations", lambda: [*load_migrations(), newer])
         await closing(await SQLiteStore.open(db_path)).close()
 
     with pytest.raises(RuntimeError, match="newer than this code"):
@@ -448,14 +444,14 @@ async def test_absolute_url(tmp_path: Path, closing: Callable[[SQLiteStore], SQL
     path = tmp_path / "abs" / "bot.db"
     assert str(path).startswith("/")
     opened = closing(await open_store(f"sqlite:///{path}"))
-    await opened.append_items(conversation="c", items=turn("hi"))
+    await append_items(opened, conversation="c", items=turn("hi"))
     await opened.close()
     assert await inspect(path, "SELECT COUNT(*) FROM history_items") == [(1,)]
 
 
 async def test_memory_url(closing: Callable[[SQLiteStore], SQLiteStore]) -> None:
     opened = closing(await open_store("sqlite:///:memory:"))
-    await opened.append_items(conversation="c", items=turn("hi"))
+    await append_items(opened, conversation="c", items=turn("hi"))
     assert await contents(opened, "c") == ["hi"]
     await opened.close()
 
@@ -499,7 +495,7 @@ async def test_items_round_trip_exactly_and_in_order(store: SQLiteStore) -> None
         NewItem(awkward, 7),
         NewItem(item("bye", "assistant"), 2),
     ]
-    await store.append_items(conversation="c", items=items)
+    await append_items(store, conversation="c", items=items)
 
     history = await store.load_history(conversation="c", max_items=10, max_tokens=100)
 
@@ -507,20 +503,20 @@ async def test_items_round_trip_exactly_and_in_order(store: SQLiteStore) -> None
     assert [entry.tokens for entry in history] == [3, 7, 2]
     assert [entry.turn_start for entry in history] == [True, False, False]
     assert [entry.seq for entry in history] == [1, 2, 3]
-    assert await store.count_items(conversation="c") == 3
+    assert await count_items(store, conversation="c") == 3
 
 
 async def test_seq_continues_across_appends(store: SQLiteStore) -> None:
-    await store.append_items(conversation="c", items=turn("a", "a1"))
-    await store.append_items(conversation="c", items=turn("b", "b1"))
+    await append_items(store, conversation="c", items=turn("a", "a1"))
+    await append_items(store, conversation="c", items=turn("b", "b1"))
     history = await store.load_history(conversation="c", max_items=10, max_tokens=100)
     assert [entry.seq for entry in history] == [1, 2, 3, 4]
     assert [entry.item["content"] for entry in history] == ["a", "a1", "b", "b1"]
 
 
 async def test_conversations_are_separate(store: SQLiteStore) -> None:
-    await store.append_items(conversation="slack:T1:C1:1.0", items=turn("one"))
-    await store.append_items(conversation="slack:T1:C1:2.0", items=turn("two"))
+    await append_items(store, conversation="slack:T1:C1:1.0", items=turn("one"))
+    await append_items(store, conversation="slack:T1:C1:2.0", items=turn("two"))
     assert await contents(store, "slack:T1:C1:1.0") == ["one"]
     assert await contents(store, "slack:T1:C1:2.0") == ["two"]
 
@@ -528,9 +524,9 @@ async def test_conversations_are_separate(store: SQLiteStore) -> None:
 @pytest.fixture
 async def three_turns(store: SQLiteStore) -> SQLiteStore:
     """t1: 2 items, t2: 3 items, t3: 2 items, 10 tokens each (70 in all)."""
-    await store.append_items(conversation="c", items=turn("t1", "t1a"))
-    await store.append_items(conversation="c", items=turn("t2", "t2-tool", "t2a"))
-    await store.append_items(conversation="c", items=turn("t3", "t3a"))
+    await append_items(store, conversation="c", items=turn("t1", "t1a"))
+    await append_items(store, conversation="c", items=turn("t2", "t2-tool", "t2a"))
+    await append_items(store, conversation="c", items=turn("t3", "t3a"))
     return store
 
 
@@ -587,8 +583,6 @@ def test_fit_history(rows: list[tuple[int, int, bool]], max_tokens: int, keep: i
 
 async def test_unknown_conversation(store: SQLiteStore) -> None:
     assert await store.load_history(conversation="nope", max_items=10, max_tokens=100) == []
-    assert await store.count_items(conversation="nope") == 0
-    assert await store.pop_last_item(conversation="nope") is None
     assert await store.forget_conversation(conversation="nope") == Forgotten(0, 0)
 
 
@@ -601,7 +595,7 @@ async def test_concurrent_appends_never_interleave_a_turn(
         items = [
             NewItem({"call": call, "part": part}, 1, turn_start=part == 0) for part in range(3)
         ]
-        await store.append_items(conversation=conversations[call % 20], items=items)
+        await append_items(store, conversation=conversations[call % 20], items=items)
 
     await asyncio.gather(*(append_turn(call) for call in range(200)))
 
@@ -622,35 +616,35 @@ async def test_concurrent_appends_never_interleave_a_turn(
 
 
 async def test_unserialisable_item_writes_nothing(store: SQLiteStore) -> None:
-    await store.append_items(conversation="c", items=turn("before"))
+    await append_items(store, conversation="c", items=turn("before"))
     batch = [
         NewItem(item("first"), 1, turn_start=True),
         NewItem({"bad": object()}, 1),
         NewItem(item("third"), 1),
     ]
     with pytest.raises(TypeError):
-        await store.append_items(conversation="c", items=batch)
+        await append_items(store, conversation="c", items=batch)
     assert await contents(store, "c") == ["before"]
 
 
 async def test_database_error_mid_batch_rolls_back_the_whole_batch(
     store: SQLiteStore, db_path: Path
 ) -> None:
-    await store.append_items(conversation="c", items=turn("before"))
+    await append_items(store, conversation="c", items=turn("before"))
     batch = [
         NewItem(item("first"), 1, turn_start=True),
         NewItem(item("negative tokens"), -1),  # violates CHECK (tokens >= 0)
         NewItem(item("third"), 1),
     ]
     with pytest.raises(aiosqlite.IntegrityError):
-        await store.append_items(conversation="new", items=batch)
+        await append_items(store, conversation="new", items=batch)
     with pytest.raises(aiosqlite.IntegrityError):
-        await store.append_items(conversation="c", items=batch)
+        await append_items(store, conversation="c", items=batch)
 
     assert await contents(store, "c") == ["before"]
     assert await inspect(db_path, "SELECT key FROM conversations") == [("c",)]
     # The failed transaction was rolled back and the lock released: the store still works.
-    await store.append_items(conversation="c", items=turn("after"))
+    await append_items(store, conversation="c", items=turn("after"))
     history = await store.load_history(conversation="c", max_items=10, max_tokens=100)
     assert [(entry.seq, entry.item["content"]) for entry in history] == [
         (1, "before"),
@@ -662,13 +656,13 @@ async def test_cancelled_appends_leave_whole_turns_and_a_usable_store(
     store: SQLiteStore, db_path: Path
 ) -> None:
     for yields in range(8):
-        task = asyncio.create_task(store.append_items(conversation="c", items=turn("x", "y", "z")))
+        task = asyncio.create_task(append_items(store, conversation="c", items=turn("x", "y", "z")))
         for _ in range(yields):
             await asyncio.sleep(0)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await store.append_items(conversation="c", items=turn("ok", "ok2"))
+        await append_items(store, conversation="c", items=turn("ok", "ok2"))
 
     history = await store.load_history(conversation="c", max_items=1_000, max_tokens=10**6)
     assert sum(entry.item["content"] == "ok" for entry in history) == 8
@@ -684,7 +678,7 @@ async def test_cancelled_appends_leave_whole_turns_and_a_usable_store(
 async def test_complete_turn_writes_items_usage_and_answer_together(
     store: SQLiteStore, db_path: Path
 ) -> None:
-    await store.append_items(conversation="c", items=turn("earlier"))
+    await append_items(store, conversation="c", items=turn("earlier"))
     assert await store.claim_event(event_id="Ev1", conversation="c")
 
     await store.complete_turn(
@@ -726,16 +720,9 @@ async def test_complete_turn_is_all_or_nothing(store: SQLiteStore, broken: str) 
     with pytest.raises(aiosqlite.IntegrityError):
         await store.complete_turn(conversation="c", items=items, usage=usage, event_id="Ev1")
 
-    assert await store.count_items(conversation="c") == 0
+    assert await count_items(store, conversation="c") == 0
     assert await store.usage_totals() == UsageTotals(0, 0, 0, 0.0)
     assert await pending(store) == [("Ev1", "c")]
-
-
-async def test_pop_last_item(three_turns: SQLiteStore) -> None:
-    assert await three_turns.pop_last_item(conversation="c") == item("t3a", "assistant")
-    assert await three_turns.pop_last_item(conversation="c") == item("t3")
-    assert await three_turns.count_items(conversation="c") == 5
-    assert (await contents(three_turns, "c"))[-1] == "t2a"
 
 
 async def test_forget_conversation_forgets_its_files_and_annotations_but_keeps_usage(
@@ -758,11 +745,11 @@ async def test_forget_conversation_forgets_its_files_and_annotations_but_keeps_u
         )
     await store.observe_message(conversation="c", message_id="m1", author="U", text="hi", keep=5)
     await store.record_usage(usage_record(conversation="c"))
-    await store.append_items(conversation="other", items=turn("keep me"))
+    await append_items(store, conversation="other", items=turn("keep me"))
 
     assert await store.forget_conversation(conversation="c") == Forgotten(items=7, files=2)
 
-    assert await store.count_items(conversation="c") == 0
+    assert await count_items(store, conversation="c") == 0
     assert await store.list_files(conversation="c") == []
     assert await store.load_annotations(conversation="c", file_sha256=shared.sha256) is None
     assert await store.observed_messages(conversation="c") == []
@@ -776,7 +763,7 @@ async def test_forget_conversation_forgets_its_files_and_annotations_but_keeps_u
     assert await inspect(db_path, "SELECT COUNT(*) FROM files") == [(1,)]
 
     assert await store.forget_conversation(conversation="c") == Forgotten(0, 0)
-    await store.append_items(conversation="c", items=turn("fresh"))
+    await append_items(store, conversation="c", items=turn("fresh"))
     assert await contents(store, "c") == ["fresh"]
     assert await store.forget_conversation(conversation="other") == Forgotten(items=1, files=1)
     assert await inspect(db_path, "SELECT COUNT(*) FROM files") == [(0,)]
@@ -786,13 +773,13 @@ async def test_load_history_reads_a_bounded_window_through_the_index(
     store: SQLiteStore, db_path: Path
 ) -> None:
     big = [NewItem({"n": n}, 1, turn_start=n % 2 == 0) for n in range(10_000)]
-    await store.append_items(conversation="big", items=big)
-    await store.append_items(conversation="small", items=big[:10])
-    assert await store.count_items(conversation="big") == 10_000
+    await append_items(store, conversation="big", items=big)
+    await append_items(store, conversation="small", items=big[:10])
+    assert await count_items(store, conversation="big") == 10_000
 
     # The statement load_history runs, and only that one.
     traced: list[str] = []
-    await store._conn.set_trace_callback(traced.append)
+    await store._db.conn.set_trace_callback(traced.append)
     history = await store.load_history(conversation="big", max_items=50, max_tokens=10_000)
     assert traced == [LOAD_HISTORY_SQL.replace("key = ?", "key = 'big'").replace("?", "50")]
     assert [entry.item["n"] for entry in history] == list(range(9_950, 10_000))
@@ -884,9 +871,9 @@ async def test_claim_event_only_once_even_after_reopening(
         assert await reopened.has_conversation(conversation="c") is True
         assert await reopened.has_conversation(conversation="e") is False
 
-        await reopened.finish_event(event_id="Ev1", outcome="answered")
+        await reopened.finish_event(event_id="Ev1", outcome=Outcome.ANSWERED)
         assert await pending(reopened) == [("Ev2", "d")]
-        await reopened.finish_event(event_id="Ev2", outcome="failed")
+        await reopened.finish_event(event_id="Ev2", outcome=Outcome.FAILED)
         assert await pending(reopened) == []
         assert await reopened.claim_event(event_id="Ev2", conversation="d") is False
     finally:
@@ -904,10 +891,10 @@ async def test_unfinished_events_keep_their_address_and_filter_by_platform_and_a
     await store.claim_event(event_id="D1", conversation="discord:g:1:2")
     await store.claim_event(event_id="S2", conversation="slack:T:C:2", address="x")
     for event_id, at in (("S1", 100.0), ("D1", 200.0), ("S2", 300.0)):
-        await store._conn.execute(
+        await store._db.conn.execute(
             "UPDATE processed_events SET claimed_at = ? WHERE event_id = ?", (at, event_id)
         )
-    await store._conn.commit()
+    await store._db.conn.commit()
 
     slack = await store.unfinished_events(prefix="slack:")
     assert [(e.event_id, e.address, e.claimed_at) for e in slack] == [
@@ -935,10 +922,22 @@ async def test_concurrent_claims_of_one_event_have_one_winner(store: SQLiteStore
     assert sorted(results) == [False] * 19 + [True]
 
 
+def test_outcomes_keep_the_strings_stored_and_exported() -> None:
+    """Event statuses in existing databases and the ``outcome`` metrics label hold these."""
+    assert {outcome.name: str(outcome) for outcome in Outcome} == {
+        "ANSWERED": "answered",
+        "FAILED": "failed",
+        "DUPLICATE": "duplicate",
+        "IGNORED": "ignored",
+        "REFUSED": "refused",
+        "COMMAND": "command",
+    }
+
+
 async def test_finish_event_rejects_unknown_outcomes(store: SQLiteStore) -> None:
     await store.claim_event(event_id="Ev1", conversation="c")
     with pytest.raises(ValueError, match="outcome"):
-        await store.finish_event(event_id="Ev1", outcome="claimed")
+        await store.finish_event(event_id="Ev1", outcome="claimed")  # type: ignore[arg-type]
     assert await pending(store) == [("Ev1", "c")]
 
 
@@ -1017,10 +1016,10 @@ DAY = 86_400.0
 
 async def age(store: SQLiteStore, table: str, column: str, seconds: float, where: str) -> None:
     """Make rows look ``seconds`` old, as if written then."""
-    await store._conn.execute(
+    await store._db.conn.execute(
         f"UPDATE {table} SET {column} = ? WHERE {where}", (time.time() - seconds,)
     )
-    await store._conn.commit()
+    await store._db.conn.commit()
 
 
 async def test_expire_older_than_deletes_old_rows_in_batches_and_keeps_recent_ones(
@@ -1029,14 +1028,14 @@ async def test_expire_older_than_deletes_old_rows_in_batches_and_keeps_recent_on
     now = time.time()
     # An old conversation with a file of its own, one shared with a recent conversation, and
     # annotations; a recent conversation.
-    await store.append_items(conversation="old", items=turn("old question", "old answer"))
-    await store.append_items(conversation="older", items=turn("older question"))
+    await append_items(store, conversation="old", items=turn("old question", "old answer"))
+    await append_items(store, conversation="older", items=turn("older question"))
     own = await store.save_file(conversation="old", name="o.txt", mime_type="text/plain", data=b"o")
     shared = await store.save_file(
         conversation="old", name="s.pdf", mime_type="application/pdf", data=b"%PDF s"
     )
     await store.save_annotations(conversation="old", file_sha256=shared.sha256, annotations=[{}])
-    await store.append_items(conversation="recent", items=turn("recent question"))
+    await append_items(store, conversation="recent", items=turn("recent question"))
     await store.save_file(
         conversation="recent", name="s.pdf", mime_type="application/pdf", data=b"%PDF s"
     )
@@ -1049,8 +1048,8 @@ async def test_expire_older_than_deletes_old_rows_in_batches_and_keeps_recent_on
     # recent one; observed messages: an old one and a recent one.
     for event_id in ("E-old", "E-cut", "E-new"):
         await store.claim_event(event_id=event_id, conversation="old")
-    await store.finish_event(event_id="E-old", outcome="answered")
-    await store.finish_event(event_id="E-new", outcome="answered")
+    await store.finish_event(event_id="E-old", outcome=Outcome.ANSWERED)
+    await store.finish_event(event_id="E-new", outcome=Outcome.ANSWERED)
     await age(store, "processed_events", "finished_at", 40 * DAY, "event_id = 'E-old'")
     await age(store, "processed_events", "claimed_at", 40 * DAY, "event_id IN ('E-old', 'E-cut')")
     await store.observe_message(conversation="t", message_id="m1", author="U", text="a", keep=9)
@@ -1067,8 +1066,8 @@ async def test_expire_older_than_deletes_old_rows_in_batches_and_keeps_recent_on
     assert sum(b.conversations for b in batches) == 2
     assert sum(b.usage_rows for b in batches) == 2
 
-    assert await store.count_items(conversation="old") == 0
-    assert await store.count_items(conversation="older") == 0
+    assert await count_items(store, conversation="old") == 0
+    assert await count_items(store, conversation="older") == 0
     assert await store.list_files(conversation="old") == []
     assert await store.load_annotations(conversation="old", file_sha256=shared.sha256) is None
     assert await store.get_file_bytes(sha256=own.sha256) is None
@@ -1125,14 +1124,14 @@ async def test_closed_store_refuses_work_and_close_is_idempotent(
     with pytest.raises(StoreClosedError):
         await store.get_state(key="k")
     with pytest.raises(StoreClosedError):
-        await store.append_items(conversation="c", items=turn("hi"))
+        await append_items(store, conversation="c", items=turn("hi"))
 
 
 async def test_everything_survives_a_reopen(
     db_path: Path, closing: Callable[[SQLiteStore], SQLiteStore]
 ) -> None:
     store = closing(await SQLiteStore.open(db_path))
-    await store.append_items(conversation="c", items=turn("hi", "hello"))
+    await append_items(store, conversation="c", items=turn("hi", "hello"))
     await store.set_state(key="k", value="v")
     await store.close()
 
@@ -1159,7 +1158,7 @@ async def test_two_stores_on_one_file_share_it_safely(
 
     await asyncio.gather(
         *(
-            store.append_items(conversation="c", items=turn(f"{n}", "reply"))
+            append_items(store, conversation="c", items=turn(f"{n}", "reply"))
             for n in range(20)
             for store in (first, second)
         )
@@ -1209,5 +1208,5 @@ async def test_observed_messages_are_kept_few_and_taken_by_a_completed_turn(
 
 async def test_a_lone_surrogate_round_trips_through_history(store: SQLiteStore) -> None:
     """A model can emit one; UTF-8 cannot encode it, so it is stored as a JSON escape."""
-    await store.append_items(conversation="c", items=turn("odd \ud800 text", "plain é"))
+    await append_items(store, conversation="c", items=turn("odd \ud800 text", "plain é"))
     assert await contents(store, "c") == ["odd \ud800 text", "plain é"]

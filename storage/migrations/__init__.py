@@ -1,1 +1,1 @@
-"""Numbered SQL migrations (``NNNN_name.sql``), applied in order by ``storage.sqlite``."""
+"""Numbered SQL migrations (``NNNN_name.sql``), applied in order by ``storage.migrate``."""

@@ -1,0 +1,86 @@
+"""Exactly-once processing: each platform event is claimed once, then finished with its outcome.
+
+A claim that never finishes is a turn its process did not live to end: ``unfinished_events``
+finds them at the next start, so their users can be told.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .base import Outcome, UnfinishedEvent
+from .database import Database
+
+EVENT_OUTCOMES = frozenset({Outcome.ANSWERED, Outcome.FAILED})
+"""The outcomes a claimed event can be finished with (its status until then is 'claimed')."""
+
+
+class EventQueries:
+    """The ``Store`` methods for claiming and finishing events."""
+
+    _db: Database
+
+    async def claim_event(
+        self, *, event_id: str, conversation: str, address: str | None = None
+    ) -> bool:
+        async with self._db.locked():
+            inserted = await self._db.execute(
+                "INSERT INTO processed_events"
+                " (event_id, conversation, status, claimed_at, address)"
+                " VALUES (?, ?, 'claimed', ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                (event_id, conversation, time.time(), address),
+            )
+        return inserted == 1
+
+    async def finish_event(self, *, event_id: str, outcome: Outcome) -> None:
+        # Checked at run time too: the column's CHECK would also take 'claimed'.
+        if outcome not in EVENT_OUTCOMES:
+            raise ValueError(
+                f"outcome must be one of {sorted(map(str, EVENT_OUTCOMES))}, not {outcome!r}"
+            )
+        async with self._db.locked():
+            await self._db.execute(
+                "UPDATE processed_events SET status = ?, finished_at = ? WHERE event_id = ?",
+                (outcome, time.time(), event_id),
+            )
+
+    async def has_conversation(self, *, conversation: str) -> bool:
+        async with self._db.locked():
+            rows = await self._db.fetchall(
+                "SELECT EXISTS (SELECT 1 FROM processed_events WHERE conversation = ?)",
+                (conversation,),
+            )
+        return bool(rows[0][0])
+
+    async def unfinished_events(
+        self, *, prefix: str = "", before: float | None = None
+    ) -> list[UnfinishedEvent]:
+        # The partial index on claimed_at holds only unfinished rows: this never scans history.
+        sql = (
+            "SELECT event_id, conversation, address, claimed_at FROM processed_events"
+            " WHERE status = 'claimed'"
+        )
+        params: tuple[float, ...] = ()
+        if before is not None:
+            sql += " AND claimed_at < ?"
+            params = (before,)
+        async with self._db.locked():
+            rows = await self._db.fetchall(sql + " ORDER BY claimed_at", params)
+        return [
+            UnfinishedEvent(str(event_id), str(conversation), address, float(claimed_at))
+            for event_id, conversation, address, claimed_at in rows
+            if str(conversation).startswith(prefix)
+        ]
+
+
+async def mark_answered(db: Database, *, event_id: str, conversation: str) -> None:
+    """Finish the event as answered; call inside the transaction that writes its answer."""
+    # An upsert, so an event answered without a claim is still never answered twice.
+    now = time.time()
+    await db.execute(
+        "INSERT INTO processed_events"
+        " (event_id, conversation, status, claimed_at, finished_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO UPDATE SET"
+        " status = excluded.status, finished_at = excluded.finished_at",
+        (event_id, conversation, Outcome.ANSWERED, now, now),
+    )

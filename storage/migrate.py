@@ -1,0 +1,124 @@
+"""The schema's upgrades: numbered SQL files in ``storage/migrations``, recorded in a table.
+
+``SQLiteStore.open`` runs ``migrate`` before anything else touches the database; each version is
+applied once, in order, and every pending one in a single transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from importlib import resources
+
+import aiosqlite
+
+from . import migrations as _migrations_package
+from .database import Database
+
+log = logging.getLogger(__name__)
+
+_SCHEMA_MIGRATIONS_SQL = """\
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at REAL NOT NULL
+) STRICT"""
+
+_MIGRATION_FILE = re.compile(r"(\d{4})_(\w+)\.sql")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def load_migrations() -> list[Migration]:
+    """The migrations shipped in ``storage/migrations``, checked to be numbered 1, 2, 3, ..."""
+    found: list[Migration] = []
+    for entry in resources.files(_migrations_package).iterdir():
+        match = _MIGRATION_FILE.fullmatch(entry.name)
+        if match is None:
+            continue
+        statements = split_statements(entry.read_text(encoding="utf-8"))
+        found.append(Migration(int(match[1]), match[2], tuple(statements)))
+    found.sort(key=lambda migration: migration.version)
+    versions = [migration.version for migration in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations must be numbered 0001, 0002, ... without gaps: {versions}")
+    return found
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a SQL script into statements, keeping semicolons inside strings and triggers.
+
+    ``executescript`` would do this for us, but on Python 3.11 it first COMMITs any open
+    transaction, so a migration could not run inside ours.
+    """
+    statements: list[str] = []
+    start = 0
+    for end in (index + 1 for index, char in enumerate(script) if char == ";"):
+        candidate = script[start:end]
+        if sqlite3.complete_statement(candidate):
+            if _without_comments(candidate).strip() != ";":
+                statements.append(candidate.strip())
+            start = end
+    if _without_comments(script[start:]).strip():
+        raise ValueError(f"SQL script ends with an incomplete statement: {script[start:]!r}")
+    return statements
+
+
+def _without_comments(sql: str) -> str:
+    return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+
+
+async def migrate(db: Database) -> tuple[int, ...]:
+    """Apply the pending migrations; returns their versions (empty if the schema was current).
+
+    Raises ``RuntimeError`` for a database that newer code has migrated.
+    """
+    migrations = await asyncio.to_thread(load_migrations)
+    async with db.transaction():
+        await db.execute(_SCHEMA_MIGRATIONS_SQL)
+    applied: list[int] = []
+    # Every pending migration in ONE transaction, with the "already applied?" check inside
+    # it: two processes opening the same file at once cannot both apply (or split) the
+    # upgrade, and a failure leaves the database exactly as it was.
+    async with db.transaction():
+        current = await schema_version(db.conn)
+        if current > len(migrations):
+            raise RuntimeError(
+                f"database schema version {current} is newer than this code knows "
+                f"({len(migrations)}): refusing to use it"
+            )
+        for migration in migrations:
+            if current >= migration.version:
+                continue
+            for statement in migration.statements:
+                await db.execute(statement)
+            await db.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, time.time()),
+            )
+            applied.append(migration.version)
+    for version in applied:
+        log.info("applied migration %04d", version)
+    return tuple(applied)
+
+
+async def schema_version(conn: aiosqlite.Connection) -> int:
+    """The newest migration applied to the database; 0 if none ever was."""
+    rows = list(
+        await conn.execute_fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        )
+    )
+    if not rows:
+        return 0
+    rows = list(await conn.execute_fetchall("SELECT MAX(version) FROM schema_migrations"))
+    return int(rows[0][0] or 0) if rows else 0

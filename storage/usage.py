@@ -1,0 +1,75 @@
+"""Model usage, one row a turn: what ``/usage`` reports and the daily budgets count."""
+
+from __future__ import annotations
+
+from .base import UsageRecord, UsageTotals
+from .database import Database
+
+
+class UsageQueries:
+    """The ``Store`` methods for usage rows."""
+
+    _db: Database
+
+    async def record_usage(self, record: UsageRecord) -> None:
+        async with self._db.locked():
+            await insert_usage(self._db, record)
+
+    async def usage_totals(
+        self,
+        *,
+        user_id: str | None = None,
+        channel: str | None = None,
+        conversation: str | None = None,
+        workspace: str | None = None,
+        since: float | None = None,
+    ) -> UsageTotals:
+        filters = (
+            ("user_id = ?", user_id),
+            ("channel = ?", channel),
+            ("conversation = ?", conversation),
+            ("workspace = ?", workspace),
+            ("created_at >= ?", since),
+        )
+        given = [(clause, value) for clause, value in filters if value is not None]
+        where = " AND ".join(clause for clause, _ in given) or "1"
+        async with self._db.locked():
+            rows = await self._db.fetchall(
+                # TOTAL() is SUM() that yields 0.0 for no rows and skips NULL costs.
+                "SELECT COUNT(*), COALESCE(SUM(input_tokens), 0),"
+                f" COALESCE(SUM(output_tokens), 0), TOTAL(cost_usd) FROM usage WHERE {where}",
+                tuple(value for _, value in given),
+            )
+        turns, input_tokens, output_tokens, cost_usd = rows[0]
+        return UsageTotals(
+            turns=turns, input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost_usd
+        )
+
+    async def latest_conversation(self, *, user_id: str, channel: str) -> str | None:
+        async with self._db.locked():
+            rows = await self._db.fetchall(
+                "SELECT conversation FROM usage WHERE user_id = ? AND channel = ?"
+                " ORDER BY created_at DESC LIMIT 1",
+                (user_id, channel),
+            )
+        return str(rows[0][0]) if rows else None
+
+
+async def insert_usage(db: Database, record: UsageRecord) -> None:
+    """Call under the lock (or inside a transaction)."""
+    await db.execute(
+        "INSERT INTO usage (conversation, channel, workspace, user_id, model,"
+        " input_tokens, output_tokens, cost_usd, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            record.conversation,
+            record.channel,
+            record.workspace,
+            record.user_id,
+            record.model,
+            record.input_tokens,
+            record.output_tokens,
+            record.cost_usd,
+            record.created_at,
+        ),
+    )
