@@ -230,6 +230,18 @@ def slack_env(
     )
 
 
+def socket_env(
+    tmp_path: Path, fake: FakeOpenRouter, slack: FakeSlack, **extra: str
+) -> dict[str, str]:
+    """``bot_env`` for Slack's Socket Mode against ``slack``."""
+    values = {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_APP_TOKEN": slack.app_token,
+        "SLACK_API_URL": slack.api_url,
+    }
+    return bot_env(tmp_path, fake, **(values | extra))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -466,13 +478,7 @@ async def test_a_refused_slack_app_token_is_one_line_and_exit_2(
     """Socket Mode with a wrong SLACK_APP_TOKEN: not a retry every 10 s forever with a
     traceback each, but one line naming the variable and exit 2 at once."""
     async with FakeSlack() as slack:
-        env = bot_env(
-            tmp_path,
-            fake,
-            SLACK_BOT_TOKEN=slack.bot_token,
-            SLACK_APP_TOKEN="xapp-1-wrong-SECRET",
-            SLACK_API_URL=slack.api_url,
-        )
+        env = socket_env(tmp_path, fake, slack, SLACK_APP_TOKEN="xapp-1-wrong-SECRET")
         started = asyncio.get_running_loop().time()
         code, out, err = await run_bot([], env, tmp_path)
         took = asyncio.get_running_loop().time() - started
@@ -509,13 +515,7 @@ async def test_a_signal_stops_the_bot_while_it_retries_to_connect(
     SIGTERM or SIGINT stops the process at once although it never got to "running"."""
     async with FakeSlack() as slack:
         slack.fail_next("apps.connections.open", "internal_error", times=100, status=500)
-        env = bot_env(
-            tmp_path,
-            fake,
-            SLACK_BOT_TOKEN=slack.bot_token,
-            SLACK_APP_TOKEN=slack.app_token,
-            SLACK_API_URL=slack.api_url,
-        )
+        env = socket_env(tmp_path, fake, slack)
         proc = await spawn_bot(env, tmp_path)
         try:
             await slack.wait_for(lambda: slack.calls("apps.connections.open"), timeout=60)
