@@ -38,6 +38,7 @@ import yarl
 from discord import app_commands
 from discord.backoff import ExponentialBackoff
 
+from adapters.common.inflight import InFlight
 from adapters.discord.reply import NO_PINGS, DiscordReply, Editable, TypingHub
 from adapters.discord.translate import (
     MAX_CHAIN,
@@ -52,7 +53,6 @@ from adapters.discord.translate import (
 )
 from bot.commands import Command, command_named, commands_for
 from bot.events import Attachment, AttachmentUnavailable, ConversationKey, Event, EventKind
-from bot.inflight import InFlight
 from bot.reply import Undeliverable
 from bot.settings import ConfigError, Settings
 

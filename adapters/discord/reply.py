@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 import discord
 
+from adapters.common.text import cut_markdown
 from bot.reply import Undeliverable
-from bot.text import cut_markdown
 
 log = logging.getLogger(__name__)
 

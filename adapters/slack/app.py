@@ -34,6 +34,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.common.inflight import InFlight
 from adapters.slack.connection import (
     Installation,
     TokenWatch,
@@ -59,7 +60,6 @@ from adapters.slack.translate import (
 )
 from bot.commands import commands_for
 from bot.events import ConversationKey, Event
-from bot.inflight import InFlight
 from bot.ops import add_ops_routes
 from bot.settings import ConfigError, Settings
 
