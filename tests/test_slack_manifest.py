@@ -116,14 +116,14 @@ def test_slack_discord_and_help_name_the_same_commands(manifest: dict[str, Any])
     import discord
     from discord import app_commands
 
-    from adapters.discord.app import DiscordAdapter
+    from adapters.discord.commands import SlashCommands
     from bot.commands import commands_for, help_text
 
     in_manifest = {c["command"].lstrip("/") for c in manifest["features"]["slash_commands"]}
     tree: app_commands.CommandTree[Any] = app_commands.CommandTree(
         discord.Client(intents=discord.Intents.none())
     )
-    DiscordAdapter.register_commands(cast(Any, object.__new__(DiscordAdapter)), tree)
+    SlashCommands.register(cast(Any, object.__new__(SlashCommands)), tree)
     in_discord = {c.name for c in tree.get_commands()}
 
     def in_help(platform: str) -> set[str]:
@@ -133,4 +133,3 @@ def test_slack_discord_and_help_name_the_same_commands(manifest: dict[str, Any])
     assert in_discord == {c.name for c in commands_for("discord")} == in_help("discord")
     assert in_manifest == in_discord
     assert in_help("console") == {c.name for c in commands_for("console")}
-
