@@ -97,7 +97,7 @@ TARGET_SPREAD_ALL_S = 3.0
 TARGET_OVERHEAD_P50_MS = 10.0
 TARGET_FIRST_TEXT_S = 0.5
 EDIT_INTERVAL_S = 1.5
-"""DiscordReply's throttle (adapters/discord/app.py passes interval_s=1.5)."""
+"""DiscordReply's throttle (adapters/discord/messages.py passes interval_s=1.5)."""
 ONE_CHANNEL_LIMIT = (5, 5.0)
 """one-channel: requests per window, window seconds, for POST and PATCH of messages."""
 

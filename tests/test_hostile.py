@@ -344,8 +344,8 @@ async def test_a_message_with_a_broken_file_object_names_the_file(world: World) 
 
 
 # Junk that breaks inside slack_bolt itself before our listener runs (body parsing and context
-# building happen before the signature is even checked). Only adapters/slack/app.py could catch
-# it, which this change may not edit: see the report. strict: the marker goes once it is fixed.
+# building happen before the signature is even checked): adapters/slack/transport.py refuses it
+# before bolt sees it.
 BOLT_BREAKERS: list[object] = [
     _with(20, user=42),
     _with(21, channel=123),

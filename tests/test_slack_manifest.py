@@ -1,5 +1,5 @@
 """adapters/slack/manifest.yml agrees with the adapter: the same commands, the scopes the bot
-needs, and only events the adapter listens for (read from ``SlackAdapter._register`` itself)."""
+needs, and only events the adapter listens for (read from the listeners' own ``register``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any, cast
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from adapters.slack.app import COMMANDS, SlackAdapter
+from adapters.slack.commands import COMMANDS, SlashCommands
+from adapters.slack.listeners import EventListeners
 
 MANIFEST = Path(__file__).resolve().parents[1] / "adapters" / "slack" / "manifest.yml"
 
@@ -31,7 +32,7 @@ BOT_SCOPES = [
 
 
 class _Registrations:
-    """Stands in for bolt's ``AsyncApp``: records what ``_register`` subscribes to."""
+    """Stands in for bolt's ``AsyncApp``: records what ``register`` subscribes to."""
 
     def __init__(self) -> None:
         self.events: set[str] = set()
@@ -56,7 +57,8 @@ def manifest() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def registered() -> _Registrations:
     seen = _Registrations()
-    SlackAdapter._register(SlackAdapter.__new__(SlackAdapter), cast(Any, seen))
+    EventListeners.register(EventListeners.__new__(EventListeners), cast(Any, seen))
+    SlashCommands.register(SlashCommands.__new__(SlashCommands), cast(Any, seen))
     return seen
 
 
@@ -116,14 +118,14 @@ def test_slack_discord_and_help_name_the_same_commands(manifest: dict[str, Any])
     import discord
     from discord import app_commands
 
-    from adapters.discord.app import DiscordAdapter
+    from adapters.discord.commands import SlashCommands
     from bot.commands import commands_for, help_text
 
     in_manifest = {c["command"].lstrip("/") for c in manifest["features"]["slash_commands"]}
     tree: app_commands.CommandTree[Any] = app_commands.CommandTree(
         discord.Client(intents=discord.Intents.none())
     )
-    DiscordAdapter.register_commands(cast(Any, object.__new__(DiscordAdapter)), tree)
+    SlashCommands.register(cast(Any, object.__new__(SlashCommands)), tree)
     in_discord = {c.name for c in tree.get_commands()}
 
     def in_help(platform: str) -> set[str]:

@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from bot.text import cut_markdown, open_fence, split_markdown
+from adapters.common.text import cut_markdown, open_fence, split_markdown
 
 _ADDED_CLOSER = re.compile(r"\n(`{3,}|~{3,})\Z")
 

@@ -18,12 +18,16 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
+from adapters.common.text import cut_markdown
 from bot.reply import Undeliverable
-from bot.text import cut_markdown
+
+if TYPE_CHECKING:
+    from bot.conversations import Conversations
+    from bot.events import ConversationKey
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,16 @@ Sent = Callable[[int], Awaitable[None]]
 """Told the id of every message the answer posted (to map replies back to the conversation)."""
 SendPrivate = Callable[[str], Awaitable[Any]]
 """Tell the author alone (an ephemeral follow-up, or a DM): refusals never go in the channel."""
+
+
+def recorder(conversations: Conversations, conversation: ConversationKey) -> Sent:
+    """The ``Sent`` of an answer in ``conversation``: each message it posts is remembered
+    there, so that a reply to any of them continues the conversation."""
+
+    async def sent(message_id: int) -> None:
+        await conversations.remember_message(f"discord:{message_id}", conversation)
+
+    return sent
 
 
 class TypingHub:

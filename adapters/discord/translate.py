@@ -1,5 +1,7 @@
 """Discord messages -> the core's ``Event``: keys and decisions as pure functions.
 
+``place_of`` and ``roles`` read discord.py's objects into the plain values the rest works on.
+
 Conversations:
 
 - a DM channel is one conversation (``discord:dm:CHANNEL``) until ``/reset``;
@@ -14,6 +16,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
+
+import discord
 
 from bot.events import Author, ConversationKey, Event, EventKind
 
@@ -21,6 +26,11 @@ PLATFORM = "discord"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_CHAIN = 12
 """Reply-chain hops walked to find a conversation before giving up (a new one starts)."""
+NOT_LOADED = (
+    "-# Discord hasn't told me about this server yet, so I can't answer here. "
+    "Please try again in a minute."
+)
+"""Said when a mention or command comes from a place ``place_of`` cannot be sure of."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +46,35 @@ class Place:
     @property
     def is_dm(self) -> bool:
         return self.guild_id is None
+
+
+def place_of(channel: Any, guild_id: int | None = None) -> Place:
+    """Where ``channel`` is, as plain ids. ``guild_id`` is the payload's, when the caller has
+    it. Without a guild object (discord.py has not loaded the guild yet) the channel's own
+    ``guild_id`` still makes it a guild channel: only a channel with no guild id is a DM."""
+    guild = getattr(channel, "guild", None)
+    if guild_id is None:
+        guild_id = guild.id if guild is not None else getattr(channel, "guild_id", None)
+    if isinstance(channel, discord.Thread):
+        return Place(
+            guild_id=guild_id,
+            channel_id=channel.id,
+            parent_id=channel.parent_id,
+            is_thread=True,
+        )
+    return Place(guild_id=guild_id, channel_id=channel.id)
+
+
+def roles(user: discord.abc.User) -> tuple[str, ...]:
+    """A guild member's role ids (for role allowlists); none in DMs.
+
+    The ids Discord sent with the member (``Member._roles``), not the roles discord.py could
+    match in its guild cache (``Member.roles``): before a guild's GUILD_CREATE, or in an
+    interaction from a guild the bot is not in, that cache has none, and every role was lost.
+    The list never holds the @everyone role."""
+    if not isinstance(user, discord.Member):
+        return ()
+    return tuple(str(role_id) for role_id in user._roles)
 
 
 def channel_key(place: Place) -> ConversationKey:

@@ -30,9 +30,9 @@ from typing import Any, Literal
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.common.text import cut_markdown, open_fence, split_markdown
 from adapters.slack.translate import defuse_broadcasts
 from bot.reply import Undeliverable
-from bot.text import cut_markdown, open_fence, split_markdown
 
 log = logging.getLogger(__name__)
 
