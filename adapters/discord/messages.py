@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import discord
 
+from adapters.common.download import read_capped
 from adapters.common.inflight import InFlight
 from adapters.discord.reply import NO_PINGS, DiscordReply, Editable, TypingHub, recorder
 from adapters.discord.translate import (
@@ -314,23 +315,8 @@ def _thread_name(message: discord.Message, bot_id: int) -> str:
 
 
 async def _download(http: aiohttp.ClientSession, url: str, max_mb: float) -> bytes:
-    """The file at ``url``, read in chunks and abandoned past ``max_mb``.
-
-    An attachment's ``size`` is only what the payload claims: ``Attachment.read()`` read one
-    that declared 10 bytes and served 300 MB whole before anything could check it (the process
-    went from 298 to 861 MB). A larger ``Content-Length`` is believed; a smaller one is not."""
-    max_bytes = int(max_mb * 1024 * 1024)
-    too_big = f"it is over the {max_mb:g} MB limit"
+    """The file at ``url``, abandoned past ``max_mb`` whatever size the payload claimed."""
     async with http.get(url) as resp:
         if resp.status != 200:
             raise AttachmentUnavailable(f"Discord answered {resp.status} for it")
-        if resp.content_length is not None and resp.content_length > max_bytes:
-            raise AttachmentUnavailable(too_big)
-        chunks: list[bytes] = []
-        total = 0
-        async for chunk in resp.content.iter_chunked(64 * 1024):
-            total += len(chunk)
-            if total > max_bytes:
-                raise AttachmentUnavailable(too_big)
-            chunks.append(chunk)
-    return b"".join(chunks)
+        return await read_capped(resp, int(max_mb * 1024 * 1024))

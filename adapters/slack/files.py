@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from adapters.common.download import read_capped
 from adapters.slack.translate import scrub
 from bot.events import Attachment, AttachmentUnavailable, FetchBytes
 
@@ -99,16 +100,7 @@ def _fetcher(
         async with http.get(url, headers=headers, allow_redirects=False) as resp:
             if resp.status != 200:
                 raise AttachmentUnavailable(f"Slack answered {resp.status} for it")
-            chunks: list[bytes] = []
-            total = 0
-            async for chunk in resp.content.iter_chunked(65536):
-                total += len(chunk)
-                if total > max_bytes:
-                    raise AttachmentUnavailable(
-                        f"it is over the {max_bytes / (1024 * 1024):g} MB limit"
-                    )
-                chunks.append(chunk)
-            data = b"".join(chunks)
+            data = await read_capped(resp, max_bytes)
             content_type = resp.content_type
         binary = not mimetype.startswith("text/")
         if "html" not in mimetype and (
