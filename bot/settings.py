@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     bot_fallback_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list, alias="BOT_FALLBACK_MODELS"
     )
+    model_client: Literal["openrouter", "litellm"] = Field(
+        default="litellm", alias="BOT_MODEL_CLIENT"
+    )
+    """How model calls are made: ``openrouter`` (a lean streaming client of OpenRouter's
+    OpenAI-compatible API) or ``litellm`` (the Agents SDK's ``LitellmModel``)."""
     bot_temperature: float = Field(default=0.2, ge=0, le=2, alias="BOT_TEMPERATURE")
     bot_system_prompt: str = Field(default=DEFAULT_SYSTEM_PROMPT, alias="BOT_SYSTEM_PROMPT")
     or_site_url: str | None = Field(default=None, alias="OR_SITE_URL")
