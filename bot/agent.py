@@ -81,6 +81,31 @@ def litellm_models(settings: Settings) -> ModelFactory:
     return make
 
 
+def openrouter_models(settings: Settings) -> ModelFactory:
+    """Plain OpenRouter models by name, through the lean streaming client (no retries of
+    their own)."""
+    from bot.openrouter_model import OpenRouterModel
+
+    api_key = settings.require_openrouter_key()
+
+    def make(name: str) -> Model:
+        return OpenRouterModel(
+            name,
+            base_url=settings.openrouter_base_url,
+            api_key=api_key,
+            timeout_s=settings.model_timeout_s,
+        )
+
+    return make
+
+
+def base_models(settings: Settings) -> ModelFactory:
+    """The plain models ``BOT_MODEL_CLIENT`` selects."""
+    if settings.model_client == "openrouter":
+        return openrouter_models(settings)
+    return litellm_models(settings)
+
+
 def resilient_models(settings: Settings, base: ModelFactory) -> ModelFactory:
     """Models by name, each a ResilientModel over [name, *fallbacks] made by ``base``."""
 

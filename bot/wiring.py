@@ -73,11 +73,12 @@ async def build_core(services: Services, base_models: ModelFactory | None = None
     """The core; ``base_models`` (name -> plain model) replaces OpenRouter, e.g. in tests.
     With ``BOT_RETENTION_DAYS`` set, the retention job starts too (``services.jobs``)."""
     await import_heavy_modules()
-    from bot.agent import build_agent, litellm_models, resilient_models
+    from bot.agent import base_models as configured_models
+    from bot.agent import build_agent, resilient_models
     from bot.core import Core
     from bot.documents import DocumentReader
 
-    base = base_models or litellm_models(services.settings)
+    base = base_models or configured_models(services.settings)
     factory = resilient_models(services.settings, base)
     agent = build_agent(services.settings, factory(services.settings.bot_model))
     # agents + litellm leave ~500k long-lived objects; a full collection walking them paused the

@@ -79,6 +79,28 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name, raising=False)
 
 
+MODEL_CLIENT: str | None = None
+"""``--model-client``: the path every test's model calls take (default: the setting's default)."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--model-client",
+        choices=("openrouter", "litellm"),
+        default=None,
+        help="run the tests' model calls through this BOT_MODEL_CLIENT",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global MODEL_CLIENT
+    MODEL_CLIENT = config.getoption("--model-client")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"model client: {MODEL_CLIENT or Settings.model_fields['model_client'].default}"
+
+
 def make_settings(tmp_path: Path, **values: Any) -> Settings:
     """Settings for a test: no .env, a database under tmp_path, loopback-only URLs."""
     defaults: dict[str, Any] = {
@@ -89,6 +111,8 @@ def make_settings(tmp_path: Path, **values: Any) -> Settings:
         "OPEN_METEO_GEOCODING_URL": "http://127.0.0.1:9",
         "BOT_RETRY_BACKOFF": 0,
     }
+    if MODEL_CLIENT is not None:
+        defaults["BOT_MODEL_CLIENT"] = MODEL_CLIENT
     defaults.update(values)
     return Settings(_env_file=None, **defaults)  # type: ignore[call-arg]
 
