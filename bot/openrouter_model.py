@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 PROVIDER_PREFIX = "openrouter/"
 DEFAULT_COALESCE_S = 0.1
 _TEXT_KEYS = frozenset({"content", "role"})
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+"""A streamed line longer than this is a broken stream, not a chunk to keep reading."""
 
 
 class ModelHTTPError(Exception):
@@ -336,14 +338,14 @@ class _SSE:
     async def read(self, wait: float | None) -> list[dict[str, Any]] | None:
         if self._done:
             return _EOF  # type: ignore[no-any-return]
+        window = asyncio.timeout(wait)
         try:
-            if wait is None:
+            async with window:
                 block = await self._content.readany()
-            else:
-                async with asyncio.timeout(wait):
-                    block = await self._content.readany()
         except TimeoutError:
-            return None
+            if window.expired():  # our window, not the session's read timeout
+                return None
+            raise  # the provider went silent: the retry loop's TIMEOUT
         except aiohttp.ClientError as exc:
             raise ModelConnectionError(f"OpenRouter stream broke: {exc}") from exc
         if not block:
@@ -351,6 +353,8 @@ class _SSE:
             return _EOF  # type: ignore[no-any-return]
         lines = (self._tail + block).split(b"\n")
         self._tail = lines.pop()
+        if len(self._tail) > MAX_EVENT_BYTES:
+            raise ModelHTTPError(502, "the stream sent a line without end")
         events: list[dict[str, Any]] = []
         for line in lines:
             line = line.rstrip(b"\r")

@@ -79,26 +79,54 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name, raising=False)
 
 
+MODEL_CLIENTS = ("openrouter", "litellm")
+BOTH_CLIENTS_MODULES = frozenset(
+    {
+        "tests.test_integration",
+        "tests.test_slack",
+        "tests.test_discord",
+        "tests.test_documents",
+        "tests.test_hostile",
+        "tests.test_retention",
+    }
+)
+"""Suites that run the whole bot over the fake OpenRouter: each of their tests runs through
+both model paths (``BOT_MODEL_CLIENT``), unless ``--model-client`` picks one."""
 MODEL_CLIENT: str | None = None
-"""``--model-client``: the path every test's model calls take (default: the setting's default)."""
+"""The model path of the running test (None: the setting's default)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--model-client",
-        choices=("openrouter", "litellm"),
+        choices=MODEL_CLIENTS,
         default=None,
-        help="run the tests' model calls through this BOT_MODEL_CLIENT",
+        help="run every test's model calls through this BOT_MODEL_CLIENT only",
     )
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "model_client" not in metafunc.fixturenames:
+        return
+    chosen = metafunc.config.getoption("--model-client")
+    if chosen is not None:
+        clients: tuple[str, ...] = (chosen,)
+    elif metafunc.module.__name__ in BOTH_CLIENTS_MODULES:
+        clients = MODEL_CLIENTS
+    else:
+        return
+    metafunc.parametrize("model_client", clients, indirect=True, scope="function")
+
+
+@pytest.fixture(autouse=True)
+def model_client(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """Sets the model path ``make_settings`` gives this test (see ``BOTH_CLIENTS_MODULES``)."""
     global MODEL_CLIENT
-    MODEL_CLIENT = config.getoption("--model-client")
-
-
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"model client: {MODEL_CLIENT or Settings.model_fields['model_client'].default}"
+    MODEL_CLIENT = getattr(request, "param", None)
+    try:
+        yield MODEL_CLIENT
+    finally:
+        MODEL_CLIENT = None
 
 
 def make_settings(tmp_path: Path, **values: Any) -> Settings:

@@ -209,3 +209,22 @@ def chunk(delta: dict[str, Any], **choice: Any) -> dict[str, Any]:
 )
 def test_only_plain_text_chunks_are_merged(raw: dict[str, Any], text: str | None) -> None:
     assert _text_of(json.loads(json.dumps(raw))) == text
+
+
+async def test_a_provider_that_goes_silent_mid_answer_is_a_timeout_not_a_hang(
+    fake: FakeOpenRouter,
+) -> None:
+    fake.enqueue(TextReply("First half. Second half.", chunks=2, delay=5, first_delay=0))
+    model = model_for(fake, timeout_s=0.3, coalesce_s=0.05)
+    seen: list[str] = []
+    try:
+        with pytest.raises(TimeoutError):
+            async for event in model.stream_response(
+                None, "hi", ModelSettings(), [], None, [], ModelTracing.DISABLED
+            ):
+                if event.type == "response.output_text.delta":
+                    seen.append(event.delta)
+    finally:
+        await model.close()
+    assert seen == ["First half. "]
+    assert classify(TimeoutError()).kind is ErrorKind.TIMEOUT
