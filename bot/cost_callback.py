@@ -64,5 +64,8 @@ def configure_litellm() -> None:
     its turn. Idempotent: every path that calls litellm calls this first."""
     litellm.suppress_debug_info = True  # no "Give Feedback" banner on stdout per exception
     litellm.drop_params = True  # drop params a model does not take (e.g. temperature on o1)
+    # Per-chunk logging work (a thread-pool task per streamed chunk) that nothing here reads;
+    # the success callback that carries the cost still runs once per call.
+    litellm.disable_streaming_logging = True
     if _logger not in litellm.callbacks:
         litellm.callbacks.append(_logger)

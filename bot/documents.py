@@ -39,6 +39,7 @@ async def _litellm() -> ModuleType:
     configure_litellm()
     return module
 
+
 PDF_MIME = "application/pdf"
 PDF_ENGINE_SETTING = "pdf_engine"
 MAX_DOCUMENTS_PER_QUESTION = 3

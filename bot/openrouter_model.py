@@ -61,7 +61,7 @@ class ModelConnectionError(Exception):
 
 
 def wire_model(name: str) -> str:
-    """The model id OpenRouter expects: ``openrouter/openai/gpt-5-mini`` -> ``openai/gpt-5-mini``."""
+    """The id OpenRouter expects: ``openrouter/openai/gpt-5-mini`` -> ``openai/gpt-5-mini``."""
     return name.removeprefix(PROVIDER_PREFIX)
 
 
@@ -96,7 +96,9 @@ class OpenRouterModel(Model):
         *args: Any,
         **kwargs: Any,
     ) -> ModelResponse:
-        body = self._body(system_instructions, input, model_settings, tools, output_schema, handoffs)
+        body = self._body(
+            system_instructions, input, model_settings, tools, output_schema, handoffs
+        )
         _call_started()
         async with self._post(body, model_settings) as response:
             try:
@@ -139,7 +141,9 @@ class OpenRouterModel(Model):
         *args: Any,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
-        body = self._body(system_instructions, input, model_settings, tools, output_schema, handoffs)
+        body = self._body(
+            system_instructions, input, model_settings, tools, output_schema, handoffs
+        )
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
         _call_started()
@@ -211,7 +215,8 @@ class OpenRouterModel(Model):
                 body[key] = value
         if model_settings.reasoning is not None and model_settings.reasoning.effort is not None:
             body["reasoning"] = {"effort": model_settings.reasoning.effort}
-        body.update(model_settings.extra_body or {})  # type: ignore[arg-type]
+        if isinstance(model_settings.extra_body, dict):
+            body.update(model_settings.extra_body)
         # ``timeout`` is litellm's name for the HTTP timeout; here the session has it.
         body.update({k: v for k, v in (model_settings.extra_args or {}).items() if k != "timeout"})
         return body
@@ -219,8 +224,8 @@ class OpenRouterModel(Model):
     def _post(self, body: dict[str, Any], model_settings: ModelSettings) -> _Post:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
-        headers = {
-            **(model_settings.extra_headers or {}),
+        headers: dict[str, str] = {
+            **{k: v for k, v in (model_settings.extra_headers or {}).items() if isinstance(v, str)},
             "Authorization": f"Bearer {self._api_key}",
             "Content-Type": "application/json",
         }

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import json
 import logging
-from typing import Any
-
-import importlib.util
 import os
 from pathlib import Path
+from typing import Any
 
 import tiktoken
 

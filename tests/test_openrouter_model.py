@@ -197,7 +197,7 @@ def chunk(delta: dict[str, Any], **choice: Any) -> dict[str, Any]:
     ("raw", "text"),
     [
         # OpenRouter's ordinary text chunk, its empty fields included
-        (chunk({"role": "assistant", "content": "Hi", "reasoning": None}, finish_reason=None), "Hi"),
+        (chunk({"role": "assistant", "content": "Hi", "reasoning": None}, logprobs=None), "Hi"),
         (chunk({"content": "", "reasoning_details": []}), ""),
         # anything more than text is handed on as it came
         (chunk({"content": "", "reasoning": "thinking"}), None),
