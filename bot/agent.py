@@ -1,7 +1,8 @@
 """The agent: declarative config built once from settings; models made per name and cached.
 
-Importing this module is the expensive part of start-up (agents + litellm, ~5 s cold): the
-console and the entry point import it lazily, in the background, while the user types.
+Importing this module is the expensive part of start-up (the Agents SDK, ~1-2 s cold): the
+console and the entry point import it lazily, in a worker thread. litellm (~200 MB, seconds)
+is imported only by the path that needs it: ``BOT_MODEL_CLIENT=litellm`` or a PDF's parse.
 """
 
 from __future__ import annotations
@@ -13,19 +14,13 @@ from bot.settings import Settings, prepare_library_environment
 
 prepare_library_environment()
 
-import litellm  # noqa: E402
 from agents import Agent, ModelSettings, RunContextWrapper, set_tracing_disabled  # noqa: E402
-from agents.extensions.models.litellm_model import LitellmModel  # noqa: E402
 from agents.models.interface import Model  # noqa: E402
 
 from bot.context import TurnContext  # noqa: E402
-from bot.cost_callback import install_usage_logger  # noqa: E402
 from bot.resilient_model import ResilientModel  # noqa: E402
 from bot.tools import TOOLS  # noqa: E402
 from bot.tools.guards import ToolCallCaps, with_call_caps  # noqa: E402
-
-litellm.suppress_debug_info = True  # no "Give Feedback" banner on stdout per exception
-litellm.drop_params = True  # drop params a model does not take (e.g. temperature on o-series)
 
 TOOL_GUIDANCE = """
 Tools:
@@ -73,12 +68,42 @@ def model_settings(settings: Settings) -> ModelSettings:
 
 def litellm_models(settings: Settings) -> ModelFactory:
     """Plain OpenRouter models by name, through LitellmModel (no retries of their own)."""
+    from agents.extensions.models.litellm_model import LitellmModel
+
+    from bot.cost_callback import configure_litellm
+
+    configure_litellm()
     api_key = settings.require_openrouter_key()
 
     def make(name: str) -> Model:
         return LitellmModel(model=name, base_url=settings.openrouter_base_url, api_key=api_key)
 
     return make
+
+
+def openrouter_models(settings: Settings) -> ModelFactory:
+    """Plain OpenRouter models by name, through the lean streaming client (no retries of
+    their own)."""
+    from bot.openrouter_model import OpenRouterModel
+
+    api_key = settings.require_openrouter_key()
+
+    def make(name: str) -> Model:
+        return OpenRouterModel(
+            name,
+            base_url=settings.openrouter_base_url,
+            api_key=api_key,
+            timeout_s=settings.model_timeout_s,
+        )
+
+    return make
+
+
+def base_models(settings: Settings) -> ModelFactory:
+    """The plain models ``BOT_MODEL_CLIENT`` selects."""
+    if settings.model_client == "openrouter":
+        return openrouter_models(settings)
+    return litellm_models(settings)
 
 
 def resilient_models(settings: Settings, base: ModelFactory) -> ModelFactory:
@@ -98,7 +123,6 @@ def resilient_models(settings: Settings, base: ModelFactory) -> ModelFactory:
 
 def build_agent(settings: Settings, model: Model) -> Agent[TurnContext]:
     set_tracing_disabled(not settings.tracing)
-    install_usage_logger()
     return Agent[TurnContext](
         name="assistant",
         instructions=instructions_for(settings),

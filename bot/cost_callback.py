@@ -59,6 +59,13 @@ class TurnCostLogger(CustomLogger):
 _logger = TurnCostLogger()
 
 
-def install_usage_logger() -> None:
+def configure_litellm() -> None:
+    """Quiet litellm, let it drop what a model does not take, and attribute each call's cost to
+    its turn. Idempotent: every path that calls litellm calls this first."""
+    litellm.suppress_debug_info = True  # no "Give Feedback" banner on stdout per exception
+    litellm.drop_params = True  # drop params a model does not take (e.g. temperature on o1)
+    # Per-chunk logging work (a thread-pool task per streamed chunk) that nothing here reads;
+    # the success callback that carries the cost still runs once per call.
+    litellm.disable_streaming_logging = True
     if _logger not in litellm.callbacks:
         litellm.callbacks.append(_logger)

@@ -15,19 +15,30 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
 import logging
+import sys
+from types import ModuleType
 from typing import Any
 
+from bot.errors import classify, user_message
 from bot.settings import Settings, prepare_library_environment
 from storage.base import JSONDict, Store, StoredFile
 
-prepare_library_environment()
-
-import litellm  # noqa: E402
-
-from bot.errors import classify, user_message  # noqa: E402
-
 log = logging.getLogger(__name__)
+
+
+async def _litellm() -> ModuleType:
+    """litellm, imported on the first document read (in a worker thread: it takes seconds)."""
+    module = sys.modules.get("litellm")
+    if module is None:
+        prepare_library_environment()
+        module = await asyncio.to_thread(importlib.import_module, "litellm")
+    from bot.cost_callback import configure_litellm
+
+    configure_litellm()
+    return module
+
 
 PDF_MIME = "application/pdf"
 PDF_ENGINE_SETTING = "pdf_engine"
@@ -138,6 +149,7 @@ class DocumentReader:
                 {"role": "assistant", "content": "I have read the documents.", "annotations": known}
             )
         messages.append({"role": "user", "content": question})
+        litellm = await _litellm()
         response: Any = await litellm.acompletion(
             model=model,
             base_url=self._settings.openrouter_base_url,

@@ -180,7 +180,11 @@ def classify(exc: BaseException) -> Classified:
         return Classified(ErrorKind.TIMEOUT, retryable=True, try_fallback=True)
     if "NotFoundError" in names or status == 404:
         return Classified(ErrorKind.MODEL_NOT_FOUND, retryable=False, try_fallback=True)
-    if "APIConnectionError" in names or (status is not None and status >= 500):
+    if (
+        "APIConnectionError" in names
+        or "ModelConnectionError" in names
+        or (status is not None and status >= 500)
+    ):
         return Classified(ErrorKind.PROVIDER, retryable=True, try_fallback=True)
     if "BadRequestError" in names or "UnprocessableEntityError" in names or status in (400, 422):
         return Classified(ErrorKind.BAD_REQUEST, retryable=False, try_fallback=True)

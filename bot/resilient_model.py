@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+from agents import exceptions as sdk_exceptions
 from agents.models.interface import Model
 
 from bot.errors import classify
@@ -38,6 +39,18 @@ Call = Callable[[Model], AsyncIterator[Any]]
 # Events a stream emits before any content: retrying after only these shows the user nothing twice.
 _PRELUDE_EVENTS = frozenset({"response.created", "response.in_progress"})
 _MAX_RETRY_AFTER_S = 30.0
+
+
+def _deliver_shown_events_first(exc: BaseException) -> None:
+    """When a call fails mid-answer, the SDK drops the stream events still queued for the
+    consumer unless the error is marked to drain them first. A coalesced chunk of text and the
+    error often arrive in the same read, so without this the user would lose text the model
+    sent. (The SDK marks its own errors so; the marker is not public, hence the lookup.)"""
+    mark = getattr(sdk_exceptions, "_mark_error_to_drain_stream_events", None)
+    if mark is not None:
+        mark(exc)
+    else:  # pragma: no cover - a newer SDK: the mid-stream tests say whether text is kept
+        log.warning("the Agents SDK no longer drains stream events before a model error")
 
 
 def _stats() -> TurnStats:
@@ -99,6 +112,7 @@ class ResilientModel(Model):
                 except Exception as exc:
                     stats.calls.append((time.perf_counter() - began, False))
                     if shown:
+                        _deliver_shown_events_first(exc)
                         raise
                     has_next = index < len(self.chain) - 1
                     if await self._next_step(name, attempt, exc, has_next=has_next):

@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         default_factory=list, alias="BOT_FALLBACK_MODELS"
     )
     model_client: Literal["openrouter", "litellm"] = Field(
-        default="litellm", alias="BOT_MODEL_CLIENT"
+        default="openrouter", alias="BOT_MODEL_CLIENT"
     )
     """How model calls are made: ``openrouter`` (a lean streaming client of OpenRouter's
     OpenAI-compatible API) or ``litellm`` (the Agents SDK's ``LitellmModel``)."""

@@ -1,23 +1,22 @@
-"""How much history fits: a model's context size from litellm's registry, token estimates."""
+"""How much history fits: a model's context size from litellm's registry, token estimates.
+
+Both come from files litellm ships (its model registry and tiktoken's cl100k encoding), read
+directly: importing litellm itself costs ~200 MB and seconds of start-up, and the default
+model path does not need it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import json
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
-from bot.settings import prepare_library_environment
-
-prepare_library_environment()
-
-import litellm  # noqa: E402
-
-# litellm's copy of tiktoken's cl100k encoding, loaded from the files litellm ships (offline).
-# Calling it directly costs a quarter of ``litellm.token_counter`` per item; an estimate is all
-# history fitting needs, and it must not depend on knowing the model.
-from litellm.litellm_core_utils.default_encoding import encoding as _encoding  # noqa: E402
+import tiktoken
 
 log = logging.getLogger(__name__)
 
@@ -28,45 +27,84 @@ PROMPT_RESERVE_TOKENS = 2_000
 """Instructions and tool schemas, sent on every call."""
 
 
-@functools.lru_cache(maxsize=256)
-def model_info(model: str) -> dict[str, Any]:
-    """litellm's registry entry for an OpenRouter model, {} when unknown (never raises).
+def _litellm_file(relative: str) -> Path:
+    """A data file inside the installed litellm package, found without importing it."""
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("litellm is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / relative
 
-    The registry often has ``openrouter/x/y`` with empty fields but ``x/y`` filled in, so both
-    names are tried.
+
+@functools.cache
+def _registry() -> dict[str, tuple[int, bool]]:
+    """litellm's model registry as {name: (context tokens, takes images)}, known sizes only.
+
+    Read once (a 3.5 MB JSON file, ~60 ms): ``bot.wiring`` does it off the event loop at start.
     """
-    candidates = [model]
-    if model.startswith("openrouter/"):
-        candidates.append(model.removeprefix("openrouter/"))
-    for name in candidates:
-        try:
-            info = dict(litellm.get_model_info(name))
-        except Exception:
+    try:
+        raw = json.loads(_litellm_file("model_prices_and_context_window_backup.json").read_bytes())
+    except (OSError, ValueError) as exc:
+        log.warning("litellm's model registry is unreadable: %s", exc)
+        return {}
+    table: dict[str, tuple[int, bool]] = {}
+    for name, info in raw.items():
+        if not isinstance(info, dict):
             continue
-        if info.get("max_input_tokens") or info.get("max_tokens"):
-            return info
+        size = info.get("max_input_tokens") or info.get("max_tokens")
+        if isinstance(size, int) and size > 0:
+            table[name] = (size, bool(info.get("supports_vision")))
+    return table
+
+
+@functools.lru_cache(maxsize=256)
+def model_info(model: str) -> tuple[int, bool] | None:
+    """(context tokens, takes images) for an OpenRouter model, None when the registry does not
+    know it (never raises).
+
+    The registry names models by provider (``gpt-5-mini``, ``gemini/gemini-2.5-pro``), so
+    ``openrouter/openai/gpt-5-mini`` is tried as itself, as ``openai/gpt-5-mini`` and as
+    ``gpt-5-mini``.
+    """
+    bare = model.removeprefix("openrouter/")
+    candidates = [model, bare]
+    if "/" in bare:
+        candidates.append(bare.split("/", 1)[1])
+    registry = _registry()
+    for name in candidates:
+        if name in registry:
+            return registry[name]
     log.info("model not in litellm's registry; assuming a small context", extra={"model": model})
-    return {}
+    return None
 
 
 def supports_vision(model: str) -> bool | None:
     """Whether litellm's registry says the model takes images; None when the model is unknown."""
     info = model_info(model)
-    if not info:
-        return None
-    return bool(info.get("supports_vision"))
+    return None if info is None else info[1]
 
 
 def context_tokens(model: str) -> int:
     info = model_info(model)
-    value = info.get("max_input_tokens") or info.get("max_tokens")
-    return int(value) if value else UNKNOWN_CONTEXT_TOKENS
+    return UNKNOWN_CONTEXT_TOKENS if info is None else info[0]
 
 
 def history_budget(model: str, cap: int, new_message_tokens: int) -> int:
     """Tokens history may use on a turn: what the context leaves, never more than ``cap``."""
     room = context_tokens(model) - OUTPUT_RESERVE_TOKENS - PROMPT_RESERVE_TOKENS
     return max(0, min(cap, room - new_message_tokens))
+
+
+@functools.cache
+def _encoding() -> tiktoken.Encoding:
+    """tiktoken's cl100k encoding from the copy litellm ships (offline; litellm does the same)."""
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(_litellm_file("litellm_core_utils/tokenizers")))
+    return tiktoken.get_encoding("cl100k_base")
+
+
+def load_token_tables() -> None:
+    """Read the registry and the encoding now (blocking: call it in a worker thread)."""
+    _registry()
+    _encoding()
 
 
 LARGE_TEXT_CHARS = 20_000
@@ -82,9 +120,9 @@ async def estimate_tokens_off_loop(item: Any) -> int:
 
 
 def estimate_tokens(item: Any) -> int:
-    """Prompt tokens of one history item (tiktoken via litellm; a chars/4 guess on failure)."""
+    """Prompt tokens of one history item (tiktoken's cl100k; a chars/4 guess on failure)."""
     text = item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
     try:
-        return len(_encoding.encode(text, disallowed_special=())) + 4
+        return len(_encoding().encode(text, disallowed_special=())) + 4
     except Exception:
         return len(text) // 4 + 4

@@ -3,8 +3,9 @@
 ``python -m bot`` (``bot/__main__.py``) and the terminal chat build the bot through it; it is
 the only place in ``bot/`` that knows every part (the adapters are chosen in ``__main__``).
 
-Only light modules are imported at the top; ``bot.core`` (agents + litellm, ~5 s cold) is
-imported when the core is built, which the console does in the background while the user types.
+Only light modules are imported at the top; ``bot.core`` (the Agents SDK, ~1-2 s cold; litellm
+too on its path) is imported when the core is built, in a worker thread, which the console does
+in the background while the user types.
 """
 
 from __future__ import annotations
@@ -29,10 +30,20 @@ if TYPE_CHECKING:
     from bot.core import Core
 
 
-async def import_heavy_modules() -> None:
-    """Import the agent stack in a worker thread so the event loop stays free meanwhile."""
+def _load_agent_stack(settings: Settings) -> None:
+    importlib.import_module("bot.core")
+    if settings.model_client == "litellm":
+        importlib.import_module("agents.extensions.models.litellm_model")
+    from bot.tokens import load_token_tables
+
+    load_token_tables()
+
+
+async def import_heavy_modules(settings: Settings) -> None:
+    """Import the agent stack and read the token tables in a worker thread, so the event loop
+    stays free meanwhile."""
     prepare_library_environment()
-    await asyncio.to_thread(importlib.import_module, "bot.core")
+    await asyncio.to_thread(_load_agent_stack, settings)
 
 
 @dataclass
@@ -72,12 +83,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
 async def build_core(services: Services, base_models: ModelFactory | None = None) -> Core:
     """The core; ``base_models`` (name -> plain model) replaces OpenRouter, e.g. in tests.
     With ``BOT_RETENTION_DAYS`` set, the retention job starts too (``services.jobs``)."""
-    await import_heavy_modules()
-    from bot.agent import build_agent, litellm_models, resilient_models
+    await import_heavy_modules(services.settings)
+    from bot.agent import base_models as configured_models
+    from bot.agent import build_agent, resilient_models
     from bot.core import Core
     from bot.documents import DocumentReader
 
-    base = base_models or litellm_models(services.settings)
+    base = base_models or configured_models(services.settings)
     factory = resilient_models(services.settings, base)
     agent = build_agent(services.settings, factory(services.settings.bot_model))
     # agents + litellm leave ~500k long-lived objects; a full collection walking them paused the

@@ -79,6 +79,56 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name, raising=False)
 
 
+MODEL_CLIENTS = ("openrouter", "litellm")
+BOTH_CLIENTS_MODULES = frozenset(
+    {
+        "tests.test_integration",
+        "tests.test_slack",
+        "tests.test_discord",
+        "tests.test_documents",
+        "tests.test_hostile",
+        "tests.test_retention",
+    }
+)
+"""Suites that run the whole bot over the fake OpenRouter: each of their tests runs through
+both model paths (``BOT_MODEL_CLIENT``), unless ``--model-client`` picks one."""
+MODEL_CLIENT: str | None = None
+"""The model path of the running test (None: the setting's default)."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--model-client",
+        choices=MODEL_CLIENTS,
+        default=None,
+        help="run every test's model calls through this BOT_MODEL_CLIENT only",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "model_client" not in metafunc.fixturenames:
+        return
+    chosen = metafunc.config.getoption("--model-client")
+    if chosen is not None:
+        clients: tuple[str, ...] = (chosen,)
+    elif metafunc.module.__name__ in BOTH_CLIENTS_MODULES:
+        clients = MODEL_CLIENTS
+    else:
+        return
+    metafunc.parametrize("model_client", clients, indirect=True, scope="function")
+
+
+@pytest.fixture(autouse=True)
+def model_client(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """Sets the model path ``make_settings`` gives this test (see ``BOTH_CLIENTS_MODULES``)."""
+    global MODEL_CLIENT
+    MODEL_CLIENT = getattr(request, "param", None)
+    try:
+        yield MODEL_CLIENT
+    finally:
+        MODEL_CLIENT = None
+
+
 def make_settings(tmp_path: Path, **values: Any) -> Settings:
     """Settings for a test: no .env, a database under tmp_path, loopback-only URLs."""
     defaults: dict[str, Any] = {
@@ -89,6 +139,8 @@ def make_settings(tmp_path: Path, **values: Any) -> Settings:
         "OPEN_METEO_GEOCODING_URL": "http://127.0.0.1:9",
         "BOT_RETRY_BACKOFF": 0,
     }
+    if MODEL_CLIENT is not None:
+        defaults["BOT_MODEL_CLIENT"] = MODEL_CLIENT
     defaults.update(values)
     return Settings(_env_file=None, **defaults)  # type: ignore[call-arg]
 
