@@ -33,6 +33,7 @@ from agents.models.chatcmpl_converter import Converter
 from agents.models.chatcmpl_stream_handler import ChatCmplStreamHandler
 from agents.models.fake_id import FAKE_RESPONSES_ID
 from agents.models.interface import Model
+from agents.tracing import generation_span
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response
 
@@ -100,24 +101,31 @@ class OpenRouterModel(Model):
             system_instructions, input, model_settings, tools, output_schema, handoffs
         )
         _call_started()
-        async with self._post(body, model_settings) as response:
-            try:
-                raw = await response.read()
-            except aiohttp.ClientError as exc:
-                raise ModelConnectionError(f"OpenRouter connection failed: {exc}") from exc
-        payload = json.loads(raw)
-        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-            raise _stream_error(payload["error"])
-        completion = ChatCompletion.model_validate(payload)
-        if not _report_cost(payload.get("usage")):
-            _report_cost({})
+        with generation_span(model=self.model, disabled=tracing.is_disabled()) as span:
+            async with self._post(body, model_settings) as response:
+                try:
+                    payload = json.loads(await response.read())
+                except aiohttp.ClientError as exc:
+                    raise ModelConnectionError(f"OpenRouter connection failed: {exc}") from exc
+            if not isinstance(payload, dict):
+                raise ModelHTTPError(502, "the response is not a JSON object")
+            if isinstance(payload.get("error"), dict):
+                raise _stream_error(payload["error"])
+            completion = ChatCompletion.model_validate(payload)
+            if not _report_cost(payload.get("usage")):
+                _report_cost({})
+            usage = completion.usage
+            if usage is not None:
+                span.span_data.usage = {
+                    "input_tokens": usage.prompt_tokens,
+                    "output_tokens": usage.completion_tokens,
+                }
         if not completion.choices:
             raise ModelHTTPError(502, "the response has no choices")
-        message = completion.choices[0].message
         items = Converter.message_to_output_items(
-            message, provider_data={"model": self.model, "response_id": completion.id}
+            completion.choices[0].message,
+            provider_data={"model": self.model, "response_id": completion.id},
         )
-        usage = completion.usage
         return ModelResponse(
             output=items,
             usage=Usage(
@@ -159,14 +167,20 @@ class OpenRouterModel(Model):
             tools=[],
             parallel_tool_calls=False,
         )
-        async with self._post(body, model_settings) as http:
-            chunks = self._coalesced(http)
-            async for event in ChatCmplStreamHandler.handle_stream(
-                response,
-                chunks,  # type: ignore[arg-type]  # the handler only iterates it
-                model=self.model,
-            ):
-                yield event
+        with generation_span(model=self.model, disabled=tracing.is_disabled()) as span:
+            async with self._post(body, model_settings) as http:
+                chunks = self._coalesced(http)
+                async for event in ChatCmplStreamHandler.handle_stream(
+                    response,
+                    chunks,  # type: ignore[arg-type]  # the handler only iterates it
+                    model=self.model,
+                ):
+                    if event.type == "response.completed" and event.response.usage is not None:
+                        span.span_data.usage = {
+                            "input_tokens": event.response.usage.input_tokens,
+                            "output_tokens": event.response.usage.output_tokens,
+                        }
+                    yield event
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
