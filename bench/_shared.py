@@ -1,4 +1,4 @@
-"""What ``bench.slack_concurrency`` and ``bench.discord_concurrency`` share.
+"""What the benchmarks share; it imports no single benchmark.
 
 Process figures (RSS, CPU, event-loop stalls, full GCs) over a measured block, the fake
 OpenRouter in a child process or in this one, the settings every benchmark bot gets, report
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
+import gc
 import os
 import pstats
 import resource
@@ -21,19 +23,21 @@ import sys
 import sysconfig
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench.core_overhead import GcWatch, StatsTable, percentile
 from bot.settings import Settings
 from tests.fakes.openrouter import DEFAULT_API_KEY, FakeOpenRouter
 
 BACKLOG = 4096
 """Listen backlog of the fakes: big enough for a burst of hundreds of connections."""
 REPO = Path(__file__).resolve().parent.parent
+
+StatsTable = dict[tuple[str, int, str], tuple[int, int, float, float, Any]]
+"""``pstats.Stats(...).stats``: (file, line, function) -> (cc, calls, self, cumulative, callers)."""
 
 
 # --------------------------------------------------------------------------- process figures
@@ -68,6 +72,30 @@ def child_cpu_s(pid: int | None) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class GcWatch:
+    """Full (generation 2) garbage collections and how long each stopped the process."""
+
+    def __init__(self) -> None:
+        self.full_ms: list[float] = []
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.full_ms.append((time.perf_counter() - self._started) * 1000)
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        gc.callbacks.append(self._callback)
+        try:
+            yield
+        finally:
+            gc.callbacks.remove(self._callback)
 
 
 class LoopLag:
@@ -250,6 +278,11 @@ def add_model_and_profile_arguments(parser: argparse.ArgumentParser, openrouter_
 
 
 # --------------------------------------------------------------------------- report helpers
+
+
+def percentile(samples: list[float], p: int) -> float:
+    """Percentile ``p`` (1..99), inclusive method."""
+    return statistics.quantiles(samples, n=100, method="inclusive")[p - 1]
 
 
 def verdict(ok: bool) -> str:

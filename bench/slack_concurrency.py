@@ -55,8 +55,7 @@ from agents import set_tracing_disabled  # noqa: E402
 
 from adapters.slack import SlackAdapter  # noqa: E402
 from bench import _shared  # noqa: E402
-from bench._shared import ProcessFigures, dist, gc_pauses, verdict  # noqa: E402
-from bench.core_overhead import percentile  # noqa: E402
+from bench._shared import ProcessFigures, dist, gc_pauses, percentile, verdict  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
 from bot.wiring import build_core, open_services  # noqa: E402
 from tests.fakes.slack import (  # noqa: E402
