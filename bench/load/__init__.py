@@ -28,9 +28,13 @@ Scenarios (``scenarios``; each world in ``world/``):
 - ``discord-latency``, ``discord-spread``, ``discord-one-channel``, ``discord-first-text`` (all
   four: ``discord``): a finished answer never held back (p50 <= 100 ms); 500 at once answered
   within 3 s with overhead p50 <= 10 ms; one rate-limited channel without 429 storms; the first
-  text within 0.5 s of the model's first chunk.
+  text within 0.5 s of the model's first chunk;
+- ``answers``: what a real answer costs, streamed one token a chunk as models do: 50, 500 and
+  2,000-token answers, a weather tool round trip and a 500-conversation burst, per platform
+  (Slack native streaming, Slack post-and-update, Discord): CPU per answer and per chunk, turns
+  per second per core, event-loop lag p99 in the burst, first-text latency, RSS idle and peak.
 
-Several runs (a group, ``--model-client both``) each get a fresh process, one after another,
-and their key figures are printed side by side at the end.
+Several runs (a group, ``--model-client both``, ``answers --platform all``) each get a fresh
+process, one after another, and their key figures are printed side by side at the end.
 ``bench.soak`` runs the mixed world for minutes and samples the bot as it goes.
 """

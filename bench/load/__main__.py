@@ -1,9 +1,9 @@
 """``python -m bench.load --scenario NAME [options]``: see ``bench/load/__init__.py``.
 
 One scenario with one model client runs here: this process hosts the bot, a child process
-the world. Several (a group such as ``discord``, ``--model-client both``) run one after
-another, each in a fresh ``python -m bench.load`` process so that no run inherits another's
-memory, and their key figures are then printed side by side.
+the world. Several (a group such as ``discord``, ``--model-client both``, ``answers
+--platform all``) run one after another, each in a fresh ``python -m bench.load`` process so
+that no run inherits another's memory, and their key figures are then printed side by side.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import _shared
 from bench.load.figures import SummaryRow
-from bench.load.scenarios import GROUPS, SCENARIOS
+from bench.load.scenarios import ANSWER_PLATFORMS, GROUPS, SCENARIOS
 
 MODEL_CLIENTS = ("litellm", "openrouter")
 COMMON = {"scenario", "model_client", "profile", "top", "profile_out", "summary_json"}
@@ -120,7 +120,14 @@ def expand(args: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
     """(scenario, model client, extra options) of every run asked for."""
     scenarios = GROUPS.get(args.scenario, [args.scenario])
     clients = MODEL_CLIENTS if args.model_client == "both" else (args.model_client,)
-    return [(scenario, client, []) for scenario in scenarios for client in clients]
+    runs: list[tuple[str, str, list[str]]] = []
+    for scenario in scenarios:
+        platforms: list[list[str]] = [[]]
+        if scenario == "answers" and getattr(args, "platform", None) == "all":
+            platforms = [["--platform", p] for p in ANSWER_PLATFORMS]
+        for extra in platforms:
+            runs.extend((scenario, client, extra) for client in clients)
+    return runs
 
 
 def run_many(argv: list[str], runs: list[tuple[str, str, list[str]]]) -> int:

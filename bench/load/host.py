@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench import _shared
-from bench.load.figures import BlockFigures
+from bench.load.figures import BlockFigures, SummaryRow
 from bench.load.protocol import WorldProcess
 
 if TYPE_CHECKING:
@@ -136,6 +136,14 @@ class Bot:
             out["discord"] = Counter(self.discord.outcomes)
         return out
 
+    def model_classes(self) -> str:
+        """The classes that make the model calls, as the core built them: what the setting
+        actually selected (a client that is not wired yet shows up as the one that is)."""
+        model = getattr(self.core.agent, "model", None)
+        chain = getattr(model, "chain", None)  # ResilientModel: [(name, model), ...]
+        inner = [m for _, m in chain] if isinstance(chain, list) else [model]
+        return ", ".join(dict.fromkeys(type(m).__name__ for m in inner)) + " underneath"
+
     def describe(self) -> str:
         s = self.settings
         parts = ["bot (this process): one core"]
@@ -151,7 +159,8 @@ class Bot:
             parts.append(f"Discord (discord.py {discord.__version__} over the fake gateway)")
         return (
             " + ".join(parts) + f" on one loop; model {s.bot_model} through BOT_MODEL_CLIENT"
-            f" {s.model_client}; BOT_MAX_CONCURRENT_TURNS {s.max_concurrent_turns},"
+            f" {s.model_client} ({self.model_classes()}); BOT_MAX_CONCURRENT_TURNS"
+            f" {s.max_concurrent_turns},"
             f" BOT_MODEL_RETRIES {s.model_retries}, BOT_RETRY_BACKOFF {s.retry_backoff_s} s,"
             f" BOT_USER_RATE_LIMIT {s.user_rate_limit}/min, LOG_LEVEL {s.log_level}; SQLite"
             f" {self.database}; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
@@ -408,7 +417,9 @@ async def serve(
                 figures = await measurer.stop(body["ended"], body["duplicates"], body["timeout_s"])
                 world.send("stopped", figures.to_json())
             elif kind == "summary":
-                summary = body
+                # What the setting selected, so that side-by-side columns say what they compare.
+                used = SummaryRow("model calls made by", bot.model_classes())
+                summary = {**body, "rows": [vars(used), *body["rows"]]}
             elif kind == "done":
                 if on_done is not None:
                     await on_done(bot)

@@ -141,6 +141,71 @@ def _check_discord(args: argparse.Namespace) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------- answers
+
+ANSWER_PLATFORMS = ("slack-native", "slack-update", "discord")
+
+
+def _answers(parser: argparse._ActionsContainer) -> None:
+    parser.add_argument(
+        "--platform",
+        choices=(*ANSWER_PLATFORMS, "all"),
+        default="all",
+        help="Slack with native streaming, Slack posting and updating, or Discord (all: each"
+        " in its own process, one after another)",
+    )
+    parser.add_argument(
+        "--sizes", default="50,500,2000", help="answer lengths in tokens, one token a chunk"
+    )
+    parser.add_argument("--answers", default="20,10,4", help="answers per size, one after another")
+    parser.add_argument(
+        "--token-delay", type=float, default=0.005, help="seconds between two tokens"
+    )
+    parser.add_argument(
+        "--first-byte", type=float, default=0.1, help="model latency of a sized answer, s"
+    )
+    parser.add_argument(
+        "--tool-turns", type=int, default=10, help="weather tool round trips (0: none)"
+    )
+    parser.add_argument(
+        "--tool-tokens", type=int, default=50, help="the answer after the tool, tokens"
+    )
+    parser.add_argument(
+        "--burst", type=int, default=500, help="conversations at once (0: no burst)"
+    )
+    parser.add_argument(
+        "--burst-latency", type=float, default=1.0, help="model latency in the burst, s"
+    )
+    parser.add_argument("--burst-tokens", type=int, default=50, help="each burst answer, tokens")
+    parser.add_argument(
+        "--channels", type=int, default=100, help="burst: channels the conversations use"
+    )
+
+
+def sizes_and_counts(args: argparse.Namespace) -> list[tuple[int, int]]:
+    sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
+    counts = [int(s) for s in str(args.answers).split(",") if s.strip()]
+    if len(counts) == 1:
+        counts *= len(sizes)
+    return list(zip(sizes, counts, strict=True))
+
+
+def _check_answers(args: argparse.Namespace) -> str | None:
+    try:
+        pairs = sizes_and_counts(args)
+    except ValueError:
+        return "--sizes and --answers: comma-separated whole numbers, as many of each"
+    if any(size < 1 or count < 0 for size, count in pairs):
+        return "--sizes must be positive and --answers not negative"
+    if min(args.token_delay, args.first_byte, args.burst_latency) < 0:
+        return "delays and latencies must be >= 0"
+    if min(args.tool_turns, args.burst) < 0 or args.tool_tokens < 1 or args.burst_tokens < 1:
+        return "--tool-turns and --burst >= 0, --tool-tokens and --burst-tokens >= 1"
+    if args.channels < 1:
+        return "--channels must be at least 1"
+    return None
+
+
 # --------------------------------------------------------------------------- the registry
 
 SCENARIOS: dict[str, Scenario] = {
@@ -188,6 +253,15 @@ SCENARIOS: dict[str, Scenario] = {
             "discord_sequential",
             _discord,
             _check_discord,
+        ),
+        Scenario(
+            "answers",
+            "realistic answers streamed one token a chunk (50, 500, 2,000 tokens), a weather"
+            " tool round trip and a 500-conversation burst: CPU per answer and per chunk,"
+            " first-text latency, loop lag, RSS",
+            "answers",
+            _answers,
+            _check_answers,
         ),
     )
 }
