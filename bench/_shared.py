@@ -34,18 +34,24 @@ StatsTable = dict[tuple[str, int, str], tuple[int, int, float, float, Any]]
 # --------------------------------------------------------------------------- process figures
 
 
-def rss_mb() -> float:
-    """Resident set size now (VmRSS), MB."""
+def _status_mb(field: str) -> float:
+    """A ``/proc/self/status`` memory field (kB), MB."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return math.nan
 
 
+def rss_mb() -> float:
+    """Resident set size now (VmRSS), MB."""
+    return _status_mb("VmRSS:")
+
+
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far (``ru_maxrss``, kB on Linux), MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set size of this process so far (VmHWM; ``ru_maxrss`` lags it), MB."""
+    peak = _status_mb("VmHWM:")
+    return peak if peak == peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def cpu_s() -> float:

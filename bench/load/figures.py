@@ -51,10 +51,6 @@ class BlockFigures:
     def from_json(cls, data: JSONDict) -> BlockFigures:
         return cls(**data)
 
-    def outcome(self, name: str, platform: str | None = None) -> int:
-        platforms = [platform] if platform else list(self.outcomes)
-        return sum(self.outcomes.get(p, {}).get(name, 0) for p in platforms)
-
     def outcomes_of(self, platform: str | None = None) -> dict[str, int]:
         """The adapters' outcome counts (one platform's, or all summed), sorted by name."""
         summed: dict[str, int] = {}
@@ -90,7 +86,7 @@ def process_lines(fig: BlockFigures, turns: int, *, per: str = "turn") -> list[s
         )
     lines.append(
         f"  memory:       RSS {fig.rss_before_mb:.0f} MB before, {fig.rss_after_mb:.0f} MB after"
-        f" ({fig.rss_after_mb - fig.rss_before_mb:+.0f} MB); peak RSS of the process (ru_maxrss)"
+        f" ({fig.rss_after_mb - fig.rss_before_mb:+.0f} MB); peak RSS of the process (VmHWM)"
         f" {fig.peak_rss_mb:.0f} MB"
     )
     if fig.false_behind:

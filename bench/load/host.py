@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 JSONDict = dict[str, Any]
-PLATFORMS = ("slack", "discord")
 
 
 class LogCounter(logging.Filter):

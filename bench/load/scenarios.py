@@ -9,9 +9,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-Arguments = Callable[["argparse._ActionsContainer"], None]
-"""Adds a scenario's options to a parser or an argument group."""
+
+class Options(Protocol):
+    """A parser or an argument group: where a scenario's options go."""
+
+    def add_argument(self, *names: str, **kwargs: Any) -> argparse.Action: ...
+
+
+Arguments = Callable[[Options], None]
+"""Adds a scenario's options."""
 Check = Callable[[argparse.Namespace], str | None]
 """An error message for bad option values, or None."""
 
@@ -26,7 +34,7 @@ class Scenario:
     check: Check
 
 
-def _max_turns(parser: argparse._ActionsContainer, default: str) -> None:
+def _max_turns(parser: Options, default: str) -> None:
     parser.add_argument(
         "--max-concurrent-turns",
         type=int,
@@ -39,7 +47,7 @@ def _max_turns(parser: argparse._ActionsContainer, default: str) -> None:
 # --------------------------------------------------------------------------- mixed
 
 
-def mixed_arguments(parser: argparse._ActionsContainer) -> None:
+def mixed_arguments(parser: Options) -> None:
     """The traffic, fault and model options of the mixed world (bench.soak shares them)."""
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--latency", type=float, default=0.5, help="model first byte, s")
@@ -56,7 +64,7 @@ def mixed_arguments(parser: argparse._ActionsContainer) -> None:
     _max_turns(parser, "the bot's own default")
 
 
-def _mixed(parser: argparse._ActionsContainer) -> None:
+def _mixed(parser: Options) -> None:
     parser.add_argument("--events", type=int, default=1000, help="user messages in all")
     parser.add_argument("--seconds", type=float, default=60.0, help="spread over this long")
     parser.add_argument("--progress", type=float, default=0.0, help="progress line every N s")
@@ -72,7 +80,7 @@ def _check_mixed(args: argparse.Namespace) -> str | None:
 # --------------------------------------------------------------------------- slack-burst
 
 
-def _slack_burst(parser: argparse._ActionsContainer) -> None:
+def _slack_burst(parser: Options) -> None:
     parser.add_argument("--n", type=int, default=500, help="concurrent mentions per run")
     parser.add_argument("--latency", type=float, default=1.0, help="model latency, seconds")
     parser.add_argument("--runs", type=int, default=1, help="bursts of N, one after another")
@@ -98,7 +106,7 @@ def _check_slack_burst(args: argparse.Namespace) -> str | None:
 # --------------------------------------------------------------------------- discord
 
 
-def _discord(parser: argparse._ActionsContainer) -> None:
+def _discord(parser: Options) -> None:
     """One option set for the four Discord scenarios, so that ``--scenario discord`` takes
     any of them."""
     parser.add_argument("--runs", type=int, default=1, help="timed runs per scenario")
@@ -146,7 +154,7 @@ def _check_discord(args: argparse.Namespace) -> str | None:
 ANSWER_PLATFORMS = ("slack-native", "slack-update", "discord")
 
 
-def _answers(parser: argparse._ActionsContainer) -> None:
+def _answers(parser: Options) -> None:
     parser.add_argument(
         "--platform",
         choices=(*ANSWER_PLATFORMS, "all"),

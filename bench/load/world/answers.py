@@ -27,7 +27,7 @@ First-text latency: the fake model wrote the answer's first token (``first_text_
 first platform request carrying the answer's first words reached the fake (the platform's own
 handling of that call is left out); on the one clock of the machine (``time.monotonic``).
 RSS: right after start (core built, adapters connected, no turn yet), after the sequential
-answers (idle), and the process's peak (``ru_maxrss``).
+answers (idle), and the process's peak (VmHWM).
 
 Targets: CPU per 500-token answer <= 40 ms end to end; a short (the smallest) answer's whole
 turn <= 10 ms; first visible text within 50 ms of the first token; RSS <= 283 MB right after
@@ -43,7 +43,7 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from bench._shared import dist, verdict
+from bench._shared import dist, percentile, verdict
 from bench.load.figures import BlockFigures, SummaryRow, process_lines
 from bench.load.protocol import BotInfo, BotLink
 from bench.load.scenarios import sizes_and_counts
@@ -217,8 +217,6 @@ def report_phase(link: BotLink, side: Side, phase: Phase, args: argparse.Namespa
 
 
 def _p99(samples: list[float]) -> float:
-    from bench._shared import percentile
-
     return percentile(samples, 99) if samples else float("nan")
 
 

@@ -100,9 +100,6 @@ class DiscordWatch:
         self._open: list[RecordedRequest] = []
         self._answer_of: dict[int, DiscordTurn] = {}
 
-    def add(self, turns: list[DiscordTurn]) -> None:
-        self.turns.extend(turns)
-
     def poll(self) -> None:
         by_message = {t.message_id: t for t in self.turns if t.message_id}
         fresh = self.fake.requests[self._seen :]
@@ -128,9 +125,6 @@ class DiscordWatch:
                 if edited is not None:
                     edited.requests.append(r)
         self._open = still_open
-
-    def waiting(self) -> list[DiscordTurn]:
-        return [t for t in self.turns if t.landed is None]
 
     async def until_landed(self, deadline: float, poll_s: float = 0.02) -> bool:
         """Wait until every turn's answer is in place; False at the deadline."""
@@ -315,9 +309,9 @@ def medians(link: BotLink, name: str, summaries: list[dict[str, float]]) -> dict
 # --------------------------------------------------------------------------- worlds
 
 
-def default_world(**options: object) -> LoadDiscord:
+def default_world() -> LoadDiscord:
     """#general (measured), #random (warm-up), a thread; alice and bob."""
-    return LoadDiscord(**options)  # type: ignore[arg-type]
+    return LoadDiscord()
 
 
 def spread_world(channels: int, threads: int) -> LoadDiscord:
