@@ -12,7 +12,6 @@ import contextlib
 import cProfile
 import gc
 import math
-import os
 import pstats
 import resource
 import statistics
@@ -57,18 +56,6 @@ def peak_rss_mb() -> float:
 def cpu_s() -> float:
     """CPU time of this process, all its threads (user + system), seconds."""
     return time.process_time()
-
-
-def child_cpu_s(pid: int | None) -> float:
-    """utime + stime of a running child (``/proc/<pid>/stat``), seconds; 0 without one."""
-    if pid is None:
-        return 0.0
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class GcWatch:
@@ -133,11 +120,9 @@ class LoopLag:
 
 @dataclass
 class ProcessFigures:
-    """What a measured block cost this process (and a child process, if one is named)."""
+    """What a measured block cost this process."""
 
-    child_pid: int | None = None
     cpu_s: float = 0.0
-    child_cpu_s: float = 0.0
     rss_before_mb: float = 0.0
     rss_after_mb: float = 0.0
     peak_rss_mb: float = 0.0
@@ -157,12 +142,11 @@ Figures = TypeVar("Figures", bound=ProcessFigures)
 async def measuring(
     figures: Figures, profile: cProfile.Profile | None = None, *, lag: bool = True
 ) -> AsyncIterator[Figures]:
-    """Fill ``figures`` over the block: CPU (this process and ``figures.child_pid``), RSS,
-    event-loop stalls (unless ``lag`` is False) and full GCs; cProfile the block too when
-    given a profile."""
+    """Fill ``figures`` over the block: this process's CPU, RSS, event-loop stalls (unless
+    ``lag`` is False) and full GCs; cProfile the block too when given a profile."""
     figures.rss_before_mb = rss_mb()
     watch, ticker = GcWatch(), LoopLag()
-    cpu_before, child_before = cpu_s(), child_cpu_s(figures.child_pid)
+    cpu_before = cpu_s()
     started = time.monotonic()
     with watch.watching():
         if lag:
@@ -177,7 +161,6 @@ async def measuring(
             await ticker.stop()
     figures.wall_s = time.monotonic() - started
     figures.cpu_s = cpu_s() - cpu_before
-    figures.child_cpu_s = child_cpu_s(figures.child_pid) - child_before
     figures.rss_after_mb, figures.peak_rss_mb = rss_mb(), peak_rss_mb()
     figures.lag_measured = lag
     figures.loop_lag_ms, figures.lag_p50_ms, figures.lag_p99_ms = (
