@@ -19,6 +19,6 @@ test:
 
 bench:
 	python -m bench.core_overhead && python -m bench.history && python -m bench.cold_start \
-		&& python -m bench.slack_concurrency && python -m bench.discord_concurrency \
-		&& python -m bench.documents && python -m bench.load && python -m bench.crash \
-		&& python -m bench.soak
+		&& python -m bench.load --scenario slack-burst && python -m bench.load --scenario discord \
+		&& python -m bench.documents && python -m bench.load --scenario mixed && python -m bench.crash \
+		&& python -m bench.load --scenario answers && python -m bench.soak

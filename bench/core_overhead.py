@@ -54,6 +54,7 @@ from agents.extensions.models.litellm_model import LitellmModel  # noqa: E402
 
 import bot.turn  # noqa: E402
 import bot.turn_stats  # noqa: E402
+from bench._shared import GcWatch, StatsTable, percentile  # noqa: E402
 from bot.context import TurnContext  # noqa: E402
 from bot.core import Core  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
@@ -91,11 +92,6 @@ def set_callback_state(state: CallbackState) -> None:
 # --------------------------------------------------------------------------- figures
 
 
-def percentile(samples: list[float], p: int) -> float:
-    """Percentile ``p`` (1..99), inclusive method."""
-    return statistics.quantiles(samples, n=100, method="inclusive")[p - 1]
-
-
 @dataclass
 class Variant:
     name: str
@@ -115,30 +111,6 @@ class Variant:
             f"{self.name:<50} median {self.median:6.2f} ms  p90 {percentile(s, 90):6.2f} ms"
             f"  p99 {percentile(s, 99):6.2f} ms  max {max(s):6.1f} ms  (n={len(s)})"
         )
-
-
-class GcWatch:
-    """Full (generation 2) garbage collections and how long each stopped the process."""
-
-    def __init__(self) -> None:
-        self.full_ms: list[float] = []
-        self._started = 0.0
-
-    def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if info.get("generation") != 2:
-            return
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.full_ms.append((time.perf_counter() - self._started) * 1000)
-
-    @contextlib.contextmanager
-    def watching(self) -> Iterator[None]:
-        gc.callbacks.append(self._callback)
-        try:
-            yield
-        finally:
-            gc.callbacks.remove(self._callback)
 
 
 def full_collection_ms() -> tuple[float, int]:
@@ -415,8 +387,6 @@ _GROUPS: tuple[tuple[str, str], ...] = (
     ("/json/", "json"),
 )
 IDLE = "idle in epoll (SQLite thread, sockets)"
-
-StatsTable = dict[tuple[str, int, str], tuple[int, int, float, float, Any]]
 
 
 def _group(filename: str, funcname: str) -> str:

@@ -1,12 +1,13 @@
 """A soak: steady Slack and Discord traffic on one core for minutes, and whether anything grows.
 
-The same bot and world as ``bench.load`` (see its docstring): the real core with the real Slack
-(HTTP mode) and Discord adapters on one loop in this process, a SQLite file in a temporary
-directory, and a child process with the fakes (FakeOpenRouter, FakeSlack, FakeDiscord) and the
-traffic, so that every figure sampled here is the bot's alone. Traffic is steady: ``--rate`` (2)
-user messages a second, evenly spaced, half Slack and half Discord, mixed as in bench.load, with
-the same faults by default (10% model 5xx, 5% Slack 429s, 5% Slack redeliveries; ``--model-5xx
-0`` and so on to switch them off): error paths are where leaks hide.
+The bot and world of ``python -m bench.load --scenario mixed`` (``bench/load/world/mixed.py``):
+the real core with the real Slack (HTTP mode) and Discord adapters on one loop in this process
+(``bench.load.host``), a SQLite file in a temporary directory, and a child process with the
+fakes (FakeOpenRouter, FakeSlack, FakeDiscord) and the traffic, so that every figure sampled
+here is the bot's alone. Traffic is steady: ``--rate`` (2) user messages a second, evenly
+spaced, half Slack and half Discord, mixed as in the mixed scenario, with the same faults by
+default (10% model 5xx, 5% Slack 429s, 5% Slack redeliveries; ``--model-5xx 0`` and so on to
+switch them off): error paths are where leaks hide.
 
 Every ``--sample-every`` (30) seconds this process samples itself: RSS; asyncio tasks;
 ``core.locks`` (one per conversation with a turn in flight or waiting); the per-user rate
@@ -25,10 +26,11 @@ of a 2-minute run). After it:
 - counts (tasks, locks, rate-limiter keys, turns in flight, sockets, fds, connections): first,
   last and max after the warm-up. A count "grows without bound" when the last sample under
   traffic is more than twice the warm-up's value plus 10; exit status 1 if one does;
-- exactly once, as in bench.load: exit status 1 if any message was lost or doubled. The SQLite
-  file grows with the history it keeps (reported, not judged).
+- exactly once, as in the mixed scenario: exit status 1 if any message was lost or doubled.
+  The SQLite file grows with the history it keeps (reported, not judged).
 
     python -m bench.soak [--minutes 10] [--rate 2] [--sample-every 30] [--model-5xx 0.1]
+        [--model-client litellm|openrouter]
     python -m bench.soak --minutes 2                      # a quick check
 
 Targets: RSS growth after the warm-up < 5%; no count growing without bound; nothing lost or
@@ -47,8 +49,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench import load
-from bench.load import Bot, WorldConfig
+from bench._shared import rss_mb
+from bench.load.host import Bot, serve
+from bench.load.protocol import WorldProcess, world_process
+from bench.load.scenarios import mixed_arguments
 
 if TYPE_CHECKING:
     import aiohttp
@@ -118,13 +122,11 @@ COUNTS = (
 
 
 def take_sample(bot: Bot, t: float, progress: dict[str, Any]) -> Sample:
-    from bench._shared import rss_mb
-
     started = time.perf_counter()
     core = bot.core
     sockets, fds = socket_fds()
     slack_in_use, slack_idle = connections(getattr(bot.slack, "_session", None))
-    client = bot.discord.client
+    client = getattr(bot.discord, "client", None)
     http = getattr(client, "http", None)
     discord_in_use, discord_idle = connections(getattr(http, "_HTTPClient__session", None))
     counts = {
@@ -172,14 +174,31 @@ def sample_line(s: Sample, label: str = "") -> str:
 
 @dataclass
 class Sampler:
-    bot: Bot
-    world: load.WorldProcess
+    world: WorldProcess
     every_s: float
     until_s: float
+    bot: Bot | None = None
     samples: list[Sample] = field(default_factory=list)
+    drained: Sample | None = None
+
+    def attach(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def during(self, label: str) -> None:
+        """Beside the measured traffic (not the warm-up): the samples."""
+        if label == "load":
+            await self.run(time.monotonic())
+
+    async def drain(self, bot: Bot) -> None:
+        """Once every message is answered: one more sample."""
+        await asyncio.sleep(1.0)  # let the last answers' tasks end
+        progress = self.world.progress
+        self.drained = take_sample(bot, float(progress.get("t", self.until_s)), progress)
+        print(sample_line(self.drained, "drained "))
 
     async def run(self, started: float) -> None:
         """A sample at 0 s, every ``every_s``, and at ``until_s`` (the traffic's end)."""
+        assert self.bot is not None
         k = 0
         while True:
             due = min(k * self.every_s, self.until_s)
@@ -251,56 +270,42 @@ def report(samples: list[Sample], drained: Sample, warmup_s: float) -> tuple[boo
 
 
 async def run(args: argparse.Namespace) -> int:
-    from bench import _shared
-    from bench._shared import ProcessFigures
-
     duration = args.minutes * 60
     warmup_s = min(WARMUP_S, duration / 4)
-    config = WorldConfig(
-        events=max(2, round(args.rate * duration)),
-        seconds=duration,
-        arrivals="even",
-        progress_s=min(args.sample_every, 2.0),
-        **load.world_options(args),
-    )
-    async with (
-        load.world_process(config) as world,
-        load.running_bot(await world.wait("ready", 60), load.overrides_from(args)) as bot,
-    ):
-        load.describe(bot, config)
-        print(
-            f"soak: {config.events} events over {args.minutes:g} min ({args.rate:g} a second),"
-            f" a sample every {args.sample_every:g} s, warm-up {warmup_s:.0f} s"
-        )
-        world.send({"slack_url": bot.slack_url})
-        warm = await world.wait("warm", 120)
-        print(
-            "warm-up turns (cold paths, no faults): "
-            + ", ".join(f"{p} {ms:.0f} ms" if ms else f"{p} NOT answered" for p, ms in warm.items())
-        )
-        sampler = Sampler(bot, world, args.sample_every, duration)
-        async with _shared.measuring(ProcessFigures(world.pid)) as res:
-            sampling = asyncio.create_task(sampler.run(time.monotonic()))
-            result = await world.wait("result", duration + config.give_up_s + 300)
-            await sampling
-        await asyncio.sleep(1.0)  # let the last answers' tasks end
-        drained = take_sample(bot, result["traffic_s"], world.progress)
-        print(sample_line(drained, "drained "))
-        outcomes = bot.outcomes()
-        print(f"\nsoak: {config.events} events over {duration:.0f} s")
-        v = load.print_verdicts(result, outcomes)
-        load.print_overhead(v)
-        load.print_faults(result, v)
-        rss_ok, bounded = report(sampler.samples, drained, warmup_s)
-        load.print_process(res, config.events)
-        load.print_logs(bot.logs)
-    exact = v.lost == 0 and v.doubled == 0
+    options = {
+        **{k: v for k, v in vars(args).items() if k not in SOAK_OPTIONS},
+        "events": max(2, round(args.rate * duration)),
+        "seconds": duration,
+        "arrivals": "even",
+        "progress": min(args.sample_every, 2.0),
+    }
     print(
-        f"\nexactly-once: {'OK' if exact else 'FAILED'} ({v.lost} lost, {v.doubled} doubled);"
-        f" counts {'bounded' if bounded else 'GROWING'}; RSS growth target"
+        f"soak: {options['events']} events over {args.minutes:g} min ({args.rate:g} a second),"
+        f" a sample every {args.sample_every:g} s, warm-up {warmup_s:.0f} s"
+    )
+    async with world_process("mixed", options) as world:
+        sampler = Sampler(world, args.sample_every, duration)
+        result = await serve(
+            world,
+            model_client=args.model_client,
+            hook=sampler.during,
+            on_bot=sampler.attach,
+            on_done=sampler.drain,
+        )
+    assert sampler.drained is not None
+    print(f"\nsoak: {options['events']} events over {duration:.0f} s")
+    rss_ok, bounded = report(sampler.samples, sampler.drained, warmup_s)
+    exact = result.done.get("lost") == 0 and result.done.get("doubled") == 0
+    print(
+        f"\nexactly-once: {'OK' if exact else 'FAILED'}; counts"
+        f" {'bounded' if bounded else 'GROWING'}; RSS growth target"
         f" {'met' if rss_ok else 'NOT met'}"
     )
     return 0 if exact and bounded else 1
+
+
+SOAK_OPTIONS = {"minutes", "rate", "sample_every", "model_client"}
+"""Options of this process; the others go to the mixed world."""
 
 
 def main() -> None:
@@ -308,11 +313,19 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="how long the traffic runs")
     parser.add_argument("--rate", type=float, default=2.0, help="user messages per second")
     parser.add_argument("--sample-every", type=float, default=30.0, help="seconds")
-    load.add_world_arguments(parser)
+    parser.add_argument(
+        "--model-client",
+        choices=("litellm", "openrouter"),
+        default="litellm",
+        help="BOT_MODEL_CLIENT of the bot",
+    )
+    mixed_arguments(parser)
     args = parser.parse_args()
     if args.minutes <= 0 or args.rate <= 0 or args.sample_every <= 0:
         parser.error("--minutes, --rate and --sample-every must be positive")
-    load.prepare()
+    from bot.settings import prepare_library_environment
+
+    prepare_library_environment()  # before the agent stack is imported: litellm offline, quiet
     sys.exit(asyncio.run(run(args)))
 
 

@@ -126,6 +126,23 @@ async def test_text_delay_between_deltas(fake: FakeOpenRouter) -> None:
     assert arrivals[-1] - arrivals[0] >= 0.14
 
 
+async def test_first_text_at_is_when_the_first_delta_was_written(fake: FakeOpenRouter) -> None:
+    fake.latency = 0.05
+    fake.enqueue(TextReply("abcd", chunks=4, delay=0.1), TextReply("no stream"))
+    first: float | None = None
+    stream = await complete(fake, stream=True)
+    async for chunk in stream:
+        if first is None and chunk.choices and chunk.choices[0].delta.content:
+            first = time.monotonic()
+    record = fake.last_request
+    assert record.first_text_at is not None and first is not None
+    assert record.received_at + 0.15 <= record.first_text_at <= first
+    assert record.finished_at is not None and record.finished_at - record.first_text_at >= 0.29
+
+    await complete(fake)  # a JSON answer has no first delta
+    assert fake.last_request.first_text_at is None
+
+
 async def test_tool_call_round_trip_streaming(fake: FakeOpenRouter) -> None:
     fake.enqueue(
         ToolCallReply(

@@ -400,6 +400,9 @@ class RecordedRequest:
     disconnected: bool = False
     """The client went away before the reply was complete."""
     finished_at: float | None = None
+    first_text_at: float | None = None
+    """When the first text delta of a streamed answer was written (``time.monotonic()``): how
+    soon a client could show text, measured where the model sends it."""
     body_bytes: int = 0
     """Size of the request body as received (recorded even with ``record_bodies=False``)."""
     files: list[str] = field(default_factory=list)
@@ -891,6 +894,7 @@ class FakeOpenRouter(LoopbackServer):
         steps.append((chunk(first), 0.0))
         delay = reply.delay
         generated = ""
+        first_text = len(steps) if reply.text else None  # the step with the first text
         if isinstance(reply, TextReply | MidStreamErrorReply):
             for i, piece in enumerate(_split(reply.text, reply.chunks)):
                 first_delay = getattr(reply, "first_delay", None)
@@ -948,13 +952,19 @@ class FakeOpenRouter(LoopbackServer):
         await response.prepare(request)
         try:
             pending: list[bytes] = []
-            for data, wait in steps:
+            text_pending = False
+            for i, (data, wait) in enumerate(steps):
                 if wait > 0 and pending:
                     await response.write(b"".join(pending))
                     pending.clear()
+                    if text_pending:
+                        record.first_text_at, text_pending = time.monotonic(), False
                     await asyncio.sleep(wait)
                 pending.append(data)
+                text_pending = text_pending or i == first_text
             await response.write(b"".join(pending))
+            if text_pending:
+                record.first_text_at = time.monotonic()
             await response.write_eof()
         except ConnectionError:
             record.disconnected = True
