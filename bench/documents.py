@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
+
 from bot.settings import load_settings, prepare_library_environment
 
 prepare_library_environment()
@@ -45,8 +47,9 @@ async def run(mode: str, questions: int, pdf: bytes, tmp: Path) -> tuple[int, in
             LOG_LEVEL="WARNING",
         )
         store = await open_store(settings.database_url)
+        http = aiohttp.ClientSession()
         try:
-            reader = DocumentReader(store, settings)
+            reader = DocumentReader(store, settings, http)
             times: list[float] = []
             for n in range(questions):
                 conversation = "bench:c" if mode == "reuse" else f"bench:c{n}"
@@ -67,6 +70,7 @@ async def run(mode: str, questions: int, pdf: bytes, tmp: Path) -> tuple[int, in
             sent = sum(r.body_bytes for r in fake.chat_requests)
             return sent, fake.counters.parses, times
         finally:
+            await http.close()
             await store.close()
 
 

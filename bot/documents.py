@@ -4,9 +4,10 @@ once per conversation.
 Design: the agent stays the one core. A PDF that arrives is checked (really a PDF, not
 encrypted, not truncated), stored by content hash, and named in the user's message; the agent
 reads it by calling the ``read_document`` tool, on that turn or many turns later. The tool does
-the one request the Agents SDK cannot make: ``litellm.acompletion`` with the file part, the
+the one request the Agents SDK cannot make: a chat completion with the file part, the
 file-parser plugin and, once OpenRouter has parsed the file in this conversation, the
-annotations it returned sent back on an assistant message, so OpenRouter skips the parse.
+annotations it returned sent back on an assistant message, so OpenRouter skips the parse. It
+goes over the tools' HTTP session, or through ``litellm.acompletion`` on the litellm path.
 Conversation history holds only the file's name: turns that do not consult the document never
 carry its bytes.
 """
@@ -20,6 +21,8 @@ import logging
 import sys
 from types import ModuleType
 from typing import Any
+
+import aiohttp
 
 from bot.errors import classify, user_message
 from bot.settings import Settings, prepare_library_environment
@@ -81,9 +84,10 @@ async def pdf_problem_off_loop(data: bytes) -> str | None:
 class DocumentReader:
     """Answers a question from a conversation's PDFs through OpenRouter's file parser."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, http: aiohttp.ClientSession) -> None:
         self._store = store
         self._settings = settings
+        self._http = http
 
     async def ask(
         self, *, conversation: str, channel: str, model: str, question: str, document: str
@@ -149,6 +153,40 @@ class DocumentReader:
                 {"role": "assistant", "content": "I have read the documents.", "annotations": known}
             )
         messages.append({"role": "user", "content": question})
+        if self._settings.model_client == "litellm":
+            answer, annotations = await self._complete_via_litellm(model, messages, engine)
+        else:
+            answer, annotations = await self._complete(model, messages, engine)
+        annotations = [a for a in annotations if isinstance(a, dict) and a.get("type") == "file"]
+        await self._keep(conversation, unparsed, annotations)
+        return answer.strip() or "The document reader returned no answer."
+
+    async def _complete(
+        self, model: str, messages: list[JSONDict], engine: str
+    ) -> tuple[str, list[Any]]:
+        """The file-parser call over the tools' HTTP session (the default model path)."""
+        from bot.openrouter_model import post_completion, wire_model
+
+        payload = await post_completion(
+            self._http,
+            base_url=self._settings.openrouter_base_url,
+            api_key=self._settings.require_openrouter_key(),
+            body={
+                "model": wire_model(model),
+                "messages": messages,
+                "plugins": [{"id": "file-parser", "pdf": {"engine": engine}}],
+            },
+            headers={"X-Title": self._settings.or_app_name},
+            timeout_s=self._settings.model_timeout_s,
+        )
+        choices = payload.get("choices") or [{}]
+        message = choices[0].get("message") or {}
+        return str(message.get("content") or ""), list(message.get("annotations") or [])
+
+    async def _complete_via_litellm(
+        self, model: str, messages: list[JSONDict], engine: str
+    ) -> tuple[str, list[Any]]:
+        """The same call through litellm (``BOT_MODEL_CLIENT=litellm``)."""
         litellm = await _litellm()
         response: Any = await litellm.acompletion(
             model=model,
@@ -161,14 +199,7 @@ class DocumentReader:
         )
         message = response.choices[0].message
         fields = getattr(message, "provider_specific_fields", None) or {}
-        annotations = [
-            a
-            for a in fields.get("annotations") or []
-            if isinstance(a, dict) and a.get("type") == "file"
-        ]
-        await self._keep(conversation, unparsed, annotations)
-        answer = str(message.content or "").strip()
-        return answer or "The document reader returned no answer."
+        return str(message.content or ""), list(fields.get("annotations") or [])
 
     async def _keep(
         self, conversation: str, unparsed: list[StoredFile], annotations: list[JSONDict]

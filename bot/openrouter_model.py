@@ -77,7 +77,9 @@ class OpenRouterModel(Model):
         coalesce_s: float = DEFAULT_COALESCE_S,
     ) -> None:
         self.model = wire_model(model)
+        self._base_url = base_url
         self._url = base_url.rstrip("/") + "/chat/completions"
+        self._timeout_s = timeout_s
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=timeout_s)
         self.coalesce_s = coalesce_s
@@ -100,20 +102,16 @@ class OpenRouterModel(Model):
         body = self._body(
             system_instructions, input, model_settings, tools, output_schema, handoffs
         )
-        _call_started()
         with generation_span(model=self.model, disabled=tracing.is_disabled()) as span:
-            async with self._post(body, model_settings) as response:
-                try:
-                    payload = json.loads(await response.read())
-                except aiohttp.ClientError as exc:
-                    raise ModelConnectionError(f"OpenRouter connection failed: {exc}") from exc
-            if not isinstance(payload, dict):
-                raise ModelHTTPError(502, "the response is not a JSON object")
-            if isinstance(payload.get("error"), dict):
-                raise _stream_error(payload["error"])
+            payload = await post_completion(
+                self._open_session(),
+                base_url=self._base_url,
+                api_key=self._api_key,
+                body=body,
+                headers=_str_headers(model_settings),
+                timeout_s=self._timeout_s,
+            )
             completion = ChatCompletion.model_validate(payload)
-            if not _report_cost(payload.get("usage")):
-                _report_cost({})
             usage = completion.usage
             if usage is not None:
                 span.span_data.usage = {
@@ -235,11 +233,14 @@ class OpenRouterModel(Model):
         body.update({k: v for k, v in (model_settings.extra_args or {}).items() if k != "timeout"})
         return body
 
-    def _post(self, body: dict[str, Any], model_settings: ModelSettings) -> _Post:
+    def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
-        headers: dict[str, str] = {
-            **{k: v for k, v in (model_settings.extra_headers or {}).items() if isinstance(v, str)},
+        return self._session
+
+    def _post(self, body: dict[str, Any], model_settings: ModelSettings) -> _Post:
+        headers = {
+            **_str_headers(model_settings),
             "Authorization": f"Bearer {self._api_key}",
             "Content-Type": "application/json",
         }
@@ -252,7 +253,8 @@ class OpenRouterModel(Model):
                 bool(body.get("stream")),
                 shown,
             )
-        return _Post(self._session, self._url, json.dumps(body, default=_jsonable), headers)
+        data = json.dumps(body, default=_jsonable)
+        return _Post(self._open_session(), self._url, data, headers)
 
     # ------------------------------------------------------------------ the stream
 
@@ -312,18 +314,59 @@ class OpenRouterModel(Model):
             _report_cost({})  # a call that reported no cost still counts as reported
 
 
+async def post_completion(
+    session: aiohttp.ClientSession,
+    *,
+    base_url: str,
+    api_key: str,
+    body: dict[str, Any],
+    headers: Mapping[str, str],
+    timeout_s: float,
+) -> dict[str, Any]:
+    """One chat completion, not streamed: OpenRouter's JSON answer, its cost reported to the
+    turn. Failures raise ``ModelHTTPError`` or ``ModelConnectionError`` (``bot.errors`` knows
+    both). The document reader's file-parser call uses it, on the tools' session."""
+    _call_started()
+    post = _Post(
+        session,
+        base_url.rstrip("/") + "/chat/completions",
+        json.dumps({"usage": {"include": True}, **body}, default=_jsonable),
+        {**headers, "Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+        aiohttp.ClientTimeout(total=timeout_s),
+    )
+    async with post as response:
+        try:
+            payload = json.loads(await response.read())
+        except aiohttp.ClientError as exc:
+            raise ModelConnectionError(f"OpenRouter connection failed: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise ModelHTTPError(502, "the response is not a JSON object")
+    if isinstance(payload.get("error"), dict):
+        raise _stream_error(payload["error"])
+    if not _report_cost(payload.get("usage")):
+        _report_cost({})
+    return payload
+
+
 class _Post:
     """``async with`` one POST: the response once its status is known to be a success."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, url: str, data: str, headers: dict[str, str]
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        data: str,
+        headers: dict[str, str],
+        timeout: aiohttp.ClientTimeout | None = None,
     ) -> None:
-        self._request = session.post(url, data=data, headers=headers)
-        self._response: aiohttp.ClientResponse | None = None
+        if timeout is None:  # the session's
+            self._request = session.post(url, data=data, headers=headers)
+        else:
+            self._request = session.post(url, data=data, headers=headers, timeout=timeout)
 
     async def __aenter__(self) -> aiohttp.ClientResponse:
         try:
-            response = self._response = await self._request.__aenter__()
+            response = await self._request.__aenter__()
         except aiohttp.ClientError as exc:
             raise ModelConnectionError(f"OpenRouter connection failed: {exc}") from exc
         if response.status >= 400:
@@ -449,6 +492,12 @@ def _report_cost(usage: Any) -> bool:
         except (TypeError, ValueError):
             stats.add_cost(None)
     return True
+
+
+def _str_headers(model_settings: ModelSettings) -> dict[str, str]:
+    """The settings' extra headers (attribution: ``X-Title``, ``HTTP-Referer``)."""
+    extra = model_settings.extra_headers or {}
+    return {k: v for k, v in extra.items() if isinstance(v, str)}
 
 
 def _jsonable(value: Any) -> Any:

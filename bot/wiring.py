@@ -110,7 +110,8 @@ async def build_core(services: Services, base_models: ModelFactory | None = None
         agent=agent,
         model_factory=factory,
         tool_config=dataclasses.replace(
-            services.tool_config(), documents=DocumentReader(services.store, services.settings)
+            services.tool_config(),
+            documents=DocumentReader(services.store, services.settings, services.http),
         ),
     )
 
