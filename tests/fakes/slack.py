@@ -3,18 +3,21 @@
 It speaks the wire formats the real clients use, so the adapter is tested through the REAL
 ``slack_bolt.AsyncApp`` and ``slack_sdk.AsyncWebClient`` pointed at it:
 
-- the Web API at ``{base_url}/api/<method>`` (``api_url`` is the clients' ``base_url``): JSON,
-  form-encoded and query parameters alike; ``Authorization: Bearer`` or a ``token`` field;
-  HTTP 200 ``{"ok": false, "error": ...}`` for API errors and HTTP 429 + ``Retry-After`` for
-  scripted rate limits (``rate_limit``) or a random fraction of calls (``rate_limit_randomly``),
-  as Slack does;
-- a message store per channel (threads, edits, deletes, reactions, native streams);
+- the Web API methods the bot calls (``auth.test``, ``chat.postMessage``, ``chat.update``,
+  ``chat.postEphemeral``, ``chat.startStream`` / ``appendStream`` / ``stopStream``,
+  ``assistant.threads.setStatus`` / ``setSuggestedPrompts``, ``apps.connections.open``; any
+  other is ``unknown_method``) at ``{base_url}/api/<method>`` (``api_url`` is the clients'
+  ``base_url``): JSON, form-encoded and query parameters alike; ``Authorization: Bearer`` or a
+  ``token`` field; HTTP 200 ``{"ok": false, "error": ...}`` for API errors and HTTP 429 +
+  ``Retry-After`` for scripted rate limits (``rate_limit``) or a random fraction of calls
+  (``rate_limit_randomly``), as Slack does;
+- a message store per channel (threads, edits, native streams);
 - private files at ``/files-pri/T...-F.../name`` that need the bot token (else a 200 HTML
   sign-in page, as Slack answers);
 - ``response_url`` endpoints for slash commands (``new_response_url()``);
 - signed Events API / slash command delivery to an app's request URL (``deliver_event``,
-  ``deliver_command``, ``deliver_url_verification``) and Socket Mode (``apps.connections.open``
-  gives a ``ws://`` URL on this server; ``deliver_socket_event`` / ``deliver_socket_command``).
+  ``deliver_command``) and Socket Mode (``apps.connections.open`` gives a ``ws://`` URL on this
+  server; ``deliver_socket_event`` / ``deliver_socket_payload``).
 
 Builders at module level (``app_mention``, ``message_event``, ``file_share_message``,
 ``bot_message``, ``message_changed``, ``app_home_opened``) make events shaped like Slack's.
@@ -82,7 +85,6 @@ __all__ = [
     "event_envelope",
     "file_share_message",
     "im_message",
-    "mention",
     "message_changed",
     "message_event",
     "new_ts",
@@ -104,7 +106,7 @@ APP_ID: Final = "A0APP"
 USER_ID: Final = "U123"
 """The default human in the builders."""
 VERIFICATION_TOKEN: Final = "fake-verification-token"
-DEFAULT_SCOPES: Final = (
+SCOPES: Final = (
     "app_mentions:read,channels:history,chat:write,commands,files:read,groups:history,"
     "im:history,im:write,mpim:history,reactions:write,users:read,assistant:write"
 )
@@ -115,23 +117,19 @@ POST_TEXT_LIMIT: Final = 40_000
 UPDATE_TEXT_LIMIT: Final = 4_000
 """``chat.update`` fails with ``msg_too_long`` a little above this in practice."""
 STREAM_CHUNK_LIMIT: Final = 12_000
-"""Markdown per ``chat.*Stream`` call (``markdown_text`` or one ``markdown_text`` chunk)."""
+"""Markdown per ``chat.*Stream`` call (its ``markdown_text``)."""
 STREAM_LIFETIME: Final = 300.0
 """Seconds a native stream accepts appends; later calls get ``message_not_in_streaming_state``."""
 MAX_BLOCKS: Final = 50
 RESPONSE_URL_USES: Final = 5
 
 _APP_TOKEN_METHODS: Final = frozenset({"apps.connections.open"})
-_JSON_PARAMS: Final = frozenset(
-    {"blocks", "attachments", "chunks", "prompts", "loading_messages", "metadata"}
-)
+_JSON_PARAMS: Final = frozenset({"blocks", "attachments", "prompts", "loading_messages"})
 _CHANNEL_ID: Final = re.compile(r"^[CDG][A-Z0-9]+$")
-_USER_ID: Final = re.compile(r"^[UWB][A-Z0-9]+$")
 _ENTITY: Final = re.compile(
     r"<(@[UW][A-Z0-9]+(?:\|[^>]*)?|#[CG][A-Z0-9]+(?:\|[^>]*)?|![a-z]+(?:\^[^>|]*)?(?:\|[^>]*)?"
     r"|(?:https?|mailto):[^>|]+(?:\|[^>]*)?)>"
 )
-_TASK_STATUSES: Final = frozenset({"pending", "in_progress", "complete", "error"})
 _SIGN_IN_PAGE: Final = (
     '<!DOCTYPE html>\n<html lang="en-US">\n<head>\n<meta charset="utf-8">\n'
     "<title>Slack</title>\n</head>\n<body>\n<h1>Sign in to Slack</h1>\n"
@@ -198,11 +196,6 @@ def _channel_type(channel: str) -> str:
 
 
 # --------------------------------------------------------------------------- payload builders
-
-
-def mention(user_id: str) -> str:
-    """``<@U123>``, how a mention appears in message ``text``."""
-    return f"<@{user_id}>"
 
 
 def rich_text_blocks(text: str) -> list[JSONDict]:
@@ -679,17 +672,11 @@ class StreamState:
     thread_ts: str | None
     recipient_user_id: str | None
     recipient_team_id: str | None
-    task_display_mode: str | None
     started_at: float
     state: Literal["in_progress", "completed", "expired"] = "in_progress"
     text: str = ""
-    """All markdown appended so far (``markdown_text`` params and ``markdown_text`` chunks)."""
-    chunks: list[JSONDict] = field(default_factory=list)
-    tasks: dict[str, JSONDict] = field(default_factory=dict)
-    """``task_update`` chunks merged by id: title/status/output replace, details append."""
-    plan_title: str | None = None
+    """All markdown appended so far (the ``markdown_text`` of every call)."""
     blocks: list[JSONDict] = field(default_factory=list)
-    calls: int = 0
 
 
 @dataclass(slots=True)
@@ -748,22 +735,9 @@ class FakeSlack(LoopbackServer):
         app_id: str = APP_ID,
         port: int = 0,
         update_text_limit: int = UPDATE_TEXT_LIMIT,
-        stream_chunk_limit: int = STREAM_CHUNK_LIMIT,
-        stream_lifetime: float = STREAM_LIFETIME,
-        recipient_required_in_dms: bool = False,
-        strict_lookups: bool = False,
-        scopes: str = DEFAULT_SCOPES,
     ) -> None:
         self.app_id = app_id
         self.update_text_limit = update_text_limit
-        self.stream_chunk_limit = stream_chunk_limit
-        self.stream_lifetime = stream_lifetime
-        self.recipient_required_in_dms = recipient_required_in_dms
-        """Ask for ``recipient_*`` in DMs too (some bot tokens are reported to need it)."""
-        self.strict_lookups = strict_lookups
-        """``users.info`` / ``conversations.info`` answer ``*_not_found`` for unregistered IDs
-        instead of making up a plausible user or channel."""
-        self.scopes = scopes
         self.latency = 0.0
         """Seconds every Web API call waits before answering (mutable while running)."""
 
@@ -779,18 +753,13 @@ class FakeSlack(LoopbackServer):
         self.downloads: list[FileDownload] = []
         self.response_posts: list[ResponsePost] = []
         self.deliveries: list[Delivery] = []
-        self.socket_acks: list[SocketAck] = []
 
         self._messages: dict[str, list[JSONDict]] = {}
-        self._deleted: dict[str, list[JSONDict]] = {}
         self._ephemeral: dict[str, list[JSONDict]] = {}
         self._streams: dict[tuple[str, str], StreamState] = {}
         self._status: dict[tuple[str, str], str] = {}
         self._status_history: dict[tuple[str, str], list[str]] = {}
         self._prompts: dict[tuple[str, str | None], JSONDict] = {}
-        self._titles: dict[tuple[str, str], str] = {}
-        self._users: dict[str, JSONDict] = {}
-        self._channels: dict[str, JSONDict] = {}
         self._files: dict[str, tuple[JSONDict, bytes]] = {}
         self._response_urls: dict[str, int] = {}
         self._failures: dict[str, deque[_Failure]] = {}
@@ -808,24 +777,15 @@ class FakeSlack(LoopbackServer):
         self._changed = asyncio.Event()
 
         self._methods: dict[str, Callable[[JSONDict, Workspace | None], JSONDict]] = {
-            "api.test": self._api_test,
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
-            "chat.delete": self._chat_delete,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.startStream": self._chat_start_stream,
             "chat.appendStream": self._chat_append_stream,
             "chat.stopStream": self._chat_stop_stream,
             "assistant.threads.setStatus": self._assistant_set_status,
             "assistant.threads.setSuggestedPrompts": self._assistant_set_prompts,
-            "assistant.threads.setTitle": self._assistant_set_title,
-            "reactions.add": self._reactions_add,
-            "reactions.remove": self._reactions_remove,
-            "users.info": self._users_info,
-            "conversations.info": self._conversations_info,
-            "conversations.replies": self._conversations_replies,
-            "conversations.history": self._conversations_history,
             "apps.connections.open": self._apps_connections_open,
         }
 
@@ -904,52 +864,10 @@ class FakeSlack(LoopbackServer):
         self._tokens[bot_token] = workspace
         return workspace
 
-    def add_app_token(self, token: str) -> None:
-        self._app_tokens.add(token)
-
     def revoke_token(self, token: str) -> None:
         """Calls with this token now get ``invalid_auth``."""
         self._tokens.pop(token, None)
         self._app_tokens.discard(token)
-
-    def add_user(
-        self,
-        user_id: str,
-        *,
-        name: str,
-        real_name: str | None = None,
-        team_id: str | None = None,
-        is_bot: bool = False,
-        tz: str = "Europe/London",
-        **extra: Any,
-    ) -> JSONDict:
-        """Register a user for ``users.info``; ``extra`` keys are merged into the user object."""
-        user = _user_object(
-            user_id,
-            name=name,
-            real_name=real_name or name.title(),
-            team_id=team_id or self.team_id,
-            is_bot=is_bot,
-            tz=tz,
-        )
-        user.update(extra)
-        self._users[user_id] = user
-        return user
-
-    def add_channel(
-        self,
-        channel_id: str,
-        *,
-        name: str | None = None,
-        is_private: bool = False,
-        user: str | None = None,
-        **extra: Any,
-    ) -> JSONDict:
-        """Register a conversation for ``conversations.info`` (``D...`` is a DM with ``user``)."""
-        channel = _channel_object(channel_id, name=name, is_private=is_private, user=user)
-        channel.update(extra)
-        self._channels[channel_id] = channel
-        return channel
 
     def add_message(self, channel: str, message: Mapping[str, Any]) -> JSONDict:
         """Put a message (e.g. a user's, from a builder) in ``channel`` as if it had been sent."""
@@ -1069,24 +987,6 @@ class FakeSlack(LoopbackServer):
         ``message_not_in_streaming_state``."""
         self.stream(channel, ts).state = "expired"
 
-    def reset(self) -> None:
-        """Forget recordings, messages and scripted failures (keeps workspaces, users, files)."""
-        self.api_calls.clear()
-        self.downloads.clear()
-        self.response_posts.clear()
-        self.deliveries.clear()
-        self.socket_acks.clear()
-        for store in (self._messages, self._deleted, self._ephemeral):
-            store.clear()
-        self._streams.clear()
-        self._status.clear()
-        self._status_history.clear()
-        self._prompts.clear()
-        self._titles.clear()
-        self._failures.clear()
-        self._random_limit = None
-        self.random_429s = 0
-
     # ----------------------------------------------------------------- inspection
 
     def calls(self, method: str | None = None) -> list[ApiCall]:
@@ -1100,7 +1000,7 @@ class FakeSlack(LoopbackServer):
         return found[-1]
 
     def messages(self, channel: str) -> list[JSONDict]:
-        """Messages in ``channel`` (top-level and replies) in posting order; deleted ones gone."""
+        """Messages in ``channel`` (top-level and replies) in posting order."""
         return list(self._messages.get(channel, ()))
 
     def thread(self, channel: str, thread_ts: str) -> list[JSONDict]:
@@ -1120,9 +1020,6 @@ class FakeSlack(LoopbackServer):
     def bot_messages(self, channel: str) -> list[JSONDict]:
         """Messages the bot posted (or streamed) in ``channel``."""
         return [m for m in self._messages.get(channel, ()) if m.get("bot_id")]
-
-    def deleted(self, channel: str) -> list[JSONDict]:
-        return list(self._deleted.get(channel, ()))
 
     def ephemerals(self, channel: str) -> list[JSONDict]:
         return list(self._ephemeral.get(channel, ()))
@@ -1147,24 +1044,12 @@ class FakeSlack(LoopbackServer):
     def suggested_prompts(self, channel_id: str, thread_ts: str | None = None) -> JSONDict | None:
         return self._prompts.get((channel_id, thread_ts))
 
-    def title(self, channel_id: str, thread_ts: str) -> str | None:
-        return self._titles.get((channel_id, thread_ts))
-
-    def reactions(self, channel: str, ts: str) -> dict[str, list[str]]:
-        """``{emoji name: [user ids]}`` on one message."""
-        message = self.message(channel, ts)
-        return {r["name"]: list(r["users"]) for r in message.get("reactions", ())}
-
     def responses(self, url: str | None = None) -> list[ResponsePost]:
         """POSTs received on response URLs (one URL's if given)."""
         if url is None:
             return list(self.response_posts)
         response_id = url.rstrip("/").rsplit("/", 1)[-1]
         return [p for p in self.response_posts if p.response_id == response_id]
-
-    @property
-    def socket_connections(self) -> int:
-        return len(self._sockets)
 
     # The waits below take a ``timeout`` (ASYNC109) on purpose: a hung fake must fail a test with
     # a message saying what was awaited, not hang it.
@@ -1270,19 +1155,6 @@ class FakeSlack(LoopbackServer):
         )
         return await self._deliver("command", url, payload, body, headers)
 
-    async def deliver_url_verification(
-        self, url: str, signing_secret: str, challenge: str | None = None
-    ) -> tuple[int, str]:
-        """The ``url_verification`` handshake Slack sends when the request URL is saved."""
-        payload = {
-            "token": VERIFICATION_TOKEN,
-            "challenge": challenge or secrets.token_urlsafe(32),
-            "type": "url_verification",
-        }
-        body = json.dumps(payload, separators=(",", ":"))
-        headers = signed_headers(signing_secret, body, content_type="application/json")
-        return await self._deliver("url_verification", url, payload, body, headers)
-
     async def _deliver(
         self, kind: str, url: str, payload: JSONDict, body: str, headers: dict[str, str]
     ) -> tuple[int, str]:
@@ -1373,36 +1245,6 @@ class FakeSlack(LoopbackServer):
         }
         return await self._send_envelope(envelope, timeout)
 
-    async def deliver_socket_command(
-        self,
-        command: str = "/ask",
-        text: str = "",
-        *,
-        user_id: str = USER_ID,
-        user_name: str = "alice",
-        channel_id: str = "C123",
-        channel_name: str = "general",
-        team_id: str = TEAM_ID,
-        timeout: float = 5.0,  # noqa: ASYNC109
-    ) -> SocketAck:
-        """Send a ``slash_commands`` envelope; the ack's ``payload`` is the immediate response."""
-        payload = self._command_payload(
-            command,
-            text,
-            user_id=user_id,
-            user_name=user_name,
-            channel_id=channel_id,
-            channel_name=channel_name,
-            team_id=team_id,
-        )
-        envelope = {
-            "envelope_id": str(uuid.uuid4()),
-            "payload": payload,
-            "type": "slash_commands",
-            "accepts_response_payload": True,
-        }
-        return await self._send_envelope(envelope, timeout)
-
     async def deliver_socket_payload(
         self,
         payload: object,
@@ -1418,13 +1260,6 @@ class FakeSlack(LoopbackServer):
         }
         return await self._send_envelope(envelope, timeout)
 
-    async def disconnect_sockets(self, reason: str = "refresh_requested") -> None:
-        """Send Slack's ``disconnect`` message to every connection (clients then reconnect)."""
-        message = {"type": "disconnect", "reason": reason, "debug_info": {"host": "fake-applink"}}
-        for sock in list(self._sockets):
-            with contextlib.suppress(ConnectionError):
-                await sock.ws.send_json(message)
-
     async def _send_envelope(self, envelope: JSONDict, timeout: float) -> SocketAck:  # noqa: ASYNC109
         if not self._sockets:
             raise RuntimeError("no Socket Mode connection is open")
@@ -1439,7 +1274,6 @@ class FakeSlack(LoopbackServer):
         finally:
             self._pending_acks.pop(envelope_id, None)
         ack = SocketAck(envelope_id, str(envelope["type"]), message, time.monotonic())
-        self.socket_acks.append(ack)
         self._changed.set()
         return ack
 
@@ -1508,8 +1342,6 @@ class FakeSlack(LoopbackServer):
         handler = self._methods.get(method)
         if handler is None:
             body["req_method"] = method
-        elif method == "api.test":  # the one method that needs no token
-            body = {"ok": True, **handler(params, workspace)}
         elif auth == "missing":
             body = {"ok": False, "error": "not_authed"}
         elif auth == "invalid":
@@ -1526,7 +1358,7 @@ class FakeSlack(LoopbackServer):
             except _ApiError as e:
                 body = {"ok": False, "error": e.error, **e.extra}
         if workspace is not None:
-            headers["X-OAuth-Scopes"] = self.scopes
+            headers["X-OAuth-Scopes"] = SCOPES
             headers["X-Accepted-OAuth-Scopes"] = ""
         headers["X-Slack-Req-Id"] = secrets.token_hex(16)
         self.api_calls.append(
@@ -1621,9 +1453,6 @@ class FakeSlack(LoopbackServer):
 
     # ----------------------------------------------------------------- Web API methods
 
-    def _api_test(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
-        return {"args": params} if params else {}
-
     def _auth_test(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
         ws = _bot(workspace)
         return {
@@ -1679,19 +1508,6 @@ class FakeSlack(LoopbackServer):
         message["edited"] = {"user": ws.bot_user_id, "ts": new_ts()}
         return {"channel": channel, "ts": ts, "text": message["text"], "message": _public(message)}
 
-    def _chat_delete(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
-        ws = _bot(workspace)
-        channel = self._channel_param(params, "channel")
-        ts = _required(params, "ts")
-        message = self._find(channel, ts)
-        if message is None:
-            raise _ApiError("message_not_found")
-        if message.get("bot_id") != ws.bot_id:
-            raise _ApiError("cant_delete_message")
-        self._messages[channel].remove(message)
-        self._deleted.setdefault(channel, []).append(message)
-        return {"channel": channel, "ts": ts}
-
     def _chat_post_ephemeral(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
         ws = _bot(workspace)
         channel = self._channel_param(params, "channel")
@@ -1713,7 +1529,7 @@ class FakeSlack(LoopbackServer):
         thread_ts = _required(params, "thread_ts")  # streamed messages are always thread replies
         recipient_user = _str(params.get("recipient_user_id")) or None
         recipient_team = _str(params.get("recipient_team_id")) or None
-        if self.recipient_required_in_dms or _channel_type(channel) != "im":
+        if _channel_type(channel) != "im":
             if recipient_user is None:
                 raise _ApiError("missing_recipient_user_id")
             if recipient_team is None:
@@ -1724,10 +1540,9 @@ class FakeSlack(LoopbackServer):
             thread_ts=thread_ts,
             recipient_user_id=recipient_user,
             recipient_team_id=recipient_team,
-            task_display_mode=_str(params.get("task_display_mode")) or None,
             started_at=time.monotonic(),
         )
-        self._absorb_chunks(stream, params)
+        self._absorb_markdown(stream, params)
         message = self._bot_message(ws, text=stream.text, blocks=None)
         stream.ts = message["ts"]
         self._streams[(channel, stream.ts)] = stream
@@ -1736,21 +1551,19 @@ class FakeSlack(LoopbackServer):
 
     def _chat_append_stream(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
         stream, message = self._live_stream(params)
-        if not (params.get("markdown_text") or params.get("chunks")):
+        if not params.get("markdown_text"):
             raise _ApiError("no_text")
-        self._absorb_chunks(stream, params)
+        self._absorb_markdown(stream, params)
         message["text"] = stream.text
         return {"channel": stream.channel, "ts": stream.ts}
 
     def _chat_stop_stream(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
         stream, message = self._live_stream(params)
-        self._absorb_chunks(stream, params)
+        self._absorb_markdown(stream, params)
         blocks = _blocks(params)
         if blocks:
             stream.blocks.extend(blocks)
             message["blocks"] = blocks
-        if isinstance(params.get("metadata"), dict):
-            message["metadata"] = params["metadata"]
         message["text"] = stream.text
         stream.state = "completed"
         return {"channel": stream.channel, "ts": stream.ts, "message": _public(message)}
@@ -1778,96 +1591,6 @@ class FakeSlack(LoopbackServer):
         self._prompts[(channel, thread_ts)] = {"title": params.get("title"), "prompts": prompts}
         return {}
 
-    def _assistant_set_title(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
-        channel = self._channel_param(params, "channel_id")
-        thread_ts = _required(params, "thread_ts")
-        self._titles[(channel, thread_ts)] = _required(params, "title")
-        return {}
-
-    def _reactions_add(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
-        ws = _bot(workspace)
-        message = self._reaction_target(params)
-        name = _required(params, "name").strip(":")
-        reactions: list[JSONDict] = message.setdefault("reactions", [])
-        for reaction in reactions:
-            if reaction["name"] == name:
-                if ws.bot_user_id in reaction["users"]:
-                    raise _ApiError("already_reacted")
-                reaction["users"].append(ws.bot_user_id)
-                reaction["count"] += 1
-                return {}
-        reactions.append({"name": name, "users": [ws.bot_user_id], "count": 1})
-        return {}
-
-    def _reactions_remove(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
-        ws = _bot(workspace)
-        message = self._reaction_target(params)
-        name = _required(params, "name").strip(":")
-        reactions: list[JSONDict] = message.get("reactions", [])
-        for reaction in reactions:
-            if reaction["name"] == name and ws.bot_user_id in reaction["users"]:
-                reaction["users"].remove(ws.bot_user_id)
-                reaction["count"] -= 1
-                if not reaction["users"]:
-                    reactions.remove(reaction)
-                return {}
-        raise _ApiError("no_reaction")
-
-    def _users_info(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
-        ws = _bot(workspace)
-        user_id = _required(params, "user")
-        user = self._users.get(user_id)
-        if user is None and user_id == ws.bot_user_id:
-            user = _user_object(
-                user_id,
-                name=ws.bot_name,
-                real_name=ws.bot_name,
-                team_id=ws.team_id,
-                is_bot=True,
-                tz="America/Los_Angeles",
-            )
-        if user is None:
-            if self.strict_lookups or not _USER_ID.match(user_id):
-                raise _ApiError("user_not_found")
-            name = f"user-{user_id.lower()}"
-            user = _user_object(
-                user_id,
-                name=name,
-                real_name=name.title(),
-                team_id=ws.team_id,
-                is_bot=False,
-                tz="Europe/London",
-            )
-        return {"user": user}
-
-    def _conversations_info(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
-        channel_id = _required(params, "channel")
-        channel = self._channels.get(channel_id)
-        if channel is None:
-            if self.strict_lookups or not _CHANNEL_ID.match(channel_id):
-                raise _ApiError("channel_not_found")
-            channel = _channel_object(channel_id, name=None, is_private=False, user=USER_ID)
-        return {"channel": channel}
-
-    def _conversations_replies(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
-        channel = self._channel_param(params, "channel")
-        ts = _required(params, "ts")
-        if self._find(channel, ts) is None:
-            raise _ApiError("thread_not_found")
-        limit = int(params.get("limit") or 1000)
-        found = [_public(m) for m in self.thread(channel, ts)][:limit]
-        return {"messages": found, "has_more": False, "response_metadata": {"next_cursor": ""}}
-
-    def _conversations_history(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
-        channel = self._channel_param(params, "channel")
-        limit = int(params.get("limit") or 100)
-        top = [
-            _public(m)
-            for m in reversed(self._messages.get(channel, []))
-            if m.get("thread_ts") in (None, m.get("ts"))
-        ][:limit]
-        return {"messages": top, "has_more": False, "response_metadata": {"next_cursor": ""}}
-
     def _apps_connections_open(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
         ticket = str(uuid.uuid4())
         self._tickets.add(ticket)
@@ -1884,7 +1607,7 @@ class FakeSlack(LoopbackServer):
             if name == "channel":
                 raise _ApiError("channel_not_found")
             raise _missing(name)
-        if not _CHANNEL_ID.match(channel) and channel not in self._channels:
+        if not _CHANNEL_ID.match(channel):
             raise _ApiError("channel_not_found")
         return channel
 
@@ -1935,71 +1658,29 @@ class FakeSlack(LoopbackServer):
         if stream is None or message is None:
             raise _ApiError("message_not_found")
         if stream.state == "in_progress" and (
-            time.monotonic() - stream.started_at > self.stream_lifetime
+            time.monotonic() - stream.started_at > STREAM_LIFETIME
         ):
             stream.state = "expired"
         if stream.state != "in_progress":
             raise _ApiError("message_not_in_streaming_state")
         return stream, message
 
-    def _absorb_chunks(self, stream: StreamState, params: JSONDict) -> None:
-        """Validate every piece first, then apply: a rejected call changes nothing."""
-        pieces: list[JSONDict] = []
+    def _absorb_markdown(self, stream: StreamState, params: JSONDict) -> None:
+        """Append the call's ``markdown_text``; a rejected call changes nothing. ``chunks``
+        (task and plan updates, the SDK's ``chat_stream`` helper) are not emulated: refused."""
+        if params.get("chunks") is not None:
+            raise _ApiError(
+                "invalid_arguments",
+                response_metadata={"messages": ["[ERROR] chunks are not emulated by this fake"]},
+            )
         markdown = params.get("markdown_text")
-        if markdown is not None:
-            if not isinstance(markdown, str):
-                raise _ApiError("invalid_arguments")
-            pieces.append({"type": "markdown_text", "text": markdown})
-        chunks = params.get("chunks")
-        if chunks is not None:
-            if not isinstance(chunks, list):
-                raise _ApiError("invalid_chunks")
-            pieces.extend(chunks)
-        for chunk in pieces:
-            kind = chunk.get("type") if isinstance(chunk, dict) else None
-            if kind == "markdown_text":
-                if not isinstance(chunk.get("text"), str):
-                    raise _ApiError("invalid_chunks")
-                if len(chunk["text"]) > self.stream_chunk_limit:
-                    raise _ApiError("msg_too_long")
-            elif kind == "task_update":
-                if not chunk.get("id") or not chunk.get("title"):
-                    raise _ApiError("invalid_chunks")
-                if chunk.get("status") not in _TASK_STATUSES:
-                    raise _ApiError("invalid_chunks")
-            elif kind == "plan_update":
-                if not isinstance(chunk.get("title"), str):
-                    raise _ApiError("invalid_chunks")
-            elif kind == "blocks":
-                if not isinstance(chunk.get("blocks"), list) or len(chunk["blocks"]) > MAX_BLOCKS:
-                    raise _ApiError("invalid_chunks")
-            else:
-                raise _ApiError("invalid_chunks")
-        stream.calls += 1
-        for chunk in pieces:
-            stream.chunks.append(chunk)
-            kind = chunk["type"]
-            if kind == "markdown_text":
-                stream.text += chunk["text"]
-            elif kind == "task_update":
-                task = stream.tasks.setdefault(str(chunk["id"]), {"id": chunk["id"]})
-                for key in ("title", "status", "output", "sources"):
-                    if key in chunk:
-                        task[key] = chunk[key]
-                if "details" in chunk:
-                    task["details"] = str(task.get("details", "")) + str(chunk["details"])
-            elif kind == "plan_update":
-                stream.plan_title = chunk["title"]
-            else:
-                stream.blocks.extend(chunk["blocks"])
-
-    def _reaction_target(self, params: JSONDict) -> JSONDict:
-        channel = self._channel_param(params, "channel")
-        ts = _required(params, "timestamp")
-        message = self._find(channel, ts)
-        if message is None:
-            raise _ApiError("message_not_found")
-        return message
+        if markdown is None:
+            return
+        if not isinstance(markdown, str):
+            raise _ApiError("invalid_arguments")
+        if len(markdown) > STREAM_CHUNK_LIMIT:
+            raise _ApiError("msg_too_long")
+        stream.text += markdown
 
 
 # --------------------------------------------------------------------------- helpers
@@ -2081,68 +1762,6 @@ def _filetype(name: str, mimetype: str) -> str:
     if dot and ext:
         return ext.lower()
     return mimetype.rpartition("/")[2] or "binary"
-
-
-def _user_object(
-    user_id: str, *, name: str, real_name: str, team_id: str, is_bot: bool, tz: str
-) -> JSONDict:
-    return {
-        "id": user_id,
-        "team_id": team_id,
-        "name": name,
-        "deleted": False,
-        "color": "9f69e7",
-        "real_name": real_name,
-        "tz": tz,
-        "tz_label": tz,
-        "tz_offset": 0,
-        "profile": {
-            "real_name": real_name,
-            "display_name": name,
-            "real_name_normalized": real_name,
-            "display_name_normalized": name,
-            "team": team_id,
-        },
-        "is_admin": False,
-        "is_owner": False,
-        "is_bot": is_bot,
-        "is_app_user": False,
-        "updated": 1_700_000_000,
-    }
-
-
-def _channel_object(
-    channel_id: str, *, name: str | None, is_private: bool, user: str | None
-) -> JSONDict:
-    is_im = channel_id.startswith("D")
-    base: JSONDict = {"id": channel_id, "created": 1_700_000_000, "is_archived": False}
-    if is_im:
-        base.update(
-            {
-                "is_im": True,
-                "is_org_shared": False,
-                "user": user or USER_ID,
-                "is_user_deleted": False,
-            }
-        )
-        return base
-    private = is_private or channel_id.startswith("G")
-    base.update(
-        {
-            "name": name or f"channel-{channel_id.lower()}",
-            "is_channel": not private,
-            "is_group": private,
-            "is_im": False,
-            "is_mpim": False,
-            "is_private": private,
-            "is_general": False,
-            "is_shared": False,
-            "is_ext_shared": False,
-            "is_org_shared": False,
-            "is_member": True,
-        }
-    )
-    return base
 
 
 # --------------------------------------------------------------------------- standalone
