@@ -2,15 +2,17 @@
 
 One aiohttp server answers three things:
 
-* REST under ``/api/v10`` (``rest_base``): the calls a chat bot makes (login, application info,
-  command sync, messages, edits, typing, threads, DMs, reactions, interaction callbacks and
-  webhook follow-ups). Bot routes need ``Authorization: Bot <token>``; interaction and webhook
+* REST under ``/api/v10`` (``rest_base``): the calls the bot makes through discord.py (login,
+  application info, command sync, sending, fetching and editing messages, typing, a thread from
+  a message, DMs, interaction callbacks, webhook follow-ups and their edits); any other path is
+  Discord's 404. Bot routes need ``Authorization: Bot <token>``; interaction and webhook
   routes carry their token in the path. Every response has Discord's rate-limit headers, limits
   are emulated per route and per top-level resource (channel, guild, webhook), and 429s and other
   errors can be scripted. Errors use Discord's JSON shape (``{"message", "code", "errors"?}``).
 * The gateway websocket (``gateway_url``): HELLO, IDENTIFY -> READY + GUILD_CREATE, heartbeats,
   RESUME with replay of missed dispatches, sequence numbers, ``zlib-stream`` transport compression
-  or plain JSON, as the client's URL asks. ``zstd-stream`` is refused (HTTP 400, recorded in
+  or plain JSON, as the client's URL asks; an opcode the bot never sends (presence, voice, member
+  requests) closes the socket with 4001. ``zstd-stream`` is refused (HTTP 400, recorded in
   ``gateway_errors``): discord.py 2.7 asks for it only when ``zstandard`` (or Python 3.14's
   ``compression.zstd``) is importable, and neither is in this venv, so it asks for zlib-stream.
 * A CDN look-alike (``cdn_base``) serving attachment bytes at
@@ -25,8 +27,9 @@ served_size=...)``, streamed, ``bytes_served`` counted), a malformed READY or RE
 
 Messages the bot creates or edits are stored per channel (``FakeMessage``: content, embeds,
 allowed_mentions, message_reference, attachments, edit history) and dispatched back over the
-gateway as MESSAGE_CREATE / MESSAGE_UPDATE / MESSAGE_DELETE, as Discord does. The gateway honours
-the intents sent in IDENTIFY (``enforce_intents``): no guild MESSAGE_CREATE without
+gateway as MESSAGE_CREATE / MESSAGE_UPDATE / MESSAGE_DELETE, as Discord does (content length is
+checked, embed limits are not: the bot sends none). The gateway honours
+the intents sent in IDENTIFY: no guild MESSAGE_CREATE without
 GUILD_MESSAGES, blank content in guild messages that do not mention the bot without
 MESSAGE_CONTENT, only the bot's own member in GUILD_CREATE without GUILD_MEMBERS.
 
@@ -108,8 +111,13 @@ GATEWAY_PATH: Final = "/gateway"
 REDACTED: Final = "[REDACTED]"
 DISCORD_EPOCH_MS: Final = 1_420_070_400_000
 MAX_CONTENT: Final = 2000
-MAX_EMBED_DESCRIPTION: Final = 4096
-MAX_EMBEDS_TOTAL: Final = 6000
+HEARTBEAT_INTERVAL_MS: Final = 41_250
+INTERACTION_TIMEOUT: Final = 3.0
+"""Seconds after INTERACTION_CREATE within which the callback must arrive (10062 later)."""
+DEFAULT_LIMIT: Final = 50
+DEFAULT_PER_S: Final = 1.0
+"""Every route allows ``DEFAULT_LIMIT`` requests per ``DEFAULT_PER_S`` seconds per top-level
+resource unless ``set_route_limit`` says otherwise."""
 
 # Gateway intents (bit values from the Discord docs).
 INTENT_GUILDS: Final = 1 << 0
@@ -143,12 +151,6 @@ DEFAULT_APPLICATION_FLAGS: Final = (1 << 19) | (1 << 23)
 _SECRET_HEADERS: Final = frozenset({"authorization"})
 _MENTION = re.compile(r"<@!?(\d+)>")
 _PARAM = re.compile(r"\{[^}]*\}")
-# A 1x1 transparent PNG, served for avatar URLs.
-_PNG: Final = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
-)
-
 _last_snowflake = 0
 
 
@@ -339,14 +341,6 @@ class FakeGuild:
             guild.threads.append(thread)
         return guild
 
-    def add_role(self, name: str, *, members: Sequence[FakeUser] = ()) -> FakeRole:
-        """A new role (with ``DEFAULT_PERMISSIONS``) held by ``members``."""
-        role = FakeRole(id=new_snowflake(), name=name, position=len(self.roles))
-        self.roles.append(role)
-        for user in members:
-            self.member_roles.setdefault(user.id, []).append(role.id)
-        return role
-
     def member_payload(self, user: FakeUser, *, with_user: bool = True) -> JSONDict:
         payload: JSONDict = {
             "roles": [str(r) for r in self.member_roles.get(user.id, [])],
@@ -455,7 +449,6 @@ class FakeMessage:
     webhook_id: int | None = None
     interaction_id: int | None = None
     thread_id: int | None = None
-    reactions: list[str] = field(default_factory=list)
     edits: list[JSONDict] = field(default_factory=list)
     edited_at: float | None = None
     deleted: bool = False
@@ -545,7 +538,6 @@ class GatewayConnection:
     closed_at: float | None = None
     close_code: int | None = None
     closed_by_server: bool = False
-    frames_sent: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -582,7 +574,6 @@ class _Scripted:
     status: int
     body: JSONDict = field(default_factory=dict)
     retry_after: float | None = None
-    is_global: bool = False
 
 
 @dataclass(slots=True)
@@ -659,11 +650,6 @@ class FakeDiscord(LoopbackServer):
         bot: FakeUser | None = None,
         guilds: Sequence[FakeGuild] | None = None,
         users: Sequence[FakeUser] = (),
-        heartbeat_interval_ms: int = 41_250,
-        enforce_intents: bool = True,
-        default_limit: int = 50,
-        default_per_s: float = 1.0,
-        interaction_timeout: float = 3.0,
         application_flags: int = DEFAULT_APPLICATION_FLAGS,
     ) -> None:
         self.token = token
@@ -672,12 +658,6 @@ class FakeDiscord(LoopbackServer):
         self.application_id = self.bot.id
         """Like bots made since 2019: the application id is the bot user's id."""
         self.application_flags = application_flags
-        self.heartbeat_interval_ms = heartbeat_interval_ms
-        self.enforce_intents = enforce_intents
-        self.interaction_timeout = interaction_timeout
-        """Seconds after INTERACTION_CREATE within which the callback must arrive (10062 later)."""
-        self.ack_heartbeats = True
-        """Set False to stop answering heartbeats (a zombie connection)."""
 
         self.users: dict[int, FakeUser] = {self.bot.id: self.bot}
         self.guilds: dict[int, FakeGuild] = {}
@@ -713,14 +693,12 @@ class FakeDiscord(LoopbackServer):
         self.command_syncs: list[CommandSync] = []
         self.interactions: dict[int, FakeInteraction] = {}
         self.requests: list[RecordedRequest] = []
-        self.unhandled: list[RecordedRequest] = []
-        """Requests to API paths this fake does not implement (answered 404)."""
+        """Every REST request, oldest first; those to API paths this fake does not implement
+        (answered 404) have ``route == ""``."""
 
         self.connections: list[GatewayConnection] = []
         self.identifies: list[JSONDict] = []
         self.resumes: list[JSONDict] = []
-        self.gateway_received: list[JSONDict] = []
-        """Every frame the client sent (tokens redacted)."""
         self.gateway_errors: list[str] = []
         self.dispatched: list[DispatchedEvent] = []
         self.heartbeats = 0
@@ -738,7 +716,7 @@ class FakeDiscord(LoopbackServer):
         self._sessions: dict[str, _Session] = {}
         self._session: _Session | None = None
         self._conns: list[_Conn] = []
-        self._default_limit = _Limit(default_limit, default_per_s)
+        self._default_limit = _Limit(DEFAULT_LIMIT, DEFAULT_PER_S)
         self._limits: dict[str, _Limit] = {}
         self._windows: dict[tuple[str, str], _Window] = {}
         self._scripted: dict[str, deque[_Scripted]] = {}
@@ -764,7 +742,8 @@ class FakeDiscord(LoopbackServer):
 
     @property
     def cdn_base(self) -> str:
-        """Attachment and avatar URLs live here (``discord.Asset.BASE`` for avatars)."""
+        """Attachment URLs live here (and ``discord.Asset.BASE``, so that nothing reaches
+        Discord's CDN)."""
         return self.host_url
 
     @property
@@ -955,8 +934,6 @@ class FakeDiscord(LoopbackServer):
         mentions: Sequence[FakeUser] | None = None,
         message_reference: int | JSONDict | None = None,
         attachments: Sequence[AttachmentSpec | tuple[str, bytes]] = (),
-        embeds: Sequence[JSONDict] = (),
-        guild_id: int | None = None,
         message_id: int | None = None,
         webhook_id: int | None = None,
     ) -> JSONDict:
@@ -988,10 +965,9 @@ class FakeDiscord(LoopbackServer):
         message = FakeMessage(
             id=msg_id,
             channel_id=channel.id,
-            guild_id=guild_id if guild_id is not None else channel.guild_id,
+            guild_id=channel.guild_id,
             author=author,
             content=content,
-            embeds=list(embeds),
             message_reference=reference,
             mentions=list(mentions),
             mention_everyone="@everyone" in content or "@here" in content,
@@ -1025,42 +1001,27 @@ class FakeDiscord(LoopbackServer):
     def interaction_create(
         self,
         name: str,
-        options: Mapping[str, str | int | float | bool] | Sequence[JSONDict] | None = None,
+        options: Mapping[str, str | int | float | bool] | None = None,
         *,
         user: FakeUser | None = None,
         channel_id: int | None = None,
-        command_id: int | None = None,
-        command_type: int = 1,
-        resolved: JSONDict | None = None,
-        locale: str = "en-US",
     ) -> JSONDict:
         """An INTERACTION_CREATE payload for an application command (type 2) and its record in
         ``interactions`` (token, callbacks, responses).
 
         ``options`` as ``{"question": "hi"}`` become typed options (str 3, int 4, bool 5,
-        float 10); pass a list for raw options (sub-commands). ``data.guild_id`` and the
-        command id come from the last sync of ``name`` (guild sync first) when there was one.
+        float 10). ``data.guild_id`` and the command id come from the last sync of ``name``
+        (guild sync first) when there was one.
         """
         channel = self.channels[channel_id if channel_id is not None else self.channel.id]
         user = user or self.user
         guild = self._guild_of(channel)
         interaction_id = new_snowflake()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
-        if options is None:
-            option_list: list[JSONDict] = []
-        elif isinstance(options, Mapping):
-            option_list = [_option(k, v) for k, v in options.items()]
-        else:
-            option_list = [dict(o) for o in options]
-        data: JSONDict = {"name": name, "type": command_type, "options": option_list}
-        if resolved is not None:
-            data["resolved"] = resolved
+        option_list = [_option(k, v) for k, v in (options or {}).items()]
+        data: JSONDict = {"name": name, "type": 1, "options": option_list}
         command_guild = guild.id if guild and (guild.id, name) in self._command_ids else None
-        data["id"] = str(
-            command_id
-            if command_id is not None
-            else self._command_ids.get((command_guild, name), new_snowflake())
-        )
+        data["id"] = str(self._command_ids.get((command_guild, name), new_snowflake()))
         if command_guild is not None:
             data["guild_id"] = str(command_guild)
         perms = str(guild.permissions() if guild else DEFAULT_PERMISSIONS)
@@ -1077,7 +1038,7 @@ class FakeDiscord(LoopbackServer):
             "token": token,
             "version": 1,
             "app_permissions": perms,
-            "locale": locale,
+            "locale": "en-US",
             "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,
         }
@@ -1104,7 +1065,7 @@ class FakeDiscord(LoopbackServer):
         return payload
 
     async def send_interaction(
-        self, name: str, options: Mapping[str, Any] | Sequence[JSONDict] | None = None, **kw: Any
+        self, name: str, options: Mapping[str, Any] | None = None, **kw: Any
     ) -> FakeInteraction:
         """``interaction_create`` + ``dispatch("INTERACTION_CREATE", ...)``; returns the record."""
         payload = self.interaction_create(name, options, **kw)
@@ -1147,12 +1108,10 @@ class FakeDiscord(LoopbackServer):
         The headers count down; the request after the last gets a real 429."""
         self._limits[self._known_route(route)] = _Limit(limit, per_s)
 
-    def fail_next(
-        self, route: str, *, times: int = 1, retry_after: float = 1.0, is_global: bool = False
-    ) -> None:
+    def fail_next(self, route: str, *, times: int = 1, retry_after: float = 1.0) -> None:
         """Answer the next ``times`` requests to ``route`` with 429 (``retry_after`` seconds,
         ``Retry-After`` header, ``Via`` header so discord.py trusts it as Discord's)."""
-        scripted = _Scripted(429, retry_after=retry_after, is_global=is_global)
+        scripted = _Scripted(429, retry_after=retry_after)
         self._scripted.setdefault(self._known_route(route), deque()).extend([scripted] * times)
 
     def error_next(
@@ -1179,10 +1138,6 @@ class FakeDiscord(LoopbackServer):
 
     def requests_to(self, route: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.matches(route)]
-
-    def reset_requests(self) -> None:
-        self.requests.clear()
-        self.unhandled.clear()
 
     # ----------------------------------------------------------------- waiting
 
@@ -1262,24 +1217,13 @@ class FakeDiscord(LoopbackServer):
         original = candidates[-1]
         return await self.dispatch(original.event, original.data)
 
-    async def drop_connection(self, *, code: int = 4000, abort: bool = False) -> None:
+    async def drop_connection(self, *, code: int = 4000) -> None:
         """Close the live gateway socket(s) from the server side; discord.py reconnects and
-        RESUMEs (``code`` 4000 is "unknown error": resumable). ``abort`` cuts the TCP
-        connection without a close frame instead."""
+        RESUMEs (``code`` 4000 is "unknown error": resumable)."""
         for conn in list(self._conns):
             conn.record.closed_by_server = True
-            if abort:
-                transport = conn.request.transport
-                if transport is not None:
-                    transport.abort()
-            else:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(conn.ws.close(code=code, message=b"fake: dropped"), 5)
-
-    async def send_reconnect(self) -> None:
-        """Op 7 RECONNECT: the client closes and RESUMEs."""
-        for conn in list(self._conns):
-            await self._send(conn, {"op": 7, "d": None, "s": None, "t": None})
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.ws.close(code=code, message=b"fake: dropped"), 5)
 
     def mangle_next(self, event: str, data: Any) -> None:
         """The next ``READY`` or ``RESUMED`` the gateway sends carries ``data`` as its ``d``
@@ -1339,12 +1283,8 @@ class FakeDiscord(LoopbackServer):
 
     def _shape_for_intents(self, session: _Session, event: str, data: JSONDict) -> JSONDict | None:
         """What Discord would send this session for ``event``, or None if filtered out."""
-        if not self.enforce_intents:
-            return data
         intents = session.intents
-        if event.startswith(("GUILD_", "CHANNEL_", "THREAD_")) and event not in (
-            "GUILD_MEMBERS_CHUNK",
-        ):
+        if event.startswith(("GUILD_", "CHANNEL_", "THREAD_")):
             return data if intents & INTENT_GUILDS else None
         if event not in ("MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE"):
             return data
@@ -1376,7 +1316,6 @@ class FakeDiscord(LoopbackServer):
                     await conn.ws.send_str(text)
             except (ConnectionError, RuntimeError):
                 return False
-            conn.record.frames_sent += 1
             return True
 
     async def _handle_gateway(self, request: web.Request) -> web.StreamResponse:
@@ -1404,7 +1343,7 @@ class FakeDiscord(LoopbackServer):
                 conn,
                 {
                     "op": 10,
-                    "d": {"heartbeat_interval": self.heartbeat_interval_ms},
+                    "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS},
                     "s": None,
                     "t": None,
                 },
@@ -1440,23 +1379,19 @@ class FakeDiscord(LoopbackServer):
         logged = dict(frame)
         if isinstance(data, dict) and "token" in data:
             logged["d"] = {**data, "token": REDACTED}
-        self.gateway_received.append(logged)
         self._notify()
         if op == 1:
             self.heartbeats += 1
-            if self.ack_heartbeats:
-                await self._send(conn, {"op": 11, "d": None, "s": None, "t": None})
+            await self._send(conn, {"op": 11, "d": None, "s": None, "t": None})
         elif op == 2 and isinstance(data, dict):
             await self._identify(conn, data, logged["d"])
         elif op == 6 and isinstance(data, dict):
             await self._resume(conn, data, logged["d"])
         elif conn.session is None:
             await conn.ws.close(code=4003, message=b"Not authenticated.")
-        elif op == 8 and isinstance(data, dict):
-            await self._request_members(conn.session, data)
-        elif op in (3, 4):
-            pass  # presence and voice state updates: recorded only
         else:
+            # Presence (3), voice state (4) and member requests (8) are not emulated: the bot
+            # sends none of them, and a test that does should fail loudly, not hang.
             await conn.ws.close(code=4001, message=b"Unknown opcode.")
 
     async def _identify(self, conn: _Conn, data: JSONDict, logged: JSONDict) -> None:
@@ -1508,7 +1443,7 @@ class FakeDiscord(LoopbackServer):
         """The GUILD_CREATE payload for ``guild`` (members limited to the bot without the
         GUILD_MEMBERS intent, as on Discord)."""
         members = guild.members
-        if self.enforce_intents and intents is not None and not intents & INTENT_GUILD_MEMBERS:
+        if intents is not None and not intents & INTENT_GUILD_MEMBERS:
             members = [u for u in members if u.id == self.bot.id]
         return {
             "id": str(guild.id),
@@ -1593,71 +1528,31 @@ class FakeDiscord(LoopbackServer):
             with contextlib.suppress(Exception):
                 await old.ws.close(code=4000, message=b"Session resumed elsewhere.")
 
-    async def _request_members(self, session: _Session, data: JSONDict) -> None:
-        guild = self.guilds.get(int(data.get("guild_id", 0)))
-        if guild is None:
-            return
-        user_ids = {int(u) for u in data.get("user_ids") or []}
-        members = [u for u in guild.members if not user_ids or u.id in user_ids]
-        chunk: JSONDict = {
-            "guild_id": str(guild.id),
-            "members": [guild.member_payload(u) for u in members],
-            "chunk_index": 0,
-            "chunk_count": 1,
-            "not_found": [],
-        }
-        if data.get("nonce"):
-            chunk["nonce"] = data["nonce"]
-        await self._dispatch(session, "GUILD_MEMBERS_CHUNK", chunk)
-
     # ----------------------------------------------------------------- REST plumbing
 
     def _add_routes(self, app: web.Application) -> None:
         bot_routes: list[tuple[str, str, _Handler]] = [
-            ("GET", "/gateway/bot", self._get_gateway_bot),
             ("GET", "/users/@me", self._get_me),
             ("POST", "/users/@me/channels", self._create_dm),
-            ("GET", "/users/{user_id}", self._get_user),
             ("GET", "/oauth2/applications/@me", self._get_application),
-            ("GET", "/applications/{application_id}/commands", self._get_commands),
             ("PUT", "/applications/{application_id}/commands", self._put_commands),
-            (
-                "GET",
-                "/applications/{application_id}/guilds/{guild_id}/commands",
-                self._get_commands,
-            ),
             (
                 "PUT",
                 "/applications/{application_id}/guilds/{guild_id}/commands",
                 self._put_commands,
             ),
-            ("GET", "/guilds/{guild_id}/members/{user_id}", self._get_member),
             ("GET", "/channels/{channel_id}", self._get_channel),
-            ("GET", "/channels/{channel_id}/messages", self._get_messages),
             ("POST", "/channels/{channel_id}/messages", self._post_message),
             ("GET", "/channels/{channel_id}/messages/{message_id}", self._get_message),
             ("PATCH", "/channels/{channel_id}/messages/{message_id}", self._patch_message),
-            ("DELETE", "/channels/{channel_id}/messages/{message_id}", self._delete_message),
             ("POST", "/channels/{channel_id}/typing", self._typing),
             (
                 "POST",
                 "/channels/{channel_id}/messages/{message_id}/threads",
                 self._thread_from_message,
             ),
-            ("POST", "/channels/{channel_id}/threads", self._thread_without_message),
-            (
-                "PUT",
-                "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
-                self._add_reaction,
-            ),
-            (
-                "DELETE",
-                "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
-                self._remove_reaction,
-            ),
         ]
         open_routes: list[tuple[str, str, _Handler]] = [
-            ("GET", "/gateway", self._get_gateway),
             (
                 "POST",
                 "/interactions/{interaction_id}/{interaction_token}/callback",
@@ -1665,19 +1560,9 @@ class FakeDiscord(LoopbackServer):
             ),
             ("POST", "/webhooks/{webhook_id}/{webhook_token}", self._execute_webhook),
             (
-                "GET",
-                "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
-                self._get_webhook_message,
-            ),
-            (
                 "PATCH",
                 "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
                 self._edit_webhook_message,
-            ),
-            (
-                "DELETE",
-                "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
-                self._delete_webhook_message,
             ),
         ]
         for routes, auth in ((bot_routes, True), (open_routes, False)):
@@ -1691,8 +1576,6 @@ class FakeDiscord(LoopbackServer):
         app.router.add_get(
             "/attachments/{channel_id}/{attachment_id}/{filename}", self._get_attachment
         )
-        app.router.add_get("/embed/avatars/{name}", self._get_avatar)
-        app.router.add_get("/avatars/{user_id}/{name}", self._get_avatar)
 
     @web.middleware
     async def _not_found(
@@ -1706,7 +1589,6 @@ class FakeDiscord(LoopbackServer):
             record = self._record(request, "")
             with contextlib.suppress(Exception):
                 record.body = await request.json()
-            self.unhandled.append(record)
             status = exc.status
             body = {"message": f"{status}: {exc.reason}", "code": 0}
             record.status, record.response = status, body
@@ -1775,10 +1657,7 @@ class FakeDiscord(LoopbackServer):
         if scripted_queue:
             scripted = scripted_queue.popleft()
             if scripted.status == 429:
-                limited = self._rate_limited(
-                    scripted.retry_after or 1.0, bucket, is_global=scripted.is_global
-                )
-                return limited, {}
+                return self._rate_limited(scripted.retry_after or 1.0, bucket), {}
             return _json(scripted.body, status=scripted.status), {}
         major = "+".join(
             request.match_info[name]
@@ -1809,43 +1688,22 @@ class FakeDiscord(LoopbackServer):
             response = _error(exc)
         return response, headers
 
-    def _rate_limited(
-        self, retry_after: float, bucket: str, *, limit: int = 1, is_global: bool = False
-    ) -> web.Response:
+    def _rate_limited(self, retry_after: float, bucket: str, *, limit: int = 1) -> web.Response:
+        """Discord's 429 for a per-route limit (global limits are not emulated)."""
         retry_after = round(max(retry_after, 0.001), 3)
         body = {
             "message": "You are being rate limited.",
             "retry_after": retry_after,
-            "global": is_global,
+            "global": False,
         }
         headers = {
             "Retry-After": str(math.ceil(retry_after)),
-            "X-RateLimit-Scope": "global" if is_global else "user",
+            "X-RateLimit-Scope": "user",
+            **_rate_headers(limit, 0, retry_after, bucket),
         }
-        if is_global:
-            headers["X-RateLimit-Global"] = "true"
-        else:
-            headers.update(_rate_headers(limit, 0, retry_after, bucket))
         return _json(body, status=429, headers=headers)
 
     # ----------------------------------------------------------------- REST: identity
-
-    async def _get_gateway(self, ctx: _Ctx) -> web.Response:
-        return _json({"url": self.gateway_url})
-
-    async def _get_gateway_bot(self, ctx: _Ctx) -> web.Response:
-        return _json(
-            {
-                "url": self.gateway_url,
-                "shards": 1,
-                "session_start_limit": {
-                    "total": 1000,
-                    "remaining": 1000 - len(self.identifies),
-                    "reset_after": 86_400_000,
-                    "max_concurrency": 1,
-                },
-            }
-        )
 
     async def _get_me(self, ctx: _Ctx) -> web.Response:
         payload = {
@@ -1859,22 +1717,6 @@ class FakeDiscord(LoopbackServer):
             "accent_color": None,
         }
         return _json(payload)
-
-    async def _get_user(self, ctx: _Ctx) -> web.Response:
-        user = self.users.get(ctx.int_param("user_id"))
-        if user is None:
-            raise _unknown("User", 10013)
-        return _json(user.to_payload())
-
-    async def _get_member(self, ctx: _Ctx) -> web.Response:
-        guild = self.guilds.get(ctx.int_param("guild_id"))
-        if guild is None:
-            raise _unknown("Guild", 10004)
-        user_id = ctx.int_param("user_id")
-        for user in guild.members:
-            if user.id == user_id:
-                return _json(guild.member_payload(user))
-        raise _unknown("Member", 10007)
 
     async def _get_application(self, ctx: _Ctx) -> web.Response:
         owner = self.user
@@ -1916,10 +1758,6 @@ class FakeDiscord(LoopbackServer):
             raise _ApiError(403, 50001, "Missing Access")
         return guild_id
 
-    async def _get_commands(self, ctx: _Ctx) -> web.Response:
-        guild_id = self._check_application(ctx)
-        return _json(self.commands.get(guild_id, []))
-
     async def _put_commands(self, ctx: _Ctx) -> web.Response:
         guild_id = self._check_application(ctx)
         if not isinstance(ctx.body, list):
@@ -1956,24 +1794,6 @@ class FakeDiscord(LoopbackServer):
     async def _get_channel(self, ctx: _Ctx) -> web.Response:
         channel = self._channel(ctx.int_param("channel_id"))
         return _json(channel.to_payload())
-
-    async def _get_messages(self, ctx: _Ctx) -> web.Response:
-        channel = self._channel(ctx.int_param("channel_id"))
-        query = ctx.request.query
-        limit = min(max(int(query.get("limit", "50")), 1), 100)
-        found = self.messages_in(channel.id)
-        if "before" in query:
-            found = [m for m in found if m.id < int(query["before"])]
-        if "after" in query:
-            found = [m for m in found if m.id > int(query["after"])]
-            found = found[:limit]
-        if "around" in query:
-            around = int(query["around"])
-            older = [m for m in found if m.id <= around][-(limit // 2 + limit % 2) :]
-            newer = [m for m in found if m.id > around][: limit // 2]
-            found = older + newer
-        found = sorted(found, key=lambda m: m.id, reverse=True)[:limit]
-        return _json([self.message_payload(m, gateway=False) for m in found])
 
     async def _get_message(self, ctx: _Ctx) -> web.Response:
         message = self._message_in(ctx.int_param("channel_id"), ctx.int_param("message_id"))
@@ -2121,11 +1941,6 @@ class FakeDiscord(LoopbackServer):
         await self._dispatch_if_connected("MESSAGE_UPDATE", self.message_payload(message))
         return _json(self.message_payload(message, gateway=False))
 
-    async def _delete_message(self, ctx: _Ctx) -> web.Response:
-        message = self._message_in(ctx.int_param("channel_id"), ctx.int_param("message_id"))
-        await self._mark_deleted(message)
-        return web.Response(status=204)
-
     async def delete_by_user(self, message_id: int) -> None:
         """The author deletes their message in the client (MESSAGE_DELETE is dispatched)."""
         await self._mark_deleted(self.message(message_id))
@@ -2143,19 +1958,6 @@ class FakeDiscord(LoopbackServer):
         self._channel(ctx.int_param("channel_id"))
         return web.Response(status=204)
 
-    async def _add_reaction(self, ctx: _Ctx) -> web.Response:
-        message = self._message_in(ctx.int_param("channel_id"), ctx.int_param("message_id"))
-        emoji = ctx.param("emoji")
-        if emoji not in message.reactions:
-            message.reactions.append(emoji)
-        return web.Response(status=204)
-
-    async def _remove_reaction(self, ctx: _Ctx) -> web.Response:
-        message = self._message_in(ctx.int_param("channel_id"), ctx.int_param("message_id"))
-        with contextlib.suppress(ValueError):
-            message.reactions.remove(ctx.param("emoji"))
-        return web.Response(status=204)
-
     # ----------------------------------------------------------------- REST: threads, DMs
 
     async def _thread_from_message(self, ctx: _Ctx) -> web.Response:
@@ -2166,48 +1968,29 @@ class FakeDiscord(LoopbackServer):
         if message.thread_id is not None:
             raise _ApiError(400, 160004, "A thread has already been created for this message")
         body = ctx.json_object()
-        # Discord gives a thread started from a message the id of that message.
-        thread = self._new_thread(channel, body, thread_id=message.id, thread_type=PUBLIC_THREAD)
-        message.thread_id = thread.id
-        await self._dispatch_if_connected(
-            "THREAD_CREATE", {**thread.to_payload(), "newly_created": True}
-        )
-        return _json(thread.to_payload())
-
-    async def _thread_without_message(self, ctx: _Ctx) -> web.Response:
-        channel = self._channel(ctx.int_param("channel_id"))
-        if channel.type != TEXT or channel.guild_id is None:
-            raise _ApiError(400, 50024, "Cannot execute action on this channel type")
-        body = ctx.json_object()
-        thread_type = int(body.get("type") or PRIVATE_THREAD)
-        thread = self._new_thread(channel, body, thread_id=new_snowflake(), thread_type=thread_type)
-        await self._dispatch_if_connected(
-            "THREAD_CREATE", {**thread.to_payload(), "newly_created": True}
-        )
-        return _json(thread.to_payload())
-
-    def _new_thread(
-        self, parent: FakeChannel, body: JSONDict, *, thread_id: int, thread_type: int
-    ) -> FakeChannel:
         name = body.get("name")
         if not isinstance(name, str) or not 1 <= len(name) <= 100:
             raise _form_error(
                 "name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
             )
         thread = FakeChannel(
-            id=thread_id,
-            type=thread_type,
+            id=message.id,  # Discord gives a thread started from a message that message's id
+            type=PUBLIC_THREAD,
             name=name,
-            guild_id=parent.guild_id,
-            parent_id=parent.id,
+            guild_id=channel.guild_id,
+            parent_id=channel.id,
             owner_id=self.bot.id,
             auto_archive_duration=int(body.get("auto_archive_duration") or 1440),
         )
         self.channels[thread.id] = thread
-        guild = self._guild_of(parent)
+        guild = self._guild_of(channel)
         if guild is not None:
             guild.threads.append(thread)
-        return thread
+        message.thread_id = thread.id
+        await self._dispatch_if_connected(
+            "THREAD_CREATE", {**thread.to_payload(), "newly_created": True}
+        )
+        return _json(thread.to_payload())
 
     async def _create_dm(self, ctx: _Ctx) -> web.Response:
         body = ctx.json_object()
@@ -2234,7 +2017,7 @@ class FakeDiscord(LoopbackServer):
             raise _ApiError(404, 10062, "Unknown interaction")
         if interaction.acknowledged:
             raise _ApiError(400, 40060, "Interaction has already been acknowledged.")
-        if time.monotonic() - interaction.created_at > self.interaction_timeout:
+        if time.monotonic() - interaction.created_at > INTERACTION_TIMEOUT:
             raise _ApiError(404, 10062, "Unknown interaction")
         body = ctx.json_object()
         callback_type = body.get("type")
@@ -2341,21 +2124,12 @@ class FakeDiscord(LoopbackServer):
             raise _unknown("Message", 10008)
         return message
 
-    async def _get_webhook_message(self, ctx: _Ctx) -> web.Response:
-        message = self._webhook_message(ctx, self._interaction_by_token(ctx))
-        return _json(self.message_payload(message, gateway=False))
-
     async def _edit_webhook_message(self, ctx: _Ctx) -> web.Response:
         message = self._webhook_message(ctx, self._interaction_by_token(ctx))
         self._edit(message, ctx.json_object(), ctx.files)
         if not message.ephemeral:
             await self._dispatch_if_connected("MESSAGE_UPDATE", self.message_payload(message))
         return _json(self.message_payload(message, gateway=False))
-
-    async def _delete_webhook_message(self, ctx: _Ctx) -> web.Response:
-        message = self._webhook_message(ctx, self._interaction_by_token(ctx))
-        await self._mark_deleted(message)
-        return web.Response(status=204)
 
     # ----------------------------------------------------------------- CDN
 
@@ -2385,9 +2159,6 @@ class FakeDiscord(LoopbackServer):
         except (ConnectionError, RuntimeError):
             pass  # the client stopped reading and closed the connection
         return response
-
-    async def _get_avatar(self, request: web.Request) -> web.Response:
-        return web.Response(body=_PNG, content_type="image/png")
 
 
 _AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -2451,39 +2222,9 @@ def _validate_message(
         raise _form_error(
             f"{prefix}content", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length."
         )
-    embeds = body.get("embeds") or []
-    if not isinstance(embeds, list):
-        raise _form_error(f"{prefix}embeds", "LIST_TYPE_CONVERT", "Must be an array.")
-    if len(embeds) > 10:
-        raise _form_error(
-            f"{prefix}embeds", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length."
-        )
-    total = 0
-    for index, embed in enumerate(embeds):
-        if not isinstance(embed, dict):
-            raise _form_error(f"{prefix}embeds.{index}", "DICT_TYPE_CONVERT", "Must be an object.")
-        description = str(embed.get("description") or "")
-        if len(description) > MAX_EMBED_DESCRIPTION:
-            raise _form_error(
-                f"{prefix}embeds.{index}.description",
-                "BASE_TYPE_MAX_LENGTH",
-                f"Must be {MAX_EMBED_DESCRIPTION} or fewer in length.",
-            )
-        title = str(embed.get("title") or "")
-        if len(title) > 256:
-            raise _form_error(
-                f"{prefix}embeds.{index}.title",
-                "BASE_TYPE_MAX_LENGTH",
-                "Must be 256 or fewer in length.",
-            )
-        total += len(description) + len(title)
-    if total > MAX_EMBEDS_TOTAL:
-        raise _form_error(
-            f"{prefix}embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000"
-        )
     has_something = bool(
         content
-        or embeds
+        or body.get("embeds")
         or files
         or body.get("sticker_ids")
         or body.get("components")
@@ -2524,8 +2265,8 @@ async def _read_body(request: web.Request) -> tuple[Any, list[UploadedFile]]:
 @contextlib.contextmanager
 def point_discord_py_at(fake: FakeDiscord) -> Iterator[None]:
     """Point discord.py's REST (``Route.BASE``) and gateway (``DEFAULT_GATEWAY``) at ``fake``
-    (and its CDN for avatars: ``Asset.BASE``); restore all three on exit. Both are class
-    attributes read at request / connect time, so set them before ``client.start()``."""
+    (and ``Asset.BASE``, so that avatar URLs stay on loopback); restore all three on exit.
+    They are class attributes read at request / connect time: set them before ``start()``."""
     import discord.asset
     import discord.gateway
     import discord.http
