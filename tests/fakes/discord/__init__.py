@@ -28,10 +28,10 @@ served_size=...)``, streamed, ``bytes_served`` counted), a malformed READY or RE
 Messages the bot creates or edits are stored per channel (``FakeMessage``: content, embeds,
 allowed_mentions, message_reference, attachments, edit history) and dispatched back over the
 gateway as MESSAGE_CREATE / MESSAGE_UPDATE / MESSAGE_DELETE, as Discord does (content length is
-checked, embed limits are not: the bot sends none). The gateway honours
-the intents sent in IDENTIFY: no guild MESSAGE_CREATE without
-GUILD_MESSAGES, blank content in guild messages that do not mention the bot without
-MESSAGE_CONTENT, only the bot's own member in GUILD_CREATE without GUILD_MEMBERS.
+checked, embed limits are not: the bot sends no embeds). The gateway honours the intents sent in
+IDENTIFY: no guild MESSAGE_CREATE without GUILD_MESSAGES, blank content in guild messages that
+do not mention the bot without MESSAGE_CONTENT, only the bot's own member in GUILD_CREATE
+without GUILD_MEMBERS.
 
 The modules: ``constants``, ``ids``, ``models`` (the world), ``records`` and ``wire``
 (Discord's REST formats) stand alone; ``state`` holds the world, records and waits, and the

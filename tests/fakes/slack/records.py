@@ -84,7 +84,7 @@ class ResponsePost:
 class Delivery:
     """One request the fake sent to an app.
 
-    ``kind`` is ``event``, ``command`` or ``url_verification``.
+    ``kind`` is ``event`` or ``command``.
     """
 
     kind: str
