@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import time
 import zlib
@@ -276,17 +275,6 @@ async def test_incoming_dm_with_attachment(fake: FakeDiscord, bot: Bot) -> None:
     assert attachment.filename == "notes.txt" and attachment.size == 12
     assert attachment.content_type == "text/plain"
     assert await attachment.read() == b"secret notes"
-
-
-async def test_multipart_send(fake: FakeDiscord, bot: Bot) -> None:
-    channel = bot.get_channel(fake.channel.id)
-    assert isinstance(channel, discord.TextChannel)
-    sent = await channel.send("report", file=discord.File(io.BytesIO(b"a,b\n1,2\n"), "r.csv"))
-    stored = fake.message(sent.id)
-    assert stored.content == "report" and stored.attachments[0].filename == "r.csv"
-    assert await sent.attachments[0].read() == b"a,b\n1,2\n"
-    request = fake.requests_to(SEND_ROUTE)[-1]
-    assert request.body["content"] == "report" and request.files[0].name == "files[0]"
 
 
 # --------------------------------------------------------------------------- slash commands

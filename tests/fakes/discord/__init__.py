@@ -4,11 +4,12 @@ One aiohttp server answers three things:
 
 * REST under ``/api/v10`` (``rest_base``): the calls the bot makes through discord.py (login,
   application info, command sync, sending, fetching and editing messages, typing, a thread from
-  a message, DMs, interaction callbacks, webhook follow-ups and their edits); any other path is
-  Discord's 404. Bot routes need ``Authorization: Bot <token>``; interaction and webhook
-  routes carry their token in the path. Every response has Discord's rate-limit headers, limits
-  are emulated per route and per top-level resource (channel, guild, webhook), and 429s and other
-  errors can be scripted. Errors use Discord's JSON shape (``{"message", "code", "errors"?}``).
+  a message, DMs, interaction callbacks, webhook follow-ups and their edits), JSON bodies only
+  (the bot uploads no files: a multipart body is refused); any other path is Discord's 404.
+  Bot routes need ``Authorization: Bot <token>``; interaction and webhook routes carry their
+  token in the path. Every response has Discord's rate-limit headers, limits are emulated per
+  route and per top-level resource (channel, guild, webhook), and 429s and other errors can be
+  scripted. Errors use Discord's JSON shape (``{"message", "code", "errors"?}``).
 * The gateway websocket (``gateway_url``): HELLO, IDENTIFY -> READY + GUILD_CREATE, heartbeats,
   RESUME with replay of missed dispatches, sequence numbers, ``zlib-stream`` transport compression
   or plain JSON, as the client's URL asks; an opcode the bot never sends (presence, voice, member
@@ -26,7 +27,7 @@ served_size=...)``, streamed, ``bytes_served`` counted), a malformed READY or RE
 (``mangle_next``) and any raw frame (``send_frame``).
 
 Messages the bot creates or edits are stored per channel (``FakeMessage``: content, embeds,
-allowed_mentions, message_reference, attachments, edit history) and dispatched back over the
+allowed_mentions, message_reference, edit history) and dispatched back over the
 gateway as MESSAGE_CREATE / MESSAGE_UPDATE / MESSAGE_DELETE, as Discord does (content length is
 checked, embed limits are not: the bot sends no embeds). The gateway honours the intents sent in
 IDENTIFY: no guild MESSAGE_CREATE without GUILD_MESSAGES, blank content in guild messages that
@@ -77,7 +78,6 @@ from tests.fakes.discord.models import (
     FakeMessage,
     FakeRole,
     FakeUser,
-    UploadedFile,
 )
 from tests.fakes.discord.records import (
     CommandSync,
@@ -109,7 +109,6 @@ __all__ = [
     "FakeUser",
     "GatewayConnection",
     "RecordedRequest",
-    "UploadedFile",
     "new_snowflake",
     "normalize_route",
     "point_discord_py_at",

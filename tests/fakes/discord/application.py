@@ -142,7 +142,6 @@ class Application(Messages):
             message = self._new_bot_message(
                 channel,
                 data,
-                ctx.files,
                 error_prefix="data.",
                 message_type=20,
                 webhook=True,
@@ -153,7 +152,6 @@ class Application(Messages):
             message = self._new_bot_message(
                 channel,
                 {},
-                [],
                 allow_empty=True,
                 message_type=20,
                 webhook=True,
@@ -198,7 +196,7 @@ class Application(Messages):
         ):
             # Discord: the first follow-up after a deferred "thinking" response edits the
             # loading message (keeping the ephemerality chosen at defer time).
-            self._edit(original, {k: v for k, v in body.items() if k != "flags"}, ctx.files)
+            self._edit(original, {k: v for k, v in body.items() if k != "flags"})
             interaction.followup_ids.append(original.id)
             if not original.ephemeral:
                 await self._dispatch_if_connected("MESSAGE_UPDATE", self.message_payload(original))
@@ -208,7 +206,6 @@ class Application(Messages):
             message = self._new_bot_message(
                 self._channel(interaction.channel_id),
                 body,
-                ctx.files,
                 webhook=True,
                 interaction=interaction,
                 flags=FLAG_EPHEMERAL if ephemeral else 0,
@@ -237,7 +234,7 @@ class Application(Messages):
 
     async def _edit_webhook_message(self, ctx: Ctx) -> web.Response:
         message = self._webhook_message(ctx, self._interaction_by_token(ctx))
-        self._edit(message, ctx.json_object(), ctx.files)
+        self._edit(message, ctx.json_object())
         if not message.ephemeral:
             await self._dispatch_if_connected("MESSAGE_UPDATE", self.message_payload(message))
         return json_response(self.message_payload(message, gateway=False))

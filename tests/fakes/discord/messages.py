@@ -19,12 +19,10 @@ from tests.fakes.discord.constants import (
 from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.ids import new_snowflake
 from tests.fakes.discord.models import (
-    FakeAttachment,
     FakeChannel,
     FakeInteraction,
     FakeMessage,
     FakeUser,
-    UploadedFile,
 )
 from tests.fakes.discord.rest import Rest
 from tests.fakes.discord.wire import ApiError, Ctx, form_error, json_response, unknown
@@ -44,7 +42,7 @@ class Messages(Rest, Gateway, Cdn):
     async def _post_message(self, ctx: Ctx) -> web.Response:
         channel = self._channel(ctx.int_param("channel_id"))
         body = ctx.json_object()
-        message = self._new_bot_message(channel, body, ctx.files)
+        message = self._new_bot_message(channel, body)
         await self._dispatch_if_connected("MESSAGE_CREATE", self.message_payload(message))
         return json_response(self.message_payload(message, gateway=False))
 
@@ -52,7 +50,6 @@ class Messages(Rest, Gateway, Cdn):
         self,
         channel: FakeChannel,
         body: JSONDict,
-        files: list[UploadedFile],
         *,
         error_prefix: str = "",
         allow_empty: bool = False,
@@ -61,7 +58,7 @@ class Messages(Rest, Gateway, Cdn):
         interaction: FakeInteraction | None = None,
         flags: int | None = None,
     ) -> FakeMessage:
-        _validate_message(body, files, prefix=error_prefix, allow_empty=allow_empty)
+        _validate_message(body, prefix=error_prefix, allow_empty=allow_empty)
         reference = body.get("message_reference")
         target: FakeMessage | None = None
         if isinstance(reference, dict) and reference.get("message_id") is not None:
@@ -90,45 +87,8 @@ class Messages(Rest, Gateway, Cdn):
             message.type = message_type
         elif message.message_reference is not None:
             message.type = 19
-        message.attachments = self._attachments_for(channel.id, body, files, [])
         message.mentions, message.mention_everyone = self._resolve_mentions(message, target)
         return self._store(message)
-
-    def _attachments_for(
-        self,
-        channel_id: int,
-        body: JSONDict,
-        files: list[UploadedFile],
-        existing: list[FakeAttachment],
-    ) -> list[FakeAttachment]:
-        uploads = {f.name: f for f in files}
-        result: list[FakeAttachment] = []
-        listed = body.get("attachments")
-        if isinstance(listed, list):
-            kept = {a.id: a for a in existing}
-            for entry in listed:
-                if not isinstance(entry, dict) or entry.get("id") is None:
-                    continue
-                entry_id = int(entry["id"])
-                if entry_id in kept:
-                    result.append(kept[entry_id])
-                    continue
-                upload = uploads.pop(f"files[{entry_id}]", None)
-                if upload is not None:
-                    result.append(
-                        self._new_attachment(
-                            channel_id,
-                            str(entry.get("filename") or upload.filename),
-                            upload.data,
-                            None,
-                            entry.get("description"),
-                        )
-                    )
-        else:
-            result.extend(existing)
-        for upload in uploads.values():
-            result.append(self._new_attachment(channel_id, upload.filename, upload.data, None))
-        return result
 
     def _resolve_mentions(
         self, message: FakeMessage, target: FakeMessage | None
@@ -152,8 +112,8 @@ class Messages(Rest, Gateway, Cdn):
         )
         return users, everyone
 
-    def _edit(self, message: FakeMessage, body: JSONDict, files: list[UploadedFile]) -> None:
-        _validate_message(body, files, prefix="", allow_empty=True)
+    def _edit(self, message: FakeMessage, body: JSONDict) -> None:
+        _validate_message(body, prefix="", allow_empty=True)
         if "content" in body:
             message.content = str(body["content"] or "")
         if "embeds" in body:
@@ -165,10 +125,6 @@ class Messages(Rest, Gateway, Cdn):
         if "flags" in body and body["flags"] is not None:
             keep = message.flags & FLAG_EPHEMERAL
             message.flags = (int(body["flags"]) & ~FLAG_LOADING) | keep
-        if "attachments" in body or files:
-            message.attachments = self._attachments_for(
-                message.channel_id, body, files, message.attachments
-            )
         target = None if message.reply_to is None else self._messages_by_id.get(message.reply_to)
         message.mentions, message.mention_everyone = self._resolve_mentions(message, target)
         message.flags &= ~FLAG_LOADING
@@ -179,7 +135,7 @@ class Messages(Rest, Gateway, Cdn):
         message = self._message_in(ctx.int_param("channel_id"), ctx.int_param("message_id"))
         if message.author.id != self.bot.id or message.webhook_id is not None:
             raise ApiError(403, 50005, "Cannot edit a message authored by another user")
-        self._edit(message, ctx.json_object(), ctx.files)
+        self._edit(message, ctx.json_object())
         await self._dispatch_if_connected("MESSAGE_UPDATE", self.message_payload(message))
         return json_response(self.message_payload(message, gateway=False))
 
@@ -239,9 +195,7 @@ class Messages(Rest, Gateway, Cdn):
         return json_response(self.dm_channel_for(user).to_payload())
 
 
-def _validate_message(
-    body: JSONDict, files: list[UploadedFile], *, prefix: str, allow_empty: bool
-) -> None:
+def _validate_message(body: JSONDict, *, prefix: str, allow_empty: bool) -> None:
     content = body.get("content")
     if content is not None and not isinstance(content, str):
         raise form_error(f"{prefix}content", "BASE_TYPE_STRING", "Must be a string.")
@@ -252,7 +206,6 @@ def _validate_message(
     has_something = bool(
         content
         or body.get("embeds")
-        or files
         or body.get("sticker_ids")
         or body.get("components")
         or body.get("poll")

@@ -246,17 +246,6 @@ class AttachmentSpec:
     says, without the test holding it in memory."""
 
 
-@dataclass(frozen=True, slots=True)
-class UploadedFile:
-    """A file part of a multipart request (``files[n]``)."""
-
-    name: str
-    """The form field (``files[0]``)."""
-    filename: str
-    data: bytes = field(repr=False)
-    content_type: str | None
-
-
 @dataclass(slots=True)
 class FakeMessage:
     """A message as the fake stores it. ``allowed_mentions`` and ``message_reference`` are what

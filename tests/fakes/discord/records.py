@@ -12,7 +12,6 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.discord.constants import API_PREFIX, JSONDict
-from tests.fakes.discord.models import UploadedFile
 
 _PARAM = re.compile(r"\{[^}]*\}")
 
@@ -45,8 +44,7 @@ class RecordedRequest:
     headers: dict[str, str]
     received_at: float
     body: Any = None
-    """The JSON body, or the parsed ``payload_json`` of a multipart body."""
-    files: list[UploadedFile] = field(default_factory=list)
+    """The JSON body."""
     status: int | None = None
     response: Any = None
     response_headers: dict[str, str] = field(default_factory=dict)

@@ -111,11 +111,13 @@ class Rest(DiscordState):
             response: web.StreamResponse
             limit_headers: dict[str, str] = {}
             try:
-                record.body, record.files = await read_body(request)
+                record.body = await read_body(request)
             except ValueError:
                 response = error_response(
                     ApiError(400, 50109, "The request body contains invalid JSON.")
                 )
+            except ApiError as exc:
+                response = error_response(exc)
             else:
                 if auth and not record.authorized:
                     response = json_response(
@@ -175,7 +177,7 @@ class Rest(DiscordState):
             return self._rate_limited(reset_after, bucket, limit=limit.limit), {}
         window.count += 1
         headers = rate_headers(limit.limit, limit.limit - window.count, reset_after, bucket)
-        ctx = Ctx(request=request, record=record, body=record.body, files=record.files)
+        ctx = Ctx(request=request, record=record, body=record.body)
         try:
             response = await handler(ctx)
         except ApiError as exc:

@@ -1,4 +1,4 @@
-"""Discord's REST wire format: JSON bodies, errors, rate-limit headers, multipart uploads."""
+"""Discord's REST wire format: JSON bodies, errors, rate-limit headers."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from tests.fakes.discord.constants import REDACTED, JSONDict
-from tests.fakes.discord.models import UploadedFile
 from tests.fakes.discord.records import RecordedRequest
 
 
@@ -41,7 +40,6 @@ class Ctx:
     request: web.Request
     record: RecordedRequest
     body: Any
-    files: list[UploadedFile]
 
     def param(self, name: str) -> str:
         return self.request.match_info[name]
@@ -90,31 +88,15 @@ def rate_headers(limit: int, remaining: int, reset_after: float, bucket: str) ->
     }
 
 
-async def read_body(request: web.Request) -> tuple[Any, list[UploadedFile]]:
-    """The JSON body (or a multipart body's ``payload_json``) and uploaded files."""
+async def read_body(request: web.Request) -> Any:
+    """The JSON body (``None`` if there is none). Multipart bodies (file uploads, which the bot
+    never sends) are not emulated: refused with a 400 that says so."""
     if request.content_type.startswith("multipart/"):
-        reader = await request.multipart()
-        payload: Any = None
-        files: list[UploadedFile] = []
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                continue
-            if part.name == "payload_json":
-                payload = json.loads(await part.text())
-            elif part.filename is not None:
-                files.append(
-                    UploadedFile(
-                        name=part.name or "",
-                        filename=part.filename,
-                        data=bytes(await part.read(decode=False)),
-                        content_type=part.headers.get("Content-Type"),
-                    )
-                )
-        return payload, files
+        raise ApiError(400, 0, "multipart uploads are not emulated by this fake")
     if not request.can_read_body:
-        return None, []
+        return None
     text = await request.text()
-    return (json.loads(text) if text.strip() else None), []
+    return json.loads(text) if text.strip() else None
 
 
 def redact(value: str) -> str:
