@@ -217,8 +217,7 @@ async def test_streaming_trio(fake: FakeSlack, client: AsyncWebClient) -> None:
     assert error_of(exc) == "msg_too_long"
     await client.chat_appendStream(channel="C123", ts=ts, markdown_text="!" * 12_000)
 
-    stopped = await client.chat_stopStream(channel="C123", ts=ts, blocks=[FEEDBACK_BLOCK])
-    assert stopped["message"]["blocks"] == [FEEDBACK_BLOCK]
+    await client.chat_stopStream(channel="C123", ts=ts)
     stream = fake.stream("C123", ts)
     assert stream.state == "completed"
     assert stream.text == "Hello, **world**" + "!" * 12_000
@@ -237,13 +236,22 @@ async def test_streaming_trio(fake: FakeSlack, client: AsyncWebClient) -> None:
     assert error_of(exc) == "message_not_in_streaming_state"
 
 
-async def test_stream_chunks_are_not_emulated(fake: FakeSlack, client: AsyncWebClient) -> None:
+async def test_blocks_attachments_and_chunks_are_not_emulated(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
     root = fake.add_message("D123", im_message("go"))
     chunks = [{"type": "markdown_text", "text": "hi"}]
     with pytest.raises(SlackApiError) as exc:
         await client.chat_startStream(channel="D123", thread_ts=root["ts"], chunks=chunks)
     assert error_of(exc) == "invalid_arguments"
     assert fake.streams() == []
+    with pytest.raises(SlackApiError) as exc:
+        await client.chat_postMessage(channel="D123", text="x", blocks=[FEEDBACK_BLOCK])
+    assert "blocks is not emulated" in str(exc.value.response["response_metadata"])
+    with pytest.raises(SlackApiError) as exc:
+        await client.chat_postMessage(channel="D123", text="x", attachments=[{"text": "a"}])
+    assert error_of(exc) == "invalid_arguments"
+    assert fake.messages("D123") == [root]
 
 
 async def test_rate_limit_is_honoured_by_the_retry_handler(

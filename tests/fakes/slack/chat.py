@@ -15,7 +15,6 @@ from tests.fakes.slack.ids import channel_type_of, new_ts
 from tests.fakes.slack.params import (
     ApiError,
     as_str,
-    blocks_param,
     bot_workspace,
     channel_param,
     missing,
@@ -39,12 +38,11 @@ class Chat(SlackState):
         channel = channel_param(params, "channel")
         text = as_str(params.get("text"))
         markdown = as_str(params.get("markdown_text"))
-        blocks = blocks_param(params)
-        if not (text or markdown or blocks or params.get("attachments")):
+        if not (text or markdown):
             raise ApiError("no_text")
         thread_ts = as_str(params.get("thread_ts")) or None
-        message = self._bot_message(ws, text=(text or markdown)[:POST_TEXT_LIMIT], blocks=blocks)
-        if markdown and not blocks:
+        message = self._bot_message(ws, text=(text or markdown)[:POST_TEXT_LIMIT])
+        if markdown:
             message["blocks"] = [{"type": "markdown", "text": markdown}]
         self._post(channel, message, thread_ts)
         return {"channel": channel, "ts": message["ts"], "message": public(message)}
@@ -62,12 +60,9 @@ class Chat(SlackState):
         markdown = as_str(params.get("markdown_text"))
         if len(text) > self.update_text_limit or len(markdown) > self.update_text_limit:
             raise ApiError("msg_too_long")
-        blocks = blocks_param(params)
         if text or markdown:
             message["text"] = text or markdown
-        if blocks:
-            message["blocks"] = blocks
-        elif markdown:
+        if markdown:
             message["blocks"] = [{"type": "markdown", "text": markdown}]
         elif text:
             message["blocks"] = rich_text_blocks(text)
@@ -79,10 +74,9 @@ class Chat(SlackState):
         channel = channel_param(params, "channel")
         user = required(params, "user")
         text = as_str(params.get("text")) or as_str(params.get("markdown_text"))
-        blocks = blocks_param(params)
-        if not (text or blocks or params.get("attachments")):
+        if not text:
             raise ApiError("no_text")
-        message = self._bot_message(ws, text=text, blocks=blocks)
+        message = self._bot_message(ws, text=text)
         message["user_to"] = user  # the fake's note of who sees it
         if thread_ts := as_str(params.get("thread_ts")):
             message["thread_ts"] = thread_ts
@@ -109,7 +103,7 @@ class Chat(SlackState):
             started_at=time.monotonic(),
         )
         self._absorb_markdown(stream, params)
-        message = self._bot_message(ws, text=stream.text, blocks=None)
+        message = self._bot_message(ws, text=stream.text)
         stream.ts = message["ts"]
         self._streams[(channel, stream.ts)] = stream
         self._post(channel, message, thread_ts)
@@ -126,10 +120,6 @@ class Chat(SlackState):
     def _chat_stop_stream(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
         stream, message = self._live_stream(params)
         self._absorb_markdown(stream, params)
-        blocks = blocks_param(params)
-        if blocks:
-            stream.blocks.extend(blocks)
-            message["blocks"] = blocks
         message["text"] = stream.text
         stream.state = "completed"
         return {"channel": stream.channel, "ts": stream.ts, "message": public(message)}
@@ -157,7 +147,7 @@ class Chat(SlackState):
         self._prompts[(channel, thread_ts)] = {"title": params.get("title"), "prompts": prompts}
         return {}
 
-    def _bot_message(self, ws: Workspace, *, text: str, blocks: list[JSONDict] | None) -> JSONDict:
+    def _bot_message(self, ws: Workspace, *, text: str) -> JSONDict:
         return {
             "user": ws.bot_user_id,
             "type": "message",
@@ -167,7 +157,7 @@ class Chat(SlackState):
             "text": text,
             "team": ws.team_id,
             "bot_profile": bot_profile(ws.bot_id, self.app_id, ws.bot_name, ws.team_id),
-            "blocks": blocks if blocks else rich_text_blocks(text),
+            "blocks": rich_text_blocks(text),
         }
 
     def _live_stream(self, params: JSONDict) -> tuple[StreamState, JSONDict]:
@@ -186,13 +176,7 @@ class Chat(SlackState):
         return stream, message
 
     def _absorb_markdown(self, stream: StreamState, params: JSONDict) -> None:
-        """Append the call's ``markdown_text``; a rejected call changes nothing. ``chunks``
-        (task and plan updates, the SDK's ``chat_stream`` helper) are not emulated: refused."""
-        if params.get("chunks") is not None:
-            raise ApiError(
-                "invalid_arguments",
-                response_metadata={"messages": ["[ERROR] chunks are not emulated by this fake"]},
-            )
+        """Append the call's ``markdown_text``; a rejected call changes nothing."""
         markdown = params.get("markdown_text")
         if markdown is None:
             return

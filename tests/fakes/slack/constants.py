@@ -25,5 +25,4 @@ STREAM_CHUNK_LIMIT: Final = 12_000
 """Markdown per ``chat.*Stream`` call (its ``markdown_text``)."""
 STREAM_LIFETIME: Final = 300.0
 """Seconds a native stream accepts appends; later calls get ``message_not_in_streaming_state``."""
-MAX_BLOCKS: Final = 50
 RESPONSE_URL_USES: Final = 5

@@ -9,10 +9,14 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from tests.fakes.slack.constants import MAX_BLOCKS, JSONDict
+from tests.fakes.slack.constants import JSONDict
 from tests.fakes.slack.records import Workspace
 
-JSON_PARAMS: Final = frozenset({"blocks", "attachments", "prompts", "loading_messages"})
+JSON_PARAMS: Final = frozenset({"prompts", "loading_messages"})
+"""Arguments that come JSON-encoded in a form body."""
+NOT_EMULATED: Final = ("blocks", "attachments", "chunks")
+"""Arguments the bot never sends (Block Kit, legacy attachments, stream chunks): a call with one
+is refused with ``invalid_arguments`` rather than half-emulated."""
 CHANNEL_ID: Final = re.compile(r"^[CDG][A-Z0-9]+$")
 
 
@@ -76,17 +80,14 @@ def required(params: JSONDict, name: str) -> str:
     return value
 
 
-def blocks_param(params: JSONDict) -> list[JSONDict]:
-    blocks = params.get("blocks")
-    if blocks is None or blocks == "":
-        return []
-    if not isinstance(blocks, list) or not all(
-        isinstance(b, dict) and b.get("type") for b in blocks
-    ):
-        raise ApiError("invalid_blocks")
-    if len(blocks) > MAX_BLOCKS:
-        raise ApiError("invalid_blocks")
-    return blocks
+def refuse_not_emulated(params: JSONDict) -> None:
+    """Refuse a call with an argument the bot never sends (see ``NOT_EMULATED``)."""
+    for name in NOT_EMULATED:
+        if params.get(name) not in (None, ""):
+            raise ApiError(
+                "invalid_arguments",
+                response_metadata={"messages": [f"[ERROR] {name} is not emulated by this fake"]},
+            )
 
 
 def channel_param(params: JSONDict, name: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from aiohttp import web
@@ -119,7 +119,6 @@ class StreamState:
     state: Literal["in_progress", "completed", "expired"] = "in_progress"
     text: str = ""
     """All markdown appended so far (the ``markdown_text`` of every call)."""
-    blocks: list[JSONDict] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from typing import Final, Literal
 from aiohttp import web
 
 from tests.fakes.slack.constants import JSONDict
-from tests.fakes.slack.params import ApiError, bot_workspace, read_params
+from tests.fakes.slack.params import ApiError, bot_workspace, read_params, refuse_not_emulated
 from tests.fakes.slack.records import ApiCall, RandomLimit, ScriptedFailure, Workspace
 from tests.fakes.slack.state import SlackState
 
@@ -111,6 +111,7 @@ class WebApi(SlackState):
                 headers["Retry-After"] = str(failure.retry_after)
         else:
             try:
+                refuse_not_emulated(params)
                 body = {"ok": True, **handler(params, workspace)}
             except ApiError as e:
                 body = {"ok": False, "error": e.error, **e.extra}
