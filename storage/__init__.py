@@ -21,9 +21,10 @@ from .base import (
     UsageRecord,
     UsageTotals,
 )
-from .database import StoreClosedError
 from .migrate import load_migrations, schema_version
+from .sql import StoreClosedError
 from .sqlite import SQLiteStore
+from .sqlstore import SQLStore
 
 __all__ = [
     "Expired",
@@ -33,6 +34,7 @@ __all__ = [
     "NewItem",
     "ObservedMessage",
     "Outcome",
+    "SQLStore",
     "SQLiteStore",
     "Store",
     "StoreClosedError",
