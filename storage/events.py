@@ -64,8 +64,10 @@ class EventQueries:
         if before is not None:
             sql += " AND claimed_at < ?"
             params = (before,)
+        # Ties (one instant) in the order of the dialect's row key: insertion order on SQLite.
+        order = f" ORDER BY claimed_at, {self._db.dialect.row_key}"
         async with self._db.locked() as db:
-            rows = await db.fetchall(sql + " ORDER BY claimed_at", params)
+            rows = await db.fetchall(sql + order, params)
         return [
             UnfinishedEvent(str(event_id), str(conversation), address, float(claimed_at))
             for event_id, conversation, address, claimed_at in rows

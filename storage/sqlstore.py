@@ -71,7 +71,7 @@ class SQLStore(HistoryQueries, FileQueries, EventQueries, UsageQueries, StateQue
         key = self._db.dialect.row_key
         async with self._db.transaction() as db:
             rows = await db.fetchall(
-                "SELECT id FROM conversations WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
+                "SELECT id FROM conversations WHERE updated_at < ? ORDER BY updated_at, id LIMIT ?",
                 (cutoff, limit),
             )
             _, _, files = await _delete_conversations(db, [int(r[0]) for r in rows])

@@ -54,7 +54,7 @@ class UsageQueries:
         async with self._db.locked() as db:
             rows = await db.fetchall(
                 "SELECT conversation FROM usage WHERE user_id = ? AND channel = ?"
-                " ORDER BY created_at DESC LIMIT 1",
+                " ORDER BY created_at DESC, id DESC LIMIT 1",
                 (user_id, channel),
             )
         return str(rows[0][0]) if rows else None
