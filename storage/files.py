@@ -10,7 +10,7 @@ import time
 
 from .base import JSONDict, StoredFile
 from .history import conversation_id, json_text
-from .sql import Backend
+from .sql import Backend, storable
 
 
 class FileQueries:
@@ -23,6 +23,7 @@ class FileQueries:
     ) -> StoredFile:
         # Hashing a large upload takes milliseconds: off the event loop.
         sha256 = await asyncio.to_thread(_sha256, data)
+        name = storable(name)
         now = time.time()
         async with self._db.transaction() as db:
             row_id = await conversation_id(db, conversation)

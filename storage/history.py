@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 
 from .base import HistoryItem, NewItem, ObservedMessage
-from .sql import Backend, Session
+from .sql import Backend, Session, storable
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -68,7 +68,7 @@ class HistoryQueries:
             await db.execute(
                 "INSERT INTO observed_messages (conversation, message_id, author, text, created_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (conversation, message_id) DO NOTHING",
-                (conversation, message_id, author, text, now),
+                (conversation, message_id, storable(author), storable(text), now),
             )
             # The week-old rows of every conversation before this one's surplus: where
             # transactions run side by side (PostgreSQL), each then locks rows in the same

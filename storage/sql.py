@@ -18,6 +18,12 @@ from typing import Any, Protocol
 Params = tuple[object, ...]
 
 
+def storable(text: str) -> str:
+    """Chat text as both databases can keep it: without NUL characters, which PostgreSQL's TEXT
+    refuses (and which mean nothing in a message). JSON needs none of this: it escapes them."""
+    return text.replace("\x00", "")
+
+
 class StoreClosedError(RuntimeError):
     """The store was used after ``close()``."""
 

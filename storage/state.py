@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from .sql import Backend
+from .sql import Backend, storable
 
 
 class StateQueries:
@@ -39,7 +39,7 @@ class StateQueries:
                     "INSERT INTO channel_settings (channel, name, value, updated_at)"
                     " VALUES (?, ?, ?, ?) ON CONFLICT (channel, name) DO UPDATE SET"
                     " value = excluded.value, updated_at = excluded.updated_at",
-                    (channel, name, value, time.time()),
+                    (channel, name, storable(value), time.time()),
                 )
 
     async def get_state(self, *, key: str) -> str | None:

@@ -780,3 +780,22 @@ async def test_a_lone_surrogate_round_trips_through_history(store: SQLStore) -> 
     await append_items(store, conversation="c", items=turn("odd \ud800 text", "plain é"))
     assert await contents(store, "c") == ["odd \ud800 text", "plain é"]
 
+
+async def test_nul_characters_in_chat_text_are_dropped_alike_on_both_databases(
+    store: SQLStore,
+) -> None:
+    """PostgreSQL's TEXT cannot hold NUL; in history (JSON) it is escaped and kept."""
+    await store.observe_message(
+        conversation="c", message_id="m", author="U\x00", text="a\x00b", keep=5
+    )
+    assert [(m.author, m.text) for m in await store.observed_messages(conversation="c")] == [
+        ("U", "ab")
+    ]
+    await store.set_channel_setting(channel="C", name="prompt", value="be\x00 brief")
+    assert await store.get_channel_setting(channel="C", name="prompt") == "be brief"
+    saved = await store.save_file(
+        conversation="c", name="a\x00.txt", mime_type="text/plain", data=b"x"
+    )
+    assert saved.name == "a.txt"
+    await append_items(store, conversation="c", items=turn("nul \x00 kept"))
+    assert await contents(store, "c") == ["nul \x00 kept"]
