@@ -46,7 +46,7 @@ from bot.settings import Settings, prepare_library_environment
 prepare_library_environment()
 
 from bot.tokens import estimate_tokens, estimate_tokens_off_loop, history_budget  # noqa: E402
-from storage import NewItem, SQLiteStore, open_store  # noqa: E402
+from storage import NewItem, Store, open_store  # noqa: E402
 from storage.history import LOAD_HISTORY_SQL  # noqa: E402
 
 TARGET_RATIO = 1.2
@@ -172,7 +172,7 @@ def conversation_turns(rng: random.Random, model: str, count: int) -> list[list[
 
 
 async def write_conversation(
-    store: SQLiteStore, key: str, turns: list[list[JSONDict]], batch_items: int = 500
+    store: Store, key: str, turns: list[list[JSONDict]], batch_items: int = 500
 ) -> int:
     """Append the turns (token counts as the core estimates them) in batches of whole turns,
     through ``complete_turn``, the store's one history write; returns the total tokens."""
@@ -195,7 +195,7 @@ async def write_conversation(
 
 
 async def build_context(
-    store: SQLiteStore, settings: Settings, conversation: str, *, max_items: int
+    store: Store, settings: Settings, conversation: str, *, max_items: int
 ) -> list[Any]:
     """What ``Core._run`` does between the user's text and ``Runner.run_streamed``."""
     user_item: JSONDict = {"role": "user", "content": NEW_MESSAGE}

@@ -216,10 +216,12 @@ async def _serve(settings: Settings) -> int:
         factories.append(DiscordAdapter)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    # Opening the store may wait for a database that is down (PostgreSQL): a signal then still
+    # ends the process at once, as nothing runs yet; from here on it stops the bot gently.
     async with open_services(settings) as services:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
         core: Core | None = None
         running: list[Platform] = []
         ops: OpsServer | None = None

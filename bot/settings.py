@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from storage import sqlite_path_from_url
+from storage import DEFAULT_POOL_SIZE, database_kind, sqlite_path_from_url, url_password
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant in a team chat (Slack or Discord). Answer concisely and "
@@ -27,7 +27,11 @@ HINTS: dict[str, str] = {
     "BOT_MODEL": "an OpenRouter model such as openrouter/openai/gpt-5-mini",
     "BOT_FALLBACK_MODELS": "comma-separated models, e.g. openrouter/anthropic/claude-haiku-4.5",
     "BOT_TEMPERATURE": "a number from 0 to 2",
-    "DATABASE_URL": "sqlite:///data/bot.db (relative) or sqlite:////abs/path.db (absolute)",
+    "DATABASE_URL": (
+        "sqlite:///data/bot.db (relative), sqlite:////abs/path.db (absolute) "
+        "or postgresql://user:password@host:5432/dbname"
+    ),
+    "DATABASE_POOL_SIZE": "a whole number of connections, 1 to 100",
     "OPEN_METEO_URL": "a host URL such as https://api.open-meteo.com (no path)",
     "OPEN_METEO_GEOCODING_URL": "a host URL such as https://geocoding-api.open-meteo.com (no path)",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
@@ -83,6 +87,10 @@ class Settings(BaseSettings):
     or_site_url: str | None = Field(default=None, alias="OR_SITE_URL")
     or_app_name: str = Field(default="chatbot", alias="OR_APP_NAME")
     database_url: str = Field(default="sqlite:///data/bot.db", alias="DATABASE_URL")
+    database_pool_size: int = Field(
+        default=DEFAULT_POOL_SIZE, ge=1, le=100, alias="DATABASE_POOL_SIZE"
+    )
+    """Connections to PostgreSQL each instance keeps (SQLite has one connection)."""
     open_meteo_url: str = Field(default="https://api.open-meteo.com", alias="OPEN_METEO_URL")
     open_meteo_geocoding_url: str = Field(
         default="https://geocoding-api.open-meteo.com", alias="OPEN_METEO_GEOCODING_URL"
@@ -273,7 +281,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        database_path(value)
+        database_kind(value)
         return value
 
     @field_validator("log_level", mode="before")
@@ -292,7 +300,11 @@ class Settings(BaseSettings):
             self.discord_bot_token,
             self.metrics_token,
         )
-        return [v.get_secret_value() for v in values if v and v.get_secret_value()]
+        found = [v.get_secret_value() for v in values if v and v.get_secret_value()]
+        database_password = url_password(self.database_url)
+        if database_password:
+            found.append(database_password)
+        return found
 
     @property
     def ops_host(self) -> str:
@@ -331,7 +343,10 @@ class Settings(BaseSettings):
 
 
 def database_path(url: str) -> Path | None:
-    """The SQLite file of a ``DATABASE_URL`` (None for ``:memory:``); ValueError if not SQLite."""
+    """The SQLite file of a ``DATABASE_URL``: None for ``:memory:`` and for a database on a
+    server (PostgreSQL); ValueError if the URL names no database the bot can use."""
+    if database_kind(url) != "sqlite":
+        return None
     return sqlite_path_from_url(url)
 
 

@@ -23,7 +23,7 @@ import aiohttp
 
 from bot.context import ToolConfig
 from bot.settings import Settings, prepare_library_environment
-from storage import SQLiteStore, open_store
+from storage import Store, open_store
 
 if TYPE_CHECKING:
     from bot.agent import ModelFactory
@@ -49,7 +49,7 @@ async def import_heavy_modules(settings: Settings) -> None:
 @dataclass
 class Services:
     settings: Settings
-    store: SQLiteStore
+    store: Store
     http: aiohttp.ClientSession
     jobs: list[asyncio.Task[None]] = field(default_factory=list)
     """Background jobs over the store (retention), cancelled before it closes."""
@@ -64,7 +64,7 @@ class Services:
 
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    store = await open_store(settings.database_url)
+    store = await open_store(settings.database_url, pool_size=settings.database_pool_size)
     http = aiohttp.ClientSession(
         headers={"User-Agent": f"{settings.or_app_name} (chatbot)"},
         timeout=aiohttp.ClientTimeout(total=30),

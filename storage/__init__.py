@@ -21,9 +21,11 @@ from .base import (
     UsageRecord,
     UsageTotals,
 )
-from .database import StoreClosedError
-from .migrate import load_migrations, schema_version
+from .migrate import describe_version, load_migrations, schema_version
+from .sql import StoreClosedError
 from .sqlite import SQLiteStore
+from .sqlstore import SQLStore
+from .urls import database_kind, redact_url, sqlite_path_from_url, url_password
 
 __all__ = [
     "Expired",
@@ -33,6 +35,7 @@ __all__ = [
     "NewItem",
     "ObservedMessage",
     "Outcome",
+    "SQLStore",
     "SQLiteStore",
     "Store",
     "StoreClosedError",
@@ -40,39 +43,31 @@ __all__ = [
     "UnfinishedEvent",
     "UsageRecord",
     "UsageTotals",
+    "database_kind",
     "inspect_database",
     "open_store",
+    "redact_url",
     "sqlite_path_from_url",
+    "url_password",
 ]
 
 
-def sqlite_path_from_url(database_url: str) -> Path | None:
-    """``sqlite:///data/bot.db`` -> ``data/bot.db`` (relative to the working directory),
-    ``sqlite:////abs/path.db`` -> ``/abs/path.db``, ``sqlite:///:memory:`` -> None.
-
-    Raises ``ValueError`` for anything else.
-    """
-    prefix = "sqlite:///"
-    rest = database_url.removeprefix(prefix)
-    if not database_url.startswith(prefix) or not rest:
-        # The URL is not echoed: it may carry a password (postgresql://user:secret@host/db).
-        scheme = database_url.partition(":")[0][:20] if ":" in database_url else ""
-        raise ValueError(
-            f"unsupported database URL (scheme {scheme!r})"
-            if scheme
-            else "unsupported database URL"
-        )
-    if rest == ":memory:":
-        return None
-    return Path(rest)
+DEFAULT_POOL_SIZE = 10
+"""Connections a PostgreSQL store keeps (``DATABASE_POOL_SIZE``); SQLite has one."""
 
 
-async def open_store(database_url: str) -> SQLiteStore:
+async def open_store(database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> Store:
     """Open (creating and migrating if needed) the store a ``DATABASE_URL`` names.
 
     ``sqlite:///data/bot.db`` is relative to the working directory, ``sqlite:////abs/bot.db``
-    absolute, ``sqlite:///:memory:`` a throwaway database; anything else is a ``ValueError``.
+    absolute, ``sqlite:///:memory:`` a throwaway database; ``postgresql://user:password@host/db``
+    (or ``postgres://``) a PostgreSQL database, waited for while it is down, with a pool of
+    ``pool_size`` connections. Anything else is a ``ValueError``.
     """
+    if database_kind(database_url) == "postgresql":
+        from .postgres import PostgresStore  # psycopg is imported only when it is used
+
+        return await PostgresStore.open(database_url, pool_size=pool_size)
     path = sqlite_path_from_url(database_url)
     if path is None:
         return await SQLiteStore.open(":memory:")
@@ -83,7 +78,11 @@ async def open_store(database_url: str) -> SQLiteStore:
 async def inspect_database(database_url: str) -> str:
     """What ``python -m bot check`` says of the database, without creating or migrating it:
     its schema version against this code's, or where it will be created. ``OSError`` or
-    ``aiosqlite.Error`` if it exists but cannot be read."""
+    the driver's error if it exists but cannot be read (never holding the URL's password)."""
+    if database_kind(database_url) == "postgresql":
+        from .pg_inspect import inspect_postgres
+
+        return await inspect_postgres(database_url)
     path = sqlite_path_from_url(database_url)
     if path is None:
         return "in memory (a new, empty database at every start)"
@@ -94,10 +93,4 @@ async def inspect_database(database_url: str) -> str:
     uri = f"{path.resolve().as_uri()}?mode=ro"
     async with aiosqlite.connect(uri, uri=True) as db:
         version = await schema_version(db)
-    if version < latest:
-        state = f"schema {version}; migrated to {latest} at the next start"
-    elif version > latest:
-        state = f"schema {version} is NEWER than this code's {latest} (a downgrade?)"
-    else:
-        state = f"schema {version}, up to date"
-    return f"{path.resolve()} ({state})"
+    return f"{path.resolve()} ({describe_version(version, latest)})"

@@ -22,7 +22,11 @@ from typing import Any, Self
 
 import aiosqlite
 
+from .sql import Dialect, Params, StoreClosedError
+
 log = logging.getLogger(__name__)
+
+SQLITE = Dialect(name="sqlite", row_key="rowid", link_order="cf.rowid")
 
 BUSY_TIMEOUT_MS = 5_000
 """How long a write waits for another process's lock before failing with ``database is locked``."""
@@ -30,16 +34,15 @@ BUSY_TIMEOUT_MS = 5_000
 # STRICT tables arrived in 3.37; RETURNING and upsert are older.
 _MIN_SQLITE_VERSION = (3, 37, 0)
 
-Params = tuple[object, ...]
-
-
-class StoreClosedError(RuntimeError):
-    """The store was used after ``close()``."""
+__all__ = ["SQLITE", "Database", "StoreClosedError"]
 
 
 class Database:
-    """The connection and its lock. Statements run only inside ``locked()`` or
-    ``transaction()``; ``connect`` opens one with the pragmas set."""
+    """The connection and its lock: SQLite's ``Backend``, and the ``Session`` it hands out.
+    Statements run only inside ``locked()`` or ``transaction()``; ``connect`` opens one with
+    the pragmas set."""
+
+    dialect = SQLITE
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
@@ -72,22 +75,22 @@ class Database:
             await self.conn.close()
 
     @asynccontextmanager
-    async def locked(self) -> AsyncIterator[None]:
+    async def locked(self) -> AsyncIterator[Self]:
         """Hold the lock for reads (or a lone write) that need no transaction."""
         async with self._lock:
             if self._closed:
                 raise StoreClosedError("the store is closed")
-            yield
+            yield self
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    async def transaction(self) -> AsyncIterator[Self]:
         """Hold the lock for one write transaction: BEGIN IMMEDIATE ... COMMIT, or ROLLBACK."""
         async with self.locked():
             try:
                 # IMMEDIATE takes the write lock up front (waiting up to busy_timeout for other
                 # processes) instead of failing on the first write of a read-then-write body.
                 await self.execute("BEGIN IMMEDIATE")
-                yield
+                yield self
                 await self.execute("COMMIT")
             except BaseException:
                 await self._rollback()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from .base import Outcome, UnfinishedEvent
-from .database import Database
+from .sql import Backend, Session
 
 EVENT_OUTCOMES = frozenset({Outcome.ANSWERED, Outcome.FAILED})
 """The outcomes a claimed event can be finished with (its status until then is 'claimed')."""
@@ -18,13 +18,13 @@ EVENT_OUTCOMES = frozenset({Outcome.ANSWERED, Outcome.FAILED})
 class EventQueries:
     """The ``Store`` methods for claiming and finishing events."""
 
-    _db: Database
+    _db: Backend
 
     async def claim_event(
         self, *, event_id: str, conversation: str, address: str | None = None
     ) -> bool:
-        async with self._db.locked():
-            inserted = await self._db.execute(
+        async with self._db.locked() as db:
+            inserted = await db.execute(
                 "INSERT INTO processed_events"
                 " (event_id, conversation, status, claimed_at, address)"
                 " VALUES (?, ?, 'claimed', ?, ?) ON CONFLICT (event_id) DO NOTHING",
@@ -38,15 +38,15 @@ class EventQueries:
             raise ValueError(
                 f"outcome must be one of {sorted(map(str, EVENT_OUTCOMES))}, not {outcome!r}"
             )
-        async with self._db.locked():
-            await self._db.execute(
+        async with self._db.locked() as db:
+            await db.execute(
                 "UPDATE processed_events SET status = ?, finished_at = ? WHERE event_id = ?",
                 (outcome, time.time(), event_id),
             )
 
     async def has_conversation(self, *, conversation: str) -> bool:
-        async with self._db.locked():
-            rows = await self._db.fetchall(
+        async with self._db.locked() as db:
+            rows = await db.fetchall(
                 "SELECT EXISTS (SELECT 1 FROM processed_events WHERE conversation = ?)",
                 (conversation,),
             )
@@ -64,8 +64,10 @@ class EventQueries:
         if before is not None:
             sql += " AND claimed_at < ?"
             params = (before,)
-        async with self._db.locked():
-            rows = await self._db.fetchall(sql + " ORDER BY claimed_at", params)
+        # Ties (one instant) in the order of the dialect's row key: insertion order on SQLite.
+        order = f" ORDER BY claimed_at, {self._db.dialect.row_key}"
+        async with self._db.locked() as db:
+            rows = await db.fetchall(sql + order, params)
         return [
             UnfinishedEvent(str(event_id), str(conversation), address, float(claimed_at))
             for event_id, conversation, address, claimed_at in rows
@@ -73,7 +75,7 @@ class EventQueries:
         ]
 
 
-async def mark_answered(db: Database, *, event_id: str, conversation: str) -> None:
+async def mark_answered(db: Session, *, event_id: str, conversation: str) -> None:
     """Finish the event as answered; call inside the transaction that writes its answer."""
     # An upsert, so an event answered without a claim is still never answered twice.
     now = time.time()

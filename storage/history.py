@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 
 from .base import HistoryItem, NewItem, ObservedMessage
-from .database import Database
+from .sql import Backend, Session, storable
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -44,15 +44,15 @@ EncodedItem = tuple[str, int, int]
 class HistoryQueries:
     """The ``Store`` methods that read history and keep observed messages."""
 
-    _db: Database
+    _db: Backend
 
     async def load_history(
         self, *, conversation: str, max_items: int, max_tokens: int
     ) -> list[HistoryItem]:
         if max_items <= 0 or max_tokens < 0:
             return []
-        async with self._db.locked():
-            rows = await self._db.fetchall(LOAD_HISTORY_SQL, (conversation, max_items))
+        async with self._db.locked() as db:
+            rows = await db.fetchall(LOAD_HISTORY_SQL, (conversation, max_items))
         keep = fit_history([(row[0], row[2], bool(row[3])) for row in rows], max_tokens)
         return [
             HistoryItem(seq=row[0], item=json.loads(row[1]), tokens=row[2], turn_start=bool(row[3]))
@@ -64,25 +64,28 @@ class HistoryQueries:
         self, *, conversation: str, message_id: str, author: str, text: str, keep: int
     ) -> None:
         now = time.time()
-        async with self._db.transaction():
-            await self._db.execute(
+        async with self._db.transaction() as db:
+            await db.execute(
                 "INSERT INTO observed_messages (conversation, message_id, author, text, created_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (conversation, message_id) DO NOTHING",
-                (conversation, message_id, author, text, now),
+                (conversation, message_id, storable(author), storable(text), now),
             )
-            await self._db.execute(
+            # The week-old rows of every conversation before this one's surplus: where
+            # transactions run side by side (PostgreSQL), each then locks rows in the same
+            # order, so two of them wait for each other instead of deadlocking.
+            await db.execute(
+                "DELETE FROM observed_messages WHERE created_at < ?", (now - OBSERVED_MAX_AGE_S,)
+            )
+            await db.execute(
                 "DELETE FROM observed_messages WHERE conversation = ? AND id NOT IN"
                 " (SELECT id FROM observed_messages WHERE conversation = ?"
                 " ORDER BY id DESC LIMIT ?)",
                 (conversation, conversation, keep),
             )
-            await self._db.execute(
-                "DELETE FROM observed_messages WHERE created_at < ?", (now - OBSERVED_MAX_AGE_S,)
-            )
 
     async def observed_messages(self, *, conversation: str) -> list[ObservedMessage]:
-        async with self._db.locked():
-            rows = await self._db.fetchall(
+        async with self._db.locked() as db:
+            rows = await db.fetchall(
                 "SELECT id, message_id, author, text FROM observed_messages"
                 " WHERE conversation = ? ORDER BY id",
                 (conversation,),
@@ -122,14 +125,14 @@ def json_text(value: object) -> str:
     return text
 
 
-async def conversation_id(db: Database, conversation: str) -> int:
+async def conversation_id(db: Session, conversation: str) -> int:
     """The conversation's row id, creating the row; call inside a transaction."""
     now = time.time()
     rows = await db.fetchall(_CONVERSATION_ID_SQL, (conversation, now, now))
     return int(rows[0][0])
 
 
-async def insert_items(db: Database, conversation: str, encoded: list[EncodedItem]) -> None:
+async def insert_items(db: Session, conversation: str, encoded: list[EncodedItem]) -> None:
     """Append after the conversation's newest item; call inside a transaction."""
     row_id = await conversation_id(db, conversation)
     rows = await db.fetchall(
@@ -147,7 +150,7 @@ async def insert_items(db: Database, conversation: str, encoded: list[EncodedIte
     )
 
 
-async def take_observed(db: Database, conversation: str, *, upto: int) -> None:
+async def take_observed(db: Session, conversation: str, *, upto: int) -> None:
     """Delete the observed messages a turn took in (ids up to ``upto``); call inside a
     transaction."""
     await db.execute(

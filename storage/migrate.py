@@ -1,5 +1,7 @@
 """The schema's upgrades: numbered SQL files in ``storage/migrations``, recorded in a table.
 
+(PostgreSQL's twins are in ``storage/migrations_pg``, applied by ``storage.pg_migrate``.)
+
 ``SQLiteStore.open`` runs ``migrate`` before anything else touches the database; each version is
 applied once, in order, and every pending one in a single transaction.
 """
@@ -11,8 +13,10 @@ import logging
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from types import ModuleType
 
 import aiosqlite
 
@@ -38,14 +42,20 @@ class Migration:
     statements: tuple[str, ...]
 
 
-def load_migrations() -> list[Migration]:
-    """The migrations shipped in ``storage/migrations``, checked to be numbered 1, 2, 3, ..."""
+def load_migrations(
+    package: ModuleType = _migrations_package,
+    split: Callable[[str], list[str]] | None = None,
+) -> list[Migration]:
+    """The migrations shipped in ``package`` (SQLite's ``storage/migrations`` by default),
+    checked to be numbered 1, 2, 3, ... Each file is cut into statements by ``split``
+    (``split_statements`` by default)."""
+    split = split or split_statements
     found: list[Migration] = []
-    for entry in resources.files(_migrations_package).iterdir():
+    for entry in resources.files(package).iterdir():
         match = _MIGRATION_FILE.fullmatch(entry.name)
         if match is None:
             continue
-        statements = split_statements(entry.read_text(encoding="utf-8"))
+        statements = split(entry.read_text(encoding="utf-8"))
         found.append(Migration(int(match[1]), match[2], tuple(statements)))
     found.sort(key=lambda migration: migration.version)
     versions = [migration.version for migration in found]
@@ -122,3 +132,12 @@ async def schema_version(conn: aiosqlite.Connection) -> int:
         return 0
     rows = list(await conn.execute_fetchall("SELECT MAX(version) FROM schema_migrations"))
     return int(rows[0][0] or 0) if rows else 0
+
+
+def describe_version(version: int, latest: int) -> str:
+    """A database's schema version against this code's, as ``python -m bot check`` says it."""
+    if version < latest:
+        return f"schema {version}; migrated to {latest} at the next start"
+    if version > latest:
+        return f"schema {version} is NEWER than this code's {latest} (a downgrade?)"
+    return f"schema {version}, up to date"

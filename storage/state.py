@@ -5,51 +5,51 @@ from __future__ import annotations
 
 import time
 
-from .database import Database
+from .sql import Backend, storable
 
 
 class StateQueries:
     """The ``Store`` methods for channel settings and key/value state."""
 
-    _db: Database
+    _db: Backend
 
     async def get_channel_setting(self, *, channel: str, name: str) -> str | None:
-        async with self._db.locked():
-            rows = await self._db.fetchall(
+        async with self._db.locked() as db:
+            rows = await db.fetchall(
                 "SELECT value FROM channel_settings WHERE channel = ? AND name = ?",
                 (channel, name),
             )
         return str(rows[0][0]) if rows else None
 
     async def channel_settings(self, *, channel: str) -> dict[str, str]:
-        async with self._db.locked():
-            rows = await self._db.fetchall(
+        async with self._db.locked() as db:
+            rows = await db.fetchall(
                 "SELECT name, value FROM channel_settings WHERE channel = ?", (channel,)
             )
         return {str(name): str(value) for name, value in rows}
 
     async def set_channel_setting(self, *, channel: str, name: str, value: str | None) -> None:
-        async with self._db.locked():
+        async with self._db.locked() as db:
             if value is None:
-                await self._db.execute(
+                await db.execute(
                     "DELETE FROM channel_settings WHERE channel = ? AND name = ?", (channel, name)
                 )
             else:
-                await self._db.execute(
+                await db.execute(
                     "INSERT INTO channel_settings (channel, name, value, updated_at)"
                     " VALUES (?, ?, ?, ?) ON CONFLICT (channel, name) DO UPDATE SET"
                     " value = excluded.value, updated_at = excluded.updated_at",
-                    (channel, name, value, time.time()),
+                    (channel, name, storable(value), time.time()),
                 )
 
     async def get_state(self, *, key: str) -> str | None:
-        async with self._db.locked():
-            rows = await self._db.fetchall("SELECT value FROM state WHERE key = ?", (key,))
+        async with self._db.locked() as db:
+            rows = await db.fetchall("SELECT value FROM state WHERE key = ?", (key,))
         return str(rows[0][0]) if rows else None
 
     async def set_state(self, *, key: str, value: str) -> None:
-        async with self._db.locked():
-            await self._db.execute(
+        async with self._db.locked() as db:
+            await db.execute(
                 "INSERT INTO state (key, value) VALUES (?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from .base import UsageRecord, UsageTotals
-from .database import Database
+from .sql import Backend, Session
 
 
 class UsageQueries:
     """The ``Store`` methods for usage rows."""
 
-    _db: Database
+    _db: Backend
 
     async def record_usage(self, record: UsageRecord) -> None:
-        async with self._db.locked():
-            await insert_usage(self._db, record)
+        async with self._db.locked() as db:
+            await insert_usage(db, record)
 
     async def usage_totals(
         self,
@@ -32,30 +32,35 @@ class UsageQueries:
             ("created_at >= ?", since),
         )
         given = [(clause, value) for clause, value in filters if value is not None]
-        where = " AND ".join(clause for clause, _ in given) or "1"
-        async with self._db.locked():
-            rows = await self._db.fetchall(
-                # TOTAL() is SUM() that yields 0.0 for no rows and skips NULL costs.
+        where = " AND ".join(clause for clause, _ in given) or "TRUE"
+        async with self._db.locked() as db:
+            rows = await db.fetchall(
+                # SUM skips NULL costs, and is NULL over no rows. PostgreSQL sums BIGINTs as
+                # NUMERIC (a Decimal in Python): the int() and float() below undo that.
                 "SELECT COUNT(*), COALESCE(SUM(input_tokens), 0),"
-                f" COALESCE(SUM(output_tokens), 0), TOTAL(cost_usd) FROM usage WHERE {where}",
+                f" COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0)"
+                f" FROM usage WHERE {where}",
                 tuple(value for _, value in given),
             )
         turns, input_tokens, output_tokens, cost_usd = rows[0]
         return UsageTotals(
-            turns=turns, input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost_usd
+            turns=int(turns),
+            input_tokens=int(input_tokens),
+            output_tokens=int(output_tokens),
+            cost_usd=float(cost_usd),
         )
 
     async def latest_conversation(self, *, user_id: str, channel: str) -> str | None:
-        async with self._db.locked():
-            rows = await self._db.fetchall(
+        async with self._db.locked() as db:
+            rows = await db.fetchall(
                 "SELECT conversation FROM usage WHERE user_id = ? AND channel = ?"
-                " ORDER BY created_at DESC LIMIT 1",
+                " ORDER BY created_at DESC, id DESC LIMIT 1",
                 (user_id, channel),
             )
         return str(rows[0][0]) if rows else None
 
 
-async def insert_usage(db: Database, record: UsageRecord) -> None:
+async def insert_usage(db: Session, record: UsageRecord) -> None:
     """Call under the lock (or inside a transaction)."""
     await db.execute(
         "INSERT INTO usage (conversation, channel, workspace, user_id, model,"

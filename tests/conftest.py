@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from bot.settings import Settings, prepare_library_environment
+from tests.pg_cluster import Cluster, start_cluster
+from tests.stores import PostgresBackend, SQLiteBackend, StoreBackend
 
 prepare_library_environment()
 
@@ -154,6 +156,32 @@ def settings(tmp_path: Path) -> Settings:
 def tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(tmp_path)
     yield tmp_path
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """The session's PostgreSQL server (see ``tests/pg_cluster.py``), started on first use."""
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreBackend]:
+    """The test's database, once on SQLite and once on PostgreSQL (``tests/stores.py``)."""
+    chosen: StoreBackend
+    if request.param == "sqlite":
+        chosen = SQLiteBackend(tmp_path)
+    else:
+        postgres = PostgresBackend(request.getfixturevalue("pg_cluster"))
+        await postgres.start()
+        chosen = postgres
+    try:
+        yield chosen
+    finally:
+        await chosen.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.events import Attachment, Author, ConversationKey, Event, EventKind
-from storage import NewItem, SQLiteStore, Store
+from storage import NewItem, SQLStore, Store
 
 _ids = itertools.count(1)
 
@@ -142,9 +142,9 @@ async def append_items(store: Store, *, conversation: str, items: Sequence[NewIt
 async def count_items(store: Store, *, conversation: str) -> int:
     """How many history items the conversation holds, all of them (``load_history`` returns
     only a fitted window). Read from the table: the bot itself never needs to count."""
-    assert isinstance(store, SQLiteStore)
-    async with store._db.locked():  # as a store method would: never inside another's transaction
-        rows = await store._db.fetchall(
+    assert isinstance(store, SQLStore)
+    async with store._db.locked() as db:  # as a store method would: in no other's transaction
+        rows = await db.fetchall(
             "SELECT COUNT(*) FROM history_items"
             " WHERE conversation_id = (SELECT id FROM conversations WHERE key = ?)",
             (conversation,),

@@ -439,10 +439,12 @@ async def test_an_empty_variable_turns_a_setting_off_over_dotenv(
     ("values", "expected"),
     [
         (
-            {"DATABASE_URL": "postgresql://bot:hunter2@db.internal:5432/bot"},
-            "Configuration error: DATABASE_URL is invalid: unsupported database URL (scheme "
-            "'postgresql') (expected sqlite:///data/bot.db (relative) or sqlite:////abs/path.db "
-            "(absolute))",
+            {"DATABASE_URL": "postgresql://bot:hunter2@[db.internal:5432/bot"},
+            "Configuration error: DATABASE_URL is invalid: invalid PostgreSQL URL: end of string "
+            'reached when looking for matching "]" in IPv6 host address in URI: '
+            '"postgresql://bot:***@[db.internal:5432/bot" (expected sqlite:///data/bot.db '
+            "(relative), sqlite:////abs/path.db (absolute) or "
+            "postgresql://user:password@host:5432/dbname)",
         ),
         (
             {"BOT_ADMINS": "U123"},

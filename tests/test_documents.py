@@ -16,7 +16,7 @@ import pytest
 from bot.core import Core
 from bot.results import TurnResult
 from bot.wiring import build_core, open_services
-from storage import SQLiteStore
+from storage import Store
 from tests.conftest import make_settings
 from tests.fakes.open_meteo import FakeOpenMeteo
 from tests.fakes.openrouter import FakeOpenRouter, RecordedRequest, ToolCallReply
@@ -30,7 +30,7 @@ REPORT = make_pdf(["Quarterly report. Revenue grew 42 percent.", "Page two: cost
 @dataclass
 class Stack:
     core: Core
-    store: SQLiteStore
+    store: Store
     openrouter: FakeOpenRouter
 
     async def ask(

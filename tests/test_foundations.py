@@ -35,7 +35,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     [
         ("BOT_TEMPERATURE", "hot", "BOT_TEMPERATURE is invalid"),
         ("BOT_TEMPERATURE", "3", "BOT_TEMPERATURE is invalid"),
-        ("DATABASE_URL", "postgres://db/x", "DATABASE_URL is invalid"),
+        ("DATABASE_URL", "mysql://db/x", "DATABASE_URL is invalid"),
         ("OPENROUTER_BASE_URL", "openrouter.ai", "OPENROUTER_BASE_URL is invalid"),
         ("OPEN_METEO_URL", "https://api.open-meteo.com/v1/forecast", "must be a host only"),
         ("LOG_LEVEL", "chatty", "LOG_LEVEL is invalid"),

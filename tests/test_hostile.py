@@ -37,7 +37,7 @@ from bot.logs import KeyValueFormatter, setup_logging
 from bot.settings import Settings
 from bot.turn import EMPTY_MESSAGE_REPLY
 from bot.wiring import build_core, open_services
-from storage import SQLiteStore
+from storage import Store
 from tests.conftest import make_settings
 from tests.fakes.discord import AttachmentSpec, FakeDiscord, FakeGuild, FakeRole, new_snowflake
 from tests.fakes.open_meteo import FakeOpenMeteo
@@ -100,7 +100,7 @@ class World:
     decoy: FakeOpenMeteo
     """Another Open-Meteo look-alike on another port, which no request may ever reach."""
     core: Core
-    store: SQLiteStore
+    store: Store
     slack_adapter: SlackAdapter
     discord_adapter: DiscordAdapter | None
     http: aiohttp.ClientSession

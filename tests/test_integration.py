@@ -24,7 +24,7 @@ from bot.errors import ErrorKind, failure_line, user_message
 from bot.results import TurnResult
 from bot.settings import DEFAULT_SYSTEM_PROMPT
 from bot.wiring import build_core, open_services
-from storage import SQLiteStore
+from storage import Store
 from tests.conftest import make_settings
 from tests.fakes.open_meteo import FakeOpenMeteo
 from tests.fakes.openrouter import (
@@ -52,7 +52,7 @@ class Stack:
     """One running core over the fakes, with what tests look at."""
 
     core: Core
-    store: SQLiteStore
+    store: Store
     openrouter: FakeOpenRouter
     meteo: FakeOpenMeteo
 

@@ -1,12 +1,11 @@
 """BOT_RETENTION_DAYS: the job that deletes old conversations, files and records, against a
-real SQLite file, and its start in the running bot."""
+real SQLite file and a real PostgreSQL database, and its start in the running bot."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,21 +13,21 @@ import pytest
 from bot.budgets import day_start
 from bot.retention import expire_once, run_retention
 from bot.wiring import build_core, open_services
-from storage import NewItem, SQLiteStore, UsageRecord, open_store
+from storage import NewItem, SQLiteStore, SQLStore, UsageRecord
 from tests.conftest import make_settings
 from tests.helpers import append_items, count_items, eventually
+from tests.stores import StoreBackend
 
 DAY = 86_400.0
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    store = await open_store(f"sqlite:///{tmp_path / 'bot.db'}")
-    yield store
-    await store.close()
+async def db(backend: StoreBackend) -> SQLStore:
+    """A store on SQLite, then on PostgreSQL (``backend`` in ``conftest``)."""
+    return await backend.open()
 
 
-async def add_conversation(store: SQLiteStore, key: str, *, age_days: float = 0.0) -> None:
+async def add_conversation(store: SQLStore, key: str, *, age_days: float = 0.0) -> None:
     """A conversation with one turn and a file, last active ``age_days`` ago."""
     await append_items(
         store,
@@ -38,11 +37,11 @@ async def add_conversation(store: SQLiteStore, key: str, *, age_days: float = 0.
     await store.save_file(
         conversation=key, name=f"{key}.txt", mime_type="text/plain", data=key.encode()
     )
-    await store._db.conn.execute(
-        "UPDATE conversations SET updated_at = ? WHERE key = ?",
-        (time.time() - age_days * DAY, key),
-    )
-    await store._db.conn.commit()
+    async with store._db.transaction() as session:
+        await session.execute(
+            "UPDATE conversations SET updated_at = ? WHERE key = ?",
+            (time.time() - age_days * DAY, key),
+        )
 
 
 def usage(created_at: float) -> UsageRecord:
@@ -59,7 +58,7 @@ def usage(created_at: float) -> UsageRecord:
 
 
 async def test_the_job_runs_at_once_then_every_interval(
-    db: SQLiteStore, caplog: pytest.LogCaptureFixture
+    db: SQLStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     now = time.time()
     await add_conversation(db, "old", age_days=40)
@@ -109,19 +108,19 @@ def counts(record: logging.LogRecord) -> dict[str, int]:
 
 
 async def test_a_large_backlog_goes_in_batches_that_never_hold_up_the_loop(
-    db: SQLiteStore,
+    db: SQLStore,
 ) -> None:
     """A first run with years of data deletes it in many short transactions: other work on
     the loop (and the store) keeps going meanwhile."""
     old = time.time() - 400 * DAY
     for n in range(300):
         await add_conversation(db, f"c{n}", age_days=400)
-    await db._db.conn.executemany(
-        "INSERT INTO usage (conversation, channel, user_id, model, input_tokens, output_tokens,"
-        " created_at) VALUES ('c', 'C', 'U', 'm', 1, 1, ?)",
-        [(old,)] * 5_000,
-    )
-    await db._db.conn.commit()
+    async with db._db.transaction() as session:
+        await session.executemany(
+            "INSERT INTO usage (conversation, channel, user_id, model, input_tokens,"
+            " output_tokens, created_at) VALUES ('c', 'C', 'U', 'm', 1, 1, ?)",
+            [(old,)] * 5_000,
+        )
 
     late: list[float] = []
     reads: list[float] = []
@@ -158,7 +157,7 @@ async def test_a_large_backlog_goes_in_batches_that_never_hold_up_the_loop(
 async def test_the_running_bot_starts_the_job_only_when_retention_is_set(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = await open_store(f"sqlite:///{tmp_path / 'bot.db'}")
+    store = await SQLiteStore.open(tmp_path / "bot.db")
     await add_conversation(store, "old", age_days=3)
     await store.close()
 

@@ -1,4 +1,9 @@
-"""The SQLite store against a real temporary database file."""
+"""The store's behaviour, each test once on SQLite (a temporary file) and once on PostgreSQL
+(a database of its own on the session's server): the ``backend`` fixture in ``conftest``.
+
+What only one database has (SQLite's pragmas and query plans, PostgreSQL's advisory lock and
+URLs) is in ``test_storage_sqlite.py`` and ``test_storage_postgres.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,10 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
-import aiosqlite
 import pytest
 
-import storage.migrate as migrate_module
 from bot.budgets import day_start
 from storage import (
     Expired,
@@ -21,349 +22,58 @@ from storage import (
     NewItem,
     Outcome,
     SQLiteStore,
+    SQLStore,
     Store,
     StoreClosedError,
     UsageRecord,
     UsageTotals,
-    open_store,
-    sqlite_path_from_url,
 )
-from storage.history import LOAD_HISTORY_SQL, fit_history
-from storage.migrate import Migration, load_migrations, split_statements
+from storage.history import fit_history
+from storage.migrate import Migration
+from storage.postgres import PostgresStore
 from tests.helpers import append_items, count_items, pending
-
-EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
-    (
-        "index",
-        "conversation_files_by_file",
-        "conversation_files",
-        "CREATE INDEX conversation_files_by_file ON conversation_files (sha256)",
-    ),
-    (
-        "index",
-        "conversations_by_age",
-        "conversations",
-        "CREATE INDEX conversations_by_age ON conversations (updated_at)",
-    ),
-    (
-        "index",
-        "observed_messages_by_age",
-        "observed_messages",
-        "CREATE INDEX observed_messages_by_age ON observed_messages (created_at)",
-    ),
-    (
-        "index",
-        "processed_events_by_conversation",
-        "processed_events",
-        "CREATE INDEX processed_events_by_conversation ON processed_events (conversation)",
-    ),
-    (
-        "index",
-        "processed_events_finished",
-        "processed_events",
-        "CREATE INDEX processed_events_finished ON processed_events (finished_at)\n"
-        "    WHERE finished_at IS NOT NULL",
-    ),
-    (
-        "index",
-        "processed_events_unfinished",
-        "processed_events",
-        "CREATE INDEX processed_events_unfinished ON processed_events (claimed_at)\n"
-        "    WHERE status = 'claimed'",
-    ),
-    ("index", "sqlite_autoindex_channel_settings_1", "channel_settings", None),
-    ("index", "sqlite_autoindex_conversation_files_1", "conversation_files", None),
-    ("index", "sqlite_autoindex_conversations_1", "conversations", None),
-    ("index", "sqlite_autoindex_file_annotations_1", "file_annotations", None),
-    ("index", "sqlite_autoindex_files_1", "files", None),
-    ("index", "sqlite_autoindex_history_items_1", "history_items", None),
-    ("index", "sqlite_autoindex_observed_messages_1", "observed_messages", None),
-    ("index", "sqlite_autoindex_processed_events_1", "processed_events", None),
-    ("index", "sqlite_autoindex_state_1", "state", None),
-    (
-        "index",
-        "usage_by_age",
-        "usage",
-        "CREATE INDEX usage_by_age ON usage (created_at)",
-    ),
-    (
-        "index",
-        "usage_by_channel",
-        "usage",
-        "CREATE INDEX usage_by_channel ON usage (channel, created_at)",
-    ),
-    (
-        "index",
-        "usage_by_conversation",
-        "usage",
-        "CREATE INDEX usage_by_conversation ON usage (conversation, created_at)",
-    ),
-    (
-        "index",
-        "usage_by_user",
-        "usage",
-        "CREATE INDEX usage_by_user ON usage (user_id, created_at)",
-    ),
-    (
-        "index",
-        "usage_by_workspace",
-        "usage",
-        "CREATE INDEX usage_by_workspace ON usage (workspace, created_at)"
-        " WHERE workspace IS NOT NULL",
-    ),
-    (
-        "table",
-        "channel_settings",
-        "channel_settings",
-        """CREATE TABLE channel_settings (
-    channel TEXT NOT NULL,
-    name TEXT NOT NULL,
-    value TEXT NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (channel, name)
-) STRICT""",
-    ),
-    (
-        "table",
-        "conversation_files",
-        "conversation_files",
-        """CREATE TABLE conversation_files (
-    conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
-    sha256 TEXT NOT NULL REFERENCES files (sha256),
-    name TEXT NOT NULL,
-    added_at REAL NOT NULL,
-    PRIMARY KEY (conversation_id, sha256)
-) STRICT""",
-    ),
-    (
-        "table",
-        "conversations",
-        "conversations",
-        """CREATE TABLE conversations (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-) STRICT""",
-    ),
-    (
-        "table",
-        "file_annotations",
-        "file_annotations",
-        """CREATE TABLE file_annotations (
-    conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
-    file_sha256 TEXT NOT NULL,
-    annotations_json TEXT NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (conversation_id, file_sha256)
-) STRICT""",
-    ),
-    (
-        "table",
-        "files",
-        "files",
-        """CREATE TABLE files (
-    sha256 TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    mime_type TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    created_at REAL NOT NULL
-) STRICT""",
-    ),
-    (
-        "table",
-        "history_items",
-        "history_items",
-        """CREATE TABLE history_items (
-    conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
-    item_json TEXT NOT NULL,
-    tokens INTEGER NOT NULL CHECK (tokens >= 0),
-    turn_start INTEGER NOT NULL CHECK (turn_start IN (0, 1)),
-    PRIMARY KEY (conversation_id, seq)
-) STRICT""",
-    ),
-    (
-        "table",
-        "observed_messages",
-        "observed_messages",
-        """CREATE TABLE observed_messages (
-    id INTEGER PRIMARY KEY,
-    conversation TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    author TEXT NOT NULL,
-    text TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    UNIQUE (conversation, message_id)
-) STRICT""",
-    ),
-    (
-        "table",
-        "processed_events",
-        "processed_events",
-        """CREATE TABLE processed_events (
-    event_id TEXT PRIMARY KEY,
-    conversation TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('claimed', 'answered', 'failed')),
-    claimed_at REAL NOT NULL,
-    finished_at REAL
-, address TEXT) STRICT""",
-    ),
-    (
-        "table",
-        "schema_migrations",
-        "schema_migrations",
-        """CREATE TABLE schema_migrations (
-    version INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    applied_at REAL NOT NULL
-) STRICT""",
-    ),
-    (
-        "table",
-        "state",
-        "state",
-        """CREATE TABLE state (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-) STRICT""",
-    ),
-    (
-        "table",
-        "usage",
-        "usage",
-        """CREATE TABLE usage (
-    id INTEGER PRIMARY KEY,
-    conversation TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    workspace TEXT,
-    user_id TEXT NOT NULL,
-    model TEXT NOT NULL,
-    input_tokens INTEGER NOT NULL,
-    output_tokens INTEGER NOT NULL,
-    cost_usd REAL,
-    created_at REAL NOT NULL
-) STRICT""",
-    ),
-]
+from tests.stores import SQLiteBackend, StoreBackend, assert_intact, contents, item, turn
 
 
-def _conforms(store: SQLiteStore) -> Store:
-    return store  # mypy rejects this line if SQLiteStore drifts from the Store protocol
+def _conforms(sqlite: SQLiteStore, postgres: PostgresStore) -> list[Store]:
+    return [sqlite, postgres]  # mypy rejects this line if either drifts from the Store protocol
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "bot.db"
-
-
-@pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
-    opened = await SQLiteStore.open(db_path)
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-async def closing() -> AsyncIterator[Callable[[SQLiteStore], SQLiteStore]]:
-    """Register a store a test opens itself, so it is closed even when the test fails: an open
-    aiosqlite connection's worker thread would otherwise keep pytest from exiting."""
-    opened: list[SQLiteStore] = []
-
-    def register(store: SQLiteStore) -> SQLiteStore:
-        opened.append(store)
-        return store
-
-    yield register
-    for store in opened:
-        await store.close()
-
-
-async def inspect(
-    db_path: Path, sql: str, params: tuple[object, ...] = ()
-) -> list[tuple[Any, ...]]:
-    """Read the database through a second connection, as another process would."""
-    async with aiosqlite.connect(db_path) as conn:
-        return [tuple(row) for row in await conn.execute_fetchall(sql, params)]
-
-
-def item(text: str, role: str = "user") -> dict[str, Any]:
-    return {"role": role, "content": text}
-
-
-def turn(name: str, *replies: str, tokens: int = 10) -> list[NewItem]:
-    """A user message opening a turn, then one item per reply, each costing ``tokens``."""
-    return [NewItem(item(name), tokens, turn_start=True)] + [
-        NewItem(item(reply, "assistant"), tokens) for reply in replies
-    ]
-
-
-async def contents(store: SQLiteStore, conversation: str, **limits: int) -> list[str]:
-    window = {"max_items": 100_000, "max_tokens": 10**12} | limits
-    history = await store.load_history(conversation=conversation, **window)
-    return [entry.item["content"] for entry in history]
+async def store(backend: StoreBackend) -> SQLStore:
+    """A store on the test's database, migrated at open (closed by ``backend``)."""
+    return await backend.open()
 
 
 # --- schema and migrations ----------------------------------------------------------------
 
 
-async def test_fresh_database_has_exactly_the_expected_schema(
-    store: SQLiteStore, db_path: Path
-) -> None:
-    schema = await inspect(
-        db_path,
-        "SELECT type, name, tbl_name, sql FROM sqlite_master"
-        " WHERE type IN ('table', 'index') ORDER BY type, name",
-    )
-    assert schema == EXPECTED_SCHEMA
-    assert await inspect(db_path, "SELECT version, name FROM schema_migrations") == [
-        (1, "initial"),
-        (2, "events_by_conversation"),
-        (3, "observed_messages"),
-        (4, "event_addresses_and_budgets"),
-        (5, "files_by_hash"),
-        (6, "retention"),
-    ]
-    assert store.migrations_applied == (1, 2, 3, 4, 5, 6)
-
-
-async def test_pragmas_are_set_on_the_store_connection(store: SQLiteStore, db_path: Path) -> None:
-    assert await inspect(db_path, "PRAGMA journal_mode") == [("wal",)]
-    conn = store._db.conn
-    assert list(await conn.execute_fetchall("PRAGMA foreign_keys")) == [(1,)]
-    assert list(await conn.execute_fetchall("PRAGMA synchronous")) == [(1,)]  # NORMAL
-    assert list(await conn.execute_fetchall("PRAGMA busy_timeout")) == [(5000,)]
-
-
-async def test_reopening_applies_no_migration_twice(
-    db_path: Path, closing: Callable[[SQLiteStore], SQLiteStore]
-) -> None:
-    first = closing(await SQLiteStore.open(db_path))
+async def test_reopening_applies_no_migration_twice(backend: StoreBackend) -> None:
+    first = await backend.open()
     await first.close()
-    recorded = await inspect(db_path, "SELECT * FROM schema_migrations")
+    recorded = await backend.query("SELECT * FROM schema_migrations ORDER BY 1")
 
-    second = closing(await SQLiteStore.open(db_path))
+    second = await backend.open()
     await second.close()
 
     assert first.migrations_applied == (1, 2, 3, 4, 5, 6)
     assert second.migrations_applied == ()
-    assert await inspect(db_path, "SELECT * FROM schema_migrations") == recorded
+    assert await backend.query("SELECT * FROM schema_migrations ORDER BY 1") == recorded
 
 
 async def test_a_failing_migration_is_rolled_back_whole(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch, closing: Callable[[SQLiteStore], SQLiteStore]
+    backend: StoreBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await closing(await SQLiteStore.open(db_path)).close()  # at the current version
-    fresh = db_path.with_name("fresh.db")
+    await (await backend.open()).close()  # at the current version
+    fresh = await backend.new_database()
     broken = Migration(7, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
-    monkeypatch.setattr(migrate_module, "load_migrations", lambda: [*load_migrations(), broken])
+    backend.add_migrations(monkeypatch, broken)
 
-    for path in (db_path, fresh):
-        with pytest.raises(aiosqlite.OperationalError):
-            closing(await SQLiteStore.open(path))
+    for target in (None, fresh):
+        with pytest.raises(backend.bad_sql):
+            await backend.open(target)
 
-    assert await inspect(db_path, "SELECT version FROM schema_migrations") == [
+    assert await backend.query("SELECT version FROM schema_migrations ORDER BY 1") == [
         (1,),
         (2,),
         (3,),
@@ -371,118 +81,31 @@ async def test_a_failing_migration_is_rolled_back_whole(
         (5,),
         (6,),
     ]
-    assert await inspect(db_path, "SELECT name FROM sqlite_master WHERE name = 'extra'") == []
-    # A fresh file gets all pending migrations in one transaction: none of them, here.
-    assert await inspect(fresh, "SELECT version FROM schema_migrations") == []
-    assert await inspect(fresh, "SELECT name FROM sqlite_master WHERE name = 'history_items'") == []
+    assert not await backend.has_table("extra")
+    # A fresh database gets all pending migrations in one transaction: none of them, here.
+    assert await backend.query("SELECT version FROM schema_migrations", target=fresh) == []
+    assert not await backend.has_table("history_items", target=fresh)
 
 
 async def test_a_database_from_newer_code_is_refused(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch, closing: Callable[[SQLiteStore], SQLiteStore]
+    backend: StoreBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     newer = Migration(7, "newer", ("CREATE TABLE extra (x INTEGER)",))
     with monkeypatch.context() as patch:
-        patch.setattr(migrate_module, "load_migrations", lambda: [*load_migrations(), newer])
-        await closing(await SQLiteStore.open(db_path)).close()
+        backend.add_migrations(patch, newer)
+        await (await backend.open()).close()
 
     with pytest.raises(RuntimeError, match="newer than this code"):
-        closing(await SQLiteStore.open(db_path))
-
-
-def test_shipped_migrations_are_numbered_from_one() -> None:
-    migrations = load_migrations()
-    assert [(m.version, m.name) for m in migrations] == [
-        (1, "initial"),
-        (2, "events_by_conversation"),
-        (3, "observed_messages"),
-        (4, "event_addresses_and_budgets"),
-        (5, "files_by_hash"),
-        (6, "retention"),
-    ]
-    assert all(statement.endswith(";") for statement in migrations[0].statements)
-
-
-@pytest.mark.parametrize(
-    ("script", "statements"),
-    [
-        (
-            "CREATE TABLE a (x);\nCREATE TABLE b (y);\n",
-            ["CREATE TABLE a (x);", "CREATE TABLE b (y);"],
-        ),
-        ("INSERT INTO a VALUES ('x;y');", ["INSERT INTO a VALUES ('x;y');"]),
-        (
-            "CREATE TRIGGER t AFTER INSERT ON a BEGIN DELETE FROM b; DELETE FROM c; END;",
-            ["CREATE TRIGGER t AFTER INSERT ON a BEGIN DELETE FROM b; DELETE FROM c; END;"],
-        ),
-        ("-- only a comment\n", []),
-        ("CREATE TABLE a (x);\n-- trailing comment\n", ["CREATE TABLE a (x);"]),
-        (";\n-- comment\n;", []),
-    ],
-)
-def test_split_statements(script: str, statements: list[str]) -> None:
-    assert split_statements(script) == statements
-
-
-def test_split_statements_rejects_an_unterminated_statement() -> None:
-    with pytest.raises(ValueError, match="incomplete statement"):
-        split_statements("CREATE TABLE a (x);\nCREATE TABLE b (y)")
+        await backend.open()
 
 
 # --- opening by URL -----------------------------------------------------------------------
 
 
-async def test_relative_url_creates_parent_directories(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closing: Callable[[SQLiteStore], SQLiteStore]
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    opened = closing(await open_store("sqlite:///data/nested/bot.db"))
-    await opened.close()
-    assert (tmp_path / "data" / "nested" / "bot.db").is_file()
-
-
-async def test_absolute_url(tmp_path: Path, closing: Callable[[SQLiteStore], SQLiteStore]) -> None:
-    path = tmp_path / "abs" / "bot.db"
-    assert str(path).startswith("/")
-    opened = closing(await open_store(f"sqlite:///{path}"))
-    await append_items(opened, conversation="c", items=turn("hi"))
-    await opened.close()
-    assert await inspect(path, "SELECT COUNT(*) FROM history_items") == [(1,)]
-
-
-async def test_memory_url(closing: Callable[[SQLiteStore], SQLiteStore]) -> None:
-    opened = closing(await open_store("sqlite:///:memory:"))
-    await append_items(opened, conversation="c", items=turn("hi"))
-    assert await contents(opened, "c") == ["hi"]
-    await opened.close()
-
-
-@pytest.mark.parametrize(
-    ("url", "path"),
-    [
-        ("sqlite:///data/bot.db", Path("data/bot.db")),
-        ("sqlite:////abs/path.db", Path("/abs/path.db")),
-        ("sqlite:///:memory:", None),
-    ],
-)
-def test_sqlite_path_from_url(url: str, path: Path | None) -> None:
-    assert sqlite_path_from_url(url) == path
-
-
-@pytest.mark.parametrize(
-    "url",
-    ["", "sqlite://", "sqlite:///", "sqlite://host/bot.db", "postgres://u@h/db", "data/bot.db"],
-)
-async def test_other_urls_are_rejected(
-    url: str, closing: Callable[[SQLiteStore], SQLiteStore]
-) -> None:
-    with pytest.raises(ValueError, match="unsupported database URL"):
-        closing(await open_store(url))
-
-
 # --- history ------------------------------------------------------------------------------
 
 
-async def test_items_round_trip_exactly_and_in_order(store: SQLiteStore) -> None:
+async def test_items_round_trip_exactly_and_in_order(store: SQLStore) -> None:
     awkward = {
         "type": "function_call_output",
         "call_id": "call_1",
@@ -506,7 +129,7 @@ async def test_items_round_trip_exactly_and_in_order(store: SQLiteStore) -> None
     assert await count_items(store, conversation="c") == 3
 
 
-async def test_seq_continues_across_appends(store: SQLiteStore) -> None:
+async def test_seq_continues_across_appends(store: SQLStore) -> None:
     await append_items(store, conversation="c", items=turn("a", "a1"))
     await append_items(store, conversation="c", items=turn("b", "b1"))
     history = await store.load_history(conversation="c", max_items=10, max_tokens=100)
@@ -514,7 +137,7 @@ async def test_seq_continues_across_appends(store: SQLiteStore) -> None:
     assert [entry.item["content"] for entry in history] == ["a", "a1", "b", "b1"]
 
 
-async def test_conversations_are_separate(store: SQLiteStore) -> None:
+async def test_conversations_are_separate(store: SQLStore) -> None:
     await append_items(store, conversation="slack:T1:C1:1.0", items=turn("one"))
     await append_items(store, conversation="slack:T1:C1:2.0", items=turn("two"))
     assert await contents(store, "slack:T1:C1:1.0") == ["one"]
@@ -522,7 +145,7 @@ async def test_conversations_are_separate(store: SQLiteStore) -> None:
 
 
 @pytest.fixture
-async def three_turns(store: SQLiteStore) -> SQLiteStore:
+async def three_turns(store: SQLStore) -> SQLStore:
     """t1: 2 items, t2: 3 items, t3: 2 items, 10 tokens each (70 in all)."""
     await append_items(store, conversation="c", items=turn("t1", "t1a"))
     await append_items(store, conversation="c", items=turn("t2", "t2-tool", "t2a"))
@@ -543,7 +166,7 @@ async def three_turns(store: SQLiteStore) -> SQLiteStore:
     ],
 )
 async def test_max_tokens_cuts_only_before_a_turn_start(
-    three_turns: SQLiteStore, max_tokens: int, expected: list[str]
+    three_turns: SQLStore, max_tokens: int, expected: list[str]
 ) -> None:
     assert await contents(three_turns, "c", max_tokens=max_tokens) == expected
 
@@ -560,9 +183,7 @@ async def test_max_tokens_cuts_only_before_a_turn_start(
         (0, []),
     ],
 )
-async def test_max_items_window(
-    three_turns: SQLiteStore, max_items: int, expected: list[str]
-) -> None:
+async def test_max_items_window(three_turns: SQLStore, max_items: int, expected: list[str]) -> None:
     assert await contents(three_turns, "c", max_items=max_items) == expected
 
 
@@ -581,13 +202,13 @@ def test_fit_history(rows: list[tuple[int, int, bool]], max_tokens: int, keep: i
     assert fit_history(rows, max_tokens) == keep
 
 
-async def test_unknown_conversation(store: SQLiteStore) -> None:
+async def test_unknown_conversation(store: SQLStore) -> None:
     assert await store.load_history(conversation="nope", max_items=10, max_tokens=100) == []
     assert await store.forget_conversation(conversation="nope") == Forgotten(0, 0)
 
 
 async def test_concurrent_appends_never_interleave_a_turn(
-    store: SQLiteStore, db_path: Path
+    store: SQLStore, backend: StoreBackend
 ) -> None:
     conversations = [f"conv-{n}" for n in range(20)]
 
@@ -611,11 +232,10 @@ async def test_concurrent_appends_never_interleave_a_turn(
             assert len({entry.item["call"] for entry in chunk}) == 1
             assert [entry.item["part"] for entry in chunk] == [0, 1, 2]
             assert [entry.turn_start for entry in chunk] == [True, False, False]
-    assert await inspect(db_path, "PRAGMA integrity_check") == [("ok",)]
-    assert await inspect(db_path, "PRAGMA foreign_key_check") == []
+    await assert_intact(backend)
 
 
-async def test_unserialisable_item_writes_nothing(store: SQLiteStore) -> None:
+async def test_unserialisable_item_writes_nothing(store: SQLStore) -> None:
     await append_items(store, conversation="c", items=turn("before"))
     batch = [
         NewItem(item("first"), 1, turn_start=True),
@@ -628,7 +248,7 @@ async def test_unserialisable_item_writes_nothing(store: SQLiteStore) -> None:
 
 
 async def test_database_error_mid_batch_rolls_back_the_whole_batch(
-    store: SQLiteStore, db_path: Path
+    store: SQLStore, backend: StoreBackend
 ) -> None:
     await append_items(store, conversation="c", items=turn("before"))
     batch = [
@@ -636,13 +256,13 @@ async def test_database_error_mid_batch_rolls_back_the_whole_batch(
         NewItem(item("negative tokens"), -1),  # violates CHECK (tokens >= 0)
         NewItem(item("third"), 1),
     ]
-    with pytest.raises(aiosqlite.IntegrityError):
+    with pytest.raises(backend.rejected):
         await append_items(store, conversation="new", items=batch)
-    with pytest.raises(aiosqlite.IntegrityError):
+    with pytest.raises(backend.rejected):
         await append_items(store, conversation="c", items=batch)
 
     assert await contents(store, "c") == ["before"]
-    assert await inspect(db_path, "SELECT key FROM conversations") == [("c",)]
+    assert await backend.query("SELECT key FROM conversations") == [("c",)]
     # The failed transaction was rolled back and the lock released: the store still works.
     await append_items(store, conversation="c", items=turn("after"))
     history = await store.load_history(conversation="c", max_items=10, max_tokens=100)
@@ -653,7 +273,7 @@ async def test_database_error_mid_batch_rolls_back_the_whole_batch(
 
 
 async def test_cancelled_appends_leave_whole_turns_and_a_usable_store(
-    store: SQLiteStore, db_path: Path
+    store: SQLStore, backend: StoreBackend
 ) -> None:
     for yields in range(8):
         task = asyncio.create_task(append_items(store, conversation="c", items=turn("x", "y", "z")))
@@ -672,11 +292,11 @@ async def test_cancelled_appends_leave_whole_turns_and_a_usable_store(
             turns.append([])
         turns[-1].append(entry.item["content"])
     assert all(t in (["x", "y", "z"], ["ok", "ok2"]) for t in turns)
-    assert await inspect(db_path, "PRAGMA integrity_check") == [("ok",)]
+    await assert_intact(backend)
 
 
 async def test_complete_turn_writes_items_usage_and_answer_together(
-    store: SQLiteStore, db_path: Path
+    store: SQLStore, backend: StoreBackend
 ) -> None:
     await append_items(store, conversation="c", items=turn("earlier"))
     assert await store.claim_event(event_id="Ev1", conversation="c")
@@ -691,24 +311,26 @@ async def test_complete_turn_writes_items_usage_and_answer_together(
     assert await contents(store, "c") == ["earlier", "question", "answer"]
     assert await store.usage_totals(conversation="c") == UsageTotals(1, 100, 10, 0.5)
     assert await pending(store) == []
-    assert await inspect(db_path, "SELECT status FROM processed_events") == [("answered",)]
+    assert await backend.query("SELECT status FROM processed_events") == [("answered",)]
 
 
-async def test_complete_turn_without_usage_or_event(store: SQLiteStore, db_path: Path) -> None:
+async def test_complete_turn_without_usage_or_event(store: SQLStore, backend: StoreBackend) -> None:
     await store.complete_turn(conversation="c", items=turn("q", "a"), usage=None, event_id=None)
     assert await contents(store, "c") == ["q", "a"]
     assert await store.usage_totals() == UsageTotals(0, 0, 0, 0.0)
-    assert await inspect(db_path, "SELECT COUNT(*) FROM processed_events") == [(0,)]
+    assert await backend.query("SELECT COUNT(*) FROM processed_events") == [(0,)]
 
 
-async def test_complete_turn_marks_an_unclaimed_event_answered(store: SQLiteStore) -> None:
+async def test_complete_turn_marks_an_unclaimed_event_answered(store: SQLStore) -> None:
     await store.complete_turn(conversation="c", items=turn("q"), usage=None, event_id="Ev9")
     assert await store.claim_event(event_id="Ev9", conversation="c") is False
     assert await pending(store) == []
 
 
 @pytest.mark.parametrize("broken", ["items", "usage"])
-async def test_complete_turn_is_all_or_nothing(store: SQLiteStore, broken: str) -> None:
+async def test_complete_turn_is_all_or_nothing(
+    store: SQLStore, backend: StoreBackend, broken: str
+) -> None:
     assert await store.claim_event(event_id="Ev1", conversation="c")
     items = turn("question", "answer")
     usage = usage_record(conversation="c")
@@ -717,7 +339,7 @@ async def test_complete_turn_is_all_or_nothing(store: SQLiteStore, broken: str) 
     else:
         usage = usage_record(conversation="c", input_tokens="many")  # type: ignore[arg-type]
 
-    with pytest.raises(aiosqlite.IntegrityError):
+    with pytest.raises(backend.rejected):
         await store.complete_turn(conversation="c", items=items, usage=usage, event_id="Ev1")
 
     assert await count_items(store, conversation="c") == 0
@@ -726,7 +348,7 @@ async def test_complete_turn_is_all_or_nothing(store: SQLiteStore, broken: str) 
 
 
 async def test_forget_conversation_forgets_its_files_and_annotations_but_keeps_usage(
-    three_turns: SQLiteStore, db_path: Path
+    three_turns: SQLStore, backend: StoreBackend
 ) -> None:
     """``/reset``: history, file links, annotations and observed messages go; a file's bytes
     go unless another conversation still links them; usage (no text, counted by budgets)
@@ -760,47 +382,20 @@ async def test_forget_conversation_forgets_its_files_and_annotations_but_keeps_u
     assert await store.load_annotations(conversation="other", file_sha256=shared.sha256) == [{}]
     assert await contents(store, "other") == ["keep me"]
     assert (await store.usage_totals(conversation="c")).turns == 1
-    assert await inspect(db_path, "SELECT COUNT(*) FROM files") == [(1,)]
+    assert await backend.query("SELECT COUNT(*) FROM files") == [(1,)]
 
     assert await store.forget_conversation(conversation="c") == Forgotten(0, 0)
     await append_items(store, conversation="c", items=turn("fresh"))
     assert await contents(store, "c") == ["fresh"]
     assert await store.forget_conversation(conversation="other") == Forgotten(items=1, files=1)
-    assert await inspect(db_path, "SELECT COUNT(*) FROM files") == [(0,)]
-
-
-async def test_load_history_reads_a_bounded_window_through_the_index(
-    store: SQLiteStore, db_path: Path
-) -> None:
-    big = [NewItem({"n": n}, 1, turn_start=n % 2 == 0) for n in range(10_000)]
-    await append_items(store, conversation="big", items=big)
-    await append_items(store, conversation="small", items=big[:10])
-    assert await count_items(store, conversation="big") == 10_000
-
-    # The statement load_history runs, and only that one.
-    traced: list[str] = []
-    await store._db.conn.set_trace_callback(traced.append)
-    history = await store.load_history(conversation="big", max_items=50, max_tokens=10_000)
-    assert traced == [LOAD_HISTORY_SQL.replace("key = ?", "key = 'big'").replace("?", "50")]
-    assert [entry.item["n"] for entry in history] == list(range(9_950, 10_000))
-
-    plan = [
-        row[3]
-        for row in await inspect(db_path, f"EXPLAIN QUERY PLAN {LOAD_HISTORY_SQL}", ("big", 50))
-    ]
-    assert (
-        "SEARCH history_items USING INDEX sqlite_autoindex_history_items_1 (conversation_id=?)"
-        in plan
-    )
-    assert not any(step.startswith("SCAN") for step in plan), plan
-    assert not any("TEMP B-TREE" in step for step in plan), plan  # no sort of the whole set
+    assert await backend.query("SELECT COUNT(*) FROM files") == [(0,)]
 
 
 # --- files and annotations ----------------------------------------------------------------
 
 
 async def test_same_bytes_are_stored_once_across_conversations(
-    store: SQLiteStore, db_path: Path
+    store: SQLStore, backend: StoreBackend
 ) -> None:
     data = b"%PDF-1.7 the same bytes"
     first = await store.save_file(
@@ -817,7 +412,7 @@ async def test_same_bytes_are_stored_once_across_conversations(
     assert first.sha256 == hashlib.sha256(data).hexdigest()
     assert (first.name, second.name) == ("report.pdf", "copy.pdf")
     assert first.size == len(data)
-    assert await inspect(db_path, "SELECT COUNT(*) FROM files") == [(2,)]
+    assert await backend.query("SELECT COUNT(*) FROM files") == [(2,)]
     assert await store.get_file_bytes(sha256=first.sha256) == data
     assert await store.get_file_bytes(sha256="0" * 64) is None
     assert await store.list_files(conversation="c1") == [first]
@@ -826,7 +421,7 @@ async def test_same_bytes_are_stored_once_across_conversations(
 
 
 async def test_saving_the_same_file_again_in_a_conversation_keeps_one_link(
-    store: SQLiteStore,
+    store: SQLStore,
 ) -> None:
     await store.save_file(conversation="c", name="a.txt", mime_type="text/plain", data=b"x")
     renamed = await store.save_file(
@@ -836,7 +431,7 @@ async def test_saving_the_same_file_again_in_a_conversation_keeps_one_link(
     assert renamed.name == "b.txt"
 
 
-async def test_annotations_save_overwrite_load(store: SQLiteStore) -> None:
+async def test_annotations_save_overwrite_load(store: SQLStore) -> None:
     sha = "a" * 64
     assert await store.load_annotations(conversation="c", file_sha256=sha) is None
 
@@ -854,16 +449,14 @@ async def test_annotations_save_overwrite_load(store: SQLiteStore) -> None:
 # --- exactly-once processing --------------------------------------------------------------
 
 
-async def test_claim_event_only_once_even_after_reopening(
-    db_path: Path, closing: Callable[[SQLiteStore], SQLiteStore]
-) -> None:
-    store = closing(await SQLiteStore.open(db_path))
+async def test_claim_event_only_once_even_after_reopening(backend: StoreBackend) -> None:
+    store = await backend.open()
     assert await store.claim_event(event_id="Ev1", conversation="c") is True
     assert await store.claim_event(event_id="Ev1", conversation="c") is False
     assert await store.claim_event(event_id="Ev2", conversation="d") is True
     await store.close()
 
-    reopened = closing(await SQLiteStore.open(db_path))
+    reopened = await backend.open()
     try:
         assert await reopened.claim_event(event_id="Ev1", conversation="c") is False
         assert await pending(reopened) == [("Ev1", "c"), ("Ev2", "d")]
@@ -878,23 +471,22 @@ async def test_claim_event_only_once_even_after_reopening(
         assert await reopened.claim_event(event_id="Ev2", conversation="d") is False
     finally:
         await reopened.close()
-    rows = await inspect(
-        db_path, "SELECT event_id, status, finished_at IS NOT NULL FROM processed_events"
+    rows = await backend.query(
+        "SELECT event_id, status, finished_at IS NOT NULL FROM processed_events"
     )
     assert sorted(rows) == [("Ev1", "answered", 1), ("Ev2", "failed", 1)]
 
 
 async def test_unfinished_events_keep_their_address_and_filter_by_platform_and_age(
-    store: SQLiteStore,
+    store: SQLStore, backend: StoreBackend
 ) -> None:
     await store.claim_event(event_id="S1", conversation="slack:T:C:1", address='{"c": "C"}')
     await store.claim_event(event_id="D1", conversation="discord:g:1:2")
     await store.claim_event(event_id="S2", conversation="slack:T:C:2", address="x")
     for event_id, at in (("S1", 100.0), ("D1", 200.0), ("S2", 300.0)):
-        await store._db.conn.execute(
+        await backend.execute(
             "UPDATE processed_events SET claimed_at = ? WHERE event_id = ?", (at, event_id)
         )
-    await store._db.conn.commit()
 
     slack = await store.unfinished_events(prefix="slack:")
     assert [(e.event_id, e.address, e.claimed_at) for e in slack] == [
@@ -905,7 +497,7 @@ async def test_unfinished_events_keep_their_address_and_filter_by_platform_and_a
     assert [e.address for e in await store.unfinished_events(prefix="discord:")] == [None]
 
 
-async def test_usage_totals_by_workspace(store: SQLiteStore) -> None:
+async def test_usage_totals_by_workspace(store: SQLStore) -> None:
     await store.record_usage(usage_record(workspace="T1", created_at=10.0))
     await store.record_usage(usage_record(workspace="T1", created_at=20.0, input_tokens=5))
     await store.record_usage(usage_record(workspace="T2", created_at=20.0))
@@ -915,7 +507,7 @@ async def test_usage_totals_by_workspace(store: SQLiteStore) -> None:
     assert await store.usage_totals(workspace="T3") == UsageTotals(0, 0, 0, 0.0)
 
 
-async def test_concurrent_claims_of_one_event_have_one_winner(store: SQLiteStore) -> None:
+async def test_concurrent_claims_of_one_event_have_one_winner(store: SQLStore) -> None:
     results = await asyncio.gather(
         *(store.claim_event(event_id="Ev", conversation="c") for _ in range(20))
     )
@@ -934,7 +526,7 @@ def test_outcomes_keep_the_strings_stored_and_exported() -> None:
     }
 
 
-async def test_finish_event_rejects_unknown_outcomes(store: SQLiteStore) -> None:
+async def test_finish_event_rejects_unknown_outcomes(store: SQLStore) -> None:
     await store.claim_event(event_id="Ev1", conversation="c")
     with pytest.raises(ValueError, match="outcome"):
         await store.finish_event(event_id="Ev1", outcome="claimed")  # type: ignore[arg-type]
@@ -944,7 +536,7 @@ async def test_finish_event_rejects_unknown_outcomes(store: SQLiteStore) -> None
 # --- settings, usage, state ---------------------------------------------------------------
 
 
-async def test_channel_settings(store: SQLiteStore) -> None:
+async def test_channel_settings(store: SQLStore) -> None:
     assert await store.get_channel_setting(channel="C1", name="model") is None
     await store.set_channel_setting(channel="C1", name="model", value="a/b")
     await store.set_channel_setting(channel="C2", name="model", value="c/d")
@@ -987,7 +579,7 @@ def usage_record(
     )
 
 
-async def test_usage_totals_with_each_filter(store: SQLiteStore) -> None:
+async def test_usage_totals_with_each_filter(store: SQLStore) -> None:
     assert await store.usage_totals() == UsageTotals(0, 0, 0, 0.0)
     records = [
         usage_record(),
@@ -1014,16 +606,15 @@ async def test_usage_totals_with_each_filter(store: SQLiteStore) -> None:
 DAY = 86_400.0
 
 
-async def age(store: SQLiteStore, table: str, column: str, seconds: float, where: str) -> None:
+async def age(backend: StoreBackend, table: str, column: str, seconds: float, where: str) -> None:
     """Make rows look ``seconds`` old, as if written then."""
-    await store._db.conn.execute(
+    await backend.execute(
         f"UPDATE {table} SET {column} = ? WHERE {where}", (time.time() - seconds,)
     )
-    await store._db.conn.commit()
 
 
 async def test_expire_older_than_deletes_old_rows_in_batches_and_keeps_recent_ones(
-    store: SQLiteStore, db_path: Path
+    store: SQLStore, backend: StoreBackend
 ) -> None:
     now = time.time()
     # An old conversation with a file of its own, one shared with a recent conversation, and
@@ -1039,7 +630,7 @@ async def test_expire_older_than_deletes_old_rows_in_batches_and_keeps_recent_on
     await store.save_file(
         conversation="recent", name="s.pdf", mime_type="application/pdf", data=b"%PDF s"
     )
-    await age(store, "conversations", "updated_at", 40 * DAY, "key IN ('old', 'older')")
+    await age(backend, "conversations", "updated_at", 40 * DAY, "key IN ('old', 'older')")
     # Usage: 40 days old (twice), yesterday, today.
     for created_at in (now - 40 * DAY, now - 40 * DAY, now - DAY + 60, now):
         await store.record_usage(usage_record(conversation="old", created_at=created_at))
@@ -1050,11 +641,11 @@ async def test_expire_older_than_deletes_old_rows_in_batches_and_keeps_recent_on
         await store.claim_event(event_id=event_id, conversation="old")
     await store.finish_event(event_id="E-old", outcome=Outcome.ANSWERED)
     await store.finish_event(event_id="E-new", outcome=Outcome.ANSWERED)
-    await age(store, "processed_events", "finished_at", 40 * DAY, "event_id = 'E-old'")
-    await age(store, "processed_events", "claimed_at", 40 * DAY, "event_id IN ('E-old', 'E-cut')")
+    await age(backend, "processed_events", "finished_at", 40 * DAY, "event_id = 'E-old'")
+    await age(backend, "processed_events", "claimed_at", 40 * DAY, "event_id IN ('E-old', 'E-cut')")
     await store.observe_message(conversation="t", message_id="m1", author="U", text="a", keep=9)
     await store.observe_message(conversation="t", message_id="m2", author="U", text="b", keep=9)
-    await age(store, "observed_messages", "created_at", 40 * DAY, "message_id = 'm1'")
+    await age(backend, "observed_messages", "created_at", 40 * DAY, "message_id = 'm1'")
 
     cutoff = now - 30 * DAY
     first = await store.expire_older_than(cutoff=cutoff, limit=1)
@@ -1076,7 +667,7 @@ async def test_expire_older_than_deletes_old_rows_in_batches_and_keeps_recent_on
     assert [f.name for f in await store.list_files(conversation="recent")] == ["s.pdf"]
     assert await store.usage_totals(since=day_start(now)) == today
     assert (await store.usage_totals()).turns == 2
-    assert await inspect(db_path, "SELECT event_id FROM processed_events ORDER BY 1") == [
+    assert await backend.query("SELECT event_id FROM processed_events ORDER BY 1") == [
         ("E-cut",),
         ("E-new",),
     ]
@@ -1084,26 +675,7 @@ async def test_expire_older_than_deletes_old_rows_in_batches_and_keeps_recent_on
     assert [m.message_id for m in await store.observed_messages(conversation="t")] == ["m2"]
 
 
-async def test_expire_older_than_finds_old_rows_through_indexes(
-    store: SQLiteStore, db_path: Path
-) -> None:
-    queries = {
-        "SELECT id FROM conversations WHERE updated_at < 1 ORDER BY updated_at LIMIT 5": (
-            "conversations_by_age"
-        ),
-        "SELECT id FROM usage WHERE created_at < 1 LIMIT 5": "usage_by_age",
-        "SELECT rowid FROM processed_events WHERE finished_at IS NOT NULL AND finished_at < 1"
-        " LIMIT 5": "processed_events_finished",
-        "SELECT 1 FROM conversation_files WHERE sha256 = 'x'": "conversation_files_by_file",
-    }
-    for sql, index in queries.items():
-        plan = " ".join(row[3] for row in await inspect(db_path, f"EXPLAIN QUERY PLAN {sql}"))
-        assert f"USING COVERING INDEX {index}" in plan or f"USING INDEX {index}" in plan, plan
-    with pytest.raises(ValueError, match="limit"):
-        await store.expire_older_than(cutoff=0, limit=0)
-
-
-async def test_state(store: SQLiteStore) -> None:
+async def test_state(store: SQLStore) -> None:
     assert await store.get_state(key="commands_hash") is None
     await store.set_state(key="commands_hash", value="abc")
     await store.set_state(key="other", value="1")
@@ -1115,10 +687,8 @@ async def test_state(store: SQLiteStore) -> None:
 # --- lifecycle ----------------------------------------------------------------------------
 
 
-async def test_closed_store_refuses_work_and_close_is_idempotent(
-    db_path: Path, closing: Callable[[SQLiteStore], SQLiteStore]
-) -> None:
-    store = closing(await SQLiteStore.open(db_path))
+async def test_closed_store_refuses_work_and_close_is_idempotent(backend: StoreBackend) -> None:
+    store = await backend.open()
     await store.close()
     await store.close()
     with pytest.raises(StoreClosedError):
@@ -1127,31 +697,30 @@ async def test_closed_store_refuses_work_and_close_is_idempotent(
         await append_items(store, conversation="c", items=turn("hi"))
 
 
-async def test_everything_survives_a_reopen(
-    db_path: Path, closing: Callable[[SQLiteStore], SQLiteStore]
-) -> None:
-    store = closing(await SQLiteStore.open(db_path))
+async def test_everything_survives_a_reopen(backend: StoreBackend) -> None:
+    store = await backend.open()
     await append_items(store, conversation="c", items=turn("hi", "hello"))
     await store.set_state(key="k", value="v")
     await store.close()
 
-    reopened = closing(await SQLiteStore.open(db_path))
+    reopened = await backend.open()
     try:
         assert await contents(reopened, "c") == ["hi", "hello"]
         assert await reopened.get_state(key="k") == "v"
     finally:
         await reopened.close()
-    # A clean close checkpoints the WAL into the database file and removes it.
-    assert not await asyncio.to_thread(Path(f"{db_path}-wal").exists)
+    if isinstance(backend, SQLiteBackend):
+        # A clean close checkpoints the WAL into the database file and removes it.
+        assert not await asyncio.to_thread(Path(f"{backend.path}-wal").exists)
 
 
-async def test_two_stores_on_one_file_share_it_safely(
-    db_path: Path, closing: Callable[[SQLiteStore], SQLiteStore]
-) -> None:
-    # Like two processes starting at once: both migrate, then write concurrently; the second
-    # writer waits on busy_timeout instead of failing with "database is locked".
-    async def open_one() -> SQLiteStore:
-        return closing(await SQLiteStore.open(db_path))
+async def test_two_stores_on_one_database_share_it_safely(backend: StoreBackend) -> None:
+    # Like two processes starting at once: one migrates (SQLite: in its write transaction;
+    # PostgreSQL: under an advisory lock), then both write concurrently. On SQLite the second
+    # writer waits on busy_timeout instead of failing with "database is locked"; on
+    # PostgreSQL on the conversation's row.
+    async def open_one() -> SQLStore:
+        return await backend.open()
 
     first, second = await asyncio.gather(open_one(), open_one())
     assert sorted([first.migrations_applied, second.migrations_applied]) == [(), (1, 2, 3, 4, 5, 6)]
@@ -1169,7 +738,7 @@ async def test_two_stores_on_one_file_share_it_safely(
     assert all(entry.turn_start == (entry.seq % 2 == 1) for entry in history)
 
 
-async def test_latest_conversation_of_a_user_in_a_channel(store: SQLiteStore) -> None:
+async def test_latest_conversation_of_a_user_in_a_channel(store: SQLStore) -> None:
     assert await store.latest_conversation(user_id="U1", channel="C1") is None
     for conversation, user, channel, at in [
         ("old", "U1", "C1", 1.0),
@@ -1185,7 +754,7 @@ async def test_latest_conversation_of_a_user_in_a_channel(store: SQLiteStore) ->
 
 
 async def test_observed_messages_are_kept_few_and_taken_by_a_completed_turn(
-    store: SQLiteStore,
+    store: SQLStore,
 ) -> None:
     for n in range(5):
         await store.observe_message(
@@ -1206,7 +775,27 @@ async def test_observed_messages_are_kept_few_and_taken_by_a_completed_turn(
     assert [m.text for m in await store.observed_messages(conversation="d")] == ["other"]
 
 
-async def test_a_lone_surrogate_round_trips_through_history(store: SQLiteStore) -> None:
+async def test_a_lone_surrogate_round_trips_through_history(store: SQLStore) -> None:
     """A model can emit one; UTF-8 cannot encode it, so it is stored as a JSON escape."""
     await append_items(store, conversation="c", items=turn("odd \ud800 text", "plain é"))
     assert await contents(store, "c") == ["odd \ud800 text", "plain é"]
+
+
+async def test_nul_characters_in_chat_text_are_dropped_alike_on_both_databases(
+    store: SQLStore,
+) -> None:
+    """PostgreSQL's TEXT cannot hold NUL; in history (JSON) it is escaped and kept."""
+    await store.observe_message(
+        conversation="c", message_id="m", author="U\x00", text="a\x00b", keep=5
+    )
+    assert [(m.author, m.text) for m in await store.observed_messages(conversation="c")] == [
+        ("U", "ab")
+    ]
+    await store.set_channel_setting(channel="C", name="prompt", value="be\x00 brief")
+    assert await store.get_channel_setting(channel="C", name="prompt") == "be brief"
+    saved = await store.save_file(
+        conversation="c", name="a\x00.txt", mime_type="text/plain", data=b"x"
+    )
+    assert saved.name == "a.txt"
+    await append_items(store, conversation="c", items=turn("nul \x00 kept"))
+    assert await contents(store, "c") == ["nul \x00 kept"]
