@@ -9,10 +9,12 @@ request converter and stream handler do the protocol work (tool calls, refusals,
 this module only moves bytes, parses each SSE line with ``json.loads`` and merges text.
 
 **Coalescing.** No platform renders more than once a second, so consecutive text deltas are
-merged: the first text of a response goes out at once (first visible text is not delayed), and
-later text is gathered for up to ``coalesce_s`` before it is handed on, or sooner when anything
-else arrives (a tool call, the finish, usage) so order never changes. Text is never dropped:
-whatever is pending is handed on before the stream ends or fails.
+merged: the first text of a response goes out at once (first visible text is not delayed);
+after anything is handed on, the stream is next read when ``coalesce_s`` has passed (or at
+once when the response has ended), and all that came meanwhile is handed on together, text
+merged. Anything else (a tool call, the finish,
+usage, an error) goes after the text before it, so order never changes, and text is never
+dropped: whatever is pending is handed on before the stream ends or fails.
 
 Cost: OpenRouter reports each call's ``usage.cost`` in the stream's last chunk (asked for with
 ``usage: {include: true}``); it goes straight to the turn's ``TurnStats``.
@@ -259,53 +261,39 @@ class OpenRouterModel(Model):
     # ------------------------------------------------------------------ the stream
 
     async def _coalesced(self, http: aiohttp.ClientResponse) -> AsyncIterator[ChatCompletionChunk]:
-        """The stream's chunks, consecutive text deltas merged (see the module's docstring)."""
+        """The stream's chunks, consecutive text deltas merged (see the module's docstring).
+
+        Once something has been handed on, the next read waits for the window to close and
+        then takes every byte that came meanwhile: one wake-up per window instead of one per
+        chunk (a token every few ms), which is most of a streamed chunk's cost."""
         pending: dict[str, Any] | None = None  # a text chunk being added to
         texts: list[str] = []
-        text_seen = False
         cost_reported = False
-        handed_at = 0.0
-        for_sse = _SSE(http)
+        handed_at: float | None = None
+        sse = _SSE(http)
         while True:
-            wait = None
-            if pending is not None:
-                wait = max(0.0, handed_at + self.coalesce_s - time.monotonic())
-            try:
-                block = await for_sse.read(wait)
-            except ModelConnectionError:
-                if pending is not None:  # text that came before the break is not lost
-                    yield _merged(pending, texts)
-                raise
-            if block is None:  # the window closed with no new bytes
-                if pending is not None:
-                    yield _merged(pending, texts)
-                    pending, handed_at = None, time.monotonic()
-                continue
-            if block is _EOF:
+            if handed_at is not None:
+                await sse.gather(handed_at + self.coalesce_s - time.monotonic())
+            events = await sse.read()
+            if events is None:
                 break
-            for chunk in block:
-                if isinstance(chunk.get("error"), dict):
-                    if pending is not None:
-                        yield _merged(pending, texts)
-                        pending = None
-                    raise _stream_error(chunk["error"])
+            for chunk in events:
                 text = _text_of(chunk)
-                if text is None:
-                    if pending is not None:
-                        yield _merged(pending, texts)
-                        pending, handed_at = None, time.monotonic()
-                    cost_reported |= _report_cost(chunk.get("usage"))
-                    yield ChatCompletionChunk.model_validate(chunk)
+                if text is not None:
+                    if pending is None:
+                        pending, texts = chunk, [text]
+                    else:
+                        texts.append(text)
                     continue
-                if pending is None:
-                    pending, texts = chunk, [text]
-                else:
-                    texts.append(text)
-                if text and not text_seen:  # the response's first text goes out at once
-                    text_seen = True
+                if pending is not None:  # text first: order is kept
                     yield _merged(pending, texts)
-                    pending, handed_at = None, time.monotonic()
-            if pending is not None and time.monotonic() - handed_at >= self.coalesce_s:
+                    pending = None
+                if isinstance(chunk.get("error"), dict):
+                    raise _stream_error(chunk["error"])
+                cost_reported |= _report_cost(chunk.get("usage"))
+                yield ChatCompletionChunk.model_validate(chunk)
+                handed_at = time.monotonic()
+            if pending is not None and any(texts):
                 yield _merged(pending, texts)
                 pending, handed_at = None, time.monotonic()
         if pending is not None:
@@ -384,12 +372,9 @@ class _Post:
         await self._request.__aexit__(*exc_info)
 
 
-_EOF: Any = object()
-
-
 class _SSE:
-    """Server-sent events from a response: each read gives the JSON payloads of the events
-    that arrived complete, ``None`` when ``wait`` passed with nothing, or ``_EOF``."""
+    """Server-sent events from a response: each read gives the JSON payloads of the events that
+    have arrived complete (waiting for some if none has), or None at the end."""
 
     def __init__(self, http: aiohttp.ClientResponse) -> None:
         self._content = http.content
@@ -397,42 +382,51 @@ class _SSE:
         self._data: list[bytes] = []
         self._done = False
 
-    async def read(self, wait: float | None) -> list[dict[str, Any]] | None:
-        if self._done:
-            return _EOF  # type: ignore[no-any-return]
-        window = asyncio.timeout(wait)
+    async def gather(self, seconds: float) -> None:
+        """Let the stream gather for up to ``seconds``, less if it ends (its last chunks, the
+        finish and the usage, are not held back). A failure meanwhile is raised by ``read``."""
+        if seconds <= 0:
+            return
+        window = asyncio.timeout(seconds)
         try:
             async with window:
-                block = await self._content.readany()
-        except TimeoutError:
-            if window.expired():  # our window, not the session's read timeout
-                return None
-            raise  # the provider went silent: the retry loop's TIMEOUT
-        except aiohttp.ClientError as exc:
-            raise ModelConnectionError(f"OpenRouter stream broke: {exc}") from exc
-        if not block:
-            self._done = True
-            return _EOF  # type: ignore[no-any-return]
-        lines = (self._tail + block).split(b"\n")
-        self._tail = lines.pop()
-        if len(self._tail) > MAX_EVENT_BYTES:
-            raise ModelHTTPError(502, "the stream sent a line without end")
+                await self._content.wait_eof()
+        except (TimeoutError, aiohttp.ClientError):
+            pass
+
+    async def read(self) -> list[dict[str, Any]] | None:
         events: list[dict[str, Any]] = []
-        for line in lines:
-            line = line.rstrip(b"\r")
-            if not line:  # an event ends
-                if self._data:
-                    payload = b"\n".join(self._data)
-                    self._data = []
-                    if payload == b"[DONE]":
-                        self._done = True
-                        break
-                    parsed = json.loads(payload)
-                    if isinstance(parsed, dict):
-                        events.append(parsed)
-            elif line.startswith(b"data:"):
-                self._data.append(line[5:].lstrip(b" "))
-            # comments (": OPENROUTER PROCESSING") and other fields are ignored
+        while not events:
+            if self._done:
+                return None
+            try:
+                block = await self._content.readany()  # all that is buffered, or the next
+            except TimeoutError:
+                raise  # the session's read timeout: the provider went silent (TIMEOUT)
+            except aiohttp.ClientError as exc:
+                raise ModelConnectionError(f"OpenRouter stream broke: {exc}") from exc
+            if not block:
+                self._done = True
+                return events or None
+            lines = (self._tail + block).split(b"\n")
+            self._tail = lines.pop()
+            if len(self._tail) > MAX_EVENT_BYTES:
+                raise ModelHTTPError(502, "the stream sent a line without end")
+            for line in lines:
+                line = line.rstrip(b"\r")
+                if not line:  # an event ends
+                    if self._data:
+                        payload = b"\n".join(self._data)
+                        self._data = []
+                        if payload == b"[DONE]":
+                            self._done = True
+                            break
+                        parsed = json.loads(payload)
+                        if isinstance(parsed, dict):
+                            events.append(parsed)
+                elif line.startswith(b"data:"):
+                    self._data.append(line[5:].lstrip(b" "))
+                # comments (": OPENROUTER PROCESSING") and other fields are ignored
         return events
 
 
