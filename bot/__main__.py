@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.helptext import CHAT_HELP, HELP
+from bot.loop import run
 from bot.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -350,10 +351,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(settings.log_level, settings.secrets, file=log_file)
     try:
         if args.command == "chat":
-            return asyncio.run(_chat(settings, args.conversation))
+            return run(_chat(settings, args.conversation), settings)
         if args.command == "check":
-            return asyncio.run(_check(settings))
-        return asyncio.run(_serve(settings))
+            return run(_check(settings), settings)
+        return run(_serve(settings), settings)
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

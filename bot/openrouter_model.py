@@ -83,7 +83,9 @@ class OpenRouterModel(Model):
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._timeout_s = timeout_s
         self._api_key = api_key
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=timeout_s)
+        # No sock_read: aiohttp re-arms that timer on every packet (a token, when streaming);
+        # the stream's reads carry the idle timeout instead, one timer per read (_SSE.read).
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
         self.coalesce_s = coalesce_s
         self._session: aiohttp.ClientSession | None = None
 
@@ -270,7 +272,7 @@ class OpenRouterModel(Model):
         texts: list[str] = []
         cost_reported = False
         handed_at: float | None = None
-        sse = _SSE(http)
+        sse = _SSE(http, idle_s=self._timeout_s)
         while True:
             if handed_at is not None:
                 await sse.gather(handed_at + self.coalesce_s - time.monotonic())
@@ -376,8 +378,9 @@ class _SSE:
     """Server-sent events from a response: each read gives the JSON payloads of the events that
     have arrived complete (waiting for some if none has), or None at the end."""
 
-    def __init__(self, http: aiohttp.ClientResponse) -> None:
+    def __init__(self, http: aiohttp.ClientResponse, *, idle_s: float) -> None:
         self._content = http.content
+        self._idle_s = idle_s
         self._tail = b""
         self._data: list[bytes] = []
         self._done = False
@@ -400,9 +403,10 @@ class _SSE:
             if self._done:
                 return None
             try:
-                block = await self._content.readany()  # all that is buffered, or the next
+                async with asyncio.timeout(self._idle_s):  # the provider went silent: TIMEOUT
+                    block = await self._content.readany()  # all that is buffered, or the next
             except TimeoutError:
-                raise  # the session's read timeout: the provider went silent (TIMEOUT)
+                raise
             except aiohttp.ClientError as exc:
                 raise ModelConnectionError(f"OpenRouter stream broke: {exc}") from exc
             if not block:

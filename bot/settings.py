@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     )
     """How model calls are made: ``openrouter`` (a lean streaming client of OpenRouter's
     OpenAI-compatible API) or ``litellm`` (the Agents SDK's ``LitellmModel``)."""
+    event_loop: Literal["uvloop", "asyncio"] = Field(default="uvloop", alias="BOT_EVENT_LOOP")
+    """uvloop (when installed) or asyncio's own loop; see ``bot/loop.py``."""
     bot_temperature: float = Field(default=0.2, ge=0, le=2, alias="BOT_TEMPERATURE")
     bot_system_prompt: str = Field(default=DEFAULT_SYSTEM_PROMPT, alias="BOT_SYSTEM_PROMPT")
     or_site_url: str | None = Field(default=None, alias="OR_SITE_URL")

@@ -23,7 +23,15 @@ from bench.load.figures import SummaryRow
 from bench.load.scenarios import ANSWER_PLATFORMS, GROUPS, SCENARIOS
 
 MODEL_CLIENTS = ("litellm", "openrouter")
-COMMON = {"scenario", "model_client", "profile", "top", "profile_out", "summary_json"}
+COMMON = {
+    "scenario",
+    "model_client",
+    "event_loop",
+    "profile",
+    "top",
+    "profile_out",
+    "summary_json",
+}
 """Options of the bot process; every other option goes to the world."""
 
 
@@ -39,8 +47,14 @@ def _common(parser: argparse.ArgumentParser, *, required: bool) -> None:
     parser.add_argument(
         "--model-client",
         choices=(*MODEL_CLIENTS, "both"),
-        default="litellm",
+        default="openrouter",
         help="BOT_MODEL_CLIENT of the bot (both: one run each, figures side by side)",
+    )
+    parser.add_argument(
+        "--event-loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the bot process's event loop (BOT_EVENT_LOOP; the bot's default is uvloop)",
     )
     parser.add_argument(
         "--profile", action="store_true", help="cProfile the bot over the measured blocks"
@@ -188,7 +202,12 @@ def main() -> None:
     from bot.settings import prepare_library_environment
 
     prepare_library_environment()  # before the agent stack is imported: litellm offline, quiet
-    ok, summary = asyncio.run(run_one(args))
+    if args.event_loop == "uvloop":
+        import uvloop
+
+        ok, summary = uvloop.run(run_one(args))
+    else:
+        ok, summary = asyncio.run(run_one(args))
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps({"ok": ok, "summary": summary}))
     sys.exit(0 if ok else 1)
