@@ -25,6 +25,7 @@ import contextlib
 import logging
 import re
 import time
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from slack_sdk.errors import SlackApiError
@@ -87,6 +88,16 @@ class NativeStreaming:
             self.enabled = False
 
 
+@dataclass
+class _Message:
+    """The message being streamed or updated now."""
+
+    ts: str
+    text: str
+    full: bool = False
+    """Its text ends at a cut (the separator there dropped): nothing more goes into it."""
+
+
 class SlackReply:
     """One answer to one message, in the thread ``thread_ts`` of ``channel``."""
 
@@ -112,9 +123,7 @@ class SlackReply:
         self._show_status = show_status
         self._mode: Literal["stream", "update"] = "stream" if native.enabled else "update"
         self._pending = ""
-        self._message_ts: str | None = None
-        """The message being streamed or updated now, if any."""
-        self._message_text = ""
+        self._message: _Message | None = None
         self._last_send = 0.0
         self._pump: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
@@ -178,7 +187,7 @@ class SlackReply:
     async def fail(self, message: str) -> None:
         if self._done:
             return
-        shown = bool(self._pending or self._message_text or self.posted)
+        shown = bool(self._pending or self.posted)
         self._pending += ("\n\n" if shown else "") + f"_{message}_"
         try:
             await self._close(clear_status=True)  # never leave "is thinking…" after an error
@@ -252,7 +261,7 @@ class SlackReply:
         """Send what is pending; with ``final``, also close the current message."""
         while True:
             self._last_send = time.monotonic()
-            if self._message_ts is None and final:
+            if self._message is None and final:
                 # Complete before anything was shown (or the last message was full): plain
                 # posts, which later updates need not fit under UPDATE_BUDGET.
                 snapshot = self._pending
@@ -275,8 +284,9 @@ class SlackReply:
         is open there closed in this message and reopened in the next.
         """
         snapshot = self._pending
-        current = self._message_text if self._message_ts else ""
-        room = budget - len(current)
+        message = self._message
+        current = message.text if message else ""
+        room = 0 if message and message.full else budget - len(current)
         fence = open_fence(current) if current else None
         if len(snapshot) <= room:
             if final or room - len(snapshot) >= NEAR_FULL:
@@ -300,8 +310,9 @@ class SlackReply:
 
     async def _send_stream(self, final: bool) -> bool:
         """Native streaming; True when all pending text is sent."""
-        if self._message_ts is None:
-            snapshot, head, tail, _ = self._take(STREAM_BUDGET)
+        message = self._message
+        if message is None:
+            snapshot, head, tail, full = self._take(STREAM_BUDGET)
             if not head:
                 return True  # only a partial line so far
             try:
@@ -315,47 +326,48 @@ class SlackReply:
             except SlackApiError as exc:
                 self._fall_back(slack_error(exc))
                 return False
-            return self._opened(str(response["ts"]), snapshot, head, tail)
+            return self._opened(str(response["ts"]), snapshot, head, tail, full)
         snapshot, head, tail, full = self._take(STREAM_BUDGET, final=final)
         closing = final or full
         try:
             if closing:
                 await self._client.chat_stopStream(
-                    channel=self._channel, ts=self._message_ts, markdown_text=head or None
+                    channel=self._channel, ts=message.ts, markdown_text=head or None
                 )
             elif head:
                 await self._client.chat_appendStream(
-                    channel=self._channel, ts=self._message_ts, markdown_text=head
+                    channel=self._channel, ts=message.ts, markdown_text=head
                 )
         except SlackApiError as exc:
             # Refused, so not shown: the text goes into the next message.
             error = slack_error(exc)
             log.info("Slack stream refused (%s): continuing in a new message", error)
-            self._message_ts, self._message_text = None, ""
+            self._message = None
             if error != "msg_too_long":
                 self._fall_back(error)
             return False
-        self._message_text += head
+        message.text += head
         self._consume(snapshot, tail)
         if closing:
-            self._message_ts, self._message_text = None, ""
+            self._message = None
         return not (full and tail)
 
     async def _send_update(self, final: bool) -> bool:
         """Post-and-update mode; True when all pending text is in a message."""
-        if self._message_ts is None:
-            snapshot, head, tail, _ = self._take(UPDATE_BUDGET)
+        message = self._message
+        if message is None:
+            snapshot, head, tail, full = self._take(UPDATE_BUDGET)
             if not head:
                 return True  # only a partial line so far
             response = await self._post(head)
-            return self._opened(str(response["ts"]), snapshot, head, tail)
+            return self._opened(str(response["ts"]), snapshot, head, tail, full)
         snapshot, head, tail, full = self._take(UPDATE_BUDGET, final=final)
         if head:
             try:
                 await self._client.chat_update(
                     channel=self._channel,
-                    ts=self._message_ts,
-                    markdown_text=self._message_text + head,
+                    ts=message.ts,
+                    markdown_text=message.text + head,
                 )
             except SlackApiError as exc:
                 # msg_too_long or an edit window: leave that message as it is, continue below it.
@@ -363,18 +375,22 @@ class SlackReply:
                     "Slack refused an update (%s): continuing in a new message", slack_error(exc)
                 )
                 head, tail, full = "", snapshot, True
-        self._message_text += head
+        message.text += head
         self._consume(snapshot, tail)
         if full:
-            self._message_ts, self._message_text = None, ""
+            self._message = None
         return not (full and tail)
 
-    def _opened(self, ts: str, snapshot: str, head: str, tail: str) -> bool:
-        """A new message holds ``head``; ``tail`` waits (the next round closes this message,
-        having no room left, and goes on in another). True when nothing is left."""
+    def _opened(self, ts: str, snapshot: str, head: str, tail: str, full: bool) -> bool:
+        """A new message holds ``head``; ``tail`` waits. True when nothing is left.
+
+        ``full``: ``head`` was cut to fit, so the message ends there: the next round closes it
+        and goes on in another. Appending to it would glue ``tail`` onto ``head``, the
+        paragraph break between them dropped by the cut.
+        """
         self.posted.append(ts)
         self._status_shown = False  # Slack clears the status when the app replies
-        self._message_ts, self._message_text = ts, head
+        self._message = _Message(ts, head, full)
         self._consume(snapshot, tail)
         return not tail
 
