@@ -112,9 +112,10 @@ class SlackReply:
         self._last_send = 0.0
         self._pump: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
+        """Set once the answer ends (finish, fail or refuse): later calls change nothing, and
+        the pump leaves what is pending to the final send."""
         self._status_shown = False
         self._starting: asyncio.Task[None] | None = None
-        self._done = False
         self._ends_with_lt = False
         self.posted: list[str] = []
         """ts of every message this answer posted, in order."""
@@ -132,12 +133,12 @@ class SlackReply:
             await self._starting
 
     async def progress(self, status: str) -> None:
-        if not self._done:
+        if not self._closing.is_set():
             await self._started()
             await self._set_status(status)
 
     async def stream(self, delta: str) -> None:
-        if self._done or not delta:
+        if self._closing.is_set() or not delta:
             return
         # Model output never pings a channel; "<" and "!" may arrive in two deltas.
         if self._ends_with_lt and delta.startswith("!"):
@@ -170,7 +171,7 @@ class SlackReply:
             raise
 
     async def fail(self, message: str) -> None:
-        if self._done:
+        if self._closing.is_set():
             return
         shown = bool(self._outbox.pending or self.posted)
         self._outbox.add(("\n\n" if shown else "") + f"_{message}_")
@@ -184,9 +185,9 @@ class SlackReply:
 
     async def refuse(self, message: str) -> None:
         """Only the author sees why the bot will not answer: the channel sees nothing."""
-        if self._done:
+        if self._closing.is_set():
             return
-        self._done = True
+        self._closing.set()
         try:
             await self._client.chat_postEphemeral(
                 channel=self._channel,
@@ -200,9 +201,8 @@ class SlackReply:
     # ------------------------------------------------------------------ internals
 
     async def _close(self, *, clear_status: bool = False) -> None:
-        if self._done:
+        if self._closing.is_set():
             return
-        self._done = True
         self._closing.set()
         await self._started()
         if self._pump is not None:
