@@ -422,6 +422,17 @@ async def test_a_30000_character_answer_is_delivered_whole(
         assert all(len(m["text"]) <= 4_000 for m in messages)
 
 
+async def test_outcomes_are_counted_under_their_plain_labels(bot: Bot) -> None:
+    """Benchmarks print the adapter's counter: it reads 'answered', not an enum's repr."""
+    await bot.deliver(app_mention(f"{BOT} hi"))
+    await bot.deliver(bot_message("beep"))
+    await bot.answered()
+    await eventually(lambda: bot.adapter.outcomes["ignored"] >= 1)
+
+    assert {type(label) for label in bot.adapter.outcomes} == {str}
+    assert "'answered': 1" in repr(dict(bot.adapter.outcomes))
+
+
 async def test_streaming_is_coalesced_and_single_flight(start_bot: BotFactory) -> None:
     bot = await start_bot(SLACK_STREAM_INTERVAL=0.3)
     bot.slack.latency = 0.05
