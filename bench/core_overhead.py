@@ -58,6 +58,7 @@ from bench._shared import GcWatch, StatsTable, percentile  # noqa: E402
 from bot.context import TurnContext  # noqa: E402
 from bot.core import Core  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
+from bot.results import Outcome  # noqa: E402
 from bot.wiring import Services, build_core, open_services  # noqa: E402
 from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
 from tests.helpers import message  # noqa: E402
@@ -233,7 +234,7 @@ def core_turn(core: Core, phase: str, conversations: int) -> Turn:
     async def turn(i: int) -> None:
         event = message("hello", conversation=f"bench:T1:{phase}:{i % conversations}")
         result = await core.handle(event, reply)
-        if result.outcome != "answered":
+        if result.outcome is not Outcome.ANSWERED:
             raise RuntimeError(f"core turn {result.outcome}: {result.error}")
 
     return turn

@@ -74,12 +74,11 @@ USER_MESSAGES: dict[ErrorKind, str] = {
     ErrorKind.TOOL: "A tool failed while answering. Please try again.",
     ErrorKind.CUT_OFF: "The answer was cut off because the model provider failed mid-answer. "
     "You can ask again.",
-    ErrorKind.USER_RATE_LIMIT: "You're sending messages faster than I can take them. "
-    "Please wait a minute, then try again.",
-    ErrorKind.UNDELIVERABLE: "I couldn't post my answer here.",
-    ErrorKind.BUDGET: "Today's usage limit is reached. It resets at midnight UTC.",
     ErrorKind.INTERNAL: "Something went wrong on my side. Please try again.",
 }
+"""The line for each kind a model call, a tool or the core can fail with. The admission's
+kinds have none: its refusals (``USER_RATE_LIMIT``, ``BUDGET``) are worded where they are made,
+with when to try again, and an ``UNDELIVERABLE`` answer has nowhere to be shown."""
 
 
 CUT_LINES: dict[ErrorKind, str] = {

@@ -9,6 +9,8 @@ from bot.errors import ErrorKind
 from bot.events import Event
 from storage.base import Outcome
 
+__all__ = ["Outcome", "TurnResult", "user_key"]
+
 
 @dataclass(slots=True)
 class TurnResult:

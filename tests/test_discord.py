@@ -176,6 +176,18 @@ async def test_plain_channel_chatter_is_ignored(bot: Bot) -> None:
     assert bot.openrouter.chat_requests == []
 
 
+async def test_outcomes_are_counted_under_their_plain_labels(bot: Bot) -> None:
+    """Benchmarks print the adapter's counter: it reads 'answered', not an enum's repr."""
+    fake = bot.discord
+    await fake.send_user_message(content=f"{fake.bot.mention} hi")
+    await fake.send_user_message(content="just talking")
+    await bot.answered()
+    await eventually(lambda: bot.adapter.outcomes["ignored"] >= 1)
+
+    assert {type(label) for label in bot.adapter.outcomes} == {str}
+    assert "'answered': 1" in repr(dict(bot.adapter.outcomes))
+
+
 async def test_a_thread_is_one_conversation(bot: Bot) -> None:
     fake = bot.discord
     thread = fake.thread

@@ -32,7 +32,7 @@ from adapters.slack import SlackAdapter
 from bot.access import REFUSAL
 from bot.attachments import decode_text
 from bot.core import Core
-from bot.errors import ErrorKind, failure_line, turn_failure
+from bot.errors import USER_MESSAGES, ErrorKind, failure_line, turn_failure
 from bot.logs import KeyValueFormatter, setup_logging
 from bot.settings import Settings
 from bot.turn import EMPTY_MESSAGE_REPLY
@@ -1540,7 +1540,7 @@ def test_each_failure_gets_the_line_that_is_true_for_it(
 
 
 def test_every_kind_has_its_own_line() -> None:
-    lines = [failure_line(kind) for kind in ErrorKind]
+    lines = [failure_line(kind) for kind in USER_MESSAGES]
     assert len(set(lines)) == len(lines)
     assert all(line.endswith((".", "?")) and len(line) < 160 for line in lines)
 

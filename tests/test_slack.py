@@ -20,7 +20,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import SlackAdapter
-from adapters.slack.reply import NativeStreaming, SlackReply
+from adapters.slack.reply import STREAM_BUDGET, UPDATE_BUDGET, NativeStreaming, SlackReply
 from bot.core import SHUTDOWN_LINE, Core
 from bot.recovery import RESTART_LINE
 from bot.wiring import build_core, open_services
@@ -422,6 +422,17 @@ async def test_a_30000_character_answer_is_delivered_whole(
         assert all(len(m["text"]) <= 4_000 for m in messages)
 
 
+async def test_outcomes_are_counted_under_their_plain_labels(bot: Bot) -> None:
+    """Benchmarks print the adapter's counter: it reads 'answered', not an enum's repr."""
+    await bot.deliver(app_mention(f"{BOT} hi"))
+    await bot.deliver(bot_message("beep"))
+    await bot.answered()
+    await eventually(lambda: bot.adapter.outcomes["ignored"] >= 1)
+
+    assert {type(label) for label in bot.adapter.outcomes} == {str}
+    assert "'answered': 1" in repr(dict(bot.adapter.outcomes))
+
+
 async def test_streaming_is_coalesced_and_single_flight(start_bot: BotFactory) -> None:
     bot = await start_bot(SLACK_STREAM_INTERVAL=0.3)
     bot.slack.latency = 0.05
@@ -706,6 +717,32 @@ async def test_update_mode_continues_below_a_message_slack_will_not_grow(slack: 
     assert normalize(thread_text(slack, ts)) == normalize(
         "".join(f"line {n} " + "y" * 80 + "\n" for n in range(30))
     )
+
+
+@pytest.mark.parametrize(
+    ("native", "opens"), [(True, "chat.startStream"), (False, "chat.postMessage")]
+)
+async def test_a_message_opened_with_more_than_it_holds_ends_at_its_cut(
+    native: bool, opens: str
+) -> None:
+    """More text waits than one message holds when a message is opened (a pump held up by a
+    busy CPU): the cut that fits the first message ends it, its paragraph break dropped; the
+    rest goes on in the next message, never glued onto the first paragraph's last word."""
+    budget = STREAM_BUDGET if native else UPDATE_BUDGET
+    # first fits one message with a few hundred characters to spare: room the next round
+    # must not fill with the start of second.
+    first = "First " + " ".join(f"alpha{i}" for i in range(budget // 10))
+    second = "Second " + " ".join(f"beta{i}" for i in range(budget // 10))
+    async with FakeSlack() as slack:
+        reply, ts = await reply_for(slack, native=native)
+        await reply.stream(f"{first}\n\n{second}")
+        await slack.wait_for_call(opens)  # the pump is sending: finish() does not post it whole
+        await reply.finish()
+
+        texts = [m["text"] for m in slack.thread("C123", ts) if m.get("bot_id")]
+    assert texts[0] == first
+    assert normalize("\n".join(texts)) == normalize(f"{first} {second}")
+    assert all(len(text) <= budget for text in texts)
 
 
 async def test_model_output_never_pings_a_channel(slack: FakeSlack) -> None:

@@ -66,7 +66,8 @@ class DiscordAdapter:
         the process supervisor restarts it."""
         self.message_content = False
         self.outcomes: Counter[str] = Counter()
-        """How the messages and commands that reached the adapter ended, for logs and metrics."""
+        """How the messages and commands that reached the adapter ended, for logs and metrics:
+        counted by ``Outcome`` value (``answered``, ``refused``, ``ignored``...)."""
         self._cdn: aiohttp.ClientSession | None = None
         """Attachment downloads (Discord's CDN needs no token; discord.py's session is private)."""
 

@@ -193,7 +193,7 @@ class SlashCommands:
             event = dataclasses.replace(event, address=json.dumps({"channel": place.channel_id}))
             refused = await self.core.admit(event, tell_privately)
             if refused is not None:
-                self._outcomes[refused.outcome] += 1
+                self._outcomes[refused.outcome.value] += 1
                 return
             admitted = True
             await interaction.response.defer(thinking=True)
@@ -213,4 +213,4 @@ class SlashCommands:
             interval_s=1.5,
         )
         result = await self.core.handle(event, reply, admitted=admitted)
-        self._outcomes[result.outcome] += 1
+        self._outcomes[result.outcome.value] += 1

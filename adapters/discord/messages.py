@@ -44,6 +44,7 @@ from adapters.discord.translate import (
     strip_bot_mention,
 )
 from bot.events import Attachment, AttachmentUnavailable, ConversationKey, EventKind
+from bot.results import Outcome
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class MessageHandler:
         if place is None:
             if mentioned:
                 await _say(message, NOT_LOADED)
-            self._outcomes["refused"] += 1
+            self._outcomes[Outcome.REFUSED.value] += 1
             return
         conversation = place_conversation(place)
         kind = EventKind.DIRECT_MESSAGE if place.is_dm else EventKind.MENTION
@@ -121,7 +122,7 @@ class MessageHandler:
                 required = await self.core.conversations.mention_required(channel_key(place))
                 follows_up = required is not True
             if not follows_up:
-                self._outcomes["ignored"] += 1
+                self._outcomes[Outcome.IGNORED.value] += 1
                 return
         event = message_event(
             message_id=message.id,
@@ -154,7 +155,7 @@ class MessageHandler:
             # Discord hides this message's text from a bot without the intent.
             if not place.is_thread and self.core.allows(event):
                 await _say(message, NEED_MENTION)
-            self._outcomes["ignored"] += 1
+            self._outcomes[Outcome.IGNORED.value] += 1
             return
         target: discord.abc.Messageable = message.channel
         admitted = False
@@ -165,7 +166,7 @@ class MessageHandler:
         ):
             # A new thread is visible to everyone: the author is checked before it opens.
             if await self.core.admit(event, tell_privately) is not None:
-                self._outcomes["refused"] += 1
+                self._outcomes[Outcome.REFUSED.value] += 1
                 return
             admitted = True
             thread = await message.create_thread(name=_thread_name(message, me.id))
@@ -188,7 +189,7 @@ class MessageHandler:
         await self.core.conversations.remember_message(f"discord:{message.id}", conversation)
         reply = self._reply_to(message, target, conversation, tell_privately)
         result = await self.core.handle(event, reply, admitted=admitted)
-        self._outcomes[result.outcome] += 1
+        self._outcomes[result.outcome.value] += 1
 
     async def _place_of_message(
         self, client: discord.Client, message: discord.Message, *, addressed: bool

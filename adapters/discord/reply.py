@@ -126,10 +126,11 @@ class DiscordReply:
         self._last_edit = 0.0
         self._changed = asyncio.Event()
         self._closing = asyncio.Event()
+        """Set once the answer ends (finish, fail or refuse): later calls change nothing, and
+        the pump leaves what is pending to the final render."""
         self._opened = False
         """The answer's first message was sent (notices do not count)."""
         self._pump: asyncio.Task[None] | None = None
-        self._done = False
         self.messages: list[int] = []
 
     # ------------------------------------------------------------------ the Reply protocol
@@ -141,14 +142,14 @@ class DiscordReply:
             self._typing_held = True
 
     async def stream(self, delta: str) -> None:
-        if self._done or not delta:
+        if self._closing.is_set() or not delta:
             return
         self._text += delta
         self._status = ""
         self._poke()
 
     async def progress(self, status: str) -> None:
-        if self._done:
+        if self._closing.is_set():
             return
         self._status = status
         self._poke()
@@ -164,15 +165,15 @@ class DiscordReply:
         await self._close()
 
     async def fail(self, message: str) -> None:
-        if self._done:
+        if self._closing.is_set():
             return
         self._text += ("\n\n" if self._text.strip() or self._opened else "") + f"*{message}*"
         await self._close()
 
     async def refuse(self, message: str) -> None:
-        if self._done:
+        if self._closing.is_set():
             return
-        self._done = True
+        self._closing.set()
         try:
             await self._send_private(f"*{message}*")
         except discord.HTTPException as exc:  # e.g. 50007: the user takes no DMs
@@ -201,9 +202,8 @@ class DiscordReply:
                 log.warning("could not stream to Discord: %s", exc.status)
 
     async def _close(self) -> None:
-        if self._done:
+        if self._closing.is_set():
             return
-        self._done = True
         self._closing.set()
         self._changed.set()
         if self._pump is not None:

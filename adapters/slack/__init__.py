@@ -9,6 +9,7 @@
 - ``translate``, ``payloads``: Slack payloads -> ``bot.events.Event``, and their shape checks.
 - ``files``: attachments fetched with the bot token from Slack's own hosts only.
 - ``reply``: an answer streamed into a Slack thread (native streaming, or edits).
+- ``outbox``: which of that answer's text goes into which message, and where each one ends.
 - ``credentials``: ``python -m bot check``'s look at the tokens.
 - ``manifest.yml``: the Slack app manifest, tested against the listeners and commands.
 """

@@ -107,8 +107,9 @@ class SlackAdapter:
         """HTTP mode: the port bound (``PORT=0`` picks a free one)."""
         self._installation: Installation | None = None
         self.outcomes: Counter[str] = Counter()
-        """How the messages and commands that reached the adapter ended (answered, duplicate,
-        ignored, failed, command), for logs and metrics."""
+        """How the messages and commands that reached the adapter ended, for logs and metrics:
+        counted by ``Outcome`` value (``answered``, ``duplicate``, ``ignored``...), and as
+        ``foreign`` a request for another installation, dropped before any event is made."""
 
     async def start(self) -> None:
         """Connect (Socket Mode) or listen (HTTP); returns once Slack can reach the bot."""

@@ -141,7 +141,7 @@ class SlashCommands:
             result = await self.core.handle(
                 command_event(command, conversation=conversation), CommandReply(respond)
             )
-            self._outcomes[result.outcome] += 1
+            self._outcomes[result.outcome.value] += 1
         except Exception:
             log.exception("slash command failed", extra={"command": name})
             await respond(text="Sorry, that command failed. Please try again.")
@@ -169,7 +169,7 @@ class SlashCommands:
         # The echo is public: access, rate limit and budget are checked before it is posted.
         refused = await self.core.admit(event, tell_privately)
         if refused is not None:
-            self._outcomes[refused.outcome] += 1
+            self._outcomes[refused.outcome.value] += 1
             return
         try:
             posted = await self._client.chat_postMessage(

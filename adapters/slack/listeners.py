@@ -29,6 +29,7 @@ from adapters.slack.files import slack_attachments
 from adapters.slack.reply import NativeStreaming, SlackReply, slack_error
 from adapters.slack.translate import command_event, route_message
 from bot.events import Event
+from bot.results import Outcome
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class EventListeners:
             bot_user_id=str(context.bot_user_id or ""),
         )
         if incoming is None:
-            self._outcomes["ignored"] += 1
+            self._outcomes[Outcome.IGNORED.value] += 1
             return
         if not incoming.addressed or (
             incoming.needs_membership
@@ -109,7 +110,7 @@ class EventListeners:
             )
         ):
             await self.core.observe(incoming.event)
-            self._outcomes["ignored"] += 1
+            self._outcomes[Outcome.IGNORED.value] += 1
             return
         normalized = incoming.event
         if incoming.files:
@@ -146,7 +147,7 @@ class EventListeners:
             interval_s=self.settings.slack_stream_interval_s,
         )
         result = await self.core.handle(event, reply, admitted=admitted)
-        self._outcomes[result.outcome] += 1
+        self._outcomes[result.outcome.value] += 1
         return result
 
     async def _on_home_opened(self, event: dict[str, Any], context: AsyncBoltContext) -> None:

@@ -15,7 +15,8 @@ once and a finished answer is never held back by the interval.
 
 Slack's answer to a call decides what counts as sent: text in a call that Slack refused is sent
 again in the next message; text in a call Slack accepted never is. 429s are retried by the web
-client's retry handler, honouring ``Retry-After``.
+client's retry handler, honouring ``Retry-After``. Which text goes into which message, and where
+a message ends, is decided in ``outbox``; this module decides when to call Slack and with what.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from typing import Any, Literal
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.common.text import cut_markdown, open_fence, split_markdown
+from adapters.common.text import split_markdown
+from adapters.slack.outbox import Outbox, Piece
 from adapters.slack.translate import defuse_broadcasts
 from bot.reply import Undeliverable
 
@@ -42,10 +43,6 @@ UPDATE_BUDGET = 3_800
 """Characters per message that is posted and then updated."""
 POST_BUDGET = 11_000
 """Characters per message posted whole."""
-MIN_ROOM = 200
-"""Less room than this left in a message: close it and continue in a new one."""
-NEAR_FULL = 1_500
-"""Less room than this left after the pending text: send whole lines only."""
 FIRST_TEXT_DELAY = 0.2
 """The first text waits this long for more: an answer complete by then is one plain post
 instead of a stream's start and stop (half the calls against Slack's per-channel limits)."""
@@ -111,16 +108,14 @@ class SlackReply:
         self._interval = interval_s
         self._show_status = show_status
         self._mode: Literal["stream", "update"] = "stream" if native.enabled else "update"
-        self._pending = ""
-        self._message_ts: str | None = None
-        """The message being streamed or updated now, if any."""
-        self._message_text = ""
+        self._outbox = Outbox()
         self._last_send = 0.0
         self._pump: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
+        """Set once the answer ends (finish, fail or refuse): later calls change nothing, and
+        the pump leaves what is pending to the final send."""
         self._status_shown = False
         self._starting: asyncio.Task[None] | None = None
-        self._done = False
         self._ends_with_lt = False
         self.posted: list[str] = []
         """ts of every message this answer posted, in order."""
@@ -138,24 +133,24 @@ class SlackReply:
             await self._starting
 
     async def progress(self, status: str) -> None:
-        if not self._done:
+        if not self._closing.is_set():
             await self._started()
             await self._set_status(status)
 
     async def stream(self, delta: str) -> None:
-        if self._done or not delta:
+        if self._closing.is_set() or not delta:
             return
         # Model output never pings a channel; "<" and "!" may arrive in two deltas.
         if self._ends_with_lt and delta.startswith("!"):
             delta = "\u200b" + delta
         delta = defuse_broadcasts(delta)
         self._ends_with_lt = delta.endswith("<")
-        if not self._pending and self._pump is None:
+        if not self._outbox.pending and self._pump is None:
             # Schedule the first send FIRST_TEXT_DELAY from now (the pump waits for the interval).
             self._last_send = (
                 time.monotonic() - self._interval + min(FIRST_TEXT_DELAY, self._interval)
             )
-        self._pending += delta
+        self._outbox.add(delta)
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._run_pump())
 
@@ -176,10 +171,10 @@ class SlackReply:
             raise
 
     async def fail(self, message: str) -> None:
-        if self._done:
+        if self._closing.is_set():
             return
-        shown = bool(self._pending or self._message_text or self.posted)
-        self._pending += ("\n\n" if shown else "") + f"_{message}_"
+        shown = bool(self._outbox.pending or self.posted)
+        self._outbox.add(("\n\n" if shown else "") + f"_{message}_")
         try:
             await self._close(clear_status=True)  # never leave "is thinking…" after an error
         except Exception as exc:
@@ -190,9 +185,9 @@ class SlackReply:
 
     async def refuse(self, message: str) -> None:
         """Only the author sees why the bot will not answer: the channel sees nothing."""
-        if self._done:
+        if self._closing.is_set():
             return
-        self._done = True
+        self._closing.set()
         try:
             await self._client.chat_postEphemeral(
                 channel=self._channel,
@@ -206,9 +201,8 @@ class SlackReply:
     # ------------------------------------------------------------------ internals
 
     async def _close(self, *, clear_status: bool = False) -> None:
-        if self._done:
+        if self._closing.is_set():
             return
-        self._done = True
         self._closing.set()
         await self._started()
         if self._pump is not None:
@@ -234,7 +228,7 @@ class SlackReply:
     async def _run_pump(self) -> None:
         """Send pending text, one call at a time, no more often than the interval."""
         await self._started()
-        while self._pending and not self._closing.is_set():
+        while self._outbox.pending and not self._closing.is_set():
             wait = self._last_send + self._interval - time.monotonic()
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
@@ -252,12 +246,12 @@ class SlackReply:
         """Send what is pending; with ``final``, also close the current message."""
         while True:
             self._last_send = time.monotonic()
-            if self._message_ts is None and final:
+            if self._outbox.message is None and final:
                 # Complete before anything was shown (or the last message was full): plain
                 # posts, which later updates need not fit under UPDATE_BUDGET.
-                snapshot = self._pending
+                snapshot = self._outbox.pending
                 await self._post_whole(snapshot)
-                self._consume(snapshot, "")
+                self._outbox.posted(snapshot)
                 return
             if self._mode == "stream":
                 done = await self._send_stream(final)
@@ -267,42 +261,12 @@ class SlackReply:
                 return
             # A message was filled and closed, or the mode changed: go on with the rest.
 
-    def _take(self, budget: int, *, final: bool = False) -> tuple[str, str, str, bool]:
-        """(snapshot of pending, what goes into the current message, what waits, full).
-
-        ``full``: the current message has no more room; it is closed and the rest goes on in
-        a new one. The break falls at a paragraph or line boundary, with a code fence that
-        is open there closed in this message and reopened in the next.
-        """
-        snapshot = self._pending
-        current = self._message_text if self._message_ts else ""
-        room = budget - len(current)
-        fence = open_fence(current) if current else None
-        if len(snapshot) <= room:
-            if final or room - len(snapshot) >= NEAR_FULL:
-                return snapshot, snapshot, "", False
-            # Nearly full: send whole lines only, so that the message can end at a line break.
-            keep = snapshot.rfind("\n") + 1
-            return snapshot, snapshot[:keep], snapshot[keep:], False
-        if room >= MIN_ROOM:
-            head, tail = cut_markdown(snapshot, room, fence=fence)
-            return snapshot, head, tail, True
-        if fence is None:
-            return snapshot, "", snapshot, True
-        marker = re.match(r"\s*([`~]{3,})", fence)
-        close = "\n" + (marker.group(1) if marker else "```")
-        return snapshot, close, f"{fence}\n{snapshot}", True
-
-    def _consume(self, snapshot: str, tail: str) -> None:
-        """``snapshot`` was handled, ``tail`` of it still waits; text that arrived meanwhile
-        (``stream`` runs while a call is in flight) stays after it."""
-        self._pending = tail + self._pending[len(snapshot) :]
-
     async def _send_stream(self, final: bool) -> bool:
         """Native streaming; True when all pending text is sent."""
-        if self._message_ts is None:
-            snapshot, head, tail, _ = self._take(STREAM_BUDGET)
-            if not head:
+        message = self._outbox.message
+        if message is None:
+            piece = self._outbox.take(STREAM_BUDGET)
+            if not piece.head:
                 return True  # only a partial line so far
             try:
                 response = await self._client.chat_startStream(
@@ -310,73 +274,62 @@ class SlackReply:
                     thread_ts=self._thread_ts,
                     recipient_user_id=self._user,
                     recipient_team_id=self._team,
-                    markdown_text=head,
+                    markdown_text=piece.head,
                 )
             except SlackApiError as exc:
                 self._fall_back(slack_error(exc))
                 return False
-            return self._opened(str(response["ts"]), snapshot, head, tail)
-        snapshot, head, tail, full = self._take(STREAM_BUDGET, final=final)
-        closing = final or full
+            return self._opened(str(response["ts"]), piece)
+        piece = self._outbox.take(STREAM_BUDGET, final=final)
+        closing = final or piece.full
         try:
             if closing:
                 await self._client.chat_stopStream(
-                    channel=self._channel, ts=self._message_ts, markdown_text=head or None
+                    channel=self._channel, ts=message.ts, markdown_text=piece.head or None
                 )
-            elif head:
+            elif piece.head:
                 await self._client.chat_appendStream(
-                    channel=self._channel, ts=self._message_ts, markdown_text=head
+                    channel=self._channel, ts=message.ts, markdown_text=piece.head
                 )
         except SlackApiError as exc:
             # Refused, so not shown: the text goes into the next message.
             error = slack_error(exc)
             log.info("Slack stream refused (%s): continuing in a new message", error)
-            self._message_ts, self._message_text = None, ""
+            self._outbox.refused()
             if error != "msg_too_long":
                 self._fall_back(error)
             return False
-        self._message_text += head
-        self._consume(snapshot, tail)
-        if closing:
-            self._message_ts, self._message_text = None, ""
-        return not (full and tail)
+        return self._outbox.placed(piece, close=closing)
 
     async def _send_update(self, final: bool) -> bool:
         """Post-and-update mode; True when all pending text is in a message."""
-        if self._message_ts is None:
-            snapshot, head, tail, _ = self._take(UPDATE_BUDGET)
-            if not head:
+        message = self._outbox.message
+        if message is None:
+            piece = self._outbox.take(UPDATE_BUDGET)
+            if not piece.head:
                 return True  # only a partial line so far
-            response = await self._post(head)
-            return self._opened(str(response["ts"]), snapshot, head, tail)
-        snapshot, head, tail, full = self._take(UPDATE_BUDGET, final=final)
-        if head:
+            response = await self._post(piece.head)
+            return self._opened(str(response["ts"]), piece)
+        piece = self._outbox.take(UPDATE_BUDGET, final=final)
+        if piece.head:
             try:
                 await self._client.chat_update(
-                    channel=self._channel,
-                    ts=self._message_ts,
-                    markdown_text=self._message_text + head,
+                    channel=self._channel, ts=message.ts, markdown_text=message.text + piece.head
                 )
             except SlackApiError as exc:
                 # msg_too_long or an edit window: leave that message as it is, continue below it.
                 log.info(
                     "Slack refused an update (%s): continuing in a new message", slack_error(exc)
                 )
-                head, tail, full = "", snapshot, True
-        self._message_text += head
-        self._consume(snapshot, tail)
-        if full:
-            self._message_ts, self._message_text = None, ""
-        return not (full and tail)
+                self._outbox.refused()
+                return False
+        return self._outbox.placed(piece, close=piece.full)
 
-    def _opened(self, ts: str, snapshot: str, head: str, tail: str) -> bool:
-        """A new message holds ``head``; ``tail`` waits (the next round closes this message,
-        having no room left, and goes on in another). True when nothing is left."""
+    def _opened(self, ts: str, piece: Piece) -> bool:
+        """A new message holds ``piece.head``. True when nothing is left."""
         self.posted.append(ts)
         self._status_shown = False  # Slack clears the status when the app replies
-        self._message_ts, self._message_text = ts, head
-        self._consume(snapshot, tail)
-        return not tail
+        return self._outbox.opened(ts, piece)
 
     def _fall_back(self, error: str) -> None:
         self._native.refused(error)
