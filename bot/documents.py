@@ -165,7 +165,7 @@ class DocumentReader:
         self, model: str, messages: list[JSONDict], engine: str
     ) -> tuple[str, list[Any]]:
         """The file-parser call over the tools' HTTP session (the default model path)."""
-        from bot.openrouter_model import post_completion, wire_model
+        from bot.openrouter_http import post_completion, wire_model
 
         payload = await post_completion(
             self._http,

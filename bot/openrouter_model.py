@@ -2,19 +2,20 @@
 completions over one aiohttp session, its stream coalesced before the SDK sees it.
 
 Why not ``LitellmModel`` or the ``openai`` client: both build several pydantic objects per
-streamed chunk, and a real answer is one chunk per token. Measured on this machine for a
-500-token answer (``python -m bench.answers``): ~210 ms of CPU through ``LitellmModel``,
-~73 ms through the SDK's ``OpenAIChatCompletionsModel``, and a few ms here. The SDK's own
+streamed chunk, and a real answer is one chunk per token. Measured on this project's 2-core
+machines for a 500-token answer through Slack (``python -m bench.load --scenario answers``):
+~200 ms of CPU through ``LitellmModel``, ~12 ms here (chunks back to back). The SDK's own
 request converter and stream handler do the protocol work (tool calls, refusals, usage), so
-this module only moves bytes, parses each SSE line with ``json.loads`` and merges text.
+this module only merges text; ``bot.openrouter_http`` moves the bytes and parses each SSE
+line with ``json.loads``.
 
 **Coalescing.** No platform renders more than once a second, so consecutive text deltas are
 merged: the first text of a response goes out at once (first visible text is not delayed);
 after anything is handed on, the stream is next read when ``coalesce_s`` has passed (or at
 once when the response has ended), and all that came meanwhile is handed on together, text
-merged. Anything else (a tool call, the finish,
-usage, an error) goes after the text before it, so order never changes, and text is never
-dropped: whatever is pending is handed on before the stream ends or fails.
+merged. Anything else (a tool call, the finish, usage, an error) goes after the text before
+it, so order never changes, and text is never dropped: whatever is pending is handed on
+before the stream ends or fails.
 
 Cost: OpenRouter reports each call's ``usage.cost`` in the stream's last chunk (asked for with
 ``usage: {include: true}``); it goes straight to the turn's ``TurnStats``.
@@ -22,11 +23,10 @@ Cost: OpenRouter reports each call's ``usage.cost`` in the stream's last chunk (
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -39,33 +39,22 @@ from agents.tracing import generation_span
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response
 
-from bot.turn_stats import TURN_STATS
+from bot.openrouter_http import (
+    ModelHTTPError,
+    Post,
+    SSEReader,
+    call_started,
+    jsonable,
+    post_completion,
+    report_cost,
+    stream_error,
+    wire_model,
+)
 
 log = logging.getLogger(__name__)
 
-PROVIDER_PREFIX = "openrouter/"
 DEFAULT_COALESCE_S = 0.1
 _TEXT_KEYS = frozenset({"content", "role"})
-MAX_EVENT_BYTES = 16 * 1024 * 1024
-"""A streamed line longer than this is a broken stream, not a chunk to keep reading."""
-
-
-class ModelHTTPError(Exception):
-    """OpenRouter answered with an error status (or sent an error in the stream)."""
-
-    def __init__(self, status_code: int, message: str, headers: Mapping[str, str] | None = None):
-        super().__init__(f"OpenRouter error {status_code}: {message}")
-        self.status_code = status_code
-        self.headers = dict(headers or {})
-
-
-class ModelConnectionError(Exception):
-    """The connection to OpenRouter failed or broke before the answer was complete."""
-
-
-def wire_model(name: str) -> str:
-    """The id OpenRouter expects: ``openrouter/openai/gpt-5-mini`` -> ``openai/gpt-5-mini``."""
-    return name.removeprefix(PROVIDER_PREFIX)
 
 
 class OpenRouterModel(Model):
@@ -84,7 +73,7 @@ class OpenRouterModel(Model):
         self._timeout_s = timeout_s
         self._api_key = api_key
         # No sock_read: aiohttp re-arms that timer on every packet (a token, when streaming);
-        # the stream's reads carry the idle timeout instead, one timer per read (_SSE.read).
+        # the stream's reads carry the idle timeout instead, one timer per read (SSEReader.read).
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
         self.coalesce_s = coalesce_s
         self._session: aiohttp.ClientSession | None = None
@@ -156,7 +145,7 @@ class OpenRouterModel(Model):
         )
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-        _call_started()
+        call_started()
         response = Response(
             id=FAKE_RESPONSES_ID,
             created_at=time.time(),
@@ -242,7 +231,7 @@ class OpenRouterModel(Model):
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self._session
 
-    def _post(self, body: dict[str, Any], model_settings: ModelSettings) -> _Post:
+    def _post(self, body: dict[str, Any], model_settings: ModelSettings) -> Post:
         headers = {
             **_str_headers(model_settings),
             "Authorization": f"Bearer {self._api_key}",
@@ -257,8 +246,8 @@ class OpenRouterModel(Model):
                 bool(body.get("stream")),
                 shown,
             )
-        data = json.dumps(body, default=_jsonable)
-        return _Post(self._open_session(), self._url, data, headers)
+        data = json.dumps(body, default=jsonable)
+        return Post(self._open_session(), self._url, data, headers)
 
     # ------------------------------------------------------------------ the stream
 
@@ -272,7 +261,7 @@ class OpenRouterModel(Model):
         texts: list[str] = []
         cost_reported = False
         handed_at: float | None = None
-        sse = _SSE(http, idle_s=self._timeout_s)
+        sse = SSEReader(http, idle_s=self._timeout_s)
         while True:
             if handed_at is not None:
                 await sse.gather(handed_at + self.coalesce_s - time.monotonic())
@@ -291,8 +280,8 @@ class OpenRouterModel(Model):
                     yield _merged(pending, texts)
                     pending = None
                 if isinstance(chunk.get("error"), dict):
-                    raise _stream_error(chunk["error"])
-                cost_reported |= _report_cost(chunk.get("usage"))
+                    raise stream_error(chunk["error"])
+                cost_reported |= report_cost(chunk.get("usage"))
                 yield ChatCompletionChunk.model_validate(chunk)
                 handed_at = time.monotonic()
             if pending is not None and any(texts):
@@ -301,137 +290,7 @@ class OpenRouterModel(Model):
         if pending is not None:
             yield _merged(pending, texts)
         if not cost_reported:
-            _report_cost({})  # a call that reported no cost still counts as reported
-
-
-async def post_completion(
-    session: aiohttp.ClientSession,
-    *,
-    base_url: str,
-    api_key: str,
-    body: dict[str, Any],
-    headers: Mapping[str, str],
-    timeout_s: float,
-) -> dict[str, Any]:
-    """One chat completion, not streamed: OpenRouter's JSON answer, its cost reported to the
-    turn. Failures raise ``ModelHTTPError`` or ``ModelConnectionError`` (``bot.errors`` knows
-    both). The document reader's file-parser call uses it, on the tools' session."""
-    _call_started()
-    post = _Post(
-        session,
-        base_url.rstrip("/") + "/chat/completions",
-        json.dumps({"usage": {"include": True}, **body}, default=_jsonable),
-        {**headers, "Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
-        aiohttp.ClientTimeout(total=timeout_s),
-    )
-    async with post as response:
-        try:
-            payload = json.loads(await response.read())
-        except aiohttp.ClientError as exc:
-            raise ModelConnectionError(f"OpenRouter connection failed: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise ModelHTTPError(502, "the response is not a JSON object")
-    if isinstance(payload.get("error"), dict):
-        raise _stream_error(payload["error"])
-    if not _report_cost(payload.get("usage")):
-        _report_cost({})
-    return payload
-
-
-class _Post:
-    """``async with`` one POST: the response once its status is known to be a success."""
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        url: str,
-        data: str,
-        headers: dict[str, str],
-        timeout: aiohttp.ClientTimeout | None = None,
-    ) -> None:
-        if timeout is None:  # the session's
-            self._request = session.post(url, data=data, headers=headers)
-        else:
-            self._request = session.post(url, data=data, headers=headers, timeout=timeout)
-
-    async def __aenter__(self) -> aiohttp.ClientResponse:
-        try:
-            response = await self._request.__aenter__()
-        except aiohttp.ClientError as exc:
-            raise ModelConnectionError(f"OpenRouter connection failed: {exc}") from exc
-        if response.status >= 400:
-            try:
-                payload = await response.json(content_type=None)
-                error = payload.get("error") if isinstance(payload, dict) else None
-                message = str(error.get("message")) if isinstance(error, dict) else str(payload)
-            except (aiohttp.ClientError, ValueError):
-                message = response.reason or "no details"
-            await self._request.__aexit__(None, None, None)
-            raise ModelHTTPError(response.status, message, response.headers)
-        return response
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self._request.__aexit__(*exc_info)
-
-
-class _SSE:
-    """Server-sent events from a response: each read gives the JSON payloads of the events that
-    have arrived complete (waiting for some if none has), or None at the end."""
-
-    def __init__(self, http: aiohttp.ClientResponse, *, idle_s: float) -> None:
-        self._content = http.content
-        self._idle_s = idle_s
-        self._tail = b""
-        self._data: list[bytes] = []
-        self._done = False
-
-    async def gather(self, seconds: float) -> None:
-        """Let the stream gather for up to ``seconds``, less if it ends (its last chunks, the
-        finish and the usage, are not held back). A failure meanwhile is raised by ``read``."""
-        if seconds <= 0:
-            return
-        window = asyncio.timeout(seconds)
-        try:
-            async with window:
-                await self._content.wait_eof()
-        except (TimeoutError, aiohttp.ClientError):
-            pass
-
-    async def read(self) -> list[dict[str, Any]] | None:
-        events: list[dict[str, Any]] = []
-        while not events:
-            if self._done:
-                return None
-            try:
-                async with asyncio.timeout(self._idle_s):  # the provider went silent: TIMEOUT
-                    block = await self._content.readany()  # all that is buffered, or the next
-            except TimeoutError:
-                raise
-            except aiohttp.ClientError as exc:
-                raise ModelConnectionError(f"OpenRouter stream broke: {exc}") from exc
-            if not block:
-                self._done = True
-                return events or None
-            lines = (self._tail + block).split(b"\n")
-            self._tail = lines.pop()
-            if len(self._tail) > MAX_EVENT_BYTES:
-                raise ModelHTTPError(502, "the stream sent a line without end")
-            for line in lines:
-                line = line.rstrip(b"\r")
-                if not line:  # an event ends
-                    if self._data:
-                        payload = b"\n".join(self._data)
-                        self._data = []
-                        if payload == b"[DONE]":
-                            self._done = True
-                            break
-                        parsed = json.loads(payload)
-                        if isinstance(parsed, dict):
-                            events.append(parsed)
-                elif line.startswith(b"data:"):
-                    self._data.append(line[5:].lstrip(b" "))
-                # comments (": OPENROUTER PROCESSING") and other fields are ignored
-        return events
+            report_cost({})  # a call that reported no cost still counts as reported
 
 
 def _text_of(chunk: dict[str, Any]) -> str | None:
@@ -466,41 +325,7 @@ def _merged(first: dict[str, Any], texts: list[str]) -> ChatCompletionChunk:
     return ChatCompletionChunk.model_validate(merged)
 
 
-def _stream_error(error: dict[str, Any]) -> ModelHTTPError:
-    code = error.get("code")
-    status = code if isinstance(code, int) and 400 <= code < 600 else 502
-    return ModelHTTPError(status, str(error.get("message") or "the provider failed"))
-
-
-def _call_started() -> None:
-    stats = TURN_STATS.get()
-    if stats is not None:
-        stats.calls_started += 1
-
-
-def _report_cost(usage: Any) -> bool:
-    """Add a usage object's ``cost`` to the turn; False if ``usage`` is no usage object."""
-    if not isinstance(usage, dict):
-        return False
-    stats = TURN_STATS.get()
-    if stats is not None:
-        cost = usage.get("cost")
-        try:
-            stats.add_cost(float(cost) if cost is not None else None)
-        except (TypeError, ValueError):
-            stats.add_cost(None)
-    return True
-
-
 def _str_headers(model_settings: ModelSettings) -> dict[str, str]:
     """The settings' extra headers (attribution: ``X-Title``, ``HTTP-Referer``)."""
     extra = model_settings.extra_headers or {}
     return {k: v for k, v in extra.items() if isinstance(v, str)}
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump(exclude_unset=True)
-    if isinstance(value, set | tuple | frozenset) or hasattr(value, "__iter__"):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")

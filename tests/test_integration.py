@@ -171,8 +171,8 @@ async def test_streamed_answer_and_the_request_that_produced_it(
     deltas = reply.of("stream")
     if s.core.settings.model_client == "litellm":
         assert len(deltas) == 5, deltas  # one delta per SSE chunk, none merged or lost
-    else:  # the first text at once, the rest merged: nothing lost, nothing reordered
-        assert deltas[0] == "Lisbon is su" and len(deltas) == 2, deltas
+    else:  # what arrived together is handed on together: nothing lost, nothing reordered
+        assert 1 <= len(deltas) <= 5 and deltas[0].startswith("Lisbon is su"), deltas
     assert "".join(deltas) == text
     assert reply.calls[0] == ("start", "")
     assert reply.calls[-1] == ("finish", "")

@@ -15,7 +15,8 @@ from agents import Agent, ModelSettings, Runner, function_tool
 from agents.models.interface import ModelTracing
 
 from bot.errors import ErrorKind, classify
-from bot.openrouter_model import ModelConnectionError, ModelHTTPError, OpenRouterModel, _text_of
+from bot.openrouter_http import ModelConnectionError, ModelHTTPError
+from bot.openrouter_model import OpenRouterModel, _text_of
 from bot.turn_stats import TURN_STATS, TurnStats
 from tests.fakes.openrouter import (
     ErrorReply,
