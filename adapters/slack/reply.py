@@ -43,9 +43,10 @@ UPDATE_BUDGET = 3_800
 """Characters per message that is posted and then updated."""
 POST_BUDGET = 11_000
 """Characters per message posted whole."""
-FIRST_TEXT_DELAY = 0.2
+FIRST_TEXT_DELAY = 0.05
 """The first text waits this long for more: an answer complete by then is one plain post
-instead of a stream's start and stop (half the calls against Slack's per-channel limits)."""
+instead of a stream's start and stop (half the calls against Slack's per-channel limits).
+Short enough that nobody sees it: first visible text within 50 ms of the model's first token."""
 THINKING = "is thinking…"
 
 # Errors after which native streaming is not tried again by this process.

@@ -64,7 +64,7 @@ TARGET_CPU_500_MS = 40.0
 TARGET_SHORT_TURN_MS = 10.0
 TARGET_FIRST_TEXT_MS = 50.0
 TARGET_RSS_MB = 283.0
-FIRST_TEXT_DELAY_S = 0.2
+FIRST_TEXT_DELAY_S = 0.05
 """adapters/slack/reply.py FIRST_TEXT_DELAY: Slack's first text waits this long for more."""
 
 
