@@ -16,7 +16,7 @@ from agents.models.interface import Model
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 
 from bot.access import REFUSAL
-from bot.agent import build_agent, resilient_models
+from bot.agent import AgentStack, build_agent, resilient_models
 from bot.context import ToolConfig
 from bot.core import Core
 from bot.errors import ErrorKind, user_message
@@ -76,9 +76,7 @@ async def make_core(
     def factory(model: Model, *, settings: Settings | None = None, **values: Any) -> Core:
         s = settings or make_settings(tmp_path, **values)
         factory = resilient_models(s, lambda name: model)
-        core = Core(
-            settings=s,
-            store=store,
+        stack = AgentStack(
             agent=build_agent(s, factory(s.bot_model)),
             model_factory=factory,
             tool_config=ToolConfig(
@@ -88,6 +86,7 @@ async def make_core(
                 http_timeout_s=2,
             ),
         )
+        core = Core(settings=s, store=store, stack=stack)
         cores.append(core)
         return core
 

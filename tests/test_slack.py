@@ -609,7 +609,7 @@ async def test_healthz(bot: Bot) -> None:
         http.get(f"http://127.0.0.1:{bot.adapter.port}/healthz") as resp,
     ):
         assert resp.status == 200
-        assert await resp.json() == {"ok": True}
+        assert await resp.json() == {"ok": True}  # no "loading": the stack has loaded
 
 
 async def test_metrics_count_turns_tokens_and_queue_in_prometheus_format(bot: Bot) -> None:
