@@ -405,6 +405,7 @@ async def test_an_event_while_the_agent_stack_loads_is_acked_at_once_and_answere
     assert len(bot.openrouter.chat_requests) == 1
     assert bot.bot_messages("C123", stranger["ts"]) == []
     assert await pending(bot.core.store) == []
+    assert len(bot.slack.calls("auth.test")) == 1  # at start: bolt does not ask again
 
 
 async def test_invalid_signature_is_refused_and_nothing_happens(bot: Bot) -> None:
