@@ -129,7 +129,8 @@ async def load_stack(services: Services, base_models: ModelFactory | None = None
     # them paused the loop for 300-400 ms (seen in bench/core_overhead): freeze them out of the
     # collector's view. Only the young generations are collected first: import leaves almost
     # no garbage (~20 objects), and a full collection here was a 100-200 ms pause of the loop,
-    # in the first seconds, while events are already being taken.
+    # in the first seconds, while events are already being taken. (The few objects of events
+    # in flight right now are frozen too: a bounded few kilobytes, once.)
     gc.collect(1)
     gc.freeze()
     return stack
