@@ -716,6 +716,34 @@ async def test_socket_mode(start_bot: BotFactory) -> None:
         assert slack.last_call("apps.connections.open").auth == "app"
 
 
+async def test_socket_mode_acks_an_event_while_the_agent_stack_loads(
+    start_bot: BotFactory,
+) -> None:
+    """Socket Mode connects before the agent stack has loaded: an event and its retry are
+    acked over the socket at once, and the question is answered once, after the load."""
+    loads = asyncio.Event()
+    async with FakeSlack() as slack:
+        bot = await start_bot(
+            slack, stack_loads=loads, SLACK_APP_TOKEN=slack.app_token, SLACK_SIGNING_SECRET=None
+        )
+        await slack.wait_for_socket()
+        event = app_mention(f"{BOT} early over the socket")
+        acks = [await slack.deliver_socket_event(event, event_id="Ev0SOCK", timeout=1.0)]
+        acks.append(
+            await slack.deliver_socket_event(
+                event, event_id="Ev0SOCK", retry_attempt=1, retry_reason="timeout", timeout=1.0
+            )
+        )
+        await eventually(lambda: bot.adapter.outcomes["duplicate"] == 1)
+        assert all(ack.envelope_id for ack in acks)
+        assert bot.bot_messages("C123", event["ts"]) == [] and not bot.core.ready
+
+        loads.set()
+        await bot.answered()
+        assert bot.answer("C123", event["ts"]) == "echo: early over the socket"
+        assert len(bot.bot_messages("C123", event["ts"])) == 1
+
+
 # --------------------------------------------------------------------------- SlackReply alone
 
 
