@@ -279,11 +279,11 @@ async def test_bot_serves_slack_over_http_until_sigterm(
         assert "Traceback" not in logs
 
 
-# ``python -m bot`` with its import of the Agents SDK held until a line comes on stdin: the
-# agent stack's loading (in its worker thread) waits for the test, and anything that imported
-# the SDK on the way to taking events would wait too, so start-up would hang. The wait is in
-# the module's execution, under that module's own lock: a finder runs under the global import
-# lock, and waiting there would hold up every import.
+# ``python -m bot`` with its import of the Agents SDK held until a line comes on stdin ("go",
+# or "fail" to make the import fail): the agent stack's loading (in its worker thread) waits for
+# the test, and anything that imported the SDK on the way to taking events would wait too, so
+# start-up would hang. The wait is in the module's execution, under that module's own lock: a
+# finder runs under the global import lock, and waiting there would hold up every import.
 HOLD_THE_SDK = """
 import importlib.abc, importlib.machinery, runpy, sys
 
@@ -295,7 +295,8 @@ class Held(importlib.abc.Loader):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
-        sys.stdin.readline()
+        if sys.stdin.readline().strip() == "fail":
+            raise ImportError("the Agents SDK is broken (on purpose)")
         module.__loader__ = module.__spec__.loader = self.loader
         self.loader.exec_module(module)
 
@@ -362,6 +363,30 @@ async def test_an_event_taken_while_the_agent_stack_loads_is_answered_once_it_ha
     async with aiosqlite.connect(tmp_path / "bot.db") as db:
         rows = await (await db.execute("SELECT status FROM processed_events")).fetchall()
     assert [tuple(r) for r in rows] == [("answered",)]
+
+
+async def test_an_agent_stack_that_fails_to_load_stops_the_bot_with_exit_1(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    """Slack's listener is up while the stack loads; when the load fails, one line says why
+    and the process exits 1, so its supervisor restarts it."""
+    port = free_port()
+    async with FakeSlack() as slack:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", HOLD_THE_SDK,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=slack_env(tmp_path, fake, slack, port),
+            cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            await wait_healthy(port, timeout=60)
+        finally:
+            _, err_b = await asyncio.wait_for(proc.communicate(b"fail\n"), 60)
+    err = err_b.decode()
+    assert proc.returncode == 1, err
+    assert err.count("the agent stack failed to load") == 1, err
+    assert "the Agents SDK is broken (on purpose)" in err
+    assert "stopping, as no question can be answered" in err
 
 
 async def test_slack_without_a_transport_secret_is_one_clear_line(
