@@ -18,7 +18,8 @@ test:
 	pytest
 
 bench:
-	python -m bench.core_overhead && python -m bench.history && python -m bench.cold_start \
+	python -m bench.core_overhead && python -m bench.history && python -m bench.start \
+		&& python -m bench.cold_start \
 		&& python -m bench.load --scenario slack-burst && python -m bench.load --scenario discord \
 		&& python -m bench.documents && python -m bench.load --scenario mixed && python -m bench.crash \
 		&& python -m bench.load --scenario answers && python -m bench.soak

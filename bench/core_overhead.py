@@ -55,11 +55,12 @@ from agents.extensions.models.litellm_model import LitellmModel  # noqa: E402
 import bot.turn  # noqa: E402
 import bot.turn_stats  # noqa: E402
 from bench._shared import GcWatch, StatsTable, percentile  # noqa: E402
+from bot.agent import AgentStack  # noqa: E402
 from bot.context import TurnContext  # noqa: E402
 from bot.core import Core  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
 from bot.results import Outcome  # noqa: E402
-from bot.wiring import Services, build_core, open_services  # noqa: E402
+from bot.wiring import Services, build_core, load_stack, open_services  # noqa: E402
 from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
 from tests.helpers import message  # noqa: E402
 
@@ -207,17 +208,19 @@ def bare_streamed_turn(agent: Agent[Any]) -> Turn:
     return turn
 
 
-def core_agent_turn(core: Core, services: Services) -> Turn:
-    """The core's Runner call (its agent, model, run config) without store, history or tokens."""
+def core_agent_turn(stack: AgentStack, services: Services) -> Turn:
+    """The core's Runner call (its agent, model, run config, from an agent stack built as the
+    core's is) without store, history or tokens."""
+    settings = services.settings
 
     async def turn(_: int) -> None:
         context = TurnContext(tools=services.tool_config(), conversation="bare", user_id="u")
         run = Runner.run_streamed(
-            core.agent,
+            stack.agent,
             [{"role": "user", "content": "hello"}],
             context=context,
-            max_turns=core.settings.max_tool_rounds,
-            run_config=RunConfig(model=core.model(core.settings.bot_model), tracing_disabled=True),
+            max_turns=settings.max_tool_rounds,
+            run_config=RunConfig(model=stack.model(settings.bot_model), tracing_disabled=True),
         )
         async for _event in run.stream_events():
             pass
@@ -501,6 +504,8 @@ class Rig:
     """Everything the figures share: one fake, one core, the bare agent, the switches."""
 
     core: Core
+    stack: AgentStack
+    """The core's agent and models, built apart (the core keeps its own to itself)."""
     services: Services
     agent: Agent[Any]
     callbacks_off: Callable[[], None]
@@ -531,7 +536,7 @@ async def headline(rig: Rig, args: argparse.Namespace) -> None:
     attribution = [
         Variant(
             "core's agent+model streamed, no store/history",
-            core_agent_turn(rig.core, rig.services),
+            core_agent_turn(rig.stack, rig.services),
             core_on,
         ),
         Variant("bare Runner.run, core's litellm callback on", bare_run_turn(rig.agent), on),
@@ -587,7 +592,7 @@ async def where_time_goes(rig: Rig, args: argparse.Namespace) -> None:
     core_on = both(rig.callbacks_on, rig.warning_logs)
     profiled = [
         Variant("bare run_streamed", bare_streamed_turn(rig.agent), rig.callbacks_off),
-        Variant("core's agent, no store", core_agent_turn(rig.core, rig.services), core_on),
+        Variant("core's agent, no store", core_agent_turn(rig.stack, rig.services), core_on),
         Variant("core.handle", core_turn(rig.core, "profile", rig.conversations), core_on),
     ]
     profile_turns = max(50, args.turns // 2)
@@ -621,9 +626,11 @@ async def run(args: argparse.Namespace) -> None:
             without_callback = callback_state()
             async with open_services(settings) as services:
                 core = await build_core(services)
+                stack = await load_stack(services)
                 with_callback = callback_state()
                 rig = Rig(
                     core=core,
+                    stack=stack,
                     services=services,
                     agent=agent,
                     callbacks_off=functools.partial(set_callback_state, without_callback),
@@ -644,6 +651,7 @@ async def run(args: argparse.Namespace) -> None:
                     )
                 finally:
                     set_callback_state(with_callback)
+                    await stack.close()
                     await core.close()
 
 

@@ -1,6 +1,7 @@
 """``python -m bot`` (run the platforms), ``python -m bot chat`` and ``python -m bot check``.
 
-Start-up imports only light modules; the agent stack loads in the background (see bot.wiring).
+Start-up imports only light modules, and the platforms take events at once; the agent stack
+loads in the background meanwhile (see bot.wiring), and questions wait for it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from bot.ops import OpsServer
 
 log = logging.getLogger("bot")
+STARTED = time.monotonic()
+"""About when the process started (this module is imported first)."""
 
 NO_PLATFORM = (
     "No chat platform is configured: set SLACK_BOT_TOKEN (with SLACK_APP_TOKEN or "
@@ -70,20 +74,15 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _chat(settings: Settings, conversation: str) -> int:
     from adapters.console.chat import DIM, PLAIN, ConsoleSession, log_path, run_chat
-    from bot.wiring import build_core, open_services
+    from bot.wiring import open_services, start_core
 
     settings.require_openrouter_key()
     interactive = sys.stdin.isatty()
     async with open_services(settings) as services:
-        # The agent stack imports while the user reads the prompt and types.
-        core_task = asyncio.create_task(build_core(services))
-
-        async def core_ready() -> Core:
-            # Shielded: Ctrl-C on a first question cancels that answer, not the core's import.
-            return await asyncio.shield(core_task)
-
+        # The agent stack loads while the user reads the prompt and types.
+        core = start_core(services)
         session = ConsoleSession(
-            core_ready=core_ready,
+            core=core,
             name=conversation,
             interactive=interactive,
             spinner=interactive and sys.stdout.isatty(),
@@ -97,10 +96,7 @@ async def _chat(settings: Settings, conversation: str) -> int:
         try:
             await run_chat(session, sys.stdin, banner=banner)
         finally:
-            if not core_task.done():
-                core_task.cancel()
-            elif not core_task.cancelled() and core_task.exception() is None:
-                await core_task.result().close()
+            await core.close()
     return 0
 
 
@@ -196,7 +192,7 @@ def _limits(settings: Settings) -> str:
 
 
 async def _serve(settings: Settings) -> int:
-    from bot.wiring import build_core, open_services, platforms_configured
+    from bot.wiring import open_services, platforms_configured, start_core
 
     configured = [name for name, on in platforms_configured(settings).items() if on]
     if not configured:
@@ -204,7 +200,7 @@ async def _serve(settings: Settings) -> int:
         return EXIT_CONFIG
     settings.require_openrouter_key()
     factories: list[Callable[[Core, Settings], Platform]] = []
-    # Settings are checked before the agent stack spends seconds importing.
+    # Settings are checked before anything connects or loads.
     if "slack" in configured:
         from adapters.slack import SlackAdapter, require_slack_settings
 
@@ -223,13 +219,14 @@ async def _serve(settings: Settings) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        core: Core | None = None
+        # The agent stack loads in the background from here; the platforms take events at
+        # once, and questions wait for it (see bot.core).
+        core = start_core(services)
         running: list[Platform] = []
         ops: OpsServer | None = None
 
         async def start_up() -> None:
-            nonlocal core, ops
-            core = await build_core(services)
+            nonlocal ops
             slack_http = "slack" in configured and settings.slack_app_token is None
             # Their own server, unless they are on Slack's events server or not wanted.
             own_ops_server = (
@@ -250,8 +247,8 @@ async def _serve(settings: Settings) -> int:
 
         code = 0
         try:
-            # A signal stops start-up too (a slow import, a platform still connecting or
-            # retrying): nothing is in flight yet, so it is simply cancelled.
+            # A signal stops start-up too (a platform still connecting or retrying): nothing
+            # is in flight yet, so it is simply cancelled.
             if not await _unless_stopped(start_up(), stop):
                 log.info("stopped before start-up finished")
                 return 0
@@ -260,47 +257,56 @@ async def _serve(settings: Settings) -> int:
                 ", ".join(configured),
                 settings.bot_model,
             )
-            if not await _until_stopped_or_all_failed(stop, running, configured):
-                log.error(
-                    "every platform connection failed; stopping so the supervisor restarts us"
-                )
+            if not await _until_stopped_or_failed(stop, core, running, configured):
                 code = EXIT_RUNTIME
             log.info("stopping")
         finally:
             await asyncio.gather(*(p.close() for p in reversed(running)), return_exceptions=True)
             if ops is not None:
                 await ops.close()
-            if core is not None:
-                await core.close()
+            await core.close()
     return code
 
 
-async def _until_stopped_or_all_failed(
-    stop: asyncio.Event, running: Sequence[Platform], names: Sequence[str]
+async def _until_stopped_or_failed(
+    stop: asyncio.Event, core: Core, running: Sequence[Platform], names: Sequence[str]
 ) -> bool:
-    """Serve until a signal (True) or until every platform failed for good (False). One that
-    fails while another still runs is logged and left down (/healthz says 503): Slack does
-    not stop because Discord refused the bot, nor the reverse."""
+    """Serve until a signal (True), or until every platform failed for good or the agent stack
+    failed to load (False: the supervisor should restart us). A platform that fails while
+    another still runs is logged and left down (/healthz says 503): Slack does not stop because
+    Discord refused the bot, nor the reverse."""
     stopped = asyncio.create_task(stop.wait())
+    loaded = asyncio.create_task(core.loaded())
     failures = {
         asyncio.create_task(p.failed.wait()): name for p, name in zip(running, names, strict=True)
     }
     try:
-        pending: set[asyncio.Task[Any]] = {stopped, *failures}
+        pending: set[asyncio.Task[Any]] = {stopped, loaded, *failures}
         while True:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             if stopped in done:
                 return True
-            for task in done:
+            if loaded in done:
+                if loaded.exception() is not None:  # logged with its cause where it failed
+                    log.error("stopping, as no question can be answered")
+                    return False
+                log.info(
+                    "answering: the agent stack loaded %.1f s after start",
+                    time.monotonic() - STARTED,
+                )
+            for task in done & failures.keys():
                 log.error(
                     "%s: its connection failed for good; the other platforms keep running and "
                     "/healthz reports 503",
                     failures[task],
                 )
-            if pending == {stopped}:
+            if pending.isdisjoint(failures):
+                log.error(
+                    "every platform connection failed; stopping so the supervisor restarts us"
+                )
                 return False
     finally:
-        for task in (stopped, *failures):
+        for task in (stopped, loaded, *failures):
             task.cancel()
 
 

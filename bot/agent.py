@@ -1,8 +1,10 @@
 """The agent: declarative config built once from settings; models made per name and cached.
 
-Importing this module is the expensive part of start-up (the Agents SDK, ~1-2 s cold): the
-console and the entry point import it lazily, in a worker thread. litellm (~200 MB, seconds)
-is imported only by the path that needs it: ``BOT_MODEL_CLIENT=litellm`` or a PDF's parse.
+Importing this module is the expensive part of start-up (the Agents SDK, ~1-2 s cold):
+``bot.wiring`` imports it in a worker thread while the platforms already take events, and the
+core waits for the ``AgentStack`` only when a question is to be answered. litellm (~200 MB,
+seconds) is imported only by the path that needs it: ``BOT_MODEL_CLIENT=litellm`` or a PDF's
+parse.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ prepare_library_environment()
 from agents import Agent, ModelSettings, RunContextWrapper, set_tracing_disabled  # noqa: E402
 from agents.models.interface import Model  # noqa: E402
 
-from bot.context import TurnContext  # noqa: E402
+from bot.context import ToolConfig, TurnContext  # noqa: E402
 from bot.resilient_model import ResilientModel  # noqa: E402
 from bot.tools import TOOLS  # noqa: E402
 from bot.tools.guards import ToolCallCaps, with_call_caps  # noqa: E402
@@ -34,6 +36,8 @@ Tools:
 """
 
 ModelFactory = Callable[[str], Model]
+MAX_MODELS = 64
+"""Models kept at once: channel overrides are few, but never grow without bound."""
 
 
 def instructions_for(
@@ -132,3 +136,29 @@ def build_agent(settings: Settings, model: Model) -> Agent[TurnContext]:
         tools=[with_call_caps(tool) for tool in TOOLS],
         hooks=ToolCallCaps(),
     )
+
+
+class AgentStack:
+    """What answering a question needs of the Agents SDK, once it has loaded: the agent, the
+    models by name (made on first use and kept) and the tools' dependencies."""
+
+    def __init__(
+        self, *, agent: Agent[TurnContext], model_factory: ModelFactory, tool_config: ToolConfig
+    ) -> None:
+        self.agent = agent
+        self.tool_config = tool_config
+        self._model_factory = model_factory
+        self._models: dict[str, Model] = {}
+
+    def model(self, name: str) -> Model:
+        model = self._models.get(name)
+        if model is None:
+            if len(self._models) >= MAX_MODELS:
+                self._models.pop(next(iter(self._models)))
+            model = self._models[name] = self._model_factory(name)
+        return model
+
+    async def close(self) -> None:
+        for model in self._models.values():
+            await model.close()
+        self._models.clear()

@@ -180,6 +180,10 @@ _CODE = re.compile(r"`([^`\n]+)`")
 
 ChannelModel = Callable[[Event], Awaitable[str]]
 
+MODEL_SETTING = "model"
+"""A channel's model (``/model``), used instead of ``BOT_MODEL``."""
+PROMPT_SETTING = "prompt"
+"""A channel's instructions (``/settings prompt``), added to the system prompt."""
 MENTION_SETTING = "mention"
 """``required``: thread follow-ups need a mention; ``optional``: they don't (the default)."""
 PROMPT_MAX_CHARS = 2_000
@@ -256,12 +260,12 @@ async def _answer(ctx: CommandContext, channel_model: ChannelModel) -> str:
         if not is_admin(settings, event):
             return "Only the bot's admins can change the model here."
         if args.lower() == "default":
-            await store.set_channel_setting(channel=channel, name="model", value=None)
+            await store.set_channel_setting(channel=channel, name=MODEL_SETTING, value=None)
             return f"This channel is back to the default model, `{settings.bot_model}`."
         if " " in args or len(args) > 200:
             return "That doesn't look like a model name: use e.g. `/model openai/gpt-5-mini`."
         chosen = normalize_model_name(args)
-        await store.set_channel_setting(channel=channel, name="model", value=chosen)
+        await store.set_channel_setting(channel=channel, name=MODEL_SETTING, value=chosen)
         note = ""
         if not model_info(chosen):
             note = (
@@ -314,7 +318,7 @@ async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str)
     channel = str(event.channel)
     if not args:
         stored = await store.channel_settings(channel=channel)
-        prompt = stored.get("prompt")
+        prompt = stored.get(PROMPT_SETTING)
         mention = stored.get(MENTION_SETTING, "optional")
         pdf = stored.get("pdf_engine", f"{settings.pdf_engine} (default)")
         lines = [
@@ -349,11 +353,11 @@ async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str)
         )
     if key == "prompt":
         if reset:
-            await store.set_channel_setting(channel=channel, name="prompt", value=None)
+            await store.set_channel_setting(channel=channel, name=PROMPT_SETTING, value=None)
             return "This channel's extra instructions are removed."
         if len(value) > PROMPT_MAX_CHARS:
             return f"That's too long: keep the instructions under {PROMPT_MAX_CHARS:,} characters."
-        await store.set_channel_setting(channel=channel, name="prompt", value=value)
+        await store.set_channel_setting(channel=channel, name=PROMPT_SETTING, value=value)
         return f"From the next message on, I also follow these instructions here: {_quote(value)}"
     if key == "mention":
         choice = value.lower()

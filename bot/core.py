@@ -5,27 +5,28 @@
 1. **claim** the event once in the store (a redelivery or a restart never answers twice);
 2. **admit** it (``bot.admission``: allowlists, the user's rate limit, the daily budgets);
 3. commands are answered at once (``bot.commands``); a question waits for its conversation's
-   lock and a model slot (``bot.limits``), then
+   lock, the agent stack (still loading in the first seconds after start) and a model slot
+   (``bot.limits``), then
 4. **runs** (``bot.turn``: prepare the input, stream the agent, record the turn).
 
 After a crash, ``recover`` tells the users whose turns were cut (``bot.recovery``).
+
+The core is built at once, without the Agents SDK: ``stack`` may be an awaitable that loads it
+(``bot.wiring.start_core``), so the platforms take events while it loads; claims, admission and
+commands need none of it, and a question waits for it like for a model slot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
-
-from agents import Agent
-from agents.models.interface import Model
+from typing import TYPE_CHECKING, Any
 
 from bot.admission import Admission
-from bot.agent import ModelFactory
-from bot.commands import CommandContext, run_command
-from bot.context import ToolConfig, TurnContext
+from bot.commands import MODEL_SETTING, CommandContext, run_command
 from bot.conversations import Conversations
 from bot.errors import ErrorKind, user_message
 from bot.events import Event, EventKind
@@ -35,8 +36,11 @@ from bot.recovery import RECOVERY_RETRY_DELAYS_S, Tell, recover
 from bot.reply import Reply, Undeliverable
 from bot.results import TurnResult
 from bot.settings import Settings
-from bot.turn import MODEL_SETTING, TurnRunner
 from storage.base import Outcome, Store
+
+if TYPE_CHECKING:
+    from bot.agent import AgentStack
+    from bot.turn import TurnRunner
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +58,19 @@ OBSERVED_TEXT_CHARS = 4_000
 """Of an unaddressed thread message, at most this much is kept as context."""
 
 
+class StackUnavailable(Exception):
+    """The agent stack failed to load: no question can be answered (logged once, at load)."""
+
+
 class Core:
     def __init__(
-        self,
-        *,
-        settings: Settings,
-        store: Store,
-        agent: Agent[TurnContext],
-        model_factory: ModelFactory,
-        tool_config: ToolConfig,
+        self, *, settings: Settings, store: Store, stack: AgentStack | Awaitable[AgentStack]
     ) -> None:
         self.settings = settings
         self.store = store
-        self.agent = agent
-        self._model_factory = model_factory
-        self._models: dict[str, Model] = {}
+        self._stack: asyncio.Future[AgentStack] = _future(stack)
+        """The agent stack, or its loading; see ``loaded``."""
+        self._turns: TurnRunner | None = None
         self.locks = KeyedLocks()
         self.admission = Admission(settings, store)
         self.rate = self.admission.rate
@@ -78,7 +80,7 @@ class Core:
         self.stopping = False
         """Set at shutdown: a turn cancelled now tells its user it was cut."""
         self.waiting = 0
-        """Turns waiting for their conversation's lock or a model slot (queue depth)."""
+        """Turns waiting for their conversation's lock, the agent stack or a model slot."""
         self.running = 0
         """Turns holding a slot now."""
         self.conversations = Conversations(store)
@@ -87,31 +89,49 @@ class Core:
         """Each platform's "connected and taking events" (``/healthz``), by platform name."""
         self.metrics = Metrics()
         self.metrics.watch(lambda: self.waiting, lambda: self.running)
-        self.turns = TurnRunner(
-            settings=settings,
-            store=store,
-            agent=agent,
-            models=self.model,
-            tool_config=tool_config,
-            metrics=self.metrics,
-        )
 
     def healthy(self) -> bool:
-        """Every platform registered in ``health`` is up (and at least one is)."""
+        """Every platform registered in ``health`` is up (and at least one is). Events are
+        taken while the agent stack still loads: they are answered once it has (``ready``)."""
         return bool(self.health) and all(check() for check in self.health.values())
 
-    def model(self, name: str) -> Model:
-        model = self._models.get(name)
-        if model is None:
-            if len(self._models) >= 64:  # channel overrides are few; never grow without bound
-                self._models.pop(next(iter(self._models)))
-            model = self._models[name] = self._model_factory(name)
-        return model
+    @property
+    def ready(self) -> bool:
+        """The agent stack has loaded: questions are answered without waiting for it."""
+        return self._stack.done() and not self._stack.cancelled() and not self._stack.exception()
+
+    async def loaded(self) -> None:
+        """Wait until the agent stack has loaded; raises what its loading raised, if it failed."""
+        await asyncio.shield(self._stack)
+
+    async def _turn_runner(self) -> TurnRunner:
+        if self._turns is None:
+            try:
+                # Shielded: a turn cancelled while it waits (shutdown, Ctrl-C) leaves the load.
+                stack = await asyncio.shield(self._stack)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                raise StackUnavailable from exc
+            if self._turns is None:
+                from bot.turn import TurnRunner  # imported already, by the stack's loading
+
+                self._turns = TurnRunner(
+                    settings=self.settings,
+                    store=self.store,
+                    agent=stack.agent,
+                    models=stack.model,
+                    tool_config=stack.tool_config,
+                    metrics=self.metrics,
+                )
+        return self._turns
 
     async def close(self) -> None:
-        for model in self._models.values():
-            await model.close()
-        self._models.clear()
+        if not self._stack.done():
+            self._stack.cancel()  # a load still in its worker thread finishes there, unused
+            await asyncio.gather(self._stack, return_exceptions=True)
+        elif self.ready:
+            await self._stack.result().close()
 
     async def recover(
         self,
@@ -249,12 +269,15 @@ class Core:
             self.waiting += 1
             queued = True
             try:
-                async with self.locks.hold(str(event.conversation)), self._turn_slots:
-                    self.waiting, self.running, queued = self.waiting - 1, self.running + 1, False
-                    try:
-                        result = await self.turns.run(event, reply)
-                    finally:
-                        self.running -= 1
+                async with self.locks.hold(str(event.conversation)):
+                    turns = await self._turn_runner()  # loading still, in the first seconds
+                    async with self._turn_slots:
+                        self.waiting, self.running = self.waiting - 1, self.running + 1
+                        queued = False
+                        try:
+                            result = await turns.run(event, reply)
+                        finally:
+                            self.running -= 1
             finally:
                 if queued:  # cancelled or failed while waiting
                     self.waiting -= 1
@@ -265,6 +288,9 @@ class Core:
         except Undeliverable as exc:
             log.warning("the answer could not be delivered: %s", exc)
             result = TurnResult(Outcome.FAILED, error=ErrorKind.UNDELIVERABLE)
+        except StackUnavailable:
+            await _safe(reply.fail(user_message(ErrorKind.INTERNAL)))
+            result = TurnResult(Outcome.FAILED, error=ErrorKind.INTERNAL)
         except Exception:  # the reply itself failed (platform down) or a bug
             log.exception("turn failed outside the model run")
             await _safe(reply.fail(user_message(ErrorKind.INTERNAL)))
@@ -301,6 +327,26 @@ class Core:
                 await self.store.finish_event(event_id=event.event_id, outcome=Outcome.FAILED)
         except Exception as exc:
             log.warning("could not tell a user their turn was cut (%s)", type(exc).__name__)
+
+
+def _future(stack: AgentStack | Awaitable[AgentStack]) -> asyncio.Future[AgentStack]:
+    """The stack as a future: done already, or its loading as a task whose failure is logged
+    once, when it happens."""
+    if not inspect.isawaitable(stack):
+        done: asyncio.Future[AgentStack] = asyncio.get_running_loop().create_future()
+        done.set_result(stack)
+        return done
+    loading = asyncio.ensure_future(stack)
+    loading.add_done_callback(_log_failed_load)
+    return loading
+
+
+def _log_failed_load(loading: asyncio.Future[AgentStack]) -> None:
+    if not loading.cancelled() and (exc := loading.exception()) is not None:
+        log.error(
+            "the agent stack failed to load: no question can be answered",
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
 
 
 async def _safe(awaitable: Any) -> None:

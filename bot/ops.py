@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 def add_ops_routes(app: web.Application, core: Core) -> None:
     async def healthz(request: web.Request) -> web.Response:
-        """200 while every platform takes events and the store answers; 503 otherwise."""
+        """200 while every platform takes events and the store answers; 503 otherwise. In the
+        first seconds the agent stack may still be loading: events are taken then, and answered
+        once it has loaded, so that is healthy too, said as ``"loading": true``."""
         if not core.healthy():
             return web.json_response({"ok": False, "reason": "not running"}, status=503)
         try:
@@ -35,7 +37,7 @@ def add_ops_routes(app: web.Application, core: Core) -> None:
         except Exception as exc:
             log.warning("healthz: the store does not answer (%s)", type(exc).__name__)
             return web.json_response({"ok": False, "reason": "store"}, status=503)
-        return web.json_response({"ok": True})
+        return web.json_response({"ok": True} if core.ready else {"ok": True, "loading": True})
 
     token = core.settings.metrics_token
     expected = f"Bearer {token.get_secret_value()}".encode() if token else None

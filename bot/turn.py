@@ -23,6 +23,7 @@ from agents.models.interface import Model
 from openai.types.responses import ResponseTextDeltaEvent
 
 from bot.attachments import ImageInput, read_attachments
+from bot.commands import MODEL_SETTING, PROMPT_SETTING
 from bot.context import ToolCallBudget, ToolConfig, TurnContext
 from bot.documents import PDF_MIME
 from bot.errors import ErrorKind, failure_line, turn_failure
@@ -41,8 +42,6 @@ from storage.base import NewItem, ObservedMessage, Outcome, Store, UsageRecord
 # and alert on "bot.core".
 log = logging.getLogger("bot.core")
 
-MODEL_SETTING = "model"
-PROMPT_SETTING = "prompt"
 IMAGE_TOKENS = 1_500
 """What an image is counted as when fitting history (a high-detail image is ~1,100 tokens)."""
 EMPTY_MESSAGE_REPLY = (

@@ -3,9 +3,9 @@
 ``python -m bot`` (``bot/__main__.py``) and the terminal chat build the bot through it; it is
 the only place in ``bot/`` that knows every part (the adapters are chosen in ``__main__``).
 
-Only light modules are imported at the top; ``bot.core`` (the Agents SDK, ~1-2 s cold; litellm
-too on its path) is imported when the core is built, in a worker thread, which the console does
-in the background while the user types.
+Only light modules are imported at the top. The agent stack (the Agents SDK, ~1-2 s cold;
+litellm too on its path) is imported in a worker thread by ``load_stack``: ``start_core``
+returns a core at once, so the platforms take events while it loads.
 """
 
 from __future__ import annotations
@@ -22,16 +22,17 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from bot.context import ToolConfig
+from bot.core import Core
 from bot.settings import Settings, prepare_library_environment
 from storage import Store, open_store
 
 if TYPE_CHECKING:
-    from bot.agent import ModelFactory
-    from bot.core import Core
+    from bot.agent import AgentStack, ModelFactory
 
 
 def _load_agent_stack(settings: Settings) -> None:
-    importlib.import_module("bot.core")
+    importlib.import_module("bot.agent")
+    importlib.import_module("bot.turn")
     if settings.model_client == "litellm":
         importlib.import_module("agents.extensions.models.litellm_model")
     from bot.tokens import load_token_tables
@@ -80,22 +81,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await store.close()
 
 
-async def build_core(services: Services, base_models: ModelFactory | None = None) -> Core:
-    """The core; ``base_models`` (name -> plain model) replaces OpenRouter, e.g. in tests.
-    With ``BOT_RETENTION_DAYS`` set, the retention job starts too (``services.jobs``)."""
-    await import_heavy_modules(services.settings)
-    from bot.agent import base_models as configured_models
-    from bot.agent import build_agent, resilient_models
-    from bot.core import Core
-    from bot.documents import DocumentReader
-
-    base = base_models or configured_models(services.settings)
-    factory = resilient_models(services.settings, base)
-    agent = build_agent(services.settings, factory(services.settings.bot_model))
-    # agents + litellm leave ~500k long-lived objects; a full collection walking them paused the
-    # loop for 300-400 ms (seen in bench/core_overhead). Freeze them out of the collector's view.
-    gc.collect()
-    gc.freeze()
+def start_core(services: Services, base_models: ModelFactory | None = None) -> Core:
+    """The core, at once: its agent stack loads in the background (``Core.ready``,
+    ``Core.loaded``), and a question that comes meanwhile waits for it. ``base_models``
+    (name -> plain model) replaces OpenRouter, e.g. in tests. With ``BOT_RETENTION_DAYS`` set,
+    the retention job starts too (``services.jobs``)."""
     if services.settings.retention_days:
         # Here rather than in open_services: it runs beside a bot that answers (the platforms
         # or the chat), never for `check`.
@@ -107,13 +97,43 @@ async def build_core(services: Services, base_models: ModelFactory | None = None
     return Core(
         settings=services.settings,
         store=services.store,
-        agent=agent,
+        stack=load_stack(services, base_models),
+    )
+
+
+async def build_core(services: Services, base_models: ModelFactory | None = None) -> Core:
+    """``start_core``, its agent stack loaded."""
+    core = start_core(services, base_models)
+    await core.loaded()
+    return core
+
+
+async def load_stack(services: Services, base_models: ModelFactory | None = None) -> AgentStack:
+    """The agent, its models and the tools' dependencies; the imports in a worker thread."""
+    await import_heavy_modules(services.settings)
+    from bot.agent import AgentStack, build_agent, resilient_models
+    from bot.agent import base_models as configured_models
+    from bot.documents import DocumentReader
+
+    settings = services.settings
+    factory = resilient_models(settings, base_models or configured_models(settings))
+    stack = AgentStack(
+        agent=build_agent(settings, factory(settings.bot_model)),
         model_factory=factory,
         tool_config=dataclasses.replace(
             services.tool_config(),
-            documents=DocumentReader(services.store, services.settings, services.http),
+            documents=DocumentReader(services.store, settings, services.http),
         ),
     )
+    # The SDK leaves ~200k long-lived objects (~500k with litellm); full collections walking
+    # them paused the loop for 300-400 ms (seen in bench/core_overhead): freeze them out of the
+    # collector's view. Only the young generations are collected first: import leaves almost
+    # no garbage (~20 objects), and a full collection here was a 100-200 ms pause of the loop,
+    # in the first seconds, while events are already being taken. (The few objects of events
+    # in flight right now are frozen too: a bounded few kilobytes, once.)
+    gc.collect(1)
+    gc.freeze()
+    return stack
 
 
 def platforms_configured(settings: Settings) -> dict[str, bool]:

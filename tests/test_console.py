@@ -279,6 +279,116 @@ async def test_bot_serves_slack_over_http_until_sigterm(
         assert "Traceback" not in logs
 
 
+# ``python -m bot`` with its import of the Agents SDK held until a line comes on stdin ("go",
+# or "fail" to make the import fail): the agent stack's loading (in its worker thread) waits for
+# the test, and anything that imported the SDK on the way to taking events would wait too, so
+# start-up would hang. The wait is in the module's execution, under that module's own lock: a
+# finder runs under the global import lock, and waiting there would hold up every import.
+HOLD_THE_SDK = """
+import importlib.abc, importlib.machinery, runpy, sys
+
+class Held(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        if sys.stdin.readline().strip() == "fail":
+            raise ImportError("the Agents SDK is broken (on purpose)")
+        module.__loader__ = module.__spec__.loader = self.loader
+        self.loader.exec_module(module)
+
+class HoldTheSdk(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "agents":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        spec.loader = Held(spec.loader)
+        return spec
+
+sys.meta_path.insert(0, HoldTheSdk())
+runpy.run_module("bot", run_name="__main__", alter_sys=True)
+"""
+
+
+async def test_an_event_taken_while_the_agent_stack_loads_is_answered_once_it_has(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    """Slack's listener is up before the agent stack has loaded: /healthz answers (saying it
+    loads), an event and its retry are acked at once and the question is claimed ("thinking…"
+    shows); once the stack is let through, it is answered, once."""
+    port = free_port()
+    async with FakeSlack() as slack:
+        env = slack_env(tmp_path, fake, slack, port)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", HOLD_THE_SDK,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.stdin is not None
+        url = f"http://127.0.0.1:{port}"
+        try:
+            await wait_healthy(port, timeout=60)
+            async with aiohttp.ClientSession() as http, http.get(f"{url}/healthz") as resp:
+                assert await resp.json() == {"ok": True, "loading": True}
+            event = app_mention(f"<@{BOT_USER_ID}> early question")
+            for retry in (None, 1):
+                status, _ = await slack.deliver_event(
+                    f"{url}/slack/events", SECRET, event, event_id="Ev0HELD", retry_num=retry
+                )
+                assert status == 200
+            await slack.wait_for(lambda: slack.status("C123", event["ts"]), 10)
+            assert not [m for m in slack.thread("C123", event["ts"]) if m.get("bot_id")]
+            assert fake.chat_requests == []
+
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+            await slack.wait_for(
+                lambda: [m for m in slack.thread("C123", event["ts"]) if m.get("bot_id")], 60
+            )
+            async with aiohttp.ClientSession() as http, http.get(f"{url}/healthz") as resp:
+                assert await resp.json() == {"ok": True}
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err_b = await asyncio.wait_for(proc.communicate(), 30)
+        answers = [m["text"] for m in slack.thread("C123", event["ts"]) if m.get("bot_id")]
+    err = err_b.decode()
+    assert answers == ["echo: early question"]
+    assert len(fake.chat_requests) == 1
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "answering: the agent stack loaded" in err
+    async with aiosqlite.connect(tmp_path / "bot.db") as db:
+        rows = await (await db.execute("SELECT status FROM processed_events")).fetchall()
+    assert [tuple(r) for r in rows] == [("answered",)]
+
+
+async def test_an_agent_stack_that_fails_to_load_stops_the_bot_with_exit_1(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    """Slack's listener is up while the stack loads; when the load fails, one line says why
+    and the process exits 1, so its supervisor restarts it."""
+    port = free_port()
+    async with FakeSlack() as slack:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", HOLD_THE_SDK,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=slack_env(tmp_path, fake, slack, port),
+            cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            await wait_healthy(port, timeout=60)
+        finally:
+            _, err_b = await asyncio.wait_for(proc.communicate(b"fail\n"), 60)
+    err = err_b.decode()
+    assert proc.returncode == 1, err
+    assert err.count("the agent stack failed to load") == 1, err
+    assert "the Agents SDK is broken (on purpose)" in err
+    assert "stopping, as no question can be answered" in err
+
+
 async def test_slack_without_a_transport_secret_is_one_clear_line(
     fake: FakeOpenRouter, tmp_path: Path
 ) -> None:

@@ -16,7 +16,7 @@ from agents.models.interface import Model
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 
 from bot.access import REFUSAL
-from bot.agent import build_agent, resilient_models
+from bot.agent import AgentStack, build_agent, resilient_models
 from bot.context import ToolConfig
 from bot.core import Core
 from bot.errors import ErrorKind, user_message
@@ -33,6 +33,7 @@ from tests.helpers import (
     bytes_attachment,
     command,
     count_items,
+    eventually,
     message,
     pending,
 )
@@ -76,9 +77,7 @@ async def make_core(
     def factory(model: Model, *, settings: Settings | None = None, **values: Any) -> Core:
         s = settings or make_settings(tmp_path, **values)
         factory = resilient_models(s, lambda name: model)
-        core = Core(
-            settings=s,
-            store=store,
+        stack = AgentStack(
             agent=build_agent(s, factory(s.bot_model)),
             model_factory=factory,
             tool_config=ToolConfig(
@@ -88,6 +87,7 @@ async def make_core(
                 http_timeout_s=2,
             ),
         )
+        core = Core(settings=s, store=store, stack=stack)
         cores.append(core)
         return core
 
@@ -397,6 +397,40 @@ async def test_reply_failure_is_contained(make_core: Any, store: Store) -> None:
     assert result.outcome == "failed"
     assert reply.of("fail")
     assert await count_items(store, conversation="test:T1:C1:100.1") == 0
+
+
+async def test_an_agent_stack_that_fails_to_load_fails_each_question_once_and_says_why(
+    tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Questions taken while the stack loads wait for it; if the load fails, each gets the
+    internal-error line and its claim is closed (no "restarted" notice later), the cause is
+    logged once, and commands still answer."""
+    loading: asyncio.Future[AgentStack] = asyncio.get_running_loop().create_future()
+
+    async def load() -> AgentStack:
+        return await loading
+
+    core = Core(settings=make_settings(tmp_path), store=store, stack=load())
+    replies = [RecordingReply(), RecordingReply()]
+    turns = [
+        asyncio.create_task(core.handle(message(f"q{n}", conversation=f"test:T1:C1:{n}.1"), r))
+        for n, r in enumerate(replies)
+    ]
+    await eventually(lambda: core.waiting == 2)
+    assert not core.ready
+
+    loading.set_exception(ImportError("the SDK is broken"))
+    results = await asyncio.gather(*turns)
+    assert [r.outcome for r in results] == ["failed", "failed"]
+    assert [r.failure for r in replies] == [user_message(ErrorKind.INTERNAL)] * 2
+    assert await pending(store) == []
+    assert caplog.text.count("the agent stack failed to load") == 1
+    assert "the SDK is broken" in caplog.text
+    with pytest.raises(ImportError):
+        await core.loaded()
+    help_reply = RecordingReply()
+    assert (await core.handle(command("help"), help_reply)).outcome == "command"
+    await core.close()
 
 
 async def test_keyed_locks_do_not_grow() -> None:

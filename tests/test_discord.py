@@ -27,9 +27,10 @@ from adapters.discord.translate import (
     place_conversation,
     strip_bot_mention,
 )
+from bot.agent import AgentStack
 from bot.core import SHUTDOWN_LINE, Core
 from bot.recovery import RESTART_LINE
-from bot.wiring import build_core, open_services
+from bot.wiring import Services, build_core, load_stack, open_services
 from tests.conftest import make_settings
 from tests.fakes.discord import (
     INTENT_MESSAGE_CONTENT,
@@ -93,10 +94,15 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[BotFactory]:
         fakes: list[FakeDiscord] = []
 
         async def factory(
-            *, world: dict[str, Any] | None = None, new_discord: bool = False, **values: Any
+            *,
+            world: dict[str, Any] | None = None,
+            new_discord: bool = False,
+            stack_loads: asyncio.Event | None = None,
+            **values: Any,
         ) -> Bot:
             """A bot on the fake Discord (made on the first call, from ``world`` if given;
-            ``new_discord``: another fake Discord, with another application, from now on)."""
+            ``new_discord``: another fake Discord, with another application, from now on;
+            ``stack_loads``: its agent stack loads only once the test sets it)."""
             if not fakes or new_discord:
                 fakes.append(await stack.enter_async_context(FakeDiscord(**(world or {}))))
             fake = fakes[-1]
@@ -112,7 +118,14 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[BotFactory]:
             config.update(values)
             settings = make_settings(tmp_path, **config)
             services = await stack.enter_async_context(open_services(settings))
-            core = await build_core(services)
+            if stack_loads is None:
+                core = await build_core(services)
+            else:
+                core = Core(
+                    settings=settings,
+                    store=services.store,
+                    stack=_loaded_after(stack_loads, services),
+                )
             stack.push_async_callback(core.close)
             adapter = DiscordAdapter(core, settings)
             stack.push_async_callback(adapter.close)
@@ -125,6 +138,12 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[BotFactory]:
 @pytest.fixture
 async def bot(start_bot: BotFactory) -> Bot:
     return await start_bot()
+
+
+async def _loaded_after(go: asyncio.Event, services: Services) -> AgentStack:
+    """The agent stack, its loading held until the test sets ``go``."""
+    await go.wait()
+    return await load_stack(services)
 
 
 # --------------------------------------------------------------------------- conversations
@@ -260,6 +279,42 @@ async def test_a_replayed_message_create_is_answered_once(bot: Bot) -> None:
     await eventually(lambda: bot.adapter.outcomes["duplicate"] == 1)
     assert len(bot.answers(fake.channel.id)) == 1
     assert len(bot.openrouter.chat_requests) == 1
+
+
+async def test_a_message_while_the_agent_stack_loads_is_answered_once_it_has(
+    start_bot: BotFactory,
+) -> None:
+    """The first seconds after a start: the gateway is up, the agent stack is not. A mention
+    shows typing at once and its replay is a duplicate; /ask is deferred within Discord's 3 s
+    and /help answered; each question is answered once, as soon as the stack has loaded."""
+    loads = asyncio.Event()
+    bot = await start_bot(stack_loads=loads)
+    fake = bot.discord
+
+    def replies_to(message: dict[str, Any]) -> list[FakeMessage]:
+        return [m for m in bot.answers(fake.channel.id) if m.reply_to == int(message["id"])]
+
+    sent = await fake.send_user_message(content=f"{fake.bot.mention} are you there?")
+    await fake.replay()
+    ask = await fake.send_interaction("ask", {"question": "and you?"})
+    help_ = await fake.send_interaction("help")
+
+    await eventually(lambda: help_.followup_ids)
+    assert "/ask" in fake.message(help_.followup_ids[0]).content
+    await eventually(lambda: bot.adapter.outcomes["duplicate"] == 1)
+    await eventually(lambda: ask.acknowledged)
+    assert ask.callbacks == [{"type": 5}]  # "thinking…", in public
+    assert fake.requests_to("POST /channels/{id}/typing")
+    assert replies_to(sent) == [] and not ask.followup_ids
+    assert bot.openrouter.chat_requests == [] and bot.core.waiting == 2
+
+    loads.set()
+    await bot.answered(2)
+    [answer] = replies_to(sent)
+    assert answer.content == "echo: are you there?"
+    assert fake.message(ask.followup_ids[0]).content == "echo: and you?"
+    assert len(bot.openrouter.chat_requests) == 2
+    assert await pending(bot.core.store) == []
 
 
 # --------------------------------------------------------------------------- answers

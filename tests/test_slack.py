@@ -21,9 +21,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import SlackAdapter
 from adapters.slack.reply import STREAM_BUDGET, UPDATE_BUDGET, NativeStreaming, SlackReply
+from bot.agent import AgentStack
 from bot.core import SHUTDOWN_LINE, Core
 from bot.recovery import RESTART_LINE
-from bot.wiring import build_core, open_services
+from bot.wiring import Services, build_core, load_stack, open_services
 from tests.conftest import make_settings
 from tests.fakes.open_meteo import FakeOpenMeteo
 from tests.fakes.openrouter import (
@@ -100,7 +101,14 @@ BotFactory = Callable[..., Awaitable[Bot]]
 async def start_bot(tmp_path: Path) -> AsyncIterator[BotFactory]:
     async with AsyncExitStack() as stack:
 
-        async def factory(slack: FakeSlack | None = None, **values: Any) -> Bot:
+        async def factory(
+            slack: FakeSlack | None = None,
+            *,
+            stack_loads: asyncio.Event | None = None,
+            **values: Any,
+        ) -> Bot:
+            """A bot on ``slack`` (a new fake by default); ``stack_loads``: its agent stack
+            loads only once the test sets it (as in the first seconds after a start)."""
             if slack is None:
                 slack = await stack.enter_async_context(FakeSlack())
             openrouter = await stack.enter_async_context(FakeOpenRouter())
@@ -119,7 +127,14 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[BotFactory]:
             config.update(values)
             settings = make_settings(tmp_path, **config)
             services = await stack.enter_async_context(open_services(settings))
-            core = await build_core(services)
+            if stack_loads is None:
+                core = await build_core(services)
+            else:
+                core = Core(
+                    settings=settings,
+                    store=services.store,
+                    stack=_loaded_after(stack_loads, services),
+                )
             stack.push_async_callback(core.close)
             adapter = SlackAdapter(core, settings)
             await adapter.start()
@@ -132,6 +147,12 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[BotFactory]:
 @pytest.fixture
 async def bot(start_bot: BotFactory) -> Bot:
     return await start_bot()
+
+
+async def _loaded_after(go: asyncio.Event, services: Services) -> AgentStack:
+    """The agent stack, its loading held until the test sets ``go``."""
+    await go.wait()
+    return await load_stack(services)
 
 
 # --------------------------------------------------------------------------- conversations
@@ -340,6 +361,51 @@ async def test_slow_model_is_acked_in_time_and_its_retry_does_not_duplicate(bot:
     assert acked_in < 0.5
     assert bot.adapter.outcomes["duplicate"] == 1
     assert len(bot.bot_messages("C123", event["ts"])) == 1
+
+
+async def test_an_event_while_the_agent_stack_loads_is_acked_at_once_and_answered_once(
+    start_bot: BotFactory,
+) -> None:
+    """The first seconds after a start: the listener is up, the agent stack is not. An event
+    and its retry are acked at once, the question is claimed and admitted as usual (a refusal
+    is told at once, /help answers), and it is answered once, as soon as the stack has loaded."""
+    loads = asyncio.Event()
+    bot = await start_bot(stack_loads=loads, BOT_ALLOWED_USERS=f"slack:{USER_ID}")
+    health = f"http://127.0.0.1:{bot.adapter.port}/healthz"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(health) as resp:
+            assert (resp.status, await resp.json()) == (200, {"ok": True, "loading": True})
+
+        event = app_mention(f"{BOT} are you there?")
+        started = time.monotonic()
+        assert await bot.deliver(event, event_id="Ev0EARLY") == 200
+        acked_in = time.monotonic() - started
+        assert await bot.deliver(event, event_id="Ev0EARLY", retry_num=1) == 200
+        stranger = app_mention(f"{BOT} let me in", user="U0STRANGER")
+        assert await bot.deliver(stranger) == 200
+        url = await bot.command("/help")
+
+        [refusal] = await bot.slack.wait_for(lambda: bot.slack.ephemerals("C123"))
+        assert refusal["user_to"] == "U0STRANGER" and "not enabled for you" in refusal["text"]
+        [help_post] = await bot.slack.wait_for(lambda: bot.slack.responses(url))
+        assert "/ask" in help_post.body["text"]
+        await eventually(lambda: bot.adapter.outcomes["duplicate"] == 1)
+        await bot.slack.wait_for(lambda: bot.slack.status("C123", event["ts"]))  # thinking…
+        assert acked_in < 0.5
+        assert bot.bot_messages("C123", event["ts"]) == []
+        assert bot.openrouter.chat_requests == [] and not bot.core.ready
+        assert bot.core.waiting == 1  # the question waits for the stack, as for a model slot
+
+        loads.set()
+        await bot.answered()
+        async with http.get(health) as resp:
+            assert (resp.status, await resp.json()) == (200, {"ok": True})
+    assert bot.answer("C123", event["ts"]) == "echo: are you there?"
+    assert len(bot.bot_messages("C123", event["ts"])) == 1
+    assert len(bot.openrouter.chat_requests) == 1
+    assert bot.bot_messages("C123", stranger["ts"]) == []
+    assert await pending(bot.core.store) == []
+    assert len(bot.slack.calls("auth.test")) == 1  # at start: bolt does not ask again
 
 
 async def test_invalid_signature_is_refused_and_nothing_happens(bot: Bot) -> None:
@@ -609,7 +675,7 @@ async def test_healthz(bot: Bot) -> None:
         http.get(f"http://127.0.0.1:{bot.adapter.port}/healthz") as resp,
     ):
         assert resp.status == 200
-        assert await resp.json() == {"ok": True}
+        assert await resp.json() == {"ok": True}  # no "loading": the stack has loaded
 
 
 async def test_metrics_count_turns_tokens_and_queue_in_prometheus_format(bot: Bot) -> None:
@@ -648,6 +714,34 @@ async def test_socket_mode(start_bot: BotFactory) -> None:
         await eventually(lambda: bot.adapter.outcomes["duplicate"] == 1)
         assert bot.adapter.port is None
         assert slack.last_call("apps.connections.open").auth == "app"
+
+
+async def test_socket_mode_acks_an_event_while_the_agent_stack_loads(
+    start_bot: BotFactory,
+) -> None:
+    """Socket Mode connects before the agent stack has loaded: an event and its retry are
+    acked over the socket at once, and the question is answered once, after the load."""
+    loads = asyncio.Event()
+    async with FakeSlack() as slack:
+        bot = await start_bot(
+            slack, stack_loads=loads, SLACK_APP_TOKEN=slack.app_token, SLACK_SIGNING_SECRET=None
+        )
+        await slack.wait_for_socket()
+        event = app_mention(f"{BOT} early over the socket")
+        acks = [await slack.deliver_socket_event(event, event_id="Ev0SOCK", timeout=1.0)]
+        acks.append(
+            await slack.deliver_socket_event(
+                event, event_id="Ev0SOCK", retry_attempt=1, retry_reason="timeout", timeout=1.0
+            )
+        )
+        await eventually(lambda: bot.adapter.outcomes["duplicate"] == 1)
+        assert all(ack.envelope_id for ack in acks)
+        assert bot.bot_messages("C123", event["ts"]) == [] and not bot.core.ready
+
+        loads.set()
+        await bot.answered()
+        assert bot.answer("C123", event["ts"]) == "echo: early over the socket"
+        assert len(bot.bot_messages("C123", event["ts"])) == 1
 
 
 # --------------------------------------------------------------------------- SlackReply alone

@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -161,7 +161,7 @@ class ConsoleReply:
 class ConsoleSession:
     """One terminal conversation: turns typed lines into events for the core."""
 
-    core_ready: Callable[[], Awaitable[Core]]
+    core: Core
     name: str = "default"
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
@@ -172,7 +172,6 @@ class ConsoleSession:
     """Show a spinner while waiting for the model (a terminal on both ends, never a script)."""
     _turn: tuple[Event, ConsoleReply] | None = field(default=None, init=False, repr=False)
     """The event being answered and its reply, while the core handles it."""
-    _core: Core | None = field(default=None, init=False, repr=False)
 
     def _event(self, text: str, *, command: str | None = None, args: str = "") -> Event:
         key = conversation_key(self.name)
@@ -222,8 +221,7 @@ class ConsoleSession:
     async def _handle(self, event: Event) -> None:
         reply = ConsoleReply(self.out, self.err, interactive=self.interactive, spinner=self.spinner)
         self._turn = (event, reply)  # kept if cancelled, for ``stopped``
-        self._core = await self.core_ready()
-        await self._core.handle(event, reply)
+        await self.core.handle(event, reply)
         self._turn = None
 
     async def stopped(self) -> None:
@@ -236,9 +234,7 @@ class ConsoleSession:
         self._turn = None
         reply.stop_spinner()
         self.say(("\n" if reply.text else "") + f"{DIM}[stopped; {QUIT_HINT}]{PLAIN}")
-        if self._core is None:
-            return  # stopped while the core was loading: the event never reached it
-        await self._core.withdrawn(event)
+        await self.core.withdrawn(event)
 
     def _attach(self, raw: str) -> None:
         path = Path(raw).expanduser()

@@ -117,8 +117,8 @@ class SlackAdapter:
         # otherwise open a new connection per call.
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         client = web_client(self.settings, self._session, TokenWatch(self._token_refused))
-        self.app = bolt_app(client)
         self._installation = await installation(client)
+        self.app = bolt_app(client, self._installation)
         self.app.middleware(self._only_this_installation)
         self._register(self.app, client)
         if self.settings.slack_app_token is not None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.internals import extract_enterprise_id, extract_team_id
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -48,6 +49,8 @@ class Installation:
     enterprise_install: bool
     app_id: str | None
     """Known when ``auth.test`` names it (bot tokens do)."""
+    authorized: AuthorizeResult
+    """The same answer as bolt's authorization takes it (see ``transport.bolt_app``)."""
 
     def accepts(self, body: Mapping[str, Any]) -> bool:
         app = body.get("api_app_id")
@@ -75,6 +78,11 @@ async def installation(client: AsyncWebClient) -> Installation:
         enterprise_id=auth.get("enterprise_id") or None,
         enterprise_install=bool(auth.get("is_enterprise_install")),
         app_id=auth.get("app_id") or None,
+        authorized=AuthorizeResult.from_auth_test_response(
+            auth_test_response=auth,
+            bot_token=client.token,
+            bot_scopes=auth.headers.get("x-oauth-scopes"),
+        ),
     )
 
 

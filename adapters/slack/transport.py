@@ -12,18 +12,24 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from pydantic import SecretStr
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
+from slack_bolt.logger.messages import (
+    warning_client_prioritized_and_token_skipped,
+    warning_token_skipped,
+)
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.connection import Installation
 from adapters.slack.payloads import well_formed
 from bot.ops import add_ops_routes
 
@@ -33,16 +39,33 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def bolt_app(client: AsyncWebClient) -> AsyncApp:
-    """Bolt's app over ``client``, for either transport."""
+def bolt_app(client: AsyncWebClient, installation: Installation) -> AsyncApp:
+    """Bolt's app over ``client``, for either transport, authorized by the ``auth.test`` the
+    adapter made at start: bolt's own single-workspace authorization would call it again on
+    the first request, a round trip before Slack's first event is acknowledged."""
     return AsyncApp(
         client=client,
+        authorize=_Authorized(installation.authorized),
         # Signatures are checked once, on the raw bytes, by handle_events before bolt sees a
         # request (Socket Mode needs none).
         signing_secret="",
         request_verification_enabled=False,
         logger=_bolt_logger(),
+        # Else bolt names the app after its caller's file through inspect.stack(), which
+        # reads the source of every frame: ~80 ms of start-up.
+        name="chatbot",
     )
+
+
+class _Authorized(AsyncAuthorize):
+    """Every request is for the one installation the token belongs to (the adapter's
+    middleware drops the others)."""
+
+    def __init__(self, result: AuthorizeResult) -> None:
+        self._result = result
+
+    async def __call__(self, **_: Any) -> AuthorizeResult:
+        return self._result
 
 
 def web_app(bolt: AsyncApp, signing_secret: SecretStr | None, ops: Core | None) -> web.Application:
@@ -90,10 +113,13 @@ def _signed(verifier: SignatureVerifier, raw: bytes, headers: Mapping[str, str])
 
 class _SameTokenNotice(logging.Filter):
     """bolt reads SLACK_BOT_TOKEN from the environment by itself and warns at every start that
-    the client's token wins over it: it is the same token, so the warning is only noise."""
+    the client's token, or ``authorize``, wins over it: it is the same token, so the warnings
+    are only noise."""
+
+    NOISE = frozenset({warning_client_prioritized_and_token_skipped(), warning_token_skipped()})
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+        return record.getMessage() not in self.NOISE
 
 
 def _bolt_logger() -> logging.Logger:

@@ -136,9 +136,12 @@ class Bot:
         return out
 
     def model_classes(self) -> str:
-        """The classes that make the model calls, as the core built them: what the setting
-        actually selected (a client that is not wired yet shows up as the one that is)."""
-        model = getattr(self.core.agent, "model", None)
+        """The classes that make the model calls, built as the core builds them: what the
+        setting actually selected (a client that is not wired yet shows up as the one that
+        is)."""
+        from bot.agent import base_models, resilient_models
+
+        model = resilient_models(self.settings, base_models(self.settings))(self.settings.bot_model)
         chain = getattr(model, "chain", None)  # ResilientModel: [(name, model), ...]
         inner = [m for _, m in chain] if isinstance(chain, list) else [model]
         return ", ".join(dict.fromkeys(type(m).__name__ for m in inner)) + " underneath"

@@ -369,8 +369,8 @@ class MixedWorld:
         return turns
 
     async def warm_up(self) -> JSONDict:
-        """One Slack and one Discord turn without faults (cold paths, bolt's first auth.test),
-        in places the traffic does not use; returns how long each took, ms."""
+        """One Slack and one Discord turn without faults (cold paths), in places the traffic
+        does not use; returns how long each took, ms."""
         slack = Turn(-1, "slack", "warm-up", 0.0, 0, f"{WARMUP} slack")
         slack.channel, slack.ts = "CWARMUP", new_ts()
         slack.root_ts, slack.conversation = slack.ts, f"slack:CWARMUP:{slack.ts}"

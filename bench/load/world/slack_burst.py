@@ -9,7 +9,7 @@ every mention in a channel the app reads, so the exactly-once claim is exercised
 FakeOpenRouter answers every request after ``--latency`` seconds ("echo: <question>", one
 chunk).
 
-One warm-up turn goes first (cold imports, bolt's first ``auth.test``), reported apart. Then,
+One warm-up turn goes first (cold imports, the first model call), reported apart. Then,
 per run of N turns:
 
 - all answered: from the first delivery until the last thread's final chat call (stopStream or
@@ -162,7 +162,7 @@ def report_warmup(link: BotLink, result: Burst) -> None:
         return
     methods = ", ".join(f"{m} {c}" for m, c in Counter(c.method for c in result.calls).items())
     link.print(
-        f"warm-up turn (cold: first auth.test, first model call): answered"
+        f"warm-up turn (cold: first model call): answered"
         f" {(final.at - thread.started) * 1000:.0f} ms after delivery"
         f" (overhead {(final.at - thread.started - result.latency) * 1000:.1f} ms beyond the"
         f" model's {result.latency:.2f} s), ack {ack.seconds * 1000 if ack else 0:.1f} ms"
