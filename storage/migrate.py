@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from types import ModuleType
+from typing import Protocol
 
 import aiosqlite
 
@@ -95,29 +96,58 @@ async def migrate(db: Database) -> tuple[int, ...]:
     migrations = await asyncio.to_thread(load_migrations)
     async with db.transaction():
         await db.execute(_SCHEMA_MIGRATIONS_SQL)
-    applied: list[int] = []
     # Every pending migration in ONE transaction, with the "already applied?" check inside
     # it: two processes opening the same file at once cannot both apply (or split) the
     # upgrade, and a failure leaves the database exactly as it was.
     async with db.transaction():
         current = await schema_version(db.conn)
-        if current > len(migrations):
-            raise RuntimeError(
-                f"database schema version {current} is newer than this code knows "
-                f"({len(migrations)}): refusing to use it"
-            )
-        for migration in migrations:
-            if current >= migration.version:
-                continue
-            for statement in migration.statements:
-                await db.execute(statement)
-            await db.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                (migration.version, migration.name, time.time()),
-            )
-            applied.append(migration.version)
+        applied = await apply_pending(migrations, current, _SQLiteRunner(db))
     for version in applied:
         log.info("applied migration %04d", version)
+    return applied
+
+
+class Runner(Protocol):
+    """Runs one migration statement, or records one migration as applied."""
+
+    async def run(self, statement: str) -> None: ...
+
+    async def record(self, migration: Migration, applied_at: float) -> None: ...
+
+
+class _SQLiteRunner:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def run(self, statement: str) -> None:
+        await self._db.execute(statement)
+
+    async def record(self, migration: Migration, applied_at: float) -> None:
+        await self._db.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (migration.version, migration.name, applied_at),
+        )
+
+
+async def apply_pending(
+    migrations: list[Migration], current: int, runner: Runner
+) -> tuple[int, ...]:
+    """Run, in order, the migrations a schema at version ``current`` lacks, recording each;
+    returns their versions. The caller holds the transaction (one for all of them), on either
+    database. Raises ``RuntimeError`` for a schema that newer code has migrated."""
+    if current > len(migrations):
+        raise RuntimeError(
+            f"database schema version {current} is newer than this code knows "
+            f"({len(migrations)}): refusing to use it"
+        )
+    applied: list[int] = []
+    for migration in migrations:
+        if current >= migration.version:
+            continue
+        for statement in migration.statements:
+            await runner.run(statement)
+        await runner.record(migration, time.time())
+        applied.append(migration.version)
     return tuple(applied)
 
 

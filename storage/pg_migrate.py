@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from . import migrations_pg as _migrations_package
-from .migrate import Migration, load_migrations
+from .migrate import Migration, apply_pending, load_migrations
 
 log = logging.getLogger(__name__)
 
@@ -58,27 +57,25 @@ async def migrate(conn: AsyncConnection[Any]) -> tuple[int, ...]:
 
 
 async def _apply(conn: AsyncConnection[Any], migrations: list[Migration]) -> tuple[int, ...]:
-    applied: list[int] = []
     # Every pending migration in ONE transaction: a failure leaves the database as it was.
     await conn.execute(_SCHEMA_MIGRATIONS_SQL)  # (as SQLite's: kept if the migrations fail)
     async with conn.transaction():
         current = await schema_version(conn)
-        if current > len(migrations):
-            raise RuntimeError(
-                f"database schema version {current} is newer than this code knows "
-                f"({len(migrations)}): refusing to use it"
-            )
-        for migration in migrations:
-            if current >= migration.version:
-                continue
-            for statement in migration.statements:
-                await conn.execute(statement)
-            await conn.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
-                (migration.version, migration.name, time.time()),
-            )
-            applied.append(migration.version)
-    return tuple(applied)
+        return await apply_pending(migrations, current, _PostgresRunner(conn))
+
+
+class _PostgresRunner:
+    def __init__(self, conn: AsyncConnection[Any]) -> None:
+        self._conn = conn
+
+    async def run(self, statement: str) -> None:
+        await self._conn.execute(statement)  # no parameters: a "%" in the SQL is literal
+
+    async def record(self, migration: Migration, applied_at: float) -> None:
+        await self._conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+            (migration.version, migration.name, applied_at),
+        )
 
 
 async def schema_version(conn: AsyncConnection[Any]) -> int:
