@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
 from bot.turn_stats import TURN_STATS
+
+log = logging.getLogger(__name__)
 
 PROVIDER_PREFIX = "openrouter/"
 MAX_EVENT_BYTES = 16 * 1024 * 1024
@@ -55,10 +58,11 @@ async def post_completion(
     call_started()
     post = Post(
         session,
-        base_url.rstrip("/") + "/chat/completions",
-        json.dumps({"usage": {"include": True}, **body}, default=jsonable),
-        {**headers, "Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
-        aiohttp.ClientTimeout(total=timeout_s),
+        base_url=base_url,
+        api_key=api_key,
+        body=body,
+        headers=headers,
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
     )
     async with post as response:
         try:
@@ -75,20 +79,35 @@ async def post_completion(
 
 
 class Post:
-    """``async with`` one POST: the response once its status is known to be a success."""
+    """``async with`` one POST of ``body`` to ``{base_url}/chat/completions``: the response once
+    its status is known to be a success. The key goes in the Authorization header only (a
+    DEBUG line shows the request with it masked); OpenRouter is asked for the call's cost."""
 
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        url: str,
-        data: str,
-        headers: dict[str, str],
+        *,
+        base_url: str,
+        api_key: str,
+        body: dict[str, Any],
+        headers: Mapping[str, str],
         timeout: aiohttp.ClientTimeout | None = None,
     ) -> None:
+        url = base_url.rstrip("/") + "/chat/completions"
+        sent = {**headers, "Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "model request: POST %s model=%s stream=%s headers=%s",
+                url,
+                body.get("model"),
+                bool(body.get("stream")),
+                {**sent, "Authorization": "Bearer ***"},
+            )
+        data = json.dumps({"usage": {"include": True}, **body}, default=_jsonable)
         if timeout is None:  # the session's
-            self._request = session.post(url, data=data, headers=headers)
+            self._request = session.post(url, data=data, headers=sent)
         else:
-            self._request = session.post(url, data=data, headers=headers, timeout=timeout)
+            self._request = session.post(url, data=data, headers=sent, timeout=timeout)
 
     async def __aenter__(self) -> aiohttp.ClientResponse:
         try:
@@ -196,7 +215,7 @@ def report_cost(usage: Any) -> bool:
     return True
 
 
-def jsonable(value: Any) -> Any:
+def _jsonable(value: Any) -> Any:
     if hasattr(value, "model_dump"):
         return value.model_dump(exclude_unset=True)
     if isinstance(value, set | tuple | frozenset) or hasattr(value, "__iter__"):

@@ -23,8 +23,6 @@ Cost: OpenRouter reports each call's ``usage.cost`` in the stream's last chunk (
 
 from __future__ import annotations
 
-import json
-import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -44,14 +42,11 @@ from bot.openrouter_http import (
     Post,
     SSEReader,
     call_started,
-    jsonable,
     post_completion,
     report_cost,
     stream_error,
     wire_model,
 )
-
-log = logging.getLogger(__name__)
 
 DEFAULT_COALESCE_S = 0.1
 _TEXT_KEYS = frozenset({"content", "role"})
@@ -69,7 +64,6 @@ class OpenRouterModel(Model):
     ) -> None:
         self.model = wire_model(model)
         self._base_url = base_url
-        self._url = base_url.rstrip("/") + "/chat/completions"
         self._timeout_s = timeout_s
         self._api_key = api_key
         # No sock_read: aiohttp re-arms that timer on every packet (a token, when streaming);
@@ -196,12 +190,7 @@ class OpenRouterModel(Model):
         )
         if system_instructions:
             messages.insert(0, {"role": "system", "content": system_instructions})
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": messages,
-            # OpenRouter's own accounting: the call's cost in ``usage.cost``.
-            "usage": {"include": True},
-        }
+        body: dict[str, Any] = {"model": self.model, "messages": messages}
         converted = [Converter.tool_to_openai(tool) for tool in tools]
         converted += [Converter.convert_handoff_tool(handoff) for handoff in handoffs]
         if converted:
@@ -232,22 +221,13 @@ class OpenRouterModel(Model):
         return self._session
 
     def _post(self, body: dict[str, Any], model_settings: ModelSettings) -> Post:
-        headers = {
-            **_str_headers(model_settings),
-            "Authorization": f"Bearer {self._api_key}",
-            "Content-Type": "application/json",
-        }
-        if log.isEnabledFor(logging.DEBUG):
-            shown = {**headers, "Authorization": "Bearer ***"}
-            log.debug(
-                "model request: POST %s model=%s stream=%s headers=%s",
-                self._url,
-                self.model,
-                bool(body.get("stream")),
-                shown,
-            )
-        data = json.dumps(body, default=jsonable)
-        return Post(self._open_session(), self._url, data, headers)
+        return Post(
+            self._open_session(),
+            base_url=self._base_url,
+            api_key=self._api_key,
+            body=body,
+            headers=_str_headers(model_settings),
+        )
 
     # ------------------------------------------------------------------ the stream
 
