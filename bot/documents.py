@@ -16,31 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib
 import logging
-import sys
-from types import ModuleType
 from typing import Any
 
 import aiohttp
 
 from bot.errors import classify, user_message
-from bot.settings import Settings, prepare_library_environment
+from bot.settings import Settings
 from storage.base import JSONDict, Store, StoredFile
 
 log = logging.getLogger(__name__)
-
-
-async def _litellm() -> ModuleType:
-    """litellm, imported on the first document read (in a worker thread: it takes seconds)."""
-    module = sys.modules.get("litellm")
-    if module is None:
-        prepare_library_environment()
-        module = await asyncio.to_thread(importlib.import_module, "litellm")
-    from bot.cost_callback import configure_litellm
-
-    configure_litellm()
-    return module
 
 
 PDF_MIME = "application/pdf"
@@ -187,7 +172,12 @@ class DocumentReader:
         self, model: str, messages: list[JSONDict], engine: str
     ) -> tuple[str, list[Any]]:
         """The same call through litellm (``BOT_MODEL_CLIENT=litellm``)."""
-        litellm = await _litellm()
+        # litellm is loaded already on this path (bot.wiring imports it off the loop at start).
+        import litellm
+
+        from bot.cost_callback import configure_litellm
+
+        configure_litellm()
         response: Any = await litellm.acompletion(
             model=model,
             base_url=self._settings.openrouter_base_url,
