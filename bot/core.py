@@ -109,9 +109,7 @@ class Core:
             try:
                 # Shielded: a turn cancelled while it waits (shutdown, Ctrl-C) leaves the load.
                 stack = await asyncio.shield(self._stack)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            except Exception as exc:  # (a cancellation is no Exception: it goes on up)
                 raise StackUnavailable from exc
             if self._turns is None:
                 from bot.turn import TurnRunner  # imported already, by the stack's loading
