@@ -382,8 +382,17 @@ def prepare_library_environment() -> None:
     """Make third-party libraries quiet and offline at import; call before importing them.
 
     litellm fetches its model-price map over the network at import unless told to use the copy
-    it ships. This is the one place outside ``Settings`` that touches the environment.
+    it ships; tiktoken downloads its encodings unless pointed at the copy litellm ships (found
+    without importing litellm). This is the one place outside ``Settings`` that touches the
+    environment.
     """
+    import importlib.util
     import os
 
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    spec = importlib.util.find_spec("litellm")
+    if spec is not None and spec.submodule_search_locations:
+        package = next(iter(spec.submodule_search_locations))
+        os.environ.setdefault(
+            "TIKTOKEN_CACHE_DIR", os.path.join(package, "litellm_core_utils", "tokenizers")
+        )

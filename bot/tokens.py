@@ -12,11 +12,12 @@ import functools
 import importlib.util
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import tiktoken
+
+from bot.settings import prepare_library_environment
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def history_budget(model: str, cap: int, new_message_tokens: int) -> int:
 @functools.cache
 def _encoding() -> tiktoken.Encoding:
     """tiktoken's cl100k encoding from the copy litellm ships (offline; litellm does the same)."""
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(_litellm_file("litellm_core_utils/tokenizers")))
+    prepare_library_environment()  # TIKTOKEN_CACHE_DIR: the copy litellm ships
     return tiktoken.get_encoding("cl100k_base")
 
 
