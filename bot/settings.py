@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from storage import DEFAULT_POOL_SIZE, database_kind, sqlite_path_from_url, url_password
@@ -163,6 +170,17 @@ class Settings(BaseSettings):
     """Conversations idle this many days are deleted with their files, and usage and event
     records older than that too, by a job in the running bot; 0 keeps everything."""
 
+    # Several instances on one database.
+    instance_id: str | None = Field(default=None, max_length=100, alias="BOT_INSTANCE_ID")
+    """This process's name in the store, ``/healthz`` and ``/metrics``; by default
+    ``host-pid-random``, new at every start."""
+    lease_s: float = Field(default=15.0, ge=1, le=600, alias="BOT_LEASE_S")
+    """An instance renews its lease every third of this; one not renewed for this long is
+    dead: another instance tells the users whose turns it held, and takes its locks."""
+    workers: int = Field(default=1, ge=1, le=64, alias="WEB_CONCURRENCY")
+    """``python -m bot`` starts this many bot processes (``--workers`` wins), sharing ``PORT``
+    through ``SO_REUSEPORT``; Heroku sets it from the dyno size."""
+
     # Slack.
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
@@ -205,6 +223,12 @@ class Settings(BaseSettings):
     """Sync slash commands to this guild only (instant, for development)."""
     discord_auto_thread: bool = Field(default=False, alias="DISCORD_AUTO_THREAD")
     """A mention in a channel opens a thread for the answer."""
+    discord_shard_count: int | None = Field(default=None, ge=1, alias="DISCORD_SHARD_COUNT")
+    """Split the guilds over this many gateway shards (several processes: each runs some)."""
+    discord_shard_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, alias="DISCORD_SHARD_IDS"
+    )
+    """The shards this process runs, e.g. ``0,1``; empty: all of ``DISCORD_SHARD_COUNT``."""
 
     @field_validator(
         "bot_fallback_models",
@@ -220,6 +244,24 @@ class Settings(BaseSettings):
     def _split_models(cls, value: object) -> object:
         if isinstance(value, str):
             return [m.strip() for m in value.split(",") if m.strip()]
+        return value
+
+    @field_validator("discord_shard_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(i) for i in value.replace(" ", "").split(",") if i]
+        return value
+
+    @field_validator("discord_shard_ids")
+    @classmethod
+    def _shards_fit(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        count = info.data.get("discord_shard_count")
+        if value and count is None:
+            raise ValueError("it needs DISCORD_SHARD_COUNT too")
+        bad = [i for i in value if count is not None and not 0 <= i < count]
+        if bad:
+            raise ValueError(f"shard ids {bad} are not in 0..{(count or 1) - 1}")
         return value
 
     @model_validator(mode="before")
