@@ -44,7 +44,8 @@ class Gateway(Payloads):
             interaction = self.interactions.get(int(data["id"]))
             if interaction is not None:
                 interaction.created_at = time.monotonic()
-        return await self._dispatch(session, event, data)
+            return await self._dispatch(session, event, data)
+        return await self._dispatch_to_all(session, event, data)
 
     async def replay(self, seq: int | None = None) -> int | None:
         """Send an earlier dispatch again with a new sequence number (a duplicate delivery, as
@@ -107,7 +108,18 @@ class Gateway(Payloads):
 
     async def _dispatch_if_connected(self, event: str, data: JSONDict) -> None:
         if self._session is not None and not self._session.invalid:
-            await self._dispatch(self._session, event, data)
+            await self._dispatch_to_all(self._session, event, data)
+
+    async def _dispatch_to_all(self, session: Session, event: str, data: JSONDict) -> int | None:
+        """Dispatch in ``session`` (the last identified: kept for RESUME while its socket is
+        down), and in every other session with a socket open: Discord sends each event to
+        every session of the bot (unsharded processes side by side each get all of them).
+        An interaction goes to one session only (``dispatch``): it is answered once."""
+        seq = await self._dispatch(session, event, data)
+        for other in list(self._sessions.values()):
+            if other is not session and other.conn is not None and not other.invalid:
+                await self._dispatch(other, event, data)
+        return seq
 
     async def _dispatch(self, session: Session, event: str, data: JSONDict) -> int | None:
         shaped = self._shape_for_intents(session, event, data)
