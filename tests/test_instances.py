@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.openrouter import JSONDict, Reply, TextReply, last_user_text
 from tests.fakes.slack import BOT_USER_ID, app_mention, message_event
 from tests.fakes.slack.ids import new_event_id
 from tests.helpers import eventually
@@ -138,3 +140,73 @@ async def test_three_instances_on_one_sqlite_file_answer_each_slack_event_once(
         report = await _exactly_once(bots, count=9)
         print(report)
         _assert_once(report)
+
+
+# --------------------------------------------------------------------------- one conversation
+
+
+def _user_texts(body: JSONDict) -> list[str]:
+    """The user messages of a model request, in order: the history the turn was given."""
+    texts = []
+    for message in body.get("messages") or []:
+        if isinstance(message, dict) and message.get("role") == "user":
+            texts.append(last_user_text({"messages": [message]}))
+    return texts
+
+
+def _history_responder(body: JSONDict) -> Reply:
+    """Streams, slowly (~0.8 s), which user messages the turn saw."""
+    return TextReply("saw: " + " | ".join(_user_texts(body)), chunks=4, delay=0.2)
+
+
+@dataclass
+class ConversationReport:
+    turns: int
+    answers: list[str] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    """Each model request's start and end, seconds from the first one, in order of start."""
+    overlaps: int = 0
+    seconds: float = 0.0
+
+
+async def test_a_threads_turns_alternate_instances_one_at_a_time_each_seeing_the_last(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Turn k of one thread goes to instance k % 3, sent while turn k-1 is still streaming
+    on another instance: it waits for it, and its model request carries the turns before."""
+    turns = 4
+    async with fleet(tmp_path, pg_url, settings=SETTINGS) as bots:
+        bots.openrouter.default_responder = _history_responder
+        instances = await bots.start("a", "b", "c")
+        slack, router = bots.slack, bots.openrouter
+        report = ConversationReport(turns=turns)
+        started = time.monotonic()
+        root = app_mention(f"<@{BOT_USER_ID}> turn 0")
+        root_ts = str(root["ts"])
+        for k in range(turns):
+            event = root if k == 0 else message_event(f"turn {k}", thread_ts=root_ts)
+            status, _ = await slack.deliver_event(instances[k % 3].events_url, SECRET, event)
+            assert status == 200
+            # The next turn goes out once this one is at the model (so it is streaming then).
+            await eventually(lambda: len(router.chat_requests) > len(report.expected), 20)
+            report.expected.append("saw: " + " | ".join(f"turn {j}" for j in range(k + 1)))
+        with contextlib.suppress(AssertionError):
+            await eventually(lambda: len(bot_texts(slack, root_ts)) >= turns, 20)
+            await eventually(lambda: router.counters.in_flight == 0, 10)
+        report.answers = bot_texts(slack, root_ts)
+        requests = sorted(router.chat_requests, key=lambda r: r.received_at)
+        first = requests[0].received_at if requests else 0.0
+        report.spans = [
+            (round(r.received_at - first, 2), round((r.finished_at or 0.0) - first, 2))
+            for r in requests
+        ]
+        report.overlaps = sum(
+            1 for a, b in itertools.pairwise(requests)
+            if a.finished_at is None or b.received_at < a.finished_at
+        )  # fmt: skip
+        report.seconds = time.monotonic() - started
+        print(report)
+
+        assert report.answers == report.expected, report
+        assert report.overlaps == 0 and len(report.spans) == turns, report
