@@ -20,13 +20,13 @@ from typing import Any
 
 import aiohttp
 
-from bench.crash import SECRET, _bot_texts, _env, _free_port, _start
+from bench.crash import SECRET, _bot_texts, _discord_replies, _env, _free_port, _start
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.openrouter import FakeOpenRouter
 from tests.fakes.slack import FakeSlack
 from tests.helpers import wait_healthy
 
-__all__ = ["SECRET", "Fleet", "Instance", "bot_texts", "fleet"]
+__all__ = ["SECRET", "Fleet", "Instance", "bot_texts", "discord_replies", "fleet", "streaming"]
 
 _PLATFORM_PREFIXES = {"slack": "SLACK_", "discord": "DISCORD_"}
 LOG_TAIL_CHARS = 2_500
@@ -35,6 +35,20 @@ LOG_TAIL_CHARS = 2_500
 def bot_texts(slack: FakeSlack, thread_ts: str) -> list[str]:
     """The bot's messages in a thread of ``#C123`` (where the fakes' events are), oldest first."""
     return _bot_texts(slack, thread_ts)
+
+
+def streaming(slack: FakeSlack, threads: Iterable[str] | None = None) -> bool:
+    """Is an answer still streaming (its text not final yet), in ``threads`` if given?"""
+    chosen = None if threads is None else set(threads)
+    return any(
+        s.state == "in_progress" and (chosen is None or s.thread_ts in chosen)
+        for s in slack.streams()
+    )
+
+
+def discord_replies(discord: FakeDiscord, message_id: int) -> list[str]:
+    """The bot's replies to one message, oldest first."""
+    return _discord_replies(discord, message_id)
 
 
 @dataclass
@@ -145,11 +159,13 @@ class Fleet:
         return added
 
     async def launch(self, instances: Sequence[Instance]) -> None:
+        """Start processes together; each one answers ``/healthz`` with its agent stack loaded
+        (and, with Discord, has identified on the gateway) when this returns."""
+        identified = len(self.discord.identifies) + len(instances)
         for instance in instances:
             await instance.start()
         await asyncio.gather(*(i.wait_healthy() for i in instances))
         if "discord" in self.platforms:
-            identified = len(self.discord.identifies) + len(instances)
             await asyncio.wait_for(self.discord.wait_for_identify(identified), 60)
 
     def __getitem__(self, name: str) -> Instance:

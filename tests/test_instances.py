@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import signal
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,11 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.openrouter import JSONDict, Reply, TextReply, last_user_text
+from bot.core import SHUTDOWN_LINE
+from bot.recovery import RESTART_LINE
+from tests.fakes.openrouter import HangReply, JSONDict, Reply, TextReply, last_user_text
 from tests.fakes.slack import BOT_USER_ID, app_mention, message_event
 from tests.fakes.slack.ids import new_event_id
-from tests.helpers import eventually
-from tests.instances import SECRET, Fleet, bot_texts, fleet
+from tests.helpers import eventually, wait_healthy
+from tests.instances import SECRET, Fleet, bot_texts, discord_replies, fleet, streaming
 from tests.pg_cluster import Cluster
 from tests.stores import PostgresBackend
 
@@ -193,7 +196,7 @@ async def test_a_threads_turns_alternate_instances_one_at_a_time_each_seeing_the
             report.expected.append("saw: " + " | ".join(f"turn {j}" for j in range(k + 1)))
         with contextlib.suppress(AssertionError):
             await eventually(lambda: len(bot_texts(slack, root_ts)) >= turns, 20)
-            await eventually(lambda: router.counters.in_flight == 0, 10)
+            await eventually(lambda: not streaming(slack), 10)
         report.answers = bot_texts(slack, root_ts)
         requests = sorted(router.chat_requests, key=lambda r: r.received_at)
         first = requests[0].received_at if requests else 0.0
@@ -210,3 +213,229 @@ async def test_a_threads_turns_alternate_instances_one_at_a_time_each_seeing_the
 
         assert report.answers == report.expected, report
         assert report.overlaps == 0 and len(report.spans) == turns, report
+
+
+# --------------------------------------------------------------------------- an instance dies
+
+CUT = "cut question"
+TOLD_WITHIN_S = LEASE_S + LEASE_S / 3 + 5.0
+"""A dead instance is noticed within its lease plus a renewal period (the contract: about
+BOT_LEASE_S + BOT_LEASE_S/3 + 1 s); the rest is margin for a loaded machine."""
+
+
+def _cut_or_slow(body: JSONDict) -> Reply:
+    """Cut questions hang for ever; the others take ~1.5 s (in flight at a kill too)."""
+    text = last_user_text(body)
+    return HangReply() if CUT in text else TextReply(f"echo: {text}", chunks=3, delay=0.5)
+
+
+@dataclass
+class KillReport:
+    cut: int
+    in_flight_at_kill: int = 0
+    told_once: int = 0
+    told_twice_or_more: int = 0
+    re_answered: int = 0
+    lost: int = 0
+    told_after_s: list[float] = field(default_factory=list)
+    """From the kill to each user told, in order of the cut questions (lost: absent)."""
+    survivors_answered_once: int = 0
+    survivors_told_falsely: int = 0
+    redeliveries_answered: int = 0
+    follow_up_answered: bool = False
+
+
+async def test_kill_9_of_one_instance_its_users_are_told_by_the_others_within_the_lease(
+    tmp_path: Path, pg_url: str
+) -> None:
+    async with fleet(tmp_path, pg_url, settings=SETTINGS) as bots:
+        bots.openrouter.default_responder = _cut_or_slow
+        a, b, c = await bots.start("a", "b", "c")
+        slack, router = bots.slack, bots.openrouter
+        cut = [app_mention(f"<@{BOT_USER_ID}> {CUT} {i}") for i in range(3)]
+        fine = [app_mention(f"<@{BOT_USER_ID}> fine question {i}") for i in range(2)]
+        ids = {str(e["ts"]): new_event_id() for e in cut}
+        report = KillReport(cut=len(cut))
+        for event in cut:
+            await slack.deliver_event(a.events_url, SECRET, event, event_id=ids[str(event["ts"])])
+        for event, survivor in zip(fine, (b, c), strict=True):
+            await slack.deliver_event(survivor.events_url, SECRET, event)
+        await eventually(lambda: len(router.chat_requests) == len(cut) + len(fine), 20)
+        report.in_flight_at_kill = router.counters.in_flight
+
+        await a.kill()
+        killed = time.monotonic()
+        told_at: dict[str, float] = {}
+        deadline = killed + TOLD_WITHIN_S + 5.0  # wait past the bound, to report the real time
+        while len(told_at) < len(cut) and time.monotonic() < deadline:
+            for event in cut:
+                ts = str(event["ts"])
+                if ts not in told_at and any(RESTART_LINE in t for t in bot_texts(slack, ts)):
+                    told_at[ts] = time.monotonic() - killed
+            await asyncio.sleep(0.05)
+        report.told_after_s = [
+            round(told_at[str(e["ts"])], 2) for e in cut if str(e["ts"]) in told_at
+        ]
+
+        # Slack redelivers the cut events (their first deliveries "failed"): to the survivors.
+        for i, event in enumerate(cut):
+            survivor = (b, c)[i % 2]
+            await slack.deliver_event(
+                survivor.events_url, SECRET, event, event_id=ids[str(event["ts"])], retry_num=1
+            )
+        with contextlib.suppress(AssertionError):
+            await eventually(lambda: all(len(bot_texts(slack, str(e["ts"]))) for e in fine), 20)
+            await eventually(lambda: not streaming(slack, (str(e["ts"]) for e in fine)), 10)
+        await asyncio.sleep(1.5)  # a redelivery answered, or a user told twice, shows by now
+
+        for event in cut:
+            texts = bot_texts(slack, str(event["ts"]))
+            told = sum(RESTART_LINE in t for t in texts)
+            report.told_once += told == 1
+            report.told_twice_or_more += told > 1
+            report.lost += told == 0
+            report.re_answered += sum(t.startswith("echo:") for t in texts)
+        report.redeliveries_answered = sum(
+            CUT in last_user_text(r.body or {}) for r in router.chat_requests
+        ) - len(cut)
+        for i, event in enumerate(fine):
+            texts = bot_texts(slack, str(event["ts"]))
+            report.survivors_answered_once += texts == [f"echo: fine question {i}"]
+            report.survivors_told_falsely += any(RESTART_LINE in t for t in texts)
+
+        # The dead instance's hold on a cut thread is gone: a follow-up there is answered.
+        root = str(cut[0]["ts"])
+        await slack.deliver_event(
+            b.events_url, SECRET, message_event("after the kill", thread_ts=root)
+        )
+        with contextlib.suppress(AssertionError):
+            await eventually(lambda: any("after the kill" in t for t in bot_texts(slack, root)), 15)
+        report.follow_up_answered = any("echo: after the kill" in t for t in bot_texts(slack, root))
+        print(report)
+
+        assert report.in_flight_at_kill == len(cut) + len(fine), report
+        assert report.told_once == len(cut), report
+        assert report.told_twice_or_more == report.re_answered == report.lost == 0, report
+        assert max(report.told_after_s) <= TOLD_WITHIN_S, report
+        assert report.redeliveries_answered == 0, report
+        assert report.survivors_answered_once == len(fine), report
+        assert report.survivors_told_falsely == 0, report
+        assert report.follow_up_answered, report
+
+
+# --------------------------------------------------------------------------- rolling restart
+
+
+def _slow(body: JSONDict) -> Reply:
+    """~6 s an answer: longer than a lease and its renewal, so a turn finishing in an
+    instance's shutdown grace outlives the time another would take to call it dead."""
+    return TextReply(f"echo: {last_user_text(body)}", chunks=12, delay=0.5)
+
+
+@dataclass
+class RollingReport:
+    questions: int
+    answered_once: int = 0
+    answered_twice_or_more: int = 0
+    lost: int = 0
+    told_restart: int = 0
+    told_shutdown: int = 0
+    model_requests: int = 0
+    a_exit: int | None = None
+    a_stopped_after_s: float = 0.0
+    """From SIGTERM to A's exit (its turns finished in the grace)."""
+
+
+async def test_a_rolling_restart_with_turns_in_flight_is_seen_by_nobody(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """A and B answer slow turns; C starts, then A gets SIGTERM (its grace suffices) and new
+    questions go to B and C: every question answered once, nobody told anything."""
+    async with fleet(tmp_path, pg_url, settings=SETTINGS) as bots:
+        bots.openrouter.default_responder = _slow
+        a, b = await bots.start("a", "b")
+        slack, router = bots.slack, bots.openrouter
+        first = [app_mention(f"<@{BOT_USER_ID}> first wave {i}") for i in range(4)]
+        for i, event in enumerate(first):
+            await slack.deliver_event((a, b)[i % 2].events_url, SECRET, event)
+        await eventually(lambda: len(router.chat_requests) == len(first), 20)
+
+        c = bots.add("c")
+        await c.start()
+        await wait_healthy(c.port)  # up and taking events (its agent stack may still load)
+        stopping = time.monotonic()
+        assert a.process is not None
+        a.process.send_signal(signal.SIGTERM)
+        second = [app_mention(f"<@{BOT_USER_ID}> second wave {i}") for i in range(4)]
+        for i, event in enumerate(second):
+            await slack.deliver_event((b, c)[i % 2].events_url, SECRET, event)
+
+        report = RollingReport(questions=len(first) + len(second))
+        report.a_exit = await a.terminate()
+        report.a_stopped_after_s = round(time.monotonic() - stopping, 2)
+        everyone = first + second
+        with contextlib.suppress(AssertionError):
+            await eventually(lambda: all(bot_texts(slack, str(e["ts"])) for e in everyone), 30)
+            await eventually(lambda: not streaming(slack), 15)
+        # Past A's lease: had anyone taken A for dead, its users would have been told by now.
+        await asyncio.sleep(max(0.0, stopping + TOLD_WITHIN_S - time.monotonic()))
+        await asyncio.sleep(1.0)
+        for event in everyone:
+            texts = bot_texts(slack, str(event["ts"]))
+            report.told_restart += any(RESTART_LINE in t for t in texts)
+            report.told_shutdown += any(SHUTDOWN_LINE in t for t in texts)
+            echoes = sum(t.startswith("echo:") for t in texts)
+            report.answered_once += echoes == 1 and len(texts) == 1
+            report.answered_twice_or_more += echoes > 1
+            report.lost += echoes == 0
+        report.model_requests = len(router.chat_requests)
+        print(report)
+
+        assert report.a_exit == 0, report
+        assert report.told_restart == report.told_shutdown == 0, report
+        assert report.answered_once == report.questions, report
+        assert report.answered_twice_or_more == report.lost == 0, report
+        assert report.model_requests == report.questions, report
+
+
+# --------------------------------------------------------------------------- Discord
+
+
+async def test_three_unsharded_discord_instances_answer_each_message_once(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Every process gets every gateway event (no sharding): one of them answers it."""
+    async with fleet(
+        tmp_path, pg_url, platforms=("discord",), settings=SETTINGS, latency=0.3
+    ) as bots:
+        await bots.start("a", "b", "c")
+        fake = bots.discord
+        sent = [
+            await fake.send_user_message(content=f"{fake.bot.mention} question {i:02d}")
+            for i in range(6)
+        ]
+        ids = [int(m["id"]) for m in sent]
+
+        def replies(message_id: int) -> list[str]:
+            return discord_replies(fake, message_id)
+
+        with contextlib.suppress(AssertionError):
+            await eventually(lambda: all(replies(i) for i in ids), 30)
+        await asyncio.sleep(1.5)  # a second answer would show by now
+        received = [
+            sum(d.event == "MESSAGE_CREATE" and int(d.data["id"]) == i for d in fake.dispatched)
+            for i in ids
+        ]
+        answers = [replies(i) for i in ids]
+        report = {
+            "sessions_per_message": received,
+            "answers": answers,
+            "model_requests": len(bots.openrouter.chat_requests),
+        }
+        print(report)
+
+        assert received == [3] * len(ids), report  # each instance got each message
+        assert all(
+            len(got) == 1 and f"question {n:02d}" in got[0] for n, got in enumerate(answers)
+        ), report
+        assert report["model_requests"] == len(ids), report
