@@ -439,3 +439,35 @@ async def test_three_unsharded_discord_instances_answer_each_message_once(
             len(got) == 1 and f"question {n:02d}" in got[0] for n, got in enumerate(answers)
         ), report
         assert report["model_requests"] == len(ids), report
+
+
+# --------------------------------------------------------------------------- limits
+
+
+async def test_the_per_user_rate_limit_counts_across_instances(tmp_path: Path, pg_url: str) -> None:
+    """BOT_USER_RATE_LIMIT=3: six questions of one user, spread over three instances, get
+    three answers and three refusals (to the user alone), not two answers from each."""
+    limit, asked = 3, 6
+    settings = {**SETTINGS, "BOT_USER_RATE_LIMIT": str(limit)}
+    async with fleet(tmp_path, pg_url, settings=settings) as bots:
+        instances = await bots.start("a", "b", "c")
+        slack = bots.slack
+        events = [app_mention(f"<@{BOT_USER_ID}> question {i}") for i in range(asked)]
+        for i, event in enumerate(events):
+            await slack.deliver_event(instances[i % 3].events_url, SECRET, event)
+
+        def settled() -> bool:
+            answered = sum(bool(bot_texts(slack, str(e["ts"]))) for e in events)
+            return answered + len(slack.ephemerals("C123")) >= asked
+
+        with contextlib.suppress(AssertionError):
+            await eventually(settled, 20)
+        await asyncio.sleep(1.0)
+        report = {
+            "answered": sum(bool(bot_texts(slack, str(e["ts"]))) for e in events),
+            "refused": len(slack.ephemerals("C123")),
+            "model_requests": len(bots.openrouter.chat_requests),
+        }
+        print(report)
+
+        assert report == {"answered": limit, "refused": asked - limit, "model_requests": limit}
