@@ -131,7 +131,7 @@ async def test_three_instances_on_postgresql_answer_each_slack_event_once(
             status, health = await instance.healthz()
             assert status == 200 and health.get("instance") == instance.name, health
             remaining = health.get("lease_expires_in_s")
-            assert isinstance(remaining, float) and 0 < remaining <= LEASE_S, health
+            assert isinstance(remaining, int | float) and 0 < remaining <= LEASE_S, health
 
 
 async def test_three_instances_on_one_sqlite_file_answer_each_slack_event_once(
@@ -265,6 +265,11 @@ async def test_kill_9_of_one_instance_its_users_are_told_by_the_others_within_th
 
         await a.kill()
         killed = time.monotonic()
+        # Slack retries what the dead instance took (no ack, say): its claim still holds.
+        for i, event in enumerate(cut):
+            await slack.deliver_event(
+                (b, c)[i % 2].events_url, SECRET, event, event_id=ids[str(event["ts"])], retry_num=1
+            )
         told_at: dict[str, float] = {}
         deadline = killed + TOLD_WITHIN_S + 5.0  # wait past the bound, to report the real time
         while len(told_at) < len(cut) and time.monotonic() < deadline:
@@ -277,11 +282,10 @@ async def test_kill_9_of_one_instance_its_users_are_told_by_the_others_within_th
             round(told_at[str(e["ts"])], 2) for e in cut if str(e["ts"]) in told_at
         ]
 
-        # Slack redelivers the cut events (their first deliveries "failed"): to the survivors.
+        # And again once its users were told (Slack retries for minutes).
         for i, event in enumerate(cut):
-            survivor = (b, c)[i % 2]
             await slack.deliver_event(
-                survivor.events_url, SECRET, event, event_id=ids[str(event["ts"])], retry_num=1
+                (c, b)[i % 2].events_url, SECRET, event, event_id=ids[str(event["ts"])], retry_num=2
             )
         with contextlib.suppress(AssertionError):
             await eventually(lambda: all(len(bot_texts(slack, str(e["ts"]))) for e in fine), 20)
