@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiosqlite
+import psycopg
 
 from bench.crash import SECRET, _bot_texts, _discord_replies, _env, _free_port, _start
 from tests.fakes.discord import FakeDiscord
@@ -26,7 +28,16 @@ from tests.fakes.openrouter import FakeOpenRouter
 from tests.fakes.slack import FakeSlack
 from tests.helpers import wait_healthy
 
-__all__ = ["SECRET", "Fleet", "Instance", "bot_texts", "discord_replies", "fleet", "streaming"]
+__all__ = [
+    "SECRET",
+    "Fleet",
+    "Instance",
+    "bot_texts",
+    "claims",
+    "discord_replies",
+    "fleet",
+    "streaming",
+]
 
 _PLATFORM_PREFIXES = {"slack": "SLACK_", "discord": "DISCORD_"}
 LOG_TAIL_CHARS = 2_500
@@ -44,6 +55,18 @@ def streaming(slack: FakeSlack, threads: Iterable[str] | None = None) -> bool:
         s.state == "in_progress" and (chosen is None or s.thread_ts in chosen)
         for s in slack.streams()
     )
+
+
+async def claims(database_url: str) -> list[tuple[str, str | None]]:
+    """``(status, owner)`` of every event the instances claimed, read as another process."""
+    sql = "SELECT status, owner FROM processed_events ORDER BY claimed_at"
+    if database_url.startswith("sqlite:///"):
+        async with aiosqlite.connect(database_url.removeprefix("sqlite:///"), timeout=5) as db:
+            rows: list[Any] = list(await db.execute_fetchall(sql))
+    else:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            rows = await (await conn.execute(sql)).fetchall()
+    return [(str(status), owner) for status, owner in rows]
 
 
 def discord_replies(discord: FakeDiscord, message_id: int) -> list[str]:

@@ -26,7 +26,15 @@ from tests.fakes.openrouter import HangReply, JSONDict, Reply, TextReply, last_u
 from tests.fakes.slack import BOT_USER_ID, app_mention, message_event
 from tests.fakes.slack.ids import new_event_id
 from tests.helpers import eventually, wait_healthy
-from tests.instances import SECRET, Fleet, bot_texts, discord_replies, fleet, streaming
+from tests.instances import (
+    SECRET,
+    Fleet,
+    bot_texts,
+    claims,
+    discord_replies,
+    fleet,
+    streaming,
+)
 from tests.pg_cluster import Cluster
 from tests.stores import PostgresBackend
 
@@ -111,11 +119,15 @@ async def _exactly_once(bots: Fleet, count: int) -> OnceReport:
     return report
 
 
-def _assert_once(report: OnceReport) -> None:
+async def _assert_once(report: OnceReport, bots: Fleet) -> None:
     assert report.answered_once == report.messages, report
     assert report.answered_twice_or_more == report.lost == 0, report
     assert report.model_requests == report.messages, report  # no turn ran twice
     assert not report.refused_deliveries, report
+    # Each answered claim names the instance that ran it, and all three took some.
+    claimed = await claims(bots.database_url)
+    assert {status for status, _ in claimed} == {"answered"}, claimed
+    assert {owner for _, owner in claimed} == {i.name for i in bots.instances}, claimed
 
 
 async def test_three_instances_on_postgresql_answer_each_slack_event_once(
@@ -125,7 +137,7 @@ async def test_three_instances_on_postgresql_answer_each_slack_event_once(
         await bots.start("a", "b", "c")
         report = await _exactly_once(bots, count=9)
         print(report)
-        _assert_once(report)
+        await _assert_once(report, bots)
 
         for instance in bots.instances:
             status, health = await instance.healthz()
@@ -142,7 +154,7 @@ async def test_three_instances_on_one_sqlite_file_answer_each_slack_event_once(
         await bots.start("a", "b", "c")
         report = await _exactly_once(bots, count=9)
         print(report)
-        _assert_once(report)
+        await _assert_once(report, bots)
 
 
 # --------------------------------------------------------------------------- one conversation
