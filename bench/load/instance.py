@@ -7,7 +7,12 @@ this process's stdin and stdout are its link to it. What the bot process prints 
 description, its log counts) goes to stderr instead, each line marked with the process's
 name, so that the stdout pipe carries protocol messages only.
 
-CONFIG is JSON: ``{"name": "bot 1", "model_client": "openrouter", "event_loop": "uvloop"}``.
+CONFIG is JSON: ``{"name": "bot 1", "model_client": "openrouter", "event_loop": "uvloop",
+"connection_limit": 0}``. A ``connection_limit`` other than 0 replaces aiohttp's default cap
+of 100 connections per session (``TCPConnector(limit=100)``) in this process: the bot's
+sessions (the model client's, Slack's Web API client's) take aiohttp's default, which caps
+model calls in flight at 100 per process whatever BOT_MAX_CONCURRENT_TURNS says; lifting it
+shows what the CPU and the store allow beyond that cap.
 """
 
 from __future__ import annotations
@@ -55,6 +60,18 @@ async def _serve(config: dict[str, Any], link_fd: int) -> bool:
     return bool(result.done.get("ok"))
 
 
+def lift_connection_cap(limit: int) -> None:
+    """Every aiohttp connector made without a ``limit`` gets this one instead of 100."""
+    import aiohttp
+
+    made = aiohttp.TCPConnector.__init__
+
+    def init(self: aiohttp.TCPConnector, *args: Any, limit: int = limit, **kwargs: Any) -> None:
+        made(self, *args, limit=limit, **kwargs)
+
+    aiohttp.TCPConnector.__init__ = init  # type: ignore[method-assign]
+
+
 def main() -> None:
     config = json.loads(sys.argv[1])
     # The link keeps the real stdout; fd 1 (and print) goes to stderr from here on.
@@ -65,6 +82,8 @@ def main() -> None:
     from bot.settings import prepare_library_environment
 
     prepare_library_environment()  # before the agent stack is imported: litellm offline, quiet
+    if config.get("connection_limit"):
+        lift_connection_cap(int(config["connection_limit"]))
     if config["event_loop"] == "uvloop":
         import uvloop
 

@@ -256,6 +256,14 @@ def _instances(parser: Options) -> None:
         default=10,
         help="BOT_USER_RATE_LIMIT; every conversation is its own user, so none is refused",
     )
+    parser.add_argument(
+        "--connection-limit",
+        type=int,
+        default=0,
+        metavar="K",
+        help="connections per aiohttp session in the bot processes (0: aiohttp's default,"
+        " 100, as the bot runs today; it caps model calls in flight per process)",
+    )
     _max_turns(parser, "N, so that model slots are not the bottleneck")
 
 
@@ -270,8 +278,10 @@ def _check_instances(args: argparse.Namespace) -> str | None:
     databases = listed(args.database)
     if not databases or not all(d in DATABASES for d in databases):
         return f"--database: {' or '.join(DATABASES)}, comma-separated"
-    if args.n < 1 or args.tokens < 1 or args.channels < 1 or args.pool_size < 0:
-        return "--n, --tokens and --channels must be at least 1, --pool-size >= 0"
+    if args.n < 1 or args.tokens < 1 or args.channels < 1:
+        return "--n, --tokens and --channels must be at least 1"
+    if args.pool_size < 0 or args.connection_limit < 0:
+        return "--pool-size and --connection-limit must be >= 0"
     if min(args.latency, args.token_delay) < 0 or args.user_rate_limit < 0:
         return "latency, delay and rate limit must be >= 0"
     return None

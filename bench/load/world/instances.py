@@ -34,18 +34,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from bench._shared import percentile, verdict
 from bench.load.figures import BlockFigures, SummaryRow
 from bench.load.protocol import Block, BotInfo, BotLink, host_process
 from bench.load.world.answer_traffic import AnswerTurn, Model
+from bench.load.world.databases import Store, machine_busy_s, shared_store
 from bench.load.world.fakes import LoadOpenRouter, LoadSlack, openrouter_settings, slack_settings
 from bench.load.world.slack_traffic import (
     Ack,
@@ -56,72 +55,11 @@ from bench.load.world.slack_traffic import (
     squeeze,
 )
 from bench.load.world.slack_traffic import deliver as deliver_event
+from tests.fakes.openrouter import FakeOpenRouter
+from tests.fakes.openrouter import RecordedRequest as OpenRouterRequest
 from tests.fakes.slack import FakeSlack, app_mention
 
 JSONDict = dict[str, Any]
-
-
-# --------------------------------------------------------------------------- the database
-
-
-@dataclass
-class Store:
-    """The database every bot process shares."""
-
-    url: str
-    described: str
-    server_pid: int | None = None
-    """PostgreSQL's postmaster (its backends are its children)."""
-
-    def server_cpu_s(self) -> float:
-        """CPU the database server used so far: the postmaster, its children living and
-        reaped (0 for SQLite, whose work is done in the bot processes)."""
-        if self.server_pid is None:
-            return 0.0
-        ticks = 0
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # ended meanwhile
-            if int(entry.name) == self.server_pid:
-                ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-            elif int(fields[1]) == self.server_pid:
-                ticks += int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
-
-
-@asynccontextmanager
-async def shared_store(kind: str) -> AsyncIterator[Store]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="bench-instances-") as tmp:
-            path = Path(tmp) / "bot.db"
-            yield Store(f"sqlite:///{path}", f"SQLite file {path} (WAL, synchronous=NORMAL)")
-        return
-    from tests.pg_cluster import SERVER_OPTIONS, SUPERUSER, start_cluster
-
-    try:
-        cluster = await asyncio.to_thread(start_cluster)
-    except BaseException as exc:  # pytest's skip and fail outcomes are BaseExceptions
-        if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
-            raise
-        raise RuntimeError(f"no PostgreSQL server: {exc}") from None
-    try:
-        socket_dir, port = str(cluster.folder), str(cluster.port)
-        made = cluster.run("createdb", "-h", socket_dir, "-p", port, "-U", SUPERUSER, "bench")
-        if made.returncode != 0:
-            raise RuntimeError(f"createdb failed: {made.stderr or made.stdout}")
-        version = cluster.run("postgres", "--version").stdout.strip()
-        pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
-        yield Store(
-            cluster.url("bench"),
-            f"{version} on 127.0.0.1:{port}, data in {cluster.folder} ({SERVER_OPTIONS.strip()})",
-            pid,
-        )
-    finally:
-        await asyncio.to_thread(cluster.stop)
 
 
 # --------------------------------------------------------------------------- the bot processes
@@ -175,6 +113,11 @@ class Round:
     blocks: list[Block]
     answered_all: bool
     server_cpu_s: float
+    model_calls_peak: int
+    """Model requests open at once at the fake, at most (each holds a connection of the bot's
+    model client for the whole streamed answer)."""
+    machine_busy_s: float
+    """CPU seconds the whole machine was busy over the round, by anyone."""
 
     def figures(self) -> list[BlockFigures]:
         return [b.figures for b in self.blocks if b.figures is not None]
@@ -193,8 +136,22 @@ class Round:
         return sum(f.outcomes_of("slack").get(name, 0) for f in self.figures())
 
 
+def peak_open(requests: list[OpenRouterRequest]) -> int:
+    """Most requests open at once (received, not yet finished)."""
+    edges = sorted(
+        [(r.received_at, 1) for r in requests]
+        + [(r.finished_at, -1) for r in requests if r.finished_at is not None]
+    )
+    peak = open_now = 0
+    for _, step in edges:
+        open_now += step
+        peak = max(peak, open_now)
+    return peak
+
+
 async def conversations(
     slack: FakeSlack,
+    openrouter: FakeOpenRouter,
     hosts: list[Host],
     store: Store,
     label: str,
@@ -209,12 +166,14 @@ async def conversations(
     turns = sorted((t for host in hosts for t in host.turns), key=lambda t: t.idx)
     threads = [t.thread for t in turns if t.thread is not None]
     watch = SlackWatch(slack, threads, since=len(slack.api_calls))
+    model_since = len(openrouter.requests)
     acks: list[Ack] = []
     async with measured(hosts, label, warm_up=warm_up) as blocks:
-        cpu_before = store.server_cpu_s()
+        cpu_before, machine_before = store.server_cpu_s(), machine_busy_s()
         await asyncio.gather(*(send(slack, owner[id(t)], t, acks) for t in turns))
         answered_all = await watch.until_answered(time.monotonic() + timeout_s)
         server_cpu_s = store.server_cpu_s() - cpu_before
+        machine_s = machine_busy_s() - machine_before
     watch.poll()
     for turn in turns:
         thread = turn.thread
@@ -222,7 +181,8 @@ async def conversations(
         turn.shown = bot_text(slack, thread)
         final = thread.final
         turn.final_at = final.at if final is not None and final.ok else None
-    return Round(label, turns, acks, blocks, answered_all, server_cpu_s)
+    peak = peak_open(openrouter.requests[model_since:])
+    return Round(label, turns, acks, blocks, answered_all, server_cpu_s, peak, machine_s)
 
 
 # --------------------------------------------------------------------------- report
@@ -233,6 +193,18 @@ def seconds(samples: list[float]) -> str:
         return "none"
     p50, p95 = percentile(samples, 50), percentile(samples, 95)
     return f"p50 {p50:.2f} s, p95 {p95:.2f} s, max {max(samples):.2f} s"
+
+
+def answers_begun(slack: FakeSlack, turn: AnswerTurn) -> int:
+    """The bot's messages in the turn's thread that begin its answer (a long answer's later
+    messages go on from where the first stopped): more than one is a second answer."""
+    assert turn.thread is not None
+    start = squeeze(turn.answer)[:40]
+    return sum(
+        1
+        for m in slack.thread(turn.channel, turn.thread.ts)
+        if m.get("bot_id") and squeeze(str(m.get("text") or "")).startswith(start)
+    )
 
 
 @dataclass
@@ -249,7 +221,7 @@ def judge(slack: FakeSlack, result: Round) -> Verdicts:
     bad_acks = sum(1 for a in result.acks if a.status != 200)
     failed = result.outcome("failed")
     wrong = len(result.turns) - result.exact()
-    repeated = sum(1 for t in result.turns if squeeze(t.shown).count(squeeze(t.answer)[:80]) > 1)
+    repeated = sum(1 for t in result.turns if answers_begun(slack, t) > 1)
     refused = result.outcome("duplicate")
     return Verdicts(
         errors=bad_acks + failed + wrong + check.streams_open,
@@ -302,6 +274,14 @@ def report(
         + f"); database server {result.server_cpu_s * 1000 / n:.1f} ms; the world (fakes and"
         f" traffic) {world_cpu * 1000 / n:.1f} ms"
     )
+    others = result.machine_busy_s - cpu - world_cpu - result.server_cpu_s
+    block_s = max((f.wall_s for f in figures), default=wall)
+    say(
+        f"  machine:        {os.cpu_count()} cores, busy {result.machine_busy_s:.1f} CPU-s over"
+        f" the {block_s:.1f} s measured; of that, outside this bench {max(others, 0):.1f} CPU-s"
+        f" ({100 * max(others, 0) / max(block_s, 1e-9):.0f}% of a core: other work on the"
+        " machine competes for the same cores)"
+    )
     say(f"  peak RSS:       {each([f'{f.peak_rss_mb:.0f} MB' for f in figures])}")
     say(
         "  event loop:     lag p99 "
@@ -309,6 +289,7 @@ def report(
         + "; turns running at once, peak: "
         + each([str(f.peak_running) for f in figures])
     )
+    say(f"  model calls:    {result.model_calls_peak} open at once at the model, at most")
     say(f"  outcomes:       {each([str(f.outcomes_of('slack')) for f in figures])}")
     say(
         f"  errors:         {verdicts.errors} ({verdicts.error_parts})   target 0:"
@@ -358,7 +339,13 @@ async def lead(args: argparse.Namespace) -> tuple[bool, JSONDict]:
             f"world (this process): FakeSlack (signed deliveries to each process's port,"
             f" round-robin) and FakeOpenRouter ({args.latency:.2f} s to the first byte, then"
             f" {args.tokens} tokens one a chunk, {args.token_delay * 1000:.0f} ms apart)\n"
-            f"database (shared by every bot process): {store.described}",
+            f"database (shared by every bot process): {store.described}\n"
+            "connections per aiohttp session in the bot processes: "
+            + (
+                f"{args.connection_limit} (--connection-limit)"
+                if args.connection_limit
+                else "aiohttp's default, 100 (the model client's cap on calls in flight)"
+            ),
             flush=True,
         )
         settings: JSONDict = {
@@ -376,6 +363,7 @@ async def lead(args: argparse.Namespace) -> tuple[bool, JSONDict]:
                 "name": f"bot {i + 1}",
                 "model_client": args.model_client,
                 "event_loop": args.event_loop,
+                "connection_limit": args.connection_limit,
             }
             links.append(await stack.enter_async_context(host_process(config)))
         # Started together, as a process manager starts them (they migrate the database once).
@@ -403,7 +391,7 @@ async def lead(args: argparse.Namespace) -> tuple[bool, JSONDict]:
                 hosts[i % len(hosts)].turns.append(turn)
 
         give(len(hosts))
-        warm = await conversations(slack, hosts, store, "warm-up", 60, warm_up=True)
+        warm = await conversations(slack, openrouter, hosts, store, "warm-up", 60, warm_up=True)
         print(
             "warm-up (one turn per process, cold paths):"
             f" {warm.exact()}/{len(warm.turns)} answered, latency {seconds(warm.latencies_s())}",
@@ -411,7 +399,9 @@ async def lead(args: argparse.Namespace) -> tuple[bool, JSONDict]:
         )
         give(args.n)
         model_s = args.latency + args.tokens * args.token_delay
-        burst = await conversations(slack, hosts, store, "burst", model_s + args.n * 0.5 + 60)
+        burst = await conversations(
+            slack, openrouter, hosts, store, "burst", model_s + args.n * 0.5 + 60
+        )
         ok, rows, throughput = report(slack, burst, hosts, args)
         await asyncio.gather(*(host.link.done(ok) for host in hosts))
     title = (
