@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -160,8 +159,8 @@ async def conversations(
     warm_up: bool = False,
 ) -> Round:
     """Deliver every host's conversations at once, in round-robin order (the i-th event to
-    process i % N, as a load balancer spreads them); wait until every answer is in place at
-    the fake (or the timeout); read the answers back."""
+    process i % N, as a load balancer spreads them); wait until every process has ended its
+    turns (or the timeout); read the answers back from the fake."""
     owner = {id(t): host for host in hosts for t in host.turns}
     turns = sorted((t for host in hosts for t in host.turns), key=lambda t: t.idx)
     threads = [t.thread for t in turns if t.thread is not None]
@@ -171,7 +170,11 @@ async def conversations(
     async with measured(hosts, label, warm_up=warm_up) as blocks:
         cpu_before, machine_before = store.server_cpu_s(), machine_busy_s()
         await asyncio.gather(*(send(slack, owner[id(t)], t, acks) for t in turns))
-        answered_all = await watch.until_answered(time.monotonic() + timeout_s)
+        # Until every process's adapter has ended its turns, answered or failed (a failed
+        # turn's answer never comes); each counts a turn once its final call is answered.
+        settled = await asyncio.gather(*(h.link.settle(len(h.turns), timeout_s) for h in hosts))
+        watch.poll()
+        answered_all = all(settled) and not watch.waiting
         server_cpu_s = store.server_cpu_s() - cpu_before
         machine_s = machine_busy_s() - machine_before
     watch.poll()
