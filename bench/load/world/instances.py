@@ -313,6 +313,8 @@ def report(
         SummaryRow("CPU per turn, bot processes", f"{cpu * 1000 / n:.1f} ms"),
         SummaryRow("CPU per turn, database server", f"{result.server_cpu_s * 1000 / n:.1f} ms"),
         SummaryRow("CPU per turn, the world", f"{world_cpu * 1000 / n:.1f} ms"),
+        SummaryRow("CPU used outside the bench", f"{max(others, 0):.1f} s in {block_s:.1f} s"),
+        SummaryRow("model calls open at once, peak", str(result.model_calls_peak)),
         SummaryRow(
             "peak RSS per process", " / ".join(f"{f.peak_rss_mb:.0f}" for f in figures) + " MB"
         ),
