@@ -217,7 +217,12 @@ class OpenRouterModel(Model):
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            # No connection cap (aiohttp's default is 100): the core's turn slots
+            # (BOT_MAX_CONCURRENT_TURNS) bound the calls in flight, and a cap below them
+            # queued turns the core counted as running.
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, connector=aiohttp.TCPConnector(limit=0)
+            )
         return self._session
 
     def _post(self, body: dict[str, Any], model_settings: ModelSettings) -> Post:

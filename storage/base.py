@@ -254,9 +254,12 @@ class Store(Protocol):
         goes to one caller, however many ask at once."""
         ...
 
-    async def lock_conversation(self, *, conversation: str, instance: str, now: float) -> bool:
+    async def lock_conversation(
+        self, *, conversation: str, instance: str, now: float, stale_before: float = 0.0
+    ) -> bool:
         """Take the conversation's lock for ``instance``: True if it was free, held by a dead
-        instance, or by ``instance`` itself already; False while another live one holds it."""
+        instance, by ``instance`` itself already, or taken before ``stale_before`` (longer ago
+        than any turn runs: its release was lost); False while another live one holds it."""
         ...
 
     async def unlock_conversation(self, *, conversation: str, instance: str) -> None:

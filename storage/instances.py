@@ -73,15 +73,18 @@ class InstanceQueries:
         ]
         return sorted(events, key=lambda e: (e.claimed_at, e.event_id))
 
-    async def lock_conversation(self, *, conversation: str, instance: str, now: float) -> bool:
+    async def lock_conversation(
+        self, *, conversation: str, instance: str, now: float, stale_before: float = 0.0
+    ) -> bool:
         async with self._db.locked() as db:
             taken = await db.execute(
                 "INSERT INTO conversation_locks (conversation, owner, taken_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (conversation) DO UPDATE SET"
                 " owner = excluded.owner, taken_at = excluded.taken_at"
                 " WHERE conversation_locks.owner = excluded.owner"
+                " OR conversation_locks.taken_at < ?"
                 f" OR conversation_locks.owner NOT IN ({_LIVE})",
-                (conversation, instance, now, now),
+                (conversation, instance, now, stale_before, now),
             )
         return taken == 1
 

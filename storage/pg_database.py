@@ -14,6 +14,8 @@ The queries carry SQLite's ``?`` placeholders; ``PostgresSession`` turns them in
 from __future__ import annotations
 
 import functools
+import time
+import weakref
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Self
@@ -30,6 +32,10 @@ POSTGRESQL = Dialect(
     key_lock="SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
 )
 
+CHECK_IDLE_S = 1.0
+"""A pooled connection unused for this long is checked before its next use: after a server
+restart or failover every connection has been idle at least this long (one whose statement
+failed meanwhile was discarded by the pool), so none reaches a turn dead."""
 POOL_TIMEOUT_S = 10.0
 """Longest wait for a free (or re-established) connection before a store call fails."""
 CONNECT_TIMEOUT_S = 10
@@ -80,29 +86,38 @@ class PostgresDatabase:
 
     dialect = POSTGRESQL
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, last_used: weakref.WeakKeyDictionary[Any, float]) -> None:
         self._pool = pool
+        self._last_used = last_used
         self._closed = False
 
     @classmethod
     async def open(cls, url: str, *, size: int) -> Self:
         """A pool of ``size`` connections to ``url``, all made before this returns.
 
-        Each is checked before it is handed out (one round trip), so a connection the server
-        dropped (a restart, a failover) is replaced instead of failing a turn.
+        A connection idle for ``CHECK_IDLE_S`` is checked before it is handed out (one round
+        trip), so one the server dropped meanwhile (a restart, a failover) is replaced instead
+        of failing a turn. Busy connections are not: a check on every use doubled the round
+        trips of a store call, and starved the pool when hundreds of turns ran at once.
         """
+        last_used: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+        async def check_if_idle(conn: AsyncConnection[Any]) -> None:
+            if time.monotonic() - last_used.get(conn, 0.0) > CHECK_IDLE_S:
+                await AsyncConnectionPool.check_connection(conn)
+
         pool: Pool = AsyncConnectionPool(
             url,
             kwargs=connection_options(),
             min_size=size,
             max_size=size,
             open=False,
-            check=AsyncConnectionPool.check_connection,
+            check=check_if_idle,
             name="store",
             timeout=POOL_TIMEOUT_S,
         )
         await pool.open(wait=True, timeout=POOL_TIMEOUT_S + CONNECT_TIMEOUT_S)
-        return cls(pool)
+        return cls(pool, last_used)
 
     async def close(self) -> None:
         if self._closed:
@@ -115,7 +130,7 @@ class PostgresDatabase:
         """A pooled connection (autocommit) for reads, or a lone write."""
         if self._closed:
             raise StoreClosedError("the store is closed")
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             yield PostgresSession(conn)
 
     @asynccontextmanager
@@ -124,5 +139,13 @@ class PostgresDatabase:
         cancellation psycopg cancels the statement on the server first)."""
         if self._closed:
             raise StoreClosedError("the store is closed")
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             yield PostgresSession(conn)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        async with self._pool.connection() as conn:
+            try:
+                yield conn
+            finally:
+                self._last_used[conn] = time.monotonic()

@@ -113,6 +113,23 @@ async def test_a_conversation_lock_is_held_by_one_live_instance(
     assert await b.lock_conversation(conversation="c", instance="B", now=now)
 
 
+async def test_a_lock_whose_release_was_lost_is_taken_after_the_longest_turn(
+    pair: tuple[SQLStore, SQLStore],
+) -> None:
+    a, b = pair
+    now = time.time()
+    await a.renew_lease(instance="A", now=now, lease_s=LEASE)
+    await b.renew_lease(instance="B", now=now, lease_s=LEASE)
+    assert await a.lock_conversation(conversation="c", instance="A", now=now - 400)
+    # A is alive, but no turn runs 360 s: the lock outlived its turn (its release failed).
+    assert not await b.lock_conversation(
+        conversation="c", instance="B", now=now, stale_before=now - 500
+    )
+    assert await b.lock_conversation(
+        conversation="c", instance="B", now=now, stale_before=now - 360
+    )
+
+
 async def test_racing_instances_get_a_conversation_lock_once(
     pair: tuple[SQLStore, SQLStore],
 ) -> None:

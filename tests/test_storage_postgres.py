@@ -10,6 +10,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -27,7 +28,7 @@ from tests.conftest import make_settings
 from tests.helpers import append_items, eventually
 from tests.pg_cluster import Cluster
 from tests.pg_schema import EXPECTED_PG_SCHEMA, SCHEMA_QUERIES
-from tests.stores import PostgresBackend, turn
+from tests.stores import PG_TEST_POOL_SIZE, PostgresBackend, turn
 
 SECRET = "hunter2-s3cret"
 
@@ -249,17 +250,44 @@ async def test_mid_run_failures_raise_from_the_call_and_the_pool_recovers(
 
 
 async def test_connections_the_server_dropped_are_replaced_before_use(
-    postgres: PostgresBackend,
+    postgres: PostgresBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("storage.pg_database.CHECK_IDLE_S", 0.2)
     store = await postgres.open()
     await store.set_state(key="k", value="v")
     await postgres.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
         " WHERE application_name = 'chatbot' AND pid <> pg_backend_pid()"
     )
-    # Each pooled connection is checked as it is handed out: no call fails.
+    await asyncio.sleep(0.3)  # a restart takes longer than the idle time
+    # Each pooled connection idle that long is checked as it is handed out: no call fails.
     for _ in range(10):
         assert await store.get_state(key="k") == "v"
+
+
+async def test_a_busy_connection_is_not_checked_before_each_use(
+    postgres: PostgresBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from psycopg_pool import AsyncConnectionPool
+
+    checks = 0
+    check = AsyncConnectionPool.check_connection
+
+    async def counted(conn: Any) -> None:
+        nonlocal checks
+        checks += 1
+        await check(conn)
+
+    monkeypatch.setattr(AsyncConnectionPool, "check_connection", counted)
+    store = await postgres.open()
+    for _ in range(20):
+        await store.get_state(key="k")
+    assert checks <= PG_TEST_POOL_SIZE  # each connection once, on its first use, at most
+    busy = checks
+    monkeypatch.setattr("storage.pg_database.CHECK_IDLE_S", 0.05)
+    await asyncio.sleep(0.1)
+    await store.get_state(key="k")
+    assert checks == busy + 1  # idle for longer: checked
 
 
 # --- python -m bot check -------------------------------------------------------------------
