@@ -86,7 +86,7 @@ class Instance:
     exit_code: int | None = None
     started_at: float = 0.0
     ready_after_s: float = 0.0
-    """From spawn to healthy with the agent stack loaded."""
+    """From spawn to healthy (with the agent stack loaded, unless not waited for)."""
 
     @property
     def events_url(self) -> str:
@@ -101,9 +101,13 @@ class Instance:
         self.started_at = time.monotonic()
         self.process = await _start(self.env, self.workdir, self.name)
 
-    async def wait_healthy(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
-        """Until ``/healthz`` answers 200 and the agent stack has loaded (no ``loading``)."""
+    async def wait_healthy(self, timeout: float = 60.0, *, loaded: bool = True) -> None:  # noqa: ASYNC109
+        """Until ``/healthz`` answers 200 (taking events) and, if ``loaded``, the agent stack
+        has loaded (no ``loading``)."""
         await wait_healthy(self.port, timeout)
+        self.ready_after_s = time.monotonic() - self.started_at
+        if not loaded:
+            return
         deadline = time.monotonic() + timeout
         while (await self.healthz())[1].get("loading"):
             if time.monotonic() > deadline:

@@ -25,7 +25,7 @@ from bot.recovery import RESTART_LINE
 from tests.fakes.openrouter import HangReply, JSONDict, Reply, TextReply, last_user_text
 from tests.fakes.slack import BOT_USER_ID, app_mention, message_event
 from tests.fakes.slack.ids import new_event_id
-from tests.helpers import eventually, wait_healthy
+from tests.helpers import eventually
 from tests.instances import (
     SECRET,
     Fleet,
@@ -378,7 +378,7 @@ async def test_a_rolling_restart_with_turns_in_flight_is_seen_by_nobody(
 
         c = bots.add("c")
         await c.start()
-        await wait_healthy(c.port)  # up and taking events (its agent stack may still load)
+        await c.wait_healthy(loaded=False)  # taking events (its agent stack may still load)
         stopping = time.monotonic()
         assert a.process is not None
         a.process.send_signal(signal.SIGTERM)
