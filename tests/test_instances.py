@@ -255,6 +255,10 @@ class KillReport:
     survivors_told_falsely: int = 0
     redeliveries_answered: int = 0
     follow_up_answered: bool = False
+    """A follow-up sent to a cut thread after its user was told."""
+    waiter_ran_before_kill: bool = False
+    waiter_answered: bool = False
+    """A follow-up that waited for the dead instance's turn in its thread."""
 
 
 async def test_kill_9_of_one_instance_its_users_are_told_by_the_others_within_the_lease(
@@ -274,6 +278,13 @@ async def test_kill_9_of_one_instance_its_users_are_told_by_the_others_within_th
             await slack.deliver_event(survivor.events_url, SECRET, event)
         await eventually(lambda: len(router.chat_requests) == len(cut) + len(fine), 20)
         report.in_flight_at_kill = router.counters.in_flight
+        # A follow-up in a cut thread reaches C meanwhile: it waits for A's turn there.
+        waiting = str(cut[1]["ts"])
+        await slack.deliver_event(
+            c.events_url, SECRET, message_event("waiting follow-up", thread_ts=waiting)
+        )
+        await asyncio.sleep(0.5)
+        report.waiter_ran_before_kill = len(router.chat_requests) > len(cut) + len(fine)
 
         await a.kill()
         killed = time.monotonic()
@@ -310,7 +321,7 @@ async def test_kill_9_of_one_instance_its_users_are_told_by_the_others_within_th
             report.told_once += told == 1
             report.told_twice_or_more += told > 1
             report.lost += told == 0
-            report.re_answered += sum(t.startswith("echo:") for t in texts)
+            report.re_answered += sum(t.startswith("echo:") and CUT in t for t in texts)
         report.redeliveries_answered = sum(
             CUT in last_user_text(r.body or {}) for r in router.chat_requests
         ) - len(cut)
@@ -327,6 +338,9 @@ async def test_kill_9_of_one_instance_its_users_are_told_by_the_others_within_th
         with contextlib.suppress(AssertionError):
             await eventually(lambda: any("after the kill" in t for t in bot_texts(slack, root)), 15)
         report.follow_up_answered = any("echo: after the kill" in t for t in bot_texts(slack, root))
+        report.waiter_answered = any(
+            "echo: waiting follow-up" in t for t in bot_texts(slack, waiting)
+        )
         print(report)
 
         assert report.in_flight_at_kill == len(cut) + len(fine), report
@@ -337,6 +351,7 @@ async def test_kill_9_of_one_instance_its_users_are_told_by_the_others_within_th
         assert report.survivors_answered_once == len(fine), report
         assert report.survivors_told_falsely == 0, report
         assert report.follow_up_answered, report
+        assert report.waiter_answered and not report.waiter_ran_before_kill, report
 
 
 # --------------------------------------------------------------------------- rolling restart
