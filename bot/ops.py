@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -28,7 +29,8 @@ def add_ops_routes(app: web.Application, core: Core) -> None:
     async def healthz(request: web.Request) -> web.Response:
         """200 while every platform takes events and the store answers; 503 otherwise. In the
         first seconds the agent stack may still be loading: events are taken then, and answered
-        once it has loaded, so that is healthy too, said as ``"loading": true``."""
+        once it has loaded, so that is healthy too, said as ``"loading": true``. ``"pid"`` says
+        which process answered: with ``--workers``, each connection goes to one of several."""
         if not core.healthy():
             return web.json_response({"ok": False, "reason": "not running"}, status=503)
         try:
@@ -37,7 +39,8 @@ def add_ops_routes(app: web.Application, core: Core) -> None:
         except Exception as exc:
             log.warning("healthz: the store does not answer (%s)", type(exc).__name__)
             return web.json_response({"ok": False, "reason": "store"}, status=503)
-        return web.json_response({"ok": True} if core.ready else {"ok": True, "loading": True})
+        state: dict[str, object] = {"ok": True} if core.ready else {"ok": True, "loading": True}
+        return web.json_response({**state, "pid": os.getpid()})
 
     token = core.settings.metrics_token
     expected = f"Bearer {token.get_secret_value()}".encode() if token else None
@@ -68,10 +71,11 @@ class OpsServer:
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
+        """Listen; ``reuse_port``: beside the other workers on this port (``SO_REUSEPORT``)."""
         self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
+        await web.TCPSite(self._runner, host, port, reuse_port=reuse_port).start()
         self.port = int(self._runner.addresses[0][1])
         log.info("serving /healthz and /metrics on %s port %d", host, self.port)
 

@@ -333,7 +333,7 @@ async def test_an_event_taken_while_the_agent_stack_loads_is_answered_once_it_ha
         try:
             await wait_healthy(port, timeout=60)
             async with aiohttp.ClientSession() as http, http.get(f"{url}/healthz") as resp:
-                assert await resp.json() == {"ok": True, "loading": True}
+                assert await resp.json() == {"ok": True, "loading": True, "pid": proc.pid}
             event = app_mention(f"<@{BOT_USER_ID}> early question")
             for retry in (None, 1):
                 status, _ = await slack.deliver_event(
@@ -350,7 +350,7 @@ async def test_an_event_taken_while_the_agent_stack_loads_is_answered_once_it_ha
                 lambda: [m for m in slack.thread("C123", event["ts"]) if m.get("bot_id")], 60
             )
             async with aiohttp.ClientSession() as http, http.get(f"{url}/healthz") as resp:
-                assert await resp.json() == {"ok": True}
+                assert await resp.json() == {"ok": True, "pid": proc.pid}
         finally:
             proc.send_signal(signal.SIGTERM)
             _, err_b = await asyncio.wait_for(proc.communicate(), 30)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -374,7 +375,10 @@ async def test_an_event_while_the_agent_stack_loads_is_acked_at_once_and_answere
     health = f"http://127.0.0.1:{bot.adapter.port}/healthz"
     async with aiohttp.ClientSession() as http:
         async with http.get(health) as resp:
-            assert (resp.status, await resp.json()) == (200, {"ok": True, "loading": True})
+            assert (resp.status, await resp.json()) == (
+                200,
+                {"ok": True, "loading": True, "pid": os.getpid()},
+            )
 
         event = app_mention(f"{BOT} are you there?")
         started = time.monotonic()
@@ -399,7 +403,7 @@ async def test_an_event_while_the_agent_stack_loads_is_acked_at_once_and_answere
         loads.set()
         await bot.answered()
         async with http.get(health) as resp:
-            assert (resp.status, await resp.json()) == (200, {"ok": True})
+            assert (resp.status, await resp.json()) == (200, {"ok": True, "pid": os.getpid()})
     assert bot.answer("C123", event["ts"]) == "echo: are you there?"
     assert len(bot.bot_messages("C123", event["ts"])) == 1
     assert len(bot.openrouter.chat_requests) == 1
@@ -675,7 +679,8 @@ async def test_healthz(bot: Bot) -> None:
         http.get(f"http://127.0.0.1:{bot.adapter.port}/healthz") as resp,
     ):
         assert resp.status == 200
-        assert await resp.json() == {"ok": True}  # no "loading": the stack has loaded
+        # No "loading": the stack has loaded. The pid tells workers apart (python -m bot --workers).
+        assert await resp.json() == {"ok": True, "pid": os.getpid()}
 
 
 async def test_metrics_count_turns_tokens_and_queue_in_prometheus_format(bot: Bot) -> None:
