@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -680,7 +681,7 @@ async def test_healthz(bot: Bot) -> None:
         assert resp.status == 200
         body = await resp.json()
         assert body["ok"] is True and "loading" not in body  # the stack has loaded
-        assert body["instance"] == bot.core.instance.id
+        assert body["instance"] == bot.core.instance.id and body["pid"] == os.getpid()
         assert 0 < body["lease_expires_in_s"] <= bot.core.settings.lease_s
 
 
