@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -18,10 +19,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.helptext import CHAT_HELP, HELP
 from bot.loop import run
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import EXIT_CONFIG, EXIT_RUNTIME, ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from bot.core import Core
+    from bot.credentials import Verdict
     from bot.ops import OpsServer
 
 log = logging.getLogger("bot")
@@ -33,22 +35,26 @@ NO_PLATFORM = (
     "SLACK_SIGNING_SECRET) or DISCORD_BOT_TOKEN, in the environment or in .env.\n"
     "To talk to the bot from this terminal instead: python -m bot chat"
 )
-EXIT_CONFIG = 2
-"""A setting is missing, invalid or refused by its service: fix the configuration."""
-EXIT_RUNTIME = 1
-"""The bot ran and failed (a platform connection died): a supervisor may restart it."""
 
 
 def _parser() -> argparse.ArgumentParser:
     fields = Settings.model_fields
     parser = argparse.ArgumentParser(
         prog="python -m bot",
-        usage="%(prog)s [chat | check] [-h]",
+        usage="%(prog)s [--workers N] [chat | check] [-h]",
         description=HELP.format(
             model=fields["bot_model"].default, database=fields["database_url"].default
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N bot processes sharing PORT (overrides WEB_CONCURRENCY; default 1)",
+    )
+    # Set by a --workers parent on each worker it starts: which one it is.
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     # The description lists the commands, with what no command does; argparse's list would not.
     sub = parser.add_subparsers(
         dest="command", metavar="command", help=argparse.SUPPRESS, prog="python -m bot"
@@ -128,6 +134,7 @@ async def _check(settings: Settings) -> int:
             show("database:", Verdict(False, f"cannot be read ({type(exc).__name__}: {exc})"))
         print(f"weather:   {settings.open_meteo_url}, {settings.open_meteo_geocoding_url}")
         print(f"limits:    {_limits(settings)}")
+        show("workers:", _workers(settings))
         print(f"platforms: {', '.join(configured) or 'none (python -m bot chat still works)'}")
         if "slack" in configured:
             from adapters.slack.credentials import verify_slack
@@ -174,6 +181,20 @@ def _ops(settings: Settings, configured: list[str]) -> str:
     return f"{where}; /metrics needs {auth}"
 
 
+def _workers(settings: Settings) -> Verdict:
+    from bot.credentials import Verdict
+    from bot.workers import check_workers
+
+    count = settings.workers
+    if count == 1:
+        return Verdict(True, "1 process (--workers N or WEB_CONCURRENCY=N runs more)")
+    try:
+        check_workers(settings)
+    except ConfigError as exc:
+        return Verdict(False, str(exc))
+    return Verdict(True, f"{count} processes sharing port {settings.port} (SO_REUSEPORT)")
+
+
 def _limits(settings: Settings) -> str:
     rate = settings.user_rate_limit
     parts = [
@@ -191,7 +212,9 @@ def _limits(settings: Settings) -> str:
     return ", ".join(parts)
 
 
-async def _serve(settings: Settings) -> int:
+async def _serve(settings: Settings, *, parent: int | None = None) -> int:
+    """Run the platforms until a signal, or until they fail; ``parent``: as a ``--workers``
+    worker, the pid of the parent, whose death stops this process too."""
     from bot.wiring import open_services, platforms_configured, start_core
 
     configured = [name for name, on in platforms_configured(settings).items() if on]
@@ -219,6 +242,11 @@ async def _serve(settings: Settings) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
+        orphaned = None
+        if parent is not None:
+            from bot.workers import stop_when_orphaned
+
+            orphaned = asyncio.create_task(stop_when_orphaned(stop, parent))
         # The agent stack loads in the background from here; the platforms take events at
         # once, and questions wait for it (see bot.core).
         core = start_core(services)
@@ -237,7 +265,9 @@ async def _serve(settings: Settings) -> int:
 
                 # Up before the platforms, so /healthz says 503 (not "refused") while starting.
                 ops = OpsServer(core)
-                await ops.start(settings.ops_host, settings.ops_port)
+                await ops.start(
+                    settings.ops_host, settings.ops_port, reuse_port=settings.reuse_port
+                )
             for name in configured:  # not healthy until every platform has started
                 core.health[name] = lambda: False
             # The lease before any event: the other instances must see this one alive.
@@ -267,6 +297,8 @@ async def _serve(settings: Settings) -> int:
             if ops is not None:
                 await ops.close()
             await core.close()
+            if orphaned is not None:
+                orphaned.cancel()
     return code
 
 
@@ -344,11 +376,19 @@ class Platform(Protocol):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # A worker notes its parent at once: if that one is killed, the worker stops by itself.
+    parent = os.getppid() if args.worker is not None else None
     try:
-        settings = load_settings()
+        # --workers wins over WEB_CONCURRENCY: given here, it outranks the environment.
+        overrides = {} if args.workers is None else {"WEB_CONCURRENCY": args.workers}
+        settings = load_settings(**overrides)
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.worker is not None:
+        from bot.workers import as_worker
+
+        settings = as_worker(settings, args.worker)
     from bot.logs import setup_logging
 
     log_file = None
@@ -362,7 +402,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(_chat(settings, args.conversation), settings)
         if args.command == "check":
             return run(_check(settings), settings)
-        return run(_serve(settings), settings)
+        if settings.workers > 1 and args.worker is None:
+            from bot.workers import supervise
+
+            return supervise(settings)  # the workers are each a python -m bot of their own
+        return run(_serve(settings, parent=parent), settings)
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

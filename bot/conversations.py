@@ -7,9 +7,13 @@ question an adapter asks, in the platform-neutral terms of ``ConversationKey``.
 
 from __future__ import annotations
 
+import logging
+
 from bot.commands import MENTION_SETTING
 from bot.events import ConversationKey
-from storage.base import Store
+from storage.base import Outcome, Store
+
+log = logging.getLogger(__name__)
 
 
 class Conversations:
@@ -41,6 +45,19 @@ class Conversations:
         """The conversation ``remember_message`` put ``message`` in, if any."""
         known = await self._store.get_state(key=_message_key(message))
         return ConversationKey.parse(known) if known else None
+
+    async def first_to_act(self, action: str) -> bool:
+        """True for the one caller, across every instance on the store, that should do
+        ``action`` (e.g. ``discord:thread-for:123``: open the thread for a message); False for
+        all the others. For what an adapter does before the core claims the event, when
+        several instances receive the same message (unsharded Discord processes)."""
+        if not await self._store.claim_event(event_id=action, conversation=action):
+            return False
+        try:
+            await self._store.finish_event(event_id=action, outcome=Outcome.ANSWERED)
+        except Exception:
+            log.warning("could not close a one-time action's claim; a restart closes it")
+        return True
 
     async def recall(self, key: str) -> str | None:
         """An adapter's own small state (a greeting sent, a command set's hash)."""

@@ -6,7 +6,7 @@ An LLM chatbot for Slack and Discord, over OpenRouter, with its memory in SQLite
 
 commands:
   (none)    run the bot on Slack and/or Discord (whichever tokens are set) until
-            Ctrl-C or SIGTERM
+            Ctrl-C or SIGTERM; with --workers N, as N processes sharing PORT
   chat      talk to the bot from this terminal: the same model, tools, memory and
             commands, and only OPENROUTER_API_KEY needed (python -m bot chat --help)
   check     check the settings, ask each service whether it accepts its key or
@@ -20,6 +20,7 @@ main settings (in the environment or in a .env file in the working directory):
   DISCORD_BOT_TOKEN    Discord
   DATABASE_URL         where conversations are kept (default: {database})
   BOT_RETENTION_DAYS   delete conversations idle this many days (default: 0, never)
+  WEB_CONCURRENCY      bot processes to run, like --workers (default: 1)
 
 Every setting, the Slack and Discord set-ups and running in production are in
 README.md; .env.example lists the settings with examples."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -29,10 +30,13 @@ def add_ops_routes(app: web.Application, core: Core) -> None:
         """200 while every platform takes events, the store answers and this instance's lease
         holds; 503 otherwise. In the first seconds the agent stack may still be loading: events
         are taken then, and answered once it has loaded, so that is healthy too, said as
-        ``"loading": true``. Either way it names the instance and when its lease runs out."""
+        ``"loading": true``. Either way it names the instance, when its lease runs out, and
+        (``"pid"``) which process answered: with ``--workers``, each connection goes to one of
+        several."""
         instance = core.instance
         about: dict[str, object] = {
             "instance": instance.id,
+            "pid": os.getpid(),
             "lease_expires_in_s": round(instance.lease_left(), 1) if instance.expires_at else None,
         }
         if not core.healthy():
@@ -79,10 +83,11 @@ class OpsServer:
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
+        """Listen; ``reuse_port``: beside the other workers on this port (``SO_REUSEPORT``)."""
         self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
+        await web.TCPSite(self._runner, host, port, reuse_port=reuse_port).start()
         self.port = int(self._runner.addresses[0][1])
         log.info("serving /healthz and /metrics on %s port %d", host, self.port)
 

@@ -55,11 +55,19 @@ HINTS: dict[str, str] = {
     "BOT_ALLOWED_CHANNELS": "comma-separated platform:id, e.g. slack:C012AB,discord:81234",
     "BOT_ALLOWED_USERS": "comma-separated platform:user_id, e.g. slack:U012AB,discord:81234",
     "BOT_ALLOWED_ROLES": "comma-separated discord:role_id, e.g. discord:81234",
+    "WEB_CONCURRENCY": "1 to 64 bot processes, like --workers N",
 }
 
 
 class ConfigError(Exception):
     """A setting is missing or invalid; ``str()`` is one line for the person running the bot."""
+
+
+EXIT_CONFIG = 2
+"""``python -m bot``'s exit code when a setting is missing, invalid or refused by its service:
+fix the configuration (a restart will not help, so a ``--workers`` parent stops at once)."""
+EXIT_RUNTIME = 1
+"""The bot ran and failed (a platform connection died): a supervisor may restart it."""
 
 
 def _http_url(value: str, *, host_only: bool = False) -> str:
@@ -363,6 +371,14 @@ class Settings(BaseSettings):
         """Outside Slack's HTTP mode, ops endpoints are served only when a port is given (as
         hosting platforms give ``PORT``): a Discord-only bot need not listen at all."""
         return "port" in self.model_fields_set or self.ops_port_setting is not None
+
+    @property
+    def reuse_port(self) -> bool:
+        """Bind the listening sockets with ``SO_REUSEPORT``: only as one of several workers,
+        which share ``PORT`` that way. A lone process keeps the plain bind, so a port another
+        bot (say, one left running) already holds fails loudly at start instead of quietly
+        sharing Slack's requests with it."""
+        return self.workers > 1
 
     @property
     def ops_share_slack_listener(self) -> bool:

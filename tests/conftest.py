@@ -22,7 +22,7 @@ from agents import set_tracing_disabled  # noqa: E402
 set_tracing_disabled(True)  # no background exporter thread, no uploads, in any test
 
 _ENV_PREFIXES = ("BOT_", "OPENROUTER_", "OR_", "SLACK_", "DISCORD_", "OPEN_METEO", "MAX_", "LOG_")
-_ENV_NAMES = {"DATABASE_URL", "OPENAI_API_KEY", "PDF_ENGINE"}
+_ENV_NAMES = {"DATABASE_URL", "OPENAI_API_KEY", "PDF_ENGINE", "WEB_CONCURRENCY"}
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", ""}
 
 

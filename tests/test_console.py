@@ -336,6 +336,7 @@ async def test_an_event_taken_while_the_agent_stack_loads_is_answered_once_it_ha
                 body = await resp.json()
                 assert body["ok"] is True and body["loading"] is True
                 assert body["instance"] and body["lease_expires_in_s"] > 0
+                assert body["pid"] == proc.pid
             event = app_mention(f"<@{BOT_USER_ID}> early question")
             for retry in (None, 1):
                 status, _ = await slack.deliver_event(

@@ -166,7 +166,7 @@ async def test_piped_chat_shows_no_spinner(fake: FakeOpenRouter, tmp_path: Path)
 async def test_help_is_written_for_users(tmp_path: Path) -> None:
     code, out, _ = await run_bot(["--help"], bot_env(tmp_path), tmp_path)
     assert code == 0
-    assert out.startswith("usage: python -m bot [chat | check] [-h]\n")
+    assert out.startswith("usage: python -m bot [--workers N] [chat | check] [-h]\n")
     for words in (
         "run the bot on Slack and/or Discord",
         "talk to the bot from this terminal",
@@ -174,6 +174,8 @@ async def test_help_is_written_for_users(tmp_path: Path) -> None:
         "SLACK_BOT_TOKEN",
         "DISCORD_BOT_TOKEN",
         "BOT_RETENTION_DAYS",
+        "--workers N",
+        "WEB_CONCURRENCY",
         "README.md",
     ):
         assert words in out, words

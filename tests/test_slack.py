@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -680,7 +681,7 @@ async def test_healthz(bot: Bot) -> None:
         assert resp.status == 200
         body = await resp.json()
         assert body["ok"] is True and "loading" not in body  # the stack has loaded
-        assert body["instance"] == bot.core.instance.id
+        assert body["instance"] == bot.core.instance.id and body["pid"] == os.getpid()
         assert 0 < body["lease_expires_in_s"] <= bot.core.settings.lease_s
 
 
@@ -726,6 +727,38 @@ async def test_socket_mode(start_bot: BotFactory) -> None:
         await eventually(lambda: bot.adapter.outcomes["duplicate"] == 1)
         assert bot.adapter.port is None
         assert slack.last_call("apps.connections.open").auth == "app"
+
+
+async def test_two_socket_mode_instances_share_the_events_and_answer_each_once(
+    start_bot: BotFactory,
+) -> None:
+    """Each instance opens its own connection; Slack spreads the events over them (the fake
+    round-robin), and a retry lands on the other one: answered once, by one instance."""
+    async with FakeSlack() as slack:
+        socket_mode = {"SLACK_APP_TOKEN": slack.app_token, "SLACK_SIGNING_SECRET": None}
+        one = await start_bot(slack, **socket_mode)
+        two = await start_bot(slack, **socket_mode)  # the same database file (tmp_path)
+        assert one.core.instance.id != two.core.instance.id
+        await slack.wait_for_socket(2)
+        events = [
+            app_mention(f"{BOT} question {n}", ts=f"17000001{n:02d}.000100") for n in range(6)
+        ]
+        for event in events:
+            await slack.deliver_socket_event(event, event_id=f"Ev{event['ts']}")
+        for event in events:  # each retried: round-robin sends it to the other connection
+            await slack.deliver_socket_event(
+                event, event_id=f"Ev{event['ts']}", retry_attempt=1, retry_reason="timeout"
+            )
+
+        def both(outcome: str) -> int:
+            return one.adapter.outcomes[outcome] + two.adapter.outcomes[outcome]
+
+        await eventually(lambda: both("answered") == both("duplicate") == 6, 10)
+        for n, event in enumerate(events):
+            assert one.answer("C123", event["ts"]) == f"echo: question {n}"
+            assert len(one.bot_messages("C123", event["ts"])) == 1
+        answered = [bot.adapter.outcomes["answered"] for bot in (one, two)]
+        assert min(answered) >= 1  # both took a share
 
 
 async def test_socket_mode_acks_an_event_while_the_agent_stack_loads(

@@ -137,7 +137,14 @@ class SlackAdapter:
             server = web_app(self.app, self.settings.slack_signing_secret, ops)
             self._runner = web.AppRunner(server, access_log=None, handle_signals=False)
             await self._runner.setup()
-            site = web.TCPSite(self._runner, self.settings.host, self.settings.port, backlog=1024)
+            site = web.TCPSite(
+                self._runner,
+                self.settings.host,
+                self.settings.port,
+                backlog=1024,
+                # Several workers (--workers) each bind PORT; the kernel spreads connections.
+                reuse_port=self.settings.reuse_port,
+            )
             await site.start()
             self.port = int(self._runner.addresses[0][1])
             log.info(

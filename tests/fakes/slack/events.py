@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
+
 from tests.fakes.slack.builders import event_envelope
 from tests.fakes.slack.constants import TEAM_ID, USER_ID, VERIFICATION_TOKEN, JSONDict
 from tests.fakes.slack.ids import new_trigger_id
@@ -97,9 +99,18 @@ class EventDelivery(SlackState):
     ) -> tuple[int, str]:
         if self._session is None:
             raise RuntimeError("FakeSlack is not running")
-        async with self._session.post(url, data=body.encode(), headers=headers) as resp:
-            text = await resp.text()
-            status = resp.status
+        session = self._session
+        if self.connection_per_delivery:
+            session = aiohttp.ClientSession(
+                timeout=session.timeout, connector=aiohttp.TCPConnector(force_close=True)
+            )
+        try:
+            async with session.post(url, data=body.encode(), headers=headers) as resp:
+                text = await resp.text()
+                status = resp.status
+        finally:
+            if session is not self._session:
+                await session.close()
         self.deliveries.append(
             Delivery(kind, url, payload, dict(headers), status, text, time.monotonic())
         )

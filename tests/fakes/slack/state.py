@@ -78,6 +78,9 @@ class SlackState(LoopbackServer):
         self.downloads: list[FileDownload] = []
         self.response_posts: list[ResponsePost] = []
         self.deliveries: list[Delivery] = []
+        self.connection_per_delivery = False
+        """True: each delivery opens its own connection, as Slack's many senders do, so several
+        processes sharing the request URL's port (``SO_REUSEPORT``) each get some."""
 
         self._messages: dict[str, list[JSONDict]] = {}
         self._ephemeral: dict[str, list[JSONDict]] = {}
