@@ -4,7 +4,9 @@
 Every promise of one process holds for N of them: each message answered exactly once, whichever
 instance Slack delivers it (or its retries) to; the turns of one conversation one at a time, each
 seeing the ones before; a killed instance's users told within its lease, once; a rolling restart
-that nobody notices. PostgreSQL (``pg_cluster``, a database per test) and a shared SQLite file.
+that nobody notices; one rate limit for all. On PostgreSQL (``pg_cluster``, a database per
+test); the exactly-once and kill tests also on one SQLite file the processes share, where the
+leases must hold too.
 """
 
 from __future__ import annotations
@@ -47,6 +49,20 @@ SETTINGS = {"BOT_LEASE_S": str(LEASE_S), "BOT_SHUTDOWN_GRACE": "10"}
 async def pg_url(pg_cluster: Cluster) -> AsyncIterator[str]:
     """A database of this test's own on the session's PostgreSQL server (dropped after)."""
     backend = PostgresBackend(pg_cluster)
+    await backend.start()
+    try:
+        yield backend.url
+    finally:
+        await backend.close()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The test's database: its own on PostgreSQL, then a SQLite file its processes share."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'bot.db'}"
+        return
+    backend = PostgresBackend(request.getfixturevalue("pg_cluster"))
     await backend.start()
     try:
         yield backend.url
@@ -130,10 +146,10 @@ async def _assert_once(report: OnceReport, bots: Fleet) -> None:
     assert {owner for _, owner in claimed} == {i.name for i in bots.instances}, claimed
 
 
-async def test_three_instances_on_postgresql_answer_each_slack_event_once(
-    tmp_path: Path, pg_url: str
+async def test_three_instances_answer_each_slack_event_once(
+    tmp_path: Path, database_url: str
 ) -> None:
-    async with fleet(tmp_path, pg_url, settings=SETTINGS, latency=0.3) as bots:
+    async with fleet(tmp_path, database_url, settings=SETTINGS, latency=0.3) as bots:
         await bots.start("a", "b", "c")
         report = await _exactly_once(bots, count=9)
         print(report)
@@ -144,17 +160,6 @@ async def test_three_instances_on_postgresql_answer_each_slack_event_once(
             assert status == 200 and health.get("instance") == instance.name, health
             remaining = health.get("lease_expires_in_s")
             assert isinstance(remaining, int | float) and 0 < remaining <= LEASE_S, health
-
-
-async def test_three_instances_on_one_sqlite_file_answer_each_slack_event_once(
-    tmp_path: Path,
-) -> None:
-    database = f"sqlite:///{tmp_path / 'bot.db'}"
-    async with fleet(tmp_path, database, settings=SETTINGS, latency=0.3) as bots:
-        await bots.start("a", "b", "c")
-        report = await _exactly_once(bots, count=9)
-        print(report)
-        await _assert_once(report, bots)
 
 
 # --------------------------------------------------------------------------- one conversation
@@ -262,9 +267,9 @@ class KillReport:
 
 
 async def test_kill_9_of_one_instance_its_users_are_told_by_the_others_within_the_lease(
-    tmp_path: Path, pg_url: str
+    tmp_path: Path, database_url: str
 ) -> None:
-    async with fleet(tmp_path, pg_url, settings=SETTINGS) as bots:
+    async with fleet(tmp_path, database_url, settings=SETTINGS) as bots:
         bots.openrouter.default_responder = _cut_or_slow
         a, b, c = await bots.start("a", "b", "c")
         slack, router = bots.slack, bots.openrouter
