@@ -475,6 +475,9 @@ async def test_three_unsharded_discord_instances_answer_each_message_once(
             len(got) == 1 and f"question {n:02d}" in got[0] for n, got in enumerate(answers)
         ), report
         assert report["model_requests"] == len(ids), report
+        claimed = await claims(bots.database_url)
+        assert len(claimed) == len(ids) and {status for status, _ in claimed} == {"answered"}
+        assert {owner for _, owner in claimed} <= {"a", "b", "c"}, claimed
 
 
 # --------------------------------------------------------------------------- limits
