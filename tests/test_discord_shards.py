@@ -288,6 +288,13 @@ async def test_two_shard_processes_each_answer_their_own_guilds(tmp_path: Path) 
             for a, g in zip(answers, guilds, strict=True)
         ]
         await eventually(lambda: all(replies_to(fake, m["id"]) for m in followed), timeout=30)
+        # A slash command in the guild on shard 1: its interaction goes to shard 1 alone.
+        ask = await fake.send_interaction(
+            "ask", {"question": "slash on 1"}, channel_id=guilds[1].channels[0].id
+        )
+        await eventually(lambda: ask.followup_ids, timeout=30)
+        assert fake.message(ask.followup_ids[0]).content == "echo: slash on 1"
+        assert shards_that_got(fake, "INTERACTION_CREATE", str(ask.id)) == [1]
         await asyncio.sleep(0.5)  # time for a second answer, were one coming
 
         for shard_id, asked_here, follow_up in zip((0, 1), asked, followed, strict=True):
@@ -312,7 +319,8 @@ async def test_two_shard_processes_each_answer_their_own_guilds(tmp_path: Path) 
         ]
         in_dm = f"discord:dm:{fake.dm_channel.id}"
         assert sorted(shards[0].turns()) == sorted([started[0], started[0], in_dm])
-        assert shards[1].turns() == [started[1], started[1]]
+        slash = f"discord:{guilds[1].id}:{guilds[1].channels[0].id}:{ask.id}"
+        assert shards[1].turns() == [started[1], started[1], slash]
         for guild in guilds:
             (request,) = [
                 r
