@@ -10,16 +10,21 @@ import os
 import signal
 import socket
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import discord
 import pytest
 
+from adapters.common.inflight import InFlight
 from adapters.discord import DiscordAdapter
+from adapters.discord.commands import SlashCommands
 from adapters.discord.gateway import ShardedChatClient
+from bot.core import Core
 from bot.wiring import build_core, open_services
 from tests.conftest import make_settings
 from tests.fakes.discord import FakeDiscord, FakeGuild, FakeMessage, FakeUser, new_snowflake
@@ -176,6 +181,28 @@ async def test_a_shard_that_gets_a_broken_ready_rejoins_alone(
     await eventually(lambda: adapter.outcomes["answered"] >= 2, timeout=10)
     assert not adapter.failed.is_set()
     assert any("joining it afresh" in r.getMessage() for r in caplog.records)
+
+
+def test_start_allows_for_the_pause_before_each_shard_identify(tmp_path: Path) -> None:
+    """discord.py connects a process's shards 5 s apart: 16 of them need 75 s more than one
+    to be ready, which ``DiscordAdapter.start`` adds to its time limit."""
+    settings = make_settings(tmp_path, DISCORD_SHARD_COUNT="16")
+    commands = SlashCommands(
+        cast(Core, None), settings, inflight=InFlight("discord"), outcomes=Counter()
+    )
+
+    async def ignore(message: discord.Message) -> None:
+        return None
+
+    intents = discord.Intents.default()
+    every = ShardedChatClient(
+        intents, commands=commands, answer_message=ignore, shard_count=16, shard_ids=None
+    )
+    some = ShardedChatClient(
+        intents, commands=commands, answer_message=ignore, shard_count=16, shard_ids=[3, 4]
+    )
+    assert (every.running, every.identify_wait_s) == (list(range(16)), 75.0)
+    assert (some.running, some.identify_wait_s) == ([3, 4], 5.0)
 
 
 # --------------------------------------------------------------------------- two processes

@@ -79,7 +79,8 @@ class DiscordAdapter:
         return client is not None and client.connected
 
     async def start(self, timeout_s: float = 60.0) -> None:
-        """Log in, connect to the gateway and return once the bot is ready."""
+        """Log in, connect to the gateway and return once the bot is ready (``timeout_s``, plus
+        the pauses discord.py makes between the IDENTIFYs of several shards)."""
         self._saved_endpoints = point_at(
             self.settings.discord_api_base, self.settings.discord_gateway_url
         )
@@ -99,6 +100,7 @@ class DiscordAdapter:
             headers={"User-Agent": "chatbot (discord attachments)"},
         )
         client = self.client = self._new_client(intents, self._cdn)
+        timeout_s += client.identify_wait_s
         self._task = asyncio.create_task(self._run(client))
         ready = asyncio.create_task(client.ready.wait())
         try:

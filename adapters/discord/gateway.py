@@ -65,6 +65,10 @@ FATAL_GATEWAY_ERRORS: tuple[type[BaseException], ...] = (
 """What discord.py itself gives up on (a refused token or intents, a close code it may not
 reconnect after): configuration to fix, so the client ends and ``python -m bot`` says so."""
 
+IDENTIFY_SPACING_S = 5.0
+"""discord.py waits this long before each IDENTIFY of a process but the first (Discord allows
+one per 5 s to bots without large-bot sharding), so shards connect one after another."""
+
 Endpoints = tuple[str, yarl.URL]
 """discord.py's REST base and gateway URL, as ``point_at`` found them."""
 
@@ -165,6 +169,11 @@ class ChatClient(discord.Client):
         """Ready and connected to the gateway: taking events."""
         return self.is_ready() and not self.is_closed()
 
+    @property
+    def identify_wait_s(self) -> float:
+        """How long discord.py holds back this client's IDENTIFYs at start, in all."""
+        return 0.0
+
     async def setup_hook(self) -> None:
         await self._slash_commands.sync(self.tree)
 
@@ -241,6 +250,10 @@ class ShardedChatClient(ChatClient, discord.AutoShardedClient):
         return super().connected and all(
             i in shards and not shards[i].is_closed() for i in self.running
         )
+
+    @property
+    def identify_wait_s(self) -> float:
+        return IDENTIFY_SPACING_S * (len(self.running) - 1)
 
     async def _async_setup_hook(self) -> None:
         await super()._async_setup_hook()
