@@ -10,13 +10,12 @@ default (10% model 5xx, 5% Slack 429s, 5% Slack redeliveries; ``--model-5xx 0`` 
 switch them off): error paths are where leaks hide.
 
 Every ``--sample-every`` (30) seconds this process samples itself: RSS; asyncio tasks;
-``core.locks`` (one per conversation with a turn in flight or waiting); the per-user rate
-limiter's keys (``core.rate``); turns in flight (the adapters' ``InFlight``, the core's
-running/waiting counts when it keeps them); open sockets (``/proc/self/fd`` entries that are
-sockets) and all fds; the connections of the Slack adapter's and discord.py's aiohttp sessions
-(in use / idle); objects the collector tracks; the SQLite file with its WAL. One more sample is
-taken once the traffic has stopped and every message is answered (counts of work in flight
-should be back to zero).
+``core.locks`` (one per conversation with a turn in flight or waiting); turns in flight (the
+adapters' ``InFlight``, the core's running/waiting counts when it keeps them); open sockets
+(``/proc/self/fd`` entries that are sockets) and all fds; the connections of the Slack adapter's and
+discord.py's aiohttp sessions (in use / idle); objects the collector tracks; the SQLite file with
+its WAL. One more sample is taken once the traffic has stopped and every message is answered (counts
+of work in flight should be back to zero).
 
 Warm-up: the first 2 minutes (a quarter of the run when that is shorter than 8 minutes, e.g. 30 s
 of a 2-minute run). After it:
@@ -111,7 +110,6 @@ class Sample:
 COUNTS = (
     "tasks",
     "locks",
-    "rate keys",
     "in flight",
     "sockets",
     "fds",
@@ -132,7 +130,6 @@ def take_sample(bot: Bot, t: float, progress: dict[str, Any]) -> Sample:
     counts = {
         "tasks": len(asyncio.all_tasks()),
         "locks": len(core.locks),
-        "rate keys": len(getattr(core.rate, "_hits", ())),
         "in flight": len(getattr(bot.slack, "_inflight", ()))
         + len(getattr(bot.discord, "_inflight", ())),
         "core running": int(getattr(core, "running", -1)),
@@ -163,8 +160,8 @@ def sample_line(s: Sample, label: str = "") -> str:
     c = s.counts
     return (
         f"  {label or f'{s.t:6.0f} s'} sent {s.sent:5d} ended {s.answered:5d}  RSS"
-        f" {s.rss_mb:6.1f} MB  tasks {c['tasks']:4d}  locks {c['locks']:3d}  rate keys"
-        f" {c['rate keys']:3d}  in flight {c['in flight']:3d} (core {c['core running']}"
+        f" {s.rss_mb:6.1f} MB  tasks {c['tasks']:4d}  locks {c['locks']:3d}"
+        f"  in flight {c['in flight']:3d} (core {c['core running']}"
         f" running, {c['core waiting']} waiting)  sockets {c['sockets']:3d} / fds {c['fds']:3d}"
         f"  conns slack {c['slack conns']:2d} ({c['slack in use']} in use) discord"
         f" {c['discord conns']:2d} ({c['discord in use']})  gc objects {c['gc objects']:,}"

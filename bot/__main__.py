@@ -240,6 +240,8 @@ async def _serve(settings: Settings) -> int:
                 await ops.start(settings.ops_host, settings.ops_port)
             for name in configured:  # not healthy until every platform has started
                 core.health[name] = lambda: False
+            # The lease before any event: the other instances must see this one alive.
+            await core.instance.start()
             for factory in factories:  # Slack and Discord share this one event loop
                 platform = factory(core, settings)
                 running.append(platform)  # closed in the end even if its start fails

@@ -26,7 +26,7 @@ class Admission:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self._store = store
-        self.rate = RateLimiter(settings.user_rate_limit)
+        self.rate = RateLimiter(store, settings.user_rate_limit)
 
     def allows(self, event: Event) -> bool:
         """Do the allowlists let ``event``'s author use the bot there?"""
@@ -40,7 +40,7 @@ class Admission:
             return TurnResult(Outcome.REFUSED, text=REFUSAL)
         if event.kind is EventKind.COMMAND and event.command != "ask":
             return None
-        wait = self.rate.retry_after(user_key(event))
+        wait = await self.rate.retry_after(user_key(event))
         if wait > 0:
             log.info("user over the rate limit", extra={"retry_after_s": round(wait, 1)})
             line = (

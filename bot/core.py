@@ -9,7 +9,8 @@
    (``bot.limits``), then
 4. **runs** (``bot.turn``: prepare the input, stream the agent, record the turn).
 
-After a crash, ``recover`` tells the users whose turns were cut (``bot.recovery``).
+Each instance on the store holds a lease (``bot.instance``); when one dies, another tells the
+users whose turns it cut (``watch_orphans``, ``bot.recovery``).
 
 The core is built at once, without the Agents SDK: ``stack`` may be an awaitable that loads it
 (``bot.wiring.start_core``), so the platforms take events while it loads; claims, admission and
@@ -30,6 +31,7 @@ from bot.commands import MODEL_SETTING, CommandContext, run_command
 from bot.conversations import Conversations
 from bot.errors import ErrorKind, user_message
 from bot.events import Event, EventKind
+from bot.instance import Instance
 from bot.limits import KeyedLocks
 from bot.metrics import Metrics
 from bot.recovery import RECOVERY_RETRY_DELAYS_S, Tell, recover
@@ -56,6 +58,8 @@ LOGGED_CHARS = 2_000
 """With ``LOG_CONTENT=true``, how much of a question and of its answer the turn's log line keeps."""
 OBSERVED_TEXT_CHARS = 4_000
 """Of an unaddressed thread message, at most this much is kept as context."""
+LOCK_MARGIN_S = 60.0
+"""A conversation lock older than ``BOT_TURN_TIMEOUT`` and this lost its release."""
 
 
 class StackUnavailable(Exception):
@@ -71,12 +75,19 @@ class Core:
         self._stack: asyncio.Future[AgentStack] = _future(stack)
         """The agent stack, or its loading; see ``loaded``."""
         self._turns: TurnRunner | None = None
+        self.instance = Instance(
+            store,
+            instance_id=settings.instance_id,
+            lease_s=settings.lease_s,
+            longest_turn_s=settings.turn_timeout_s + LOCK_MARGIN_S,
+        )
+        """This process among the instances on the store: its lease, its turns' locks."""
         self.locks = KeyedLocks()
         self.admission = Admission(settings, store)
         self.rate = self.admission.rate
         self._turn_slots = asyncio.Semaphore(settings.max_concurrent_turns)
         self.started_at = time.time()
-        """Events claimed before this are a previous process's (see ``recover``)."""
+        """Events claimed without an owner before this are a previous version's."""
         self.stopping = False
         """Set at shutdown: a turn cancelled now tells its user it was cut."""
         self.waiting = 0
@@ -88,7 +99,12 @@ class Core:
         self.health: dict[str, Callable[[], bool]] = {}
         """Each platform's "connected and taking events" (``/healthz``), by platform name."""
         self.metrics = Metrics()
-        self.metrics.watch(lambda: self.waiting, lambda: self.running)
+        self.metrics.watch(
+            lambda: self.waiting,
+            lambda: self.running,
+            self.instance.id,
+            lambda: self.instance.lease_left(),
+        )
 
     def healthy(self) -> bool:
         """Every platform registered in ``health`` is up (and at least one is). Events are
@@ -130,6 +146,7 @@ class Core:
             await asyncio.gather(self._stack, return_exceptions=True)
         elif self.ready:
             await self._stack.result().close()
+        await self.instance.close()
 
     async def recover(
         self,
@@ -138,11 +155,27 @@ class Core:
         *,
         retry_delays: Sequence[float] = RECOVERY_RETRY_DELAYS_S,
     ) -> int:
-        """Tell the users whose turns a previous process left unfinished (see
-        ``bot.recovery``); how many were told."""
+        """Tell the users whose turns a dead instance (this one's previous run, or another)
+        left unfinished on ``platform`` (see ``bot.recovery``); how many were told."""
+        await self.instance.start()
         return await recover(
-            self.store, platform, tell, before=self.started_at, retry_delays=retry_delays
+            self.store,
+            platform,
+            tell,
+            instance=self.instance.id,
+            unowned_before=self.started_at,
+            retry_delays=retry_delays,
         )
+
+    async def watch_orphans(self, platform: str, tell: Tell) -> None:
+        """``recover`` now, then at every lease renewal, for as long as the platform runs: an
+        instance that dies is noticed within its lease and a renewal. Never returns."""
+        while True:
+            try:
+                await self.recover(platform, tell)
+            except Exception:
+                log.exception("could not look for turns cut by a dead instance")
+            await asyncio.sleep(self.instance.tick_s)
 
     async def channel_model(self, event: Event) -> str:
         chosen = await self.store.get_channel_setting(
@@ -192,10 +225,12 @@ class Core:
             log.debug("ignoring a bot's message", extra={"event_id": event.event_id})
             return TurnResult(Outcome.IGNORED)
         try:
+            await self.instance.start()  # the claim is this instance's: its lease must hold
             claimed = await self.store.claim_event(
                 event_id=event.event_id,
                 conversation=str(event.conversation),
                 address=event.address,
+                owner=self.instance.id,
             )
         except Exception:
             log.exception("could not record the event; not answering to stay exactly-once")
@@ -267,7 +302,9 @@ class Core:
             self.waiting += 1
             queued = True
             try:
-                async with self.locks.hold(str(event.conversation)):
+                key = str(event.conversation)
+                # This process's turns of the conversation queue here; then one instance's.
+                async with self.locks.hold(key), self.instance.conversation(key):
                     turns = await self._turn_runner()  # loading still, in the first seconds
                     async with self._turn_slots:
                         self.waiting, self.running = self.waiting - 1, self.running + 1

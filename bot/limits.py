@@ -1,46 +1,41 @@
-"""Limits a turn passes before it runs: a per-user rate limit and one lock per conversation."""
+"""Limits a turn passes before it runs: a per-user rate limit and one lock per conversation
+in this process (``bot.instance`` holds it across instances)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from bot.instance import RATE_WINDOW_S
+from storage.base import Store
+
+log = logging.getLogger(__name__)
+
 
 class RateLimiter:
-    """At most ``limit`` events per ``window_s`` per key, over a sliding window; memory is
-    bounded by the keys active in the last window."""
+    """At most ``limit`` events per minute per key, over a sliding window kept in the store:
+    every instance on the database counts against the same limit."""
 
-    def __init__(self, limit: int, window_s: float = 60.0) -> None:
+    def __init__(self, store: Store, limit: int) -> None:
         self.limit = limit
-        self.window_s = window_s
-        self._hits: dict[str, deque[float]] = {}
-        self._last_sweep = 0.0
+        self._store = store
 
-    def retry_after(self, key: str, now: float | None = None) -> float:
-        """0 if ``key`` may go on (and count it); else seconds until it may."""
+    async def retry_after(self, key: str) -> float:
+        """0 if ``key`` may go on (and count it); else seconds until it may. A store that
+        does not answer lets the event through (logged): the limit guards cost, and a refusal
+        nobody can explain would be worse."""
         if self.limit <= 0:
             return 0.0
-        now = time.monotonic() if now is None else now
-        self._sweep(now)
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.window_s:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return hits[0] + self.window_s - now
-        hits.append(now)
-        return 0.0
-
-    def _sweep(self, now: float) -> None:
-        if now - self._last_sweep < self.window_s:
-            return
-        self._last_sweep = now
-        for key in [
-            k for k, hits in self._hits.items() if not hits or hits[-1] <= now - self.window_s
-        ]:
-            del self._hits[key]
+        try:
+            return await self._store.hit_rate(
+                key=key, limit=self.limit, window_s=RATE_WINDOW_S, now=time.time()
+            )
+        except Exception:
+            log.exception("could not count a message against the rate limit; letting it through")
+            return 0.0
 
 
 class KeyedLocks:

@@ -58,11 +58,25 @@ class Metrics:
             registry=registry,
         )
         self.running = Gauge("bot_turns_running", "Turns running the model now", registry=registry)
+        self.instance = Gauge(
+            "bot_instance_lease_seconds",
+            "Seconds until this instance's lease runs out unless renewed (negative: it has; "
+            "other instances treat it as dead)",
+            ["instance"],
+            registry=registry,
+        )
 
-    def watch(self, waiting: Callable[[], float], running: Callable[[], float]) -> None:
-        """Read the queue gauges from the core at scrape time."""
+    def watch(
+        self,
+        waiting: Callable[[], float],
+        running: Callable[[], float],
+        instance: str,
+        lease_left: Callable[[], float],
+    ) -> None:
+        """Read the queue gauges and the lease from the core at scrape time."""
         self.waiting.set_function(waiting)
         self.running.set_function(running)
+        self.instance.labels(instance).set_function(lease_left)
 
     def render(self) -> bytes:
         """The text exposition format (what ``GET /metrics`` returns)."""

@@ -26,18 +26,29 @@ log = logging.getLogger(__name__)
 
 def add_ops_routes(app: web.Application, core: Core) -> None:
     async def healthz(request: web.Request) -> web.Response:
-        """200 while every platform takes events and the store answers; 503 otherwise. In the
-        first seconds the agent stack may still be loading: events are taken then, and answered
-        once it has loaded, so that is healthy too, said as ``"loading": true``."""
+        """200 while every platform takes events, the store answers and this instance's lease
+        holds; 503 otherwise. In the first seconds the agent stack may still be loading: events
+        are taken then, and answered once it has loaded, so that is healthy too, said as
+        ``"loading": true``. Either way it names the instance and when its lease runs out."""
+        instance = core.instance
+        about: dict[str, object] = {
+            "instance": instance.id,
+            "lease_expires_in_s": round(instance.lease_left(), 1) if instance.expires_at else None,
+        }
         if not core.healthy():
-            return web.json_response({"ok": False, "reason": "not running"}, status=503)
+            return web.json_response({"ok": False, "reason": "not running", **about}, status=503)
         try:
             async with asyncio.timeout(2.0):
                 await core.store.get_state(key="healthz")
         except Exception as exc:
             log.warning("healthz: the store does not answer (%s)", type(exc).__name__)
-            return web.json_response({"ok": False, "reason": "store"}, status=503)
-        return web.json_response({"ok": True} if core.ready else {"ok": True, "loading": True})
+            return web.json_response({"ok": False, "reason": "store", **about}, status=503)
+        if instance.expires_at and instance.lease_left() < 0:
+            # Other instances may be telling this one's users their turns were cut.
+            return web.json_response({"ok": False, "reason": "lease", **about}, status=503)
+        if not core.ready:
+            about["loading"] = True
+        return web.json_response({"ok": True, **about})
 
     token = core.settings.metrics_token
     expected = f"Bearer {token.get_secret_value()}".encode() if token else None

@@ -1,15 +1,17 @@
-"""After a crash: tell each user whose turn the killed process never finished, once.
+"""After a crash: tell each user whose turn a dead instance never finished, once.
 
-A claimed event that never finished has its user's address (where to answer) in the store.
-It is never re-answered (part of the old answer may be on screen): its user is told, and the
-claim closed. If the platform is down too, telling is retried; what is still untold waits for
-the next start.
+A claimed event that never finished has its user's address (where to answer) and its owner
+(the instance that ran it) in the store. Once the owner's lease has run out, one live
+instance adopts the claim: it is never re-answered (part of the old answer may be on
+screen), its user is told, and the claim closed. If the platform is down too, telling is
+retried; what is still untold waits for this instance to stop (then another adopts it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot.reply import Undeliverable
@@ -34,19 +36,25 @@ async def recover(
     platform: str,
     tell: Tell,
     *,
-    before: float,
+    instance: str,
+    unowned_before: float,
     retry_delays: Sequence[float] = RECOVERY_RETRY_DELAYS_S,
 ) -> int:
-    """Tell the users whose messages a previous process claimed but never finished (it was
-    killed mid-turn): ``tell(address, line)`` for each, then mark it failed. It is never
+    """Tell the users whose messages a dead instance claimed but never finished (it was
+    killed mid-turn): adopt each claim for ``instance`` (one live instance gets each, so
+    nobody is told twice), ``tell(address, line)``, then mark it failed. It is never
     re-answered (its partial answer may be on screen). A ``tell`` that fails for good
     (``Undeliverable``: the channel is gone) closes the claim; any other failure (the
-    platform is down) is retried after each of ``retry_delays``, and what is still untold
-    stays claimed for the next start. Returns how many were told."""
+    platform is down) is retried after each of ``retry_delays``; what is still untold stays
+    claimed by ``instance``, for whoever adopts it when this one stops. Claims without an
+    owner (from a version before leases) count as dead if made before ``unowned_before``.
+    Returns how many were told."""
     try:
-        waiting = await store.unfinished_events(prefix=f"{platform}:", before=before)
+        waiting = await store.adopt_orphans(
+            instance=instance, prefix=f"{platform}:", now=time.time(), unowned_before=unowned_before
+        )
     except Exception:
-        log.exception("could not list the turns a previous run left unfinished")
+        log.exception("could not look for turns a dead instance left unfinished")
         return 0
     cut, told = len(waiting), 0
     for delay in (0.0, *retry_delays):
@@ -72,10 +80,12 @@ async def recover(
             await _close(store, event.event_id)
         waiting = untold
     if cut:
-        log.info("%s: %d turn(s) cut by the last shutdown, %d told", platform, cut, told)
+        log.info("%s: %d turn(s) cut by a dead instance, %d told", platform, cut, told)
     if waiting:
         log.warning(
-            "%s: %d user(s) not told yet; the next start tries again", platform, len(waiting)
+            "%s: %d user(s) not told yet; tried again when this instance stops",
+            platform,
+            len(waiting),
         )
     return told
 

@@ -198,11 +198,17 @@ class Store(Protocol):
 
     # --- exactly-once processing ----------------------------------------------------------
     async def claim_event(
-        self, *, event_id: str, conversation: str, address: str | None = None
+        self,
+        *,
+        event_id: str,
+        conversation: str,
+        address: str | None = None,
+        owner: str | None = None,
     ) -> bool:
         """Record that an event is being handled; False if it was claimed before.
 
-        ``address`` (opaque to storage) says where to tell the user if the turn never ends.
+        ``address`` (opaque to storage) says where to tell the user if the turn never ends;
+        ``owner`` is the instance handling it (see ``adopt_orphans``).
         """
         ...
 
@@ -219,6 +225,55 @@ class Store(Protocol):
     ) -> list[UnfinishedEvent]:
         """Events claimed but never finished (e.g. after a crash), oldest first: those whose
         conversation starts with ``prefix`` and, if given, claimed before ``before``."""
+        ...
+
+    # --- several instances on one database ---------------------------------------------
+    async def renew_lease(
+        self, *, instance: str, now: float, lease_s: float, info: str = ""
+    ) -> bool:
+        """Hold ``instance``'s lease until ``now + lease_s``. True if it was held until now;
+        False if it is new or had lapsed (what it held may have been taken over meanwhile).
+        ``info`` (e.g. host and pid) is kept from its first lease."""
+        ...
+
+    async def end_lease(self, *, instance: str) -> None:
+        """Give the lease up (a clean shutdown), with every conversation lock it holds: its
+        unfinished claims are orphans from now on."""
+        ...
+
+    async def live_instances(self, *, now: float) -> list[str]:
+        """The ids of the instances whose lease has not expired, sorted."""
+        ...
+
+    async def adopt_orphans(
+        self, *, instance: str, prefix: str, now: float, unowned_before: float
+    ) -> list[UnfinishedEvent]:
+        """Take over, for ``instance``, the unfinished events of conversations starting with
+        ``prefix`` whose owner is dead (its lease expired before ``now``, or it ended it), and
+        those claimed without an owner before ``unowned_before``; oldest first. Each orphan
+        goes to one caller, however many ask at once."""
+        ...
+
+    async def lock_conversation(
+        self, *, conversation: str, instance: str, now: float, stale_before: float = 0.0
+    ) -> bool:
+        """Take the conversation's lock for ``instance``: True if it was free, held by a dead
+        instance, by ``instance`` itself already, or taken before ``stale_before`` (longer ago
+        than any turn runs: its release was lost); False while another live one holds it."""
+        ...
+
+    async def unlock_conversation(self, *, conversation: str, instance: str) -> None:
+        """Release the lock if ``instance`` holds it."""
+        ...
+
+    async def hit_rate(self, *, key: str, limit: int, window_s: float, now: float) -> float:
+        """One event of ``key`` at ``now``, against at most ``limit`` per ``window_s`` over a
+        sliding window shared by every instance: 0 if it may go on (and is counted), else the
+        seconds until it may."""
+        ...
+
+    async def sweep_instances(self, *, now: float, rate_window_s: float) -> None:
+        """Delete rate hits older than the window, and dead instances' rows after a day."""
         ...
 
     # --- per-channel settings -------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Exactly-once processing: each platform event is claimed once, then finished with its outcome.
 
-A claim that never finishes is a turn its process did not live to end: ``unfinished_events``
-finds them at the next start, so their users can be told.
+A claim belongs to the instance running its turn (``owner``). One that never finishes is a turn
+its instance did not live to end: a live instance adopts it (``storage.instances``) and tells
+its user.
 """
 
 from __future__ import annotations
@@ -21,14 +22,19 @@ class EventQueries:
     _db: Backend
 
     async def claim_event(
-        self, *, event_id: str, conversation: str, address: str | None = None
+        self,
+        *,
+        event_id: str,
+        conversation: str,
+        address: str | None = None,
+        owner: str | None = None,
     ) -> bool:
         async with self._db.locked() as db:
             inserted = await db.execute(
                 "INSERT INTO processed_events"
-                " (event_id, conversation, status, claimed_at, address)"
-                " VALUES (?, ?, 'claimed', ?, ?) ON CONFLICT (event_id) DO NOTHING",
-                (event_id, conversation, time.time(), address),
+                " (event_id, conversation, status, claimed_at, address, owner)"
+                " VALUES (?, ?, 'claimed', ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                (event_id, conversation, time.time(), address, owner),
             )
         return inserted == 1
 

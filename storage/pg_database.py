@@ -23,7 +23,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from .sql import Dialect, Params, StoreClosedError
 
-POSTGRESQL = Dialect(name="postgresql", row_key="event_id", link_order="cf.sha256")
+POSTGRESQL = Dialect(
+    name="postgresql",
+    row_key="event_id",
+    link_order="cf.sha256",
+    key_lock="SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+)
 
 POOL_TIMEOUT_S = 10.0
 """Longest wait for a free (or re-established) connection before a store call fails."""

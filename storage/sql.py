@@ -39,6 +39,10 @@ class Dialect:
     link_order: str
     """How the links of one conversation to its files tie-break when added at the same instant:
     SQLite's ``rowid`` is insertion order; PostgreSQL has none, so the hash decides."""
+    key_lock: str = ""
+    """A statement, taking one ``?`` (a string key), that makes the rest of a transaction wait
+    for any other transaction that ran it with the same key: PostgreSQL's transaction-scoped
+    advisory lock. Empty on SQLite, whose write transactions already run one at a time."""
 
 
 class Session(Protocol):

@@ -1,9 +1,10 @@
 """The ``Store`` both databases share: the query groups, and the transactions that span them.
 
 Each group of tables has its module, whose queries ``SQLStore`` takes in as a base class:
-``history`` (conversations, their items, observed messages), ``files``, ``events``, ``usage``
-and ``state``. The transactions that span the groups (a finished turn, ``/reset``, retention)
-are here. ``SQLiteStore`` and ``PostgresStore`` add how to open and close their database.
+``history`` (conversations, their items, observed messages), ``files``, ``events``, ``usage``,
+``state`` and ``instances``. The transactions that span the groups (a finished turn,
+``/reset``, retention) are here. ``SQLiteStore`` and ``PostgresStore`` add how to open and
+close their database.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .base import Expired, Forgotten, NewItem, UsageRecord
 from .events import EventQueries, mark_answered
 from .files import FileQueries
 from .history import HistoryQueries, encode_items, insert_items, take_observed
+from .instances import InstanceQueries
 from .sql import Backend, Session
 from .state import StateQueries
 from .usage import UsageQueries, insert_usage
@@ -23,7 +25,9 @@ MAX_EXPIRE_BATCH = 500
 bound parameters, and SQLite before 3.32 allows 999 of them."""
 
 
-class SQLStore(HistoryQueries, FileQueries, EventQueries, UsageQueries, StateQueries):
+class SQLStore(
+    HistoryQueries, FileQueries, EventQueries, UsageQueries, StateQueries, InstanceQueries
+):
     """``Store`` over a ``Backend``; the subclasses open one."""
 
     def __init__(self, db: Backend) -> None:

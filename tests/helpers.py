@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -118,10 +119,13 @@ def bytes_attachment(name: str, data: bytes, declared_type: str = "text/plain") 
 
 
 async def eventually(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
-    """Poll until ``predicate()`` is truthy and return it; fail with its last value."""
+    """Poll until ``predicate()`` (awaited, if it is a coroutine) is truthy and return it;
+    fail with its last value."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:
@@ -132,6 +136,18 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
 async def pending(store: Any) -> list[tuple[str, str]]:
     """(event_id, conversation) of the store's unfinished events, oldest first."""
     return [(e.event_id, e.conversation) for e in await store.unfinished_events()]
+
+
+async def as_restarted(core: Any) -> None:
+    """Make ``core`` a new instance, as after its process was killed and started again: its
+    old lease is given up (so its claims are a dead instance's) and it holds a new one."""
+    from bot.instance import Instance
+
+    old = core.instance
+    await old.close()
+    core.instance = Instance(
+        core.store, instance_id=None, lease_s=old.lease_s, longest_turn_s=old.longest_turn_s
+    )
 
 
 async def append_items(store: Store, *, conversation: str, items: Sequence[NewItem]) -> None:

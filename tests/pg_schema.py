@@ -28,6 +28,9 @@ EXPECTED_PG_SCHEMA: dict[str, list[tuple[Any, ...]]] = {
         ("conversation_files", "sha256", "text", "NO", "NO"),
         ("conversation_files", "name", "text", "NO", "NO"),
         ("conversation_files", "added_at", "double precision", "NO", "NO"),
+        ("conversation_locks", "conversation", "text", "NO", "NO"),
+        ("conversation_locks", "owner", "text", "NO", "NO"),
+        ("conversation_locks", "taken_at", "double precision", "NO", "NO"),
         ("conversations", "id", "bigint", "NO", "YES"),
         ("conversations", "key", "text", "NO", "NO"),
         ("conversations", "created_at", "double precision", "NO", "NO"),
@@ -47,6 +50,11 @@ EXPECTED_PG_SCHEMA: dict[str, list[tuple[Any, ...]]] = {
         ("history_items", "item_json", "text", "NO", "NO"),
         ("history_items", "tokens", "bigint", "NO", "NO"),
         ("history_items", "turn_start", "smallint", "NO", "NO"),
+        ("instances", "id", "text", "NO", "NO"),
+        ("instances", "started_at", "double precision", "NO", "NO"),
+        ("instances", "renewed_at", "double precision", "NO", "NO"),
+        ("instances", "expires_at", "double precision", "NO", "NO"),
+        ("instances", "info", "text", "NO", "NO"),
         ("observed_messages", "id", "bigint", "NO", "YES"),
         ("observed_messages", "conversation", "text", "NO", "NO"),
         ("observed_messages", "message_id", "text", "NO", "NO"),
@@ -59,6 +67,9 @@ EXPECTED_PG_SCHEMA: dict[str, list[tuple[Any, ...]]] = {
         ("processed_events", "claimed_at", "double precision", "NO", "NO"),
         ("processed_events", "finished_at", "double precision", "YES", "NO"),
         ("processed_events", "address", "text", "YES", "NO"),
+        ("processed_events", "owner", "text", "YES", "NO"),
+        ("rate_hits", "key", "text", "NO", "NO"),
+        ("rate_hits", "at", "double precision", "NO", "NO"),
         ("schema_migrations", "version", "integer", "NO", "NO"),
         ("schema_migrations", "name", "text", "NO", "NO"),
         ("schema_migrations", "applied_at", "double precision", "NO", "NO"),
@@ -88,6 +99,7 @@ EXPECTED_PG_SCHEMA: dict[str, list[tuple[Any, ...]]] = {
             "conversation_files_sha256_fkey",
             "FOREIGN KEY (sha256) REFERENCES files(sha256)",
         ),
+        ("conversation_locks", "conversation_locks_pkey", "PRIMARY KEY (conversation)"),
         ("conversations", "conversations_key_key", "UNIQUE (key)"),
         ("conversations", "conversations_pkey", "PRIMARY KEY (id)"),
         (
@@ -109,6 +121,7 @@ EXPECTED_PG_SCHEMA: dict[str, list[tuple[Any, ...]]] = {
             "history_items_turn_start_check",
             "CHECK ((turn_start = ANY (ARRAY[0, 1])))",
         ),
+        ("instances", "instances_pkey", "PRIMARY KEY (id)"),
         (
             "observed_messages",
             "observed_messages_conversation_message_id_key",
@@ -143,6 +156,16 @@ EXPECTED_PG_SCHEMA: dict[str, list[tuple[Any, ...]]] = {
             "(conversation_id, sha256)",
         ),
         (
+            "conversation_locks",
+            "conversation_locks_by_owner",
+            "CREATE INDEX conversation_locks_by_owner ON conversation_locks (owner)",
+        ),
+        (
+            "conversation_locks",
+            "conversation_locks_pkey",
+            "CREATE UNIQUE INDEX conversation_locks_pkey ON conversation_locks (conversation)",
+        ),
+        (
             "conversations",
             "conversations_by_age",
             "CREATE INDEX conversations_by_age ON conversations (updated_at)",
@@ -173,6 +196,7 @@ EXPECTED_PG_SCHEMA: dict[str, list[tuple[Any, ...]]] = {
             "history_items_pkey",
             "CREATE UNIQUE INDEX history_items_pkey ON history_items (conversation_id, seq)",
         ),
+        ("instances", "instances_pkey", "CREATE UNIQUE INDEX instances_pkey ON instances (id)"),
         (
             "observed_messages",
             "observed_messages_by_age",
@@ -210,6 +234,12 @@ EXPECTED_PG_SCHEMA: dict[str, list[tuple[Any, ...]]] = {
             "processed_events_unfinished",
             "CREATE INDEX processed_events_unfinished ON processed_events (claimed_at) "
             "WHERE (status = 'claimed'::text)",
+        ),
+        ("rate_hits", "rate_hits_by_age", "CREATE INDEX rate_hits_by_age ON rate_hits (at)"),
+        (
+            "rate_hits",
+            "rate_hits_by_key",
+            "CREATE INDEX rate_hits_by_key ON rate_hits (key, at)",
         ),
         (
             "schema_migrations",

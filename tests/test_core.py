@@ -460,17 +460,20 @@ async def test_a_user_over_the_rate_limit_gets_a_friendly_line(make_core: Any) -
     assert "/ask" in help_reply.text
 
 
-def test_rate_limiter_window_and_memory() -> None:
+async def test_rate_limiter_counts_in_the_store_and_lets_through_when_it_fails(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     from bot.limits import RateLimiter
 
-    limiter = RateLimiter(2, window_s=60)
-    assert limiter.retry_after("a", now=0) == 0
-    assert limiter.retry_after("a", now=10) == 0
-    assert limiter.retry_after("a", now=20) == pytest.approx(40)  # the first hit leaves at 60
-    assert limiter.retry_after("a", now=61) == 0  # a sliding window, not a fixed minute
-    assert limiter.retry_after("b", now=200) == 0  # a sweep drops keys idle for a window
-    assert list(limiter._hits) == ["b"]
-    assert RateLimiter(0).retry_after("x") == 0  # 0 turns the limit off
+    limiter = RateLimiter(store, 2)
+    assert await limiter.retry_after("a") == 0
+    assert await limiter.retry_after("a") == 0
+    assert 59 < await limiter.retry_after("a") <= 60  # the window is the store's (see storage)
+    assert await RateLimiter(store, 2).retry_after("a") > 0  # another instance counts the same
+    assert await RateLimiter(store, 0).retry_after("a") == 0  # 0 turns the limit off
+    await store.close()
+    assert await limiter.retry_after("b") == 0
+    assert "letting it through" in caplog.text
 
 
 @pytest.mark.parametrize(

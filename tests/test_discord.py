@@ -8,7 +8,6 @@ import asyncio
 import itertools
 import logging
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ from tests.fakes.openrouter import (
     ToolCallReply,
     last_user_text,
 )
-from tests.helpers import eventually, pending
+from tests.helpers import as_restarted, eventually, pending
 
 EDIT_ROUTE = "PATCH /channels/{channel_id}/messages/{message_id}"
 
@@ -654,7 +653,7 @@ async def test_a_turn_cut_by_a_crash_is_told_after_restart_as_a_reply(bot: Bot) 
     await bot.openrouter.wait_for_requests(1)
     assert len(await pending(bot.core.store)) == 1  # in flight, as a kill -9 would leave it
 
-    bot.core.started_at = time.time() + 1  # a new run starting now
+    await as_restarted(bot.core)  # its lease is gone: the claim is a dead instance's
     assert await bot.core.recover("discord", bot.adapter._tell) == 1
 
     told = await fake.wait_for_message(lambda m: RESTART_LINE in m.content)

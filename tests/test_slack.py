@@ -374,7 +374,8 @@ async def test_an_event_while_the_agent_stack_loads_is_acked_at_once_and_answere
     health = f"http://127.0.0.1:{bot.adapter.port}/healthz"
     async with aiohttp.ClientSession() as http:
         async with http.get(health) as resp:
-            assert (resp.status, await resp.json()) == (200, {"ok": True, "loading": True})
+            body = await resp.json()
+            assert resp.status == 200 and body["ok"] is True and body["loading"] is True
 
         event = app_mention(f"{BOT} are you there?")
         started = time.monotonic()
@@ -399,7 +400,8 @@ async def test_an_event_while_the_agent_stack_loads_is_acked_at_once_and_answere
         loads.set()
         await bot.answered()
         async with http.get(health) as resp:
-            assert (resp.status, await resp.json()) == (200, {"ok": True})
+            body = await resp.json()
+            assert resp.status == 200 and body["ok"] is True and "loading" not in body
     assert bot.answer("C123", event["ts"]) == "echo: are you there?"
     assert len(bot.bot_messages("C123", event["ts"])) == 1
     assert len(bot.openrouter.chat_requests) == 1
@@ -670,12 +672,16 @@ async def test_dm_opened_greets_once_with_suggested_prompts(bot: Bot) -> None:
 
 
 async def test_healthz(bot: Bot) -> None:
+    await bot.core.instance.start()  # as python -m bot does before the platforms start
     async with (
         aiohttp.ClientSession() as http,
         http.get(f"http://127.0.0.1:{bot.adapter.port}/healthz") as resp,
     ):
         assert resp.status == 200
-        assert await resp.json() == {"ok": True}  # no "loading": the stack has loaded
+        body = await resp.json()
+        assert body["ok"] is True and "loading" not in body  # the stack has loaded
+        assert body["instance"] == bot.core.instance.id
+        assert 0 < body["lease_expires_in_s"] <= bot.core.settings.lease_s
 
 
 async def test_metrics_count_turns_tokens_and_queue_in_prometheus_format(bot: Bot) -> None:
@@ -698,6 +704,12 @@ async def test_metrics_count_turns_tokens_and_queue_in_prometheus_format(bot: Bo
     assert 'bot_model_call_seconds_count{outcome="ok"} 1.0' in text
     assert re.search(r'bot_tokens_total\{direction="input"\} [1-9]', text)
     assert "bot_turns_waiting 0.0" in text and "bot_turns_running 0.0" in text
+    [lease] = [
+        line
+        for line in text.splitlines()
+        if line.startswith(f'bot_instance_lease_seconds{{instance="{bot.core.instance.id}"}}')
+    ]
+    assert 0 < float(lease.split()[-1]) <= bot.core.settings.lease_s
     assert bot.slack.bot_token not in text and SECRET not in text
 
 
@@ -917,26 +929,32 @@ async def test_shutdown_tells_the_user_whose_answer_the_grace_period_cut(bot: Bo
     )
 
 
-async def test_turns_a_killed_run_left_unfinished_are_told_once_after_restart(
+async def test_turns_a_dead_instance_left_unfinished_are_told_once_by_a_live_one(
     start_bot: BotFactory,
 ) -> None:
-    first = await start_bot()
+    first = await start_bot(BOT_LEASE_S=1)
     store = first.core.store
-    # What a process killed mid-turn leaves: claims never finished, with where to answer.
+    # What an instance killed mid-turn leaves: claims never finished, with where to answer,
+    # owned by an instance whose lease runs out (here: never taken).
     address = '{"channel": "C123", "thread_ts": "1700000000.000100"}'
-    await store.claim_event(
-        event_id="slack:T1:C123:1", conversation="slack:T1:C123:1", address=address
-    )
-    await store.claim_event(event_id="slack:T1:C123:2", conversation="slack:T1:C123:2")
-    await store.claim_event(event_id="discord:9", conversation="discord:1:2:9", address='{"x": 1}')
-    first.core.started_at = time.time() + 1  # as if this run started after those claims
-    assert first.adapter.recovery is not None
-    await first.adapter.recovery  # this run's own recovery found nothing
+    for event_id, conversation, where in (
+        ("slack:T1:C123:1", "slack:T1:C123:1", address),
+        ("slack:T1:C123:2", "slack:T1:C123:2", None),
+        ("discord:9", "discord:1:2:9", '{"x": 1}'),
+    ):
+        await store.claim_event(
+            event_id=event_id, conversation=conversation, address=where, owner="killed"
+        )
 
-    assert await first.core.recover("slack", first.adapter._tell) == 1
-    assert first.answer("C123", "1700000000.000100") == f"_{RESTART_LINE}_"
-    assert await pending(store) == [("discord:9", "discord:1:2:9")]  # not Slack's to tell
+    # The live instance notices on its own, at its next lease renewal (a third of a second).
+    await eventually(lambda: first.answer("C123", "1700000000.000100") == f"_{RESTART_LINE}_")
+
+    async def only_discord_left() -> bool:
+        return await pending(store) == [("discord:9", "discord:1:2:9")]  # not Slack's to tell
+
+    await eventually(only_discord_left)
     assert await first.core.recover("slack", first.adapter._tell) == 0  # never told twice
+    await asyncio.sleep(0.5)  # another renewal: still nothing more said
     assert len(first.bot_messages("C123", "1700000000.000100")) == 1
 
 

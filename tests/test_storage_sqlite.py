@@ -25,6 +25,12 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     ),
     (
         "index",
+        "conversation_locks_by_owner",
+        "conversation_locks",
+        "CREATE INDEX conversation_locks_by_owner ON conversation_locks (owner)",
+    ),
+    (
+        "index",
         "conversations_by_age",
         "conversations",
         "CREATE INDEX conversations_by_age ON conversations (updated_at)",
@@ -55,12 +61,26 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
         "CREATE INDEX processed_events_unfinished ON processed_events (claimed_at)\n"
         "    WHERE status = 'claimed'",
     ),
+    (
+        "index",
+        "rate_hits_by_age",
+        "rate_hits",
+        "CREATE INDEX rate_hits_by_age ON rate_hits (at)",
+    ),
+    (
+        "index",
+        "rate_hits_by_key",
+        "rate_hits",
+        "CREATE INDEX rate_hits_by_key ON rate_hits (key, at)",
+    ),
     ("index", "sqlite_autoindex_channel_settings_1", "channel_settings", None),
     ("index", "sqlite_autoindex_conversation_files_1", "conversation_files", None),
+    ("index", "sqlite_autoindex_conversation_locks_1", "conversation_locks", None),
     ("index", "sqlite_autoindex_conversations_1", "conversations", None),
     ("index", "sqlite_autoindex_file_annotations_1", "file_annotations", None),
     ("index", "sqlite_autoindex_files_1", "files", None),
     ("index", "sqlite_autoindex_history_items_1", "history_items", None),
+    ("index", "sqlite_autoindex_instances_1", "instances", None),
     ("index", "sqlite_autoindex_observed_messages_1", "observed_messages", None),
     ("index", "sqlite_autoindex_processed_events_1", "processed_events", None),
     ("index", "sqlite_autoindex_state_1", "state", None),
@@ -121,6 +141,16 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     ),
     (
         "table",
+        "conversation_locks",
+        "conversation_locks",
+        """CREATE TABLE conversation_locks (
+    conversation TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    taken_at REAL NOT NULL
+) STRICT""",
+    ),
+    (
+        "table",
         "conversations",
         "conversations",
         """CREATE TABLE conversations (
@@ -170,6 +200,18 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     ),
     (
         "table",
+        "instances",
+        "instances",
+        """CREATE TABLE instances (
+    id TEXT PRIMARY KEY,
+    started_at REAL NOT NULL,
+    renewed_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    info TEXT NOT NULL
+) STRICT""",
+    ),
+    (
+        "table",
         "observed_messages",
         "observed_messages",
         """CREATE TABLE observed_messages (
@@ -192,7 +234,16 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     status TEXT NOT NULL CHECK (status IN ('claimed', 'answered', 'failed')),
     claimed_at REAL NOT NULL,
     finished_at REAL
-, address TEXT) STRICT""",
+, address TEXT, owner TEXT) STRICT""",
+    ),
+    (
+        "table",
+        "rate_hits",
+        "rate_hits",
+        """CREATE TABLE rate_hits (
+    key TEXT NOT NULL,
+    at REAL NOT NULL
+) STRICT""",
     ),
     (
         "table",
@@ -284,8 +335,9 @@ async def test_fresh_database_has_exactly_the_expected_schema(
         (4, "event_addresses_and_budgets"),
         (5, "files_by_hash"),
         (6, "retention"),
+        (7, "instances"),
     ]
-    assert store.migrations_applied == (1, 2, 3, 4, 5, 6)
+    assert store.migrations_applied == (1, 2, 3, 4, 5, 6, 7)
 
 
 async def test_pragmas_are_set_on_the_store_connection(store: SQLiteStore, db_path: Path) -> None:
@@ -305,6 +357,7 @@ def test_shipped_migrations_are_numbered_from_one() -> None:
         (4, "event_addresses_and_budgets"),
         (5, "files_by_hash"),
         (6, "retention"),
+        (7, "instances"),
     ]
     assert all(statement.endswith(";") for statement in migrations[0].statements)
 

@@ -60,7 +60,7 @@ class DiscordAdapter:
         self._saved_endpoints: Endpoints | None = None
         self._inflight = InFlight("discord")
         self._typing = TypingHub()
-        self.recovery: asyncio.Task[int] | None = None
+        self.recovery: asyncio.Task[None] | None = None
         """Telling the users whose turns the previous run left unfinished (after start)."""
         self.failed = asyncio.Event()
         """Set if the gateway client ends on its own: ``python -m bot`` then exits non-zero, so
@@ -131,7 +131,7 @@ class DiscordAdapter:
         if not done:
             raise TimeoutError("Discord did not become ready in time")
         self._task.add_done_callback(self._client_ended)
-        self.recovery = asyncio.create_task(self.core.recover("discord", self._tell))
+        self.recovery = asyncio.create_task(self.core.watch_orphans("discord", self._tell))
 
     def _new_client(self, intents: discord.Intents, cdn: aiohttp.ClientSession) -> ChatClient:
         """The gateway client, its messages and slash commands routed to their handlers."""

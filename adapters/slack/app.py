@@ -98,7 +98,7 @@ class SlackAdapter:
         self._socket: Any = None
         self._inflight = InFlight("slack")
         self.app: AsyncApp | None = None
-        self.recovery: asyncio.Task[int] | None = None
+        self.recovery: asyncio.Task[None] | None = None
         """Telling the users whose turns the previous run left unfinished (after start)."""
         self.failed = asyncio.Event()
         """Never set: bolt's HTTP server and Socket Mode client reconnect on their own."""
@@ -144,7 +144,7 @@ class SlackAdapter:
                 "slack: listening on %s port %d (POST /slack/events)", self.settings.host, self.port
             )
         self.healthy = True
-        self.recovery = asyncio.create_task(self.core.recover("slack", self._tell))
+        self.recovery = asyncio.create_task(self.core.watch_orphans("slack", self._tell))
 
     def _register(self, app: AsyncApp, client: AsyncWebClient) -> None:
         """The listeners for events and slash commands, sharing this adapter's bookkeeping."""

@@ -32,7 +32,11 @@ Scenarios (``scenarios``; each world in ``world/``):
 - ``answers``: what a real answer costs, streamed one token a chunk as models do: 50, 500 and
   2,000-token answers, a weather tool round trip and a 500-conversation burst, per platform
   (Slack native streaming, Slack post-and-update, Discord): CPU per answer and per chunk, turns
-  per second per core, event-loop lag p99 in the burst, first-text latency, RSS idle and peak.
+  per second per core, event-loop lag p99 in the burst, first-text latency, RSS idle and peak;
+- ``instances`` (issue 15): 1 vs N bot processes on one database, SQLite or PostgreSQL, 500
+  conversations at once with realistic answers spread round-robin over them. Here the world
+  leads: it runs in the ``python -m bench.load`` process, owns the database, and starts each
+  bot process (``instance``: the same host, linked over its own stdin and stdout).
 
 Several runs (a group, ``--model-client both``, ``answers --platform all``) each get a fresh
 process, one after another, and their key figures are printed side by side at the end.

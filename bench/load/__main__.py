@@ -1,9 +1,11 @@
 """``python -m bench.load --scenario NAME [options]``: see ``bench/load/__init__.py``.
 
 One scenario with one model client runs here: this process hosts the bot, a child process
-the world. Several (a group such as ``discord``, ``--model-client both``, ``answers
---platform all``) run one after another, each in a fresh ``python -m bench.load`` process so
-that no run inherits another's memory, and their key figures are then printed side by side.
+the world; or, for a scenario whose world leads (``instances``), this process is the world and
+starts the bot processes. Several (a group such as ``discord``, ``--model-client both``,
+``answers --platform all``, ``instances --processes 1,2 --database sqlite,postgres``) run one
+after another, each in a fresh ``python -m bench.load`` process so that no run inherits
+another's memory, and their key figures are then printed side by side.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import json
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import _shared
 from bench.load.figures import SummaryRow
-from bench.load.scenarios import ANSWER_PLATFORMS, GROUPS, SCENARIOS
+from bench.load.scenarios import ANSWER_PLATFORMS, GROUPS, SCENARIOS, listed
 
 MODEL_CLIENTS = ("litellm", "openrouter")
 COMMON = {
@@ -130,67 +133,124 @@ async def run_one(args: argparse.Namespace) -> tuple[bool, dict[str, Any] | None
 # --------------------------------------------------------------------------- several runs
 
 
-def expand(args: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
-    """(scenario, model client, extra options) of every run asked for."""
+@dataclass(frozen=True)
+class Run:
+    """One run of several: its options, and where its figures go in the side-by-side table."""
+
+    scenario: str
+    client: str
+    extra: list[str]
+    """Options of this run (after the ones given: the last wins)."""
+    table: str
+    """The table its figures go in (one per scenario and platform)."""
+    column: str
+    header: str = "BOT_MODEL_CLIENT"
+    """What the columns of its table differ in."""
+
+
+def expand(args: argparse.Namespace) -> list[Run]:
+    """Every run asked for."""
     scenarios = GROUPS.get(args.scenario, [args.scenario])
     clients = MODEL_CLIENTS if args.model_client == "both" else (args.model_client,)
-    runs: list[tuple[str, str, list[str]]] = []
+    runs: list[Run] = []
     for scenario in scenarios:
+        if scenario == "instances":
+            for database in listed(args.database):
+                for processes in listed(args.processes):
+                    for client in clients:
+                        column = f"{processes} x {database}" + (
+                            f" ({client})" if len(clients) > 1 else ""
+                        )
+                        extra = ["--processes", processes, "--database", database]
+                        runs.append(Run(scenario, client, extra, scenario, column, "processes"))
+            continue
         platforms: list[list[str]] = [[]]
         if scenario == "answers" and getattr(args, "platform", None) == "all":
             platforms = [["--platform", p] for p in ANSWER_PLATFORMS]
         for extra in platforms:
-            runs.extend((scenario, client, extra) for client in clients)
+            table = " ".join([scenario, *extra[1:]])
+            runs.extend(Run(scenario, client, extra, table, client) for client in clients)
     return runs
 
 
-def run_many(argv: list[str], runs: list[tuple[str, str, list[str]]]) -> int:
+Result = tuple[Run, dict[str, Any] | None, int]
+"""A run, its summary (None if it wrote none) and its exit status."""
+
+
+def run_many(argv: list[str], runs: list[Run]) -> int:
     """Each run in its own process (the options given, then the run's own: the last wins),
     then the key figures of every run side by side."""
-    results: list[tuple[str, str, dict[str, Any] | None, int]] = []
+    results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
-        for i, (scenario, client, extra) in enumerate(runs):
-            label = " ".join([scenario, *extra[1:]])
+        for i, run in enumerate(runs):
             print(
-                f"\n##### run {i + 1}/{len(runs)}: {label}, BOT_MODEL_CLIENT={client}", flush=True
+                f"\n##### run {i + 1}/{len(runs)}: {run.table}, {run.header} {run.column},"
+                f" BOT_MODEL_CLIENT={run.client}",
+                flush=True,
             )
             out = Path(tmp) / f"{i}.json"
-            command = [sys.executable, "-m", "bench.load", *argv, "--scenario", scenario]
-            command += ["--model-client", client, *extra, "--summary-json", str(out)]
+            command = [sys.executable, "-m", "bench.load", *argv, "--scenario", run.scenario]
+            command += ["--model-client", run.client, *run.extra, "--summary-json", str(out)]
             code = subprocess.run(command, check=False).returncode
             summary = json.loads(out.read_text()) if out.exists() else None
-            results.append((label, client, summary, code))
+            results.append((run, summary, code))
     print_side_by_side(results)
+    print_scaling(results)
     return 0 if all(code == 0 for *_, code in results) else 1
 
 
-def print_side_by_side(results: list[tuple[str, str, dict[str, Any] | None, int]]) -> None:
-    """Per scenario (and platform), one column per model client."""
-    labels = list(dict.fromkeys(label for label, *_ in results))
-    for label in labels:
-        columns = [(client, s, code) for lab, client, s, code in results if lab == label]
-        title = next((s["summary"]["title"] for _, s, _ in columns if s and s["summary"]), label)
+def print_side_by_side(results: list[Result]) -> None:
+    """Per table (scenario and platform), one column per run."""
+    tables = list(dict.fromkeys(run.table for run, *_ in results))
+    for table in tables:
+        columns = [(run, s, code) for run, s, code in results if run.table == table]
+        title = next((s["summary"]["title"] for _, s, _ in columns if s and s["summary"]), table)
+        header = columns[0][0].header
         names: list[str] = []
         cells: dict[tuple[str, str], str] = {}
         targets: dict[str, str] = {}
-        for client, summary, code in columns:
+        for run, summary, code in columns:
             rows = [SummaryRow(**r) for r in (summary or {}).get("summary", {}).get("rows", [])]
             if not rows:
-                cells[("(run)", client)] = f"failed (exit status {code})"
+                cells[("(run)", run.column)] = f"failed (exit status {code})"
                 names.append("(run)")
             for summary_row in rows:
                 names.append(summary_row.name)
-                cells[(summary_row.name, client)] = summary_row.cell()
+                cells[(summary_row.name, run.column)] = summary_row.cell()
                 targets[summary_row.name] = targets.get(summary_row.name) or summary_row.target
         names = list(dict.fromkeys(names))
-        width = max([len(n) for n in names] + [len("BOT_MODEL_CLIENT")])
-        colw = max([len(c) for c in cells.values()] + [len(c) for c, _, _ in columns] + [12])
+        width = max([len(n) for n in names] + [len(header)])
+        colw = max([len(c) for c in cells.values()] + [len(r.column) for r, _, _ in columns] + [12])
         print(f"\n=== {title}")
-        header = "".join(f"  {client:<{colw}}" for client, _, _ in columns)
-        print(f"  {'BOT_MODEL_CLIENT':<{width}}{header}  target")
+        line = "".join(f"  {run.column:<{colw}}" for run, _, _ in columns)
+        print(f"  {header:<{width}}{line}  target")
         for name in names:
-            row = "".join(f"  {cells.get((name, c), '-'):<{colw}}" for c, _, _ in columns)
+            row = "".join(f"  {cells.get((name, r.column), '-'):<{colw}}" for r, _, _ in columns)
             print(f"  {name:<{width}}{row}  {targets.get(name, '')}")
+
+
+def print_scaling(results: list[Result]) -> None:
+    """Runs that differ only in their number of bot processes: each one's throughput over the
+    one process's (the target: more processes answer more turns a second)."""
+    found: dict[tuple[str, str], dict[int, float]] = {}
+    for run, summary, _ in results:
+        scaling = ((summary or {}).get("summary") or {}).get("scaling")
+        if scaling:
+            key = (scaling["database"], run.client)
+            found.setdefault(key, {})[int(scaling["processes"])] = float(scaling["throughput"])
+    lines = []
+    for (database, client), by_processes in found.items():
+        one = by_processes.get(1)
+        for processes, throughput in sorted(by_processes.items()):
+            if processes == 1 or not one:
+                continue
+            ratio = throughput / one
+            lines.append(
+                f"  {database} ({client}): {processes} processes {throughput:.1f} turns/s vs 1"
+                f" process {one:.1f}: x{ratio:.2f}   target > 1: {_shared.verdict(ratio > 1)}"
+            )
+    if lines:
+        print("\nthroughput of N processes over 1 process:", *lines, sep="\n")
 
 
 def main() -> None:
@@ -202,7 +262,13 @@ def main() -> None:
     from bot.settings import prepare_library_environment
 
     prepare_library_environment()  # before the agent stack is imported: litellm offline, quiet
-    if args.event_loop == "uvloop":
+    if SCENARIOS[args.scenario].leads:
+        # This process is the world; it starts the bot processes.
+        import importlib
+
+        world = importlib.import_module(f"bench.load.world.{SCENARIOS[args.scenario].module}")
+        ok, summary = asyncio.run(world.lead(args))
+    elif args.event_loop == "uvloop":
         import uvloop
 
         ok, summary = uvloop.run(run_one(args))

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench import _shared
 from bench.load.figures import BlockFigures, SummaryRow
-from bench.load.protocol import WorldProcess
+from bench.load.protocol import World
 
 if TYPE_CHECKING:
     from adapters.discord import DiscordAdapter
@@ -125,7 +125,15 @@ class Bot:
 
     @property
     def database(self) -> Path:
+        """The SQLite file of the bench's default store (the world may name another)."""
         return self.tmp / "bot.db"
+
+    @property
+    def store(self) -> str:
+        """Where the store is, as it may be shown (no password)."""
+        from storage.urls import redact_url
+
+        return redact_url(self.settings.database_url)
 
     def outcomes(self) -> dict[str, Counter[str]]:
         out: dict[str, Counter[str]] = {}
@@ -164,8 +172,8 @@ class Bot:
             f" {s.model_client} ({self.model_classes()}); BOT_MAX_CONCURRENT_TURNS"
             f" {s.max_concurrent_turns},"
             f" BOT_MODEL_RETRIES {s.model_retries}, BOT_RETRY_BACKOFF {s.retry_backoff_s} s,"
-            f" BOT_USER_RATE_LIMIT {s.user_rate_limit}/min, LOG_LEVEL {s.log_level}; SQLite"
-            f" {self.database}; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+            f" BOT_USER_RATE_LIMIT {s.user_rate_limit}/min, LOG_LEVEL {s.log_level};"
+            f" {self.store}; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
         )
 
 
@@ -372,7 +380,7 @@ class RunResult:
 
 
 async def serve(
-    world: WorldProcess,
+    world: World,
     *,
     model_client: str,
     profile: cProfile.Profile | None = None,

@@ -16,6 +16,11 @@ judges what the fakes saw. The world leads; the bot process answers and measures
 
 Neither side imports the other's heavy modules: the bot process never loads a fake, the world
 never loads the bot.
+
+Usually the bot process starts the world (``world_process``) and the pipes are the world's
+stdin and stdout. A world that leads several bot processes (``instances``) starts them itself
+(``host_process``): then the pipes are each bot process's stdin and stdout, and the same
+messages flow over them.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -57,22 +62,39 @@ class Block:
     figures: BlockFigures | None = None
 
 
-class BotLink:
-    """The world's end: messages to the bot process, its answers from stdin."""
+Write = Callable[[bytes], None]
+"""Sends one encoded message line to the other process."""
+LINE_LIMIT = 64 * 1024 * 1024
+"""A message is one line, however long."""
 
-    def __init__(self, stdin: asyncio.StreamReader) -> None:
+
+async def stdin_reader() -> asyncio.StreamReader:
+    """This process's stdin as a stream (the pipe from the process at the other end)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=LINE_LIMIT)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader
+
+
+def stdout_write(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+
+
+class BotLink:
+    """The world's end: messages to the bot process, its answers back."""
+
+    def __init__(self, stdin: asyncio.StreamReader, write: Write = stdout_write) -> None:
         self._stdin = stdin
+        self._write = write
 
     @classmethod
     async def open(cls) -> BotLink:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        return cls(reader)
+        """The link of a world started by its bot process: over the world's stdin and stdout."""
+        return cls(await stdin_reader())
 
     def send(self, kind: str, body: Any) -> None:
-        sys.stdout.write(json.dumps({kind: body}, separators=(",", ":")) + "\n")
-        sys.stdout.flush()
+        self._write((json.dumps({kind: body}, separators=(",", ":")) + "\n").encode())
 
     async def answer(self, kind: str) -> Any:
         line = await self._stdin.readline()
@@ -155,24 +177,19 @@ class BotLink:
 # --------------------------------------------------------------------------- the bot's side
 
 
-class WorldProcess:
-    """The world child, as the bot process sees it: its messages in order, lines to it."""
+class World:
+    """The world, as the bot process sees it: its messages in order, lines to it."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
+    def __init__(self, reader: asyncio.StreamReader, write: Write) -> None:
         self.progress: JSONDict = {}
         """The latest ``progress`` message."""
+        self._write = write
         self._queue: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue()
-        self._reader = asyncio.create_task(self._read())
+        self._reader = asyncio.create_task(self._read(reader))
 
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    async def _read(self) -> None:
-        assert self.proc.stdout is not None
+    async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
-            async for raw in self.proc.stdout:
+            async for raw in reader:
                 try:
                     message = json.loads(raw)
                 except ValueError:
@@ -194,13 +211,30 @@ class WorldProcess:
         except TimeoutError:
             raise TimeoutError(f"nothing from the world process in {timeout_s:.0f} s") from None
         if message is None:
-            code = await self.proc.wait()
-            raise RuntimeError(f"the world process ended (exit status {code})")
+            raise RuntimeError(f"the world process ended ({await self._ended()})")
         return message
 
+    async def _ended(self) -> str:
+        return "its pipe closed"
+
     def send(self, kind: str, body: Any) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps({kind: body}) + "\n").encode())
+        self._write((json.dumps({kind: body}) + "\n").encode())
+
+
+class WorldProcess(World):
+    """The world child of this bot process."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None and proc.stdin is not None
+        self.proc = proc
+        super().__init__(proc.stdout, proc.stdin.write)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def _ended(self) -> str:
+        return f"exit status {await self.proc.wait()}"
 
     async def close(self) -> None:
         if self.proc.stdin is not None:
@@ -225,10 +259,37 @@ async def world_process(scenario: str, options: JSONDict) -> AsyncIterator[World
         cwd=REPO,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
-        limit=64 * 1024 * 1024,  # a message is one line, however long
+        limit=LINE_LIMIT,
     )
     world = WorldProcess(proc)
     try:
         yield world
     finally:
         await world.close()
+
+
+@asynccontextmanager
+async def host_process(config: JSONDict) -> AsyncIterator[BotLink]:
+    """A bot process started by the world (``python -m bench.load.instance``), linked over
+    its stdin and stdout; ``config``: its name, model client and event loop. Call the link's
+    ``done`` before leaving: the bot process then stops its bot and exits."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.load.instance",
+        json.dumps(config),
+        cwd=REPO,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=LINE_LIMIT,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        yield BotLink(proc.stdout, proc.stdin.write)
+    finally:
+        proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()

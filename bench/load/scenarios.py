@@ -32,6 +32,9 @@ class Scenario:
     """The world's module (in bench.load.world) that runs it."""
     arguments: Arguments
     check: Check
+    leads: bool = False
+    """The world runs in the ``python -m bench.load`` process and starts the bot processes
+    (several) itself, instead of one bot process starting the world."""
 
 
 def _max_turns(parser: Options, default: str) -> None:
@@ -214,6 +217,76 @@ def _check_answers(args: argparse.Namespace) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------- instances
+
+DATABASES = ("sqlite", "postgres")
+
+
+def _instances(parser: Options) -> None:
+    parser.add_argument(
+        "--processes",
+        default="1,2",
+        help="bot processes on one database; several (1,2): one run each, side by side",
+    )
+    parser.add_argument(
+        "--database",
+        default="sqlite,postgres",
+        help="the shared store: sqlite (one file), postgres (a throwaway PostgreSQL 15"
+        " server), or both (one run each)",
+    )
+    parser.add_argument("--n", type=int, default=500, help="conversations at once")
+    parser.add_argument("--latency", type=float, default=1.0, help="model latency, seconds")
+    parser.add_argument("--tokens", type=int, default=300, help="each answer, one token a chunk")
+    parser.add_argument(
+        "--token-delay", type=float, default=0.01, help="seconds between two tokens"
+    )
+    parser.add_argument("--channels", type=int, default=100, help="channels the threads use")
+    parser.add_argument(
+        "--native",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="SLACK_NATIVE_STREAMING (chat.startStream/appendStream/stopStream) or post-and-update",
+    )
+    parser.add_argument(
+        "--pool-size", type=int, default=0, help="DATABASE_POOL_SIZE (0: the bot's default)"
+    )
+    parser.add_argument(
+        "--user-rate-limit",
+        type=int,
+        default=10,
+        help="BOT_USER_RATE_LIMIT; every conversation is its own user, so none is refused",
+    )
+    parser.add_argument(
+        "--connection-limit",
+        type=int,
+        default=0,
+        metavar="K",
+        help="connections per aiohttp session in the bot processes (0: aiohttp's default,"
+        " 100, as the bot runs today; it caps model calls in flight per process)",
+    )
+    _max_turns(parser, "N, so that model slots are not the bottleneck")
+
+
+def listed(value: str) -> list[str]:
+    return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def _check_instances(args: argparse.Namespace) -> str | None:
+    processes = listed(args.processes)
+    if not processes or not all(p.isdigit() and 1 <= int(p) <= 8 for p in processes):
+        return "--processes: whole numbers from 1 to 8, comma-separated"
+    databases = listed(args.database)
+    if not databases or not all(d in DATABASES for d in databases):
+        return f"--database: {' or '.join(DATABASES)}, comma-separated"
+    if args.n < 1 or args.tokens < 1 or args.channels < 1:
+        return "--n, --tokens and --channels must be at least 1"
+    if args.pool_size < 0 or args.connection_limit < 0:
+        return "--pool-size and --connection-limit must be >= 0"
+    if min(args.latency, args.token_delay) < 0 or args.user_rate_limit < 0:
+        return "latency, delay and rate limit must be >= 0"
+    return None
+
+
 # --------------------------------------------------------------------------- the registry
 
 SCENARIOS: dict[str, Scenario] = {
@@ -270,6 +343,16 @@ SCENARIOS: dict[str, Scenario] = {
             "answers",
             _answers,
             _check_answers,
+        ),
+        Scenario(
+            "instances",
+            "1 vs 2 bot processes on one database (SQLite or PostgreSQL): 500 conversations"
+            " at once, a 1 s model, 300-token answers a token a chunk, spread over the"
+            " processes: throughput, latency, CPU per turn, RSS, errors and duplicates",
+            "instances",
+            _instances,
+            _check_instances,
+            leads=True,
         ),
     )
 }
