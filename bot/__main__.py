@@ -135,6 +135,11 @@ async def _check(settings: Settings) -> int:
         print(f"weather:   {settings.open_meteo_url}, {settings.open_meteo_geocoding_url}")
         print(f"limits:    {_limits(settings)}")
         show("workers:", _workers(settings))
+        lease = settings.lease_s
+        print(
+            f"instance:  {settings.instance_id or 'host-pid-random (BOT_INSTANCE_ID unset)'}; "
+            f"lease {lease:g} s, renewed every {lease / 3:g} s"
+        )
         print(f"platforms: {', '.join(configured) or 'none (python -m bot chat still works)'}")
         if "slack" in configured:
             from adapters.slack.credentials import verify_slack

@@ -185,6 +185,8 @@ async def test_check_reports_configuration(fake: FakeOpenRouter, tmp_path: Path)
         "limits:    10 messages a minute per user, 32 turns at once, $5.00 a day per workspace, "
         "25 s shutdown grace"
     ) in out
+    lease = "lease 15 s, renewed every 5 s"
+    assert f"instance:  host-pid-random (BOT_INSTANCE_ID unset); {lease}" in out
     assert fake.api_key not in out + err
 
     code, out, _ = await run_bot(["check"], bot_env(tmp_path), tmp_path)
