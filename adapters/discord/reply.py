@@ -231,11 +231,16 @@ class DiscordReply:
                 await self._typing[0].release(self._typing[2])
 
     async def _render(self, *, final: bool) -> None:
-        """Show the text (and status) in the current message; seal full messages as it goes."""
+        """Show the text (and the step line) in the current message; seal full messages as it
+        goes. ``final`` drops the step line."""
         while True:
             body = self._text
             status = f"\n{self._step_line()}" if self._steps and not final else ""
             if len(body) + len(status) <= LIMIT:
+                if self._opened and self._message is None and not body.strip():
+                    # The last message was sealed full: a message holding nothing but the step
+                    # line would outlive the answer if no more text came.
+                    return
                 content = (body + status).strip("\n")
                 if content and content != self._shown:
                     await self._show(content)
