@@ -59,6 +59,7 @@ from bot.agent import AgentStack  # noqa: E402
 from bot.context import TurnContext  # noqa: E402
 from bot.core import Core  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
+from bot.reply import Step  # noqa: E402
 from bot.results import Outcome  # noqa: E402
 from bot.wiring import Services, build_core, load_stack, open_services  # noqa: E402
 from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
@@ -165,7 +166,7 @@ class NullReply:
     async def stream(self, delta: str) -> None:
         pass
 
-    async def progress(self, status: str) -> None:
+    async def progress(self, step: Step) -> None:
         pass
 
     async def notice(self, text: str) -> None:

@@ -86,3 +86,6 @@ class TurnContext:
     """What the user is looking at, from the platform (``Conversations.set_context_note``)."""
     tool_calls: ToolCallBudget = field(default_factory=ToolCallBudget)
     """This turn's tool calls so far, against the caps (see ``bot.tools.guards``)."""
+    failed_calls: set[str] = field(default_factory=set)
+    """Ids of the tool calls that could not do what was asked (``bot.tools.failure``): their step
+    shows as failed, though the model still reads a note and answers."""

@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
+
+
+class StepState(StrEnum):
+    """Where one step of the answer (a tool call) stands."""
+
+    RUNNING = "in_progress"
+    COMPLETE = "complete"
+    ERROR = "error"
+    """The step could not do what was asked (a service down, a refused or unknown tool); the
+    answer goes on without it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of the answer as people see it: ``RUNNING`` first, then the same ``id`` once
+    more, ``COMPLETE`` or ``ERROR``. Each platform renders it natively (Slack: a task card in
+    the stream's timeline; Discord: a ticking subtext line; the terminal: a dim line)."""
+
+    id: str
+    """Unique within the answer (the model's tool call id)."""
+    title: str
+    """What the step does, as a person would say it: "Checking the weather in Tokyo" (no
+    trailing ellipsis: adapters add their own "working" mark)."""
+    state: StepState
 
 
 class Undeliverable(Exception):
@@ -27,8 +53,13 @@ class Reply(Protocol):
     async def stream(self, delta: str) -> None:
         """Append a piece of the answer's Markdown text."""
 
-    async def progress(self, status: str) -> None:
-        """Show what the bot is doing now, e.g. "Checking the weather in Tokyo…"."""
+    async def progress(self, step: Step) -> None:
+        """Show a step of the answer starting or ending, e.g. "Checking the weather in Tokyo".
+
+        A step reported ``RUNNING`` is reported again, ``COMPLETE`` or ``ERROR``, before the
+        next text, unless the answer ends first: ``finish`` and ``fail`` then close whatever
+        step is still shown as running. No step is left behind once the answer is done.
+        """
 
     async def notice(self, text: str) -> None:
         """A short remark outside the answer text (e.g. a file that was skipped)."""

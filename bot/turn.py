@@ -30,7 +30,7 @@ from bot.documents import PDF_MIME
 from bot.errors import ErrorKind, failure_line, turn_failure
 from bot.events import Event
 from bot.metrics import Metrics
-from bot.reply import Reply
+from bot.reply import Reply, Step, StepState
 from bot.results import TurnResult, user_key
 from bot.settings import Settings
 from bot.tokens import estimate_tokens_off_loop, history_budget, supports_vision
@@ -191,6 +191,7 @@ class TurnRunner:
             ),
         )
         result = TurnResult(Outcome.FAILED, model=prepared.model)
+        steps = _Steps({tool.name for tool in self.agent.tools})
         shown: list[str] = []
         break_before_text = False
         deadline = asyncio.timeout(self.settings.turn_timeout_s)
@@ -209,13 +210,16 @@ class TurnRunner:
                         await reply.stream(ev.data.delta)
                         shown.append(ev.data.delta)
                     elif ev.type == "run_item_stream_event" and ev.name == "tool_called":
-                        raw = ev.item.raw_item
-                        name = str(getattr(raw, "name", "") or "tool")
+                        step, name = steps.called(ev.item.raw_item)
                         result.tools.append(name)
-                        await reply.progress(
-                            describe_tool_call(name, getattr(raw, "arguments", ""))
-                        )
+                        await reply.progress(step)
                         break_before_text = bool(shown)
+                    elif (
+                        ev.type == "run_item_stream_event"
+                        and ev.name == "tool_output"
+                        and (done := steps.returned(ev.item.raw_item, context)) is not None
+                    ):
+                        await reply.progress(done)
         except BaseException as exc:
             run.cancel()
             TURN_STATS.reset(stats_token)
@@ -288,6 +292,50 @@ class TurnRunner:
             await self.store.record_usage(self._usage_record(event, result))
         except Exception:
             log.exception("could not record usage of a failed turn")
+
+
+class _Steps:
+    """The turn's tool calls as steps people see: running when called, then complete, or
+    failed when the tool said so (``bot.tools.failure``), was refused by the caps or does not
+    exist."""
+
+    def __init__(self, tools: set[str]) -> None:
+        self._tools = tools
+        self._running: dict[str, list[Step]] = {}
+        """Call id -> its steps still running (some providers reuse ids across responses)."""
+        self._unknown: set[str] = set()
+        self._count = 0
+
+    def called(self, raw: Any) -> tuple[Step, str]:
+        """The step of a tool call, and the tool's name."""
+        name = str(getattr(raw, "name", "") or "tool")
+        call_id = str(getattr(raw, "call_id", "") or getattr(raw, "id", "") or "")
+        self._count += 1
+        # A step's id is unique in the turn, even where the model's call ids are not: Slack
+        # updates a task card by its id.
+        step_id = f"{call_id or 'step'}-{self._count}"
+        title = describe_tool_call(name, getattr(raw, "arguments", ""))
+        step = Step(step_id, title, StepState.RUNNING)
+        self._running.setdefault(call_id, []).append(step)
+        if name not in self._tools:
+            self._unknown.add(step_id)  # nothing runs: the model is told which tools exist
+        return step, name
+
+    def returned(self, raw: Any, context: TurnContext) -> Step | None:
+        """The step of a call whose result came back, in its final state."""
+        call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
+        running = self._running.get(str(call_id or ""))
+        if not running:
+            return None
+        step = running.pop(0)
+        call_id = str(call_id)
+        failed = (
+            step.id in self._unknown
+            or call_id in context.failed_calls
+            or call_id in context.tool_calls.refused
+        )
+        context.failed_calls.discard(call_id)
+        return Step(step.id, step.title, StepState.ERROR if failed else StepState.COMPLETE)
 
 
 def _failure_kind(exc: Exception, *, shown_text: bool, turn_cap: bool) -> ErrorKind:

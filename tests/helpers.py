@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.events import Attachment, Author, ConversationKey, Event, EventKind
+from bot.reply import Step
 from storage import NewItem, SQLStore, Store
 
 _ids = itertools.count(1)
@@ -21,6 +22,8 @@ class RecordingReply:
     """Implements bot.reply.Reply and remembers every call in order."""
 
     calls: list[tuple[str, str]] = field(default_factory=list)
+    """Each call and its text; a step as ``"<state>: <title>"``."""
+    steps: list[Step] = field(default_factory=list)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
@@ -29,8 +32,9 @@ class RecordingReply:
     async def stream(self, delta: str) -> None:
         self.calls.append(("stream", delta))
 
-    async def progress(self, status: str) -> None:
-        self.calls.append(("progress", status))
+    async def progress(self, step: Step) -> None:
+        self.steps.append(step)
+        self.calls.append(("progress", f"{step.state}: {step.title}"))
 
     async def notice(self, text: str) -> None:
         self.calls.append(("notice", text))

@@ -170,9 +170,49 @@ async def test_tool_call_shows_progress_and_feeds_the_result_back(make_core: Any
 
     assert result.outcome == "answered"
     assert result.tools == ["get_current_time"]
-    assert reply.of("progress") == ["Looking up the time in UTC…"]
+    assert reply.of("progress") == [
+        "in_progress: Looking up the time in UTC",
+        "complete: Looking up the time in UTC",
+    ]
+    assert reply.steps[0].id == reply.steps[1].id
     tool_outputs = [i for i in model.calls[1].input if i.get("type") == "function_call_output"]
     assert len(tool_outputs) == 1 and "UTC" in tool_outputs[0]["output"]
+
+
+async def test_each_step_ends_complete_or_failed_under_an_id_of_its_own(make_core: Any) -> None:
+    model = ScriptedModel(
+        [
+            ModelStep(
+                output=[
+                    function_call("get_current_time", {"place": "UTC"}, call_id="c1"),
+                    # No document reader in this setup: the tool says it failed.
+                    function_call("read_document", {"question": "q", "document": ""}, call_id="c2"),
+                    function_call("get_stock_price", {"symbol": "ACME"}, call_id="c3"),
+                ]
+            ),
+            # The turn's cap of 2 refuses this call.
+            ModelStep(output=[function_call("get_current_time", {"place": "UTC"}, call_id="c4")]),
+            text_step("Done."),
+        ]
+    )
+    core = make_core(model, BOT_MAX_TOOL_CALLS_PER_TURN=2)
+    reply = RecordingReply()
+
+    result = await core.handle(message("time, report and stock?"), reply)
+
+    assert result.outcome == "answered"
+    started = [s for s in reply.steps if s.state == "in_progress"]
+    ended = {s.id: (s.title, s.state.value) for s in reply.steps if s.state != "in_progress"}
+    assert len({s.id for s in started}) == 4
+    assert [ended[s.id] for s in started] == [
+        ("Looking up the time in UTC", "complete"),
+        ("Reading the documents", "error"),
+        ("Running get_stock_price", "error"),
+        ("Looking up the time in UTC", "error"),
+    ]
+    # Every step ended before the answer's text began.
+    kinds = [kind for kind, _ in reply.calls]
+    assert kinds.index("stream") > max(i for i, k in enumerate(kinds) if k == "progress")
 
 
 async def test_failure_leaves_history_untouched_and_tells_the_user(

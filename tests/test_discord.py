@@ -19,6 +19,7 @@ import discord.http
 import pytest
 
 from adapters.discord import DiscordAdapter
+from adapters.discord.reply import DiscordReply
 from adapters.discord.translate import (
     Place,
     channel_key,
@@ -29,6 +30,7 @@ from adapters.discord.translate import (
 from bot.agent import AgentStack
 from bot.core import SHUTDOWN_LINE, Core
 from bot.recovery import RESTART_LINE
+from bot.reply import Step, StepState
 from bot.wiring import Services, build_core, load_stack, open_services
 from tests.conftest import make_settings
 from tests.fakes.discord import (
@@ -38,12 +40,13 @@ from tests.fakes.discord import (
     FakeUser,
     new_snowflake,
 )
-from tests.fakes.open_meteo import FakeOpenMeteo
+from tests.fakes.open_meteo import Failure, FakeOpenMeteo
 from tests.fakes.openrouter import (
     ErrorReply,
     FakeOpenRouter,
     HangReply,
     TextReply,
+    ToolCall,
     ToolCallReply,
     last_user_text,
 )
@@ -58,6 +61,7 @@ class Bot:
     openrouter: FakeOpenRouter
     adapter: DiscordAdapter
     core: Core
+    meteo: FakeOpenMeteo | None = None
 
     async def answered(self, count: int = 1) -> None:
         await eventually(lambda: self.adapter.outcomes["answered"] >= count)
@@ -129,7 +133,7 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[BotFactory]:
             adapter = DiscordAdapter(core, settings)
             stack.push_async_callback(adapter.close)
             await adapter.start(timeout_s=10)
-            return Bot(fake, openrouter, adapter, core)
+            return Bot(fake, openrouter, adapter, core, meteo)
 
         yield factory
 
@@ -452,19 +456,96 @@ async def test_globals_are_restored_on_close(start_bot: BotFactory) -> None:
     assert before == (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
 
 
-async def test_tool_progress_shows_under_the_text_until_the_answer(bot: Bot) -> None:
+async def test_the_step_line_ticks_then_gives_way_to_the_answer(bot: Bot) -> None:
     fake = bot.discord
+    assert bot.meteo is not None
+    bot.meteo.geocoding_failure = Failure.SERVER_ERROR  # Tokyo cannot be found; a zone can
     bot.openrouter.enqueue(
-        ToolCallReply.single("get_weather", {"location": "Tokyo"}, id="call_tokyo"),
-        TextReply("It is 18.4°C and partly cloudy in Tokyo.", chunks=3),
+        ToolCallReply(
+            calls=(
+                ToolCall("get_current_time", {"place": "Europe/Paris"}, id="call_paris"),
+                ToolCall("get_weather", {"location": "Tokyo"}, id="call_tokyo"),
+            )
+        ),
+        # The answer waits past the edit interval, so the ticked line is shown first.
+        TextReply("Noon in Paris; no weather for Tokyo right now.", first_delay=2.5),
     )
-    await fake.send_user_message(content=f"{fake.bot.mention} weather in Tokyo?")
+    await fake.send_user_message(content=f"{fake.bot.mention} Paris time, Tokyo weather?")
     await bot.answered()
 
     [answer] = bot.answers(fake.channel.id)
     shown = [r.body["content"] for r in fake.requests if r.body and "content" in r.body]
-    assert shown[0] == "-# Checking the weather in Tokyo…"
-    assert answer.content == "It is 18.4°C and partly cloudy in Tokyo."
+    assert shown[0].startswith("-# ⏳ Looking up the time in Europe/Paris…")
+    ticked = "-# ✅ Looking up the time in Europe/Paris · ❌ Checking the weather in Tokyo"
+    assert ticked in shown
+    assert shown.index(ticked) < len(shown) - 1
+    # Done: the line is gone, the answer alone remains.
+    assert answer.content == "Noon in Paris; no weather for Tokyo right now."
+
+
+async def test_the_step_line_is_gone_when_the_turn_fails_mid_step(
+    start_bot: BotFactory,
+) -> None:
+    bot = await start_bot(BOT_TURN_TIMEOUT=1)
+    fake = bot.discord
+    assert bot.meteo is not None
+    bot.meteo.geocoding_failure = Failure.HANG
+    bot.openrouter.enqueue(ToolCallReply.single("get_weather", {"location": "Tokyo"}))
+    await fake.send_user_message(content=f"{fake.bot.mention} weather in Tokyo?")
+    await eventually(lambda: bot.adapter.outcomes["failed"] >= 1, timeout=10)
+
+    [answer] = bot.answers(fake.channel.id)
+    shown = [r.body["content"] for r in fake.requests if r.body and "content" in r.body]
+    assert shown[0] == "-# ⏳ Checking the weather in Tokyo…"
+    assert "-#" not in answer.content and "longer" in answer.content
+
+
+async def test_the_step_line_is_gone_when_shutdown_cuts_the_answer(bot: Bot) -> None:
+    fake = bot.discord
+    assert bot.meteo is not None
+    bot.meteo.geocoding_failure = Failure.HANG
+    bot.openrouter.enqueue(ToolCallReply.single("get_weather", {"location": "Tokyo"}))
+    await fake.send_user_message(content=f"{fake.bot.mention} weather in Tokyo?")
+    await eventually(lambda: bot.answers(fake.channel.id))
+
+    await bot.adapter.close(grace_s=0.2)
+
+    [told] = bot.answers(fake.channel.id)
+    assert told.content == f"*{SHUTDOWN_LINE}*"
+
+
+@dataclass
+class StubMessage:
+    id: int
+    content: str
+
+    async def edit(self, *, content: str, allowed_mentions: discord.AllowedMentions) -> None:
+        self.content = content
+
+
+async def test_no_message_is_left_holding_only_the_step_line() -> None:
+    """A step right after a message filled up: no new message for the line alone, which would
+    stay behind if no more text came."""
+    sent: list[StubMessage] = []
+
+    async def send(content: str) -> StubMessage:
+        sent.append(StubMessage(len(sent) + 1, content))
+        return sent[-1]
+
+    async def private(content: str) -> None:
+        raise AssertionError("nothing is refused here")
+
+    reply = DiscordReply(send_first=send, send_more=send, send_private=private, interval_s=0)
+    await reply.start()
+    text = "word " * 397 + "word"  # 1,989 characters: no room for the line below
+    await reply.stream(text)
+    await reply.progress(Step("s1", "Checking the weather in Tokyo", StepState.RUNNING))
+    await asyncio.sleep(0.05)
+    await reply.progress(Step("s1", "Checking the weather in Tokyo", StepState.COMPLETE))
+    await reply.finish()
+
+    assert [m.content for m in sent] == [text]
+    assert all("-#" not in m.content for m in sent)
 
 
 async def test_auto_thread_opens_a_thread_per_mention(start_bot: BotFactory) -> None:

@@ -92,7 +92,10 @@ async def test_a_pdf_is_parsed_once_for_a_question_and_three_follow_ups(
     s = await start()
     result, reply = await s.ask("what does it say?", files=(pdf(),), read="What does it say?")
     assert result.outcome == "answered", reply.calls
-    assert reply.of("progress") == ["Reading the documents…"]
+    assert reply.of("progress") == [
+        "in_progress: Reading the documents",
+        "complete: Reading the documents",
+    ]
     for question in ("How much did revenue grow?", "What fell?", "Summarise page two."):
         result, _ = await s.ask(question, read=question)
         assert result.outcome == "answered"
@@ -136,7 +139,10 @@ async def test_weather_still_works_in_a_conversation_with_a_pdf(start: StackFact
     result, reply = await s.ask("weather in Tokyo?")
 
     assert result.outcome == "answered", reply.calls
-    assert reply.of("progress") == ["Checking the weather in Tokyo…"]
+    assert reply.of("progress") == [
+        "in_progress: Checking the weather in Tokyo",
+        "complete: Checking the weather in Tokyo",
+    ]
     assert "Tokyo" in tool_outputs(s.openrouter.chat_requests[-1])[-1]
     assert s.openrouter.counters.parses == 1
     assert "base64" not in str(s.openrouter.chat_requests[-1].body)

@@ -237,15 +237,107 @@ async def test_streaming_trio(fake: FakeSlack, client: AsyncWebClient) -> None:
     assert error_of(exc) == "message_not_in_streaming_state"
 
 
-async def test_blocks_attachments_and_chunks_are_not_emulated(
+async def test_stream_chunks_show_tasks_between_the_text(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    root = fake.add_message("D123", im_message("weather?"))
+    task = {"type": "task_update", "id": "t1", "title": "Checking the weather"}
+    started = await client.chat_startStream(
+        channel="D123",
+        thread_ts=root["ts"],
+        task_display_mode="timeline",
+        chunks=[{"type": "markdown_text", "text": "Let me look.\n"}, {**task, "status": "pending"}],
+    )
+    ts = started["ts"]
+    await client.chat_appendStream(
+        channel="D123", ts=ts, chunks=[{**task, "status": "in_progress"}]
+    )
+    await client.chat_appendStream(
+        channel="D123", ts=ts, chunks=[{**task, "status": "complete", "output": "18°C"}]
+    )
+    await client.chat_stopStream(
+        channel="D123", ts=ts, chunks=[{"type": "markdown_text", "text": "It is 18°C."}]
+    )
+    stream = fake.stream("D123", ts)
+    assert stream.task_display_mode == "timeline"
+    assert stream.tasks() == {"t1": ["pending", "in_progress", "complete"]}
+    assert stream.timeline() == [
+        "text Let me look.\n",
+        "task Checking the weather: complete",
+        "text It is 18°C.",
+    ]
+    assert fake.message("D123", ts)["text"] == "Let me look.\nIt is 18°C."
+
+
+@pytest.mark.parametrize(
+    ("chunks", "error"),
+    [
+        ([], "invalid_chunks"),
+        ([{"type": "emoji_rain"}], "invalid_chunks"),
+        ([{"type": "markdown_text"}], "invalid_chunks"),
+        ([{"type": "task_update", "id": "t", "title": "x", "status": "done"}], "invalid_chunks"),
+        ([{"type": "task_update", "id": "t", "status": "complete"}], "invalid_chunks"),
+        (
+            [
+                {
+                    "type": "task_update",
+                    "id": "t",
+                    "title": "x",
+                    "status": "error",
+                    "output": "o" * 257,
+                }
+            ],
+            "invalid_chunks",
+        ),
+        ([{"type": "markdown_text", "text": "x" * 12_001}], "msg_too_long"),
+        # Known to Slack, never sent by the bot: refused, not half-emulated.
+        ([{"type": "plan_update", "title": "Plan"}], "invalid_arguments"),
+        ([{"type": "blocks", "blocks": []}], "invalid_arguments"),
+    ],
+)
+async def test_invalid_stream_chunks_are_refused_and_change_nothing(
+    fake: FakeSlack, client: AsyncWebClient, chunks: list[dict[str, Any]], error: str
+) -> None:
+    root = fake.add_message("D123", im_message("go"))
+    with pytest.raises(SlackApiError) as exc:
+        await client.chat_startStream(channel="D123", thread_ts=root["ts"], chunks=chunks)
+    assert error_of(exc) == error
+    assert fake.streams() == []
+    started = await client.chat_startStream(channel="D123", thread_ts=root["ts"], markdown_text="a")
+    with pytest.raises(SlackApiError) as exc:
+        await client.chat_appendStream(
+            channel="D123", ts=started["ts"], markdown_text="b", chunks=chunks
+        )
+    assert error_of(exc) == error
+    assert fake.stream("D123", started["ts"]).text == "a"  # the whole call was refused
+    with pytest.raises(SlackApiError) as exc:
+        await client.chat_startStream(
+            channel="D123", thread_ts=root["ts"], task_display_mode="cards"
+        )
+    assert error_of(exc) == "invalid_arguments"
+
+
+async def test_loading_messages_are_checked(fake: FakeSlack, client: AsyncWebClient) -> None:
+    root = fake.add_message("D123", im_message("hello"))
+    with pytest.raises(SlackApiError) as exc:
+        await client.assistant_threads_setStatus(
+            channel_id="D123",
+            thread_ts=root["ts"],
+            status="is thinking…",
+            loading_messages=[f"step {i}" for i in range(11)],
+        )
+    assert error_of(exc) == "invalid_arguments"
+    assert fake.status("D123", root["ts"]) is None
+    await client.assistant_threads_setStatus(
+        channel_id="D123", thread_ts=root["ts"], status="is thinking…", loading_messages=["a"]
+    )
+    assert fake.loading_messages("D123", root["ts"]) == ["a"]
+
+
+async def test_blocks_and_attachments_are_not_emulated(
     fake: FakeSlack, client: AsyncWebClient
 ) -> None:
     root = fake.add_message("D123", im_message("go"))
-    chunks = [{"type": "markdown_text", "text": "hi"}]
-    with pytest.raises(SlackApiError) as exc:
-        await client.chat_startStream(channel="D123", thread_ts=root["ts"], chunks=chunks)
-    assert error_of(exc) == "invalid_arguments"
-    assert fake.streams() == []
     with pytest.raises(SlackApiError) as exc:
         await client.chat_postMessage(channel="D123", text="x", blocks=[FEEDBACK_BLOCK])
     assert "blocks is not emulated" in str(exc.value.response["response_metadata"])

@@ -225,7 +225,10 @@ async def test_weather_tool_loop_over_http_and_history(
 
     assert result.outcome == "answered", reply.calls
     assert result.tools == ["get_weather"]
-    assert reply.of("progress") == ["Checking the weather in Tokyo…"]
+    assert reply.of("progress") == [
+        "in_progress: Checking the weather in Tokyo",
+        "complete: Checking the weather in Tokyo",
+    ]
     assert reply.text == "It is 18.4°C and partly cloudy in Tokyo."
     assert reply.calls[-1] == ("finish", "")
 
@@ -698,10 +701,21 @@ async def test_parallel_tool_calls_each_run_and_each_answer_goes_back(
     result, reply = await s.ask("Tokyo and London?")
 
     assert result.outcome == "answered", reply.calls
-    assert reply.of("progress") == [
-        "Checking the weather in Tokyo…",
-        "Checking the weather in London…",
+    # Both steps start, then each ends under its own id.
+    assert reply.of("progress")[:2] == [
+        "in_progress: Checking the weather in Tokyo",
+        "in_progress: Checking the weather in London",
     ]
+    assert sorted(reply.of("progress")[2:]) == [
+        "complete: Checking the weather in London",
+        "complete: Checking the weather in Tokyo",
+    ]
+    tokyo, london = reply.steps[:2]
+    assert tokyo.id != london.id
+    assert {s.id: s.title for s in reply.steps[2:]} == {
+        tokyo.id: tokyo.title,
+        london.id: london.title,
+    }
     assert sorted(r.query["name"] for r in meteo.requests_to("/v1/search")) == ["London", "Tokyo"]
     body = s.chats[1].body
     assert roles(body)[-3:] == ["assistant", "tool", "tool"]

@@ -21,17 +21,24 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import SlackAdapter
-from adapters.slack.reply import STREAM_BUDGET, UPDATE_BUDGET, NativeStreaming, SlackReply
+from adapters.slack.reply import (
+    LOADING_MESSAGES,
+    STREAM_BUDGET,
+    UPDATE_BUDGET,
+    NativeStreaming,
+    SlackReply,
+)
 from bot.agent import AgentStack
 from bot.core import SHUTDOWN_LINE, Core
 from bot.recovery import RESTART_LINE
 from bot.wiring import Services, build_core, load_stack, open_services
 from tests.conftest import make_settings
-from tests.fakes.open_meteo import FakeOpenMeteo
+from tests.fakes.open_meteo import Failure, FakeOpenMeteo
 from tests.fakes.openrouter import (
     FakeOpenRouter,
     HangReply,
     TextReply,
+    ToolCall,
     ToolCallReply,
     last_user_text,
 )
@@ -60,6 +67,7 @@ class Bot:
     openrouter: FakeOpenRouter
     adapter: SlackAdapter
     core: Core
+    meteo: FakeOpenMeteo | None = None
 
     @property
     def url(self) -> str:
@@ -140,7 +148,7 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[BotFactory]:
             adapter = SlackAdapter(core, settings)
             await adapter.start()
             stack.push_async_callback(adapter.close)
-            return Bot(slack, openrouter, adapter, core)
+            return Bot(slack, openrouter, adapter, core, meteo)
 
         yield factory
 
@@ -190,7 +198,92 @@ async def test_a_slow_answer_streams_natively_to_the_recipient(bot: Bot) -> None
     assert bot.slack.stream("C123", start.response["ts"]).state == "completed"
 
 
-async def test_tool_progress_shows_as_status_then_the_answer(bot: Bot) -> None:
+# --------------------------------------------------------------------------- live progress
+
+
+async def test_a_tool_step_is_a_task_card_in_the_stream_above_the_answer(bot: Bot) -> None:
+    bot.openrouter.enqueue(
+        ToolCallReply.single("get_weather", {"location": "Tokyo"}, id="call_tokyo"),
+        TextReply("It is 18.4°C and partly cloudy in Tokyo.", chunks=3),
+    )
+    event = app_mention(f"{BOT} weather in Tokyo?")
+    await bot.deliver(event)
+    await bot.answered()
+
+    # While the model thinks: the status, with lines rotating under it.
+    first = bot.slack.calls("assistant.threads.setStatus")[0]
+    assert first.params["status"] == "is thinking…"
+    assert first.params["loading_messages"] == list(LOADING_MESSAGES)
+    # The step is a task in the stream (not a status), in progress then complete, the answer
+    # below it.
+    start = bot.slack.calls("chat.startStream")[0]
+    assert start.ok and start.params["task_display_mode"] == "timeline"
+    [stream] = bot.slack.streams("C123")
+    assert list(stream.tasks().values()) == [["in_progress", "complete"]]
+    assert stream.timeline() == [
+        "task Checking the weather in Tokyo: complete",
+        "text It is 18.4°C and partly cloudy in Tokyo.",
+    ]
+    assert stream.state == "completed"
+    assert bot.answer("C123", event["ts"]) == "It is 18.4°C and partly cloudy in Tokyo."
+    assert bot.slack.status_history("C123", event["ts"]) == ["is thinking…"]
+    assert bot.slack.status("C123", event["ts"]) is None
+
+
+async def test_two_tools_in_one_turn_one_fails_each_its_own_task(bot: Bot) -> None:
+    assert bot.meteo is not None
+    bot.meteo.geocoding_failure = Failure.SERVER_ERROR  # Tokyo cannot be found; a zone can
+    bot.openrouter.enqueue(
+        ToolCallReply(
+            calls=(
+                ToolCall("get_current_time", {"place": "Europe/Paris"}, id="call_paris"),
+                ToolCall("get_weather", {"location": "Tokyo"}, id="call_tokyo"),
+            ),
+            text="Let me look both up.",
+        ),
+        TextReply("It is noon in Paris; Tokyo's weather is unavailable right now."),
+    )
+    event = app_mention(f"{BOT} time in Paris and weather in Tokyo?")
+    await bot.deliver(event)
+    await bot.answered()
+
+    [stream] = bot.slack.streams("C123")
+    assert sorted(stream.tasks().values()) == [
+        ["in_progress", "complete"],
+        ["in_progress", "error"],
+    ]
+    # The text before the steps above their cards, the answer below them.
+    assert stream.timeline() == [
+        "text Let me look both up.",
+        "task Looking up the time in Europe/Paris: complete",
+        "task Checking the weather in Tokyo: error",
+        "text \n\nIt is noon in Paris; Tokyo's weather is unavailable right now.",
+    ]
+
+
+async def test_a_step_still_running_when_the_turn_fails_ends_as_an_error(
+    start_bot: BotFactory,
+) -> None:
+    bot = await start_bot(BOT_TURN_TIMEOUT=1)
+    assert bot.meteo is not None
+    bot.meteo.geocoding_failure = Failure.HANG
+    bot.openrouter.enqueue(ToolCallReply.single("get_weather", {"location": "Tokyo"}))
+    event = app_mention(f"{BOT} weather in Tokyo?")
+    await bot.deliver(event)
+    await eventually(lambda: bot.adapter.outcomes["failed"] >= 1, timeout=10)
+
+    [stream] = bot.slack.streams("C123")
+    assert stream.state == "completed"
+    [row, text] = stream.timeline()
+    assert row == "task Checking the weather in Tokyo: error"  # never left spinning
+    assert "longer" in text
+    assert bot.slack.status("C123", event["ts"]) is None
+
+
+async def test_the_post_and_update_fallback_keeps_the_progress_line(
+    start_bot: BotFactory,
+) -> None:
+    bot = await start_bot(SLACK_NATIVE_STREAMING=False)
     bot.openrouter.enqueue(
         ToolCallReply.single("get_weather", {"location": "Tokyo"}, id="call_tokyo"),
         TextReply("It is 18.4°C and partly cloudy in Tokyo.", chunks=3),
@@ -203,6 +296,28 @@ async def test_tool_progress_shows_as_status_then_the_answer(bot: Bot) -> None:
     assert statuses[:2] == ["is thinking…", "Checking the weather in Tokyo…"]
     assert bot.answer("C123", event["ts"]) == "It is 18.4°C and partly cloudy in Tokyo."
     assert bot.slack.status("C123", event["ts"]) is None
+    assert not bot.slack.calls("chat.startStream")
+
+
+async def test_a_refused_task_update_falls_back_to_the_progress_line(bot: Bot) -> None:
+    bot.slack.fail_next("chat.startStream", "invalid_chunks")
+    bot.openrouter.enqueue(
+        ToolCallReply.single("get_weather", {"location": "Tokyo"}, id="call_tokyo"),
+        TextReply("It is 18.4°C and partly cloudy in Tokyo.", chunks=3),
+    )
+    event = app_mention(f"{BOT} weather in Tokyo?")
+    await bot.deliver(event)
+    await bot.answered()
+
+    statuses = bot.slack.status_history("C123", event["ts"])
+    assert statuses[:2] == ["is thinking…", "Checking the weather in Tokyo…"]
+    assert bot.answer("C123", event["ts"]) == "It is 18.4°C and partly cloudy in Tokyo."
+    # Only this answer fell back: the next one streams natively again.
+    bot.openrouter.enqueue(TextReply("Streamed.", chunks=3, delay=0.2))
+    again = app_mention(f"{BOT} again")
+    await bot.deliver(again)
+    await bot.answered(2)
+    assert bot.slack.calls("chat.startStream")[-1].ok
 
 
 async def test_a_mid_thread_mention_and_follow_ups_without_mention(bot: Bot) -> None:

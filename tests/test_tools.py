@@ -195,6 +195,7 @@ async def test_weather_server_error(
 
     assert answer.startswith(f"The {service} is not working right now (HTTP 500).")
     assert any("HTTP 500" in r.getMessage() for r in caplog.records)
+    assert turn.failed_calls == {"call_1"}  # its step shows as failed
 
 
 @pytest.mark.parametrize(
@@ -311,6 +312,16 @@ async def test_time_when_the_place_search_fails(
 
     assert "HTTP 500" in answer
     assert "'Europe/Paris' works without it" in answer
+    assert turn.failed_calls == {"call_1"}
+
+
+async def test_an_unknown_place_is_an_answer_not_a_failed_step(
+    open_meteo: FakeOpenMeteo, turn: TurnContext
+) -> None:
+    answer = await invoke(get_weather, turn, location="Atlantis")
+
+    assert "Atlantis" in answer
+    assert turn.failed_calls == set()
 
 
 # --- the fake speaks the real API's shapes --------------------------------------------------
@@ -657,25 +668,25 @@ def test_format_local_time(moment: datetime, zone: str, place: str | None, text:
 @pytest.mark.parametrize(
     ("name", "arguments", "line"),
     [
-        ("get_weather", '{"location": "Tokyo"}', "Checking the weather in Tokyo…"),
+        ("get_weather", '{"location": "Tokyo"}', "Checking the weather in Tokyo"),
         (
             "get_weather",
             '{"location": "Springfield, Illinois", "units": "imperial"}',
-            "Checking the weather in Springfield, Illinois…",
+            "Checking the weather in Springfield, Illinois",
         ),
-        ("get_weather", '{"location": "  New\\nYork  "}', "Checking the weather in New York…"),
+        ("get_weather", '{"location": "  New\\nYork  "}', "Checking the weather in New York"),
         ("get_weather", json.dumps({"location": "x" * 80}), f"Checking the weather in {'x' * 60}…"),
-        ("get_weather", "{}", "Checking the weather…"),
-        ("get_weather", '{"location": 42}', "Checking the weather…"),
-        ("get_weather", '{"location": "Tok', "Checking the weather…"),
-        ("get_weather", "[]", "Checking the weather…"),
-        ("get_current_time", '{"place": "Europe/Paris"}', "Looking up the time in Europe/Paris…"),
-        ("get_current_time", "", "Looking up the time…"),
-        ("read_document", '{"question": "q", "document": "report.pdf"}', "Reading report.pdf…"),
-        ("read_document", '{"question": "q", "document": ""}', "Reading the documents…"),
-        ("search_docs", '{"query": "x"}', "Running search_docs…"),
+        ("get_weather", "{}", "Checking the weather"),
+        ("get_weather", '{"location": 42}', "Checking the weather"),
+        ("get_weather", '{"location": "Tok', "Checking the weather"),
+        ("get_weather", "[]", "Checking the weather"),
+        ("get_current_time", '{"place": "Europe/Paris"}', "Looking up the time in Europe/Paris"),
+        ("get_current_time", "", "Looking up the time"),
+        ("read_document", '{"question": "q", "document": "report.pdf"}', "Reading report.pdf"),
+        ("read_document", '{"question": "q", "document": ""}', "Reading the documents"),
+        ("search_docs", '{"query": "x"}', "Running search_docs"),
         ("get_stock\n_price " + "x" * 100, "{}", "Running get_stock _price " + "x" * 43 + "…"),
-        ("", "not json", "Running a tool…"),
+        ("", "not json", "Running a tool"),
     ],
 )
 def test_describe_tool_call(name: str, arguments: str, line: str) -> None:

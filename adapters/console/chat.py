@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from bot.commands import commands_for
 from bot.events import Attachment, Author, ConversationKey, Event, EventKind
+from bot.reply import Step, StepState
 from bot.settings import Settings, database_path
 
 if TYPE_CHECKING:
@@ -131,11 +132,14 @@ class ConsoleReply:
         self.text.append(delta)
         self._write(delta)
 
-    async def progress(self, status: str) -> None:
+    async def progress(self, step: Step) -> None:
+        if step.state is StepState.COMPLETE:
+            return  # the next step or the answer's text says it is done
         self.stop_spinner()
         if self.text and not self.text[-1].endswith("\n"):
             self.out.write("\n")
-        self._side(f"[{status}]")
+        running = step.state is StepState.RUNNING
+        self._side(f"[{step.title}…]" if running else f"[{step.title}: failed]")
         self._spin("")
 
     async def notice(self, text: str) -> None:

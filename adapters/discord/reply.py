@@ -6,8 +6,10 @@
 - Past 2,000 characters the message is sealed at a paragraph or line boundary (code fences
   closed, then reopened with their language in the next message) and the answer goes on in a
   new message: never truncated.
-- Tool progress shows as a small line under the text (``-# Checking the weather…``) until the
-  next text arrives.
+- Tool steps show as one small line under the text that ticks as they end
+  (``-# ✅ Checking the weather in Tokyo · ⏳ Looking up the time in Paris…``), until the next
+  text arrives. The final render never carries it: no step list is left behind, whether the
+  answer completes, fails or is cut.
 - Every message is sent with no mentions allowed: model output never pings anyone.
 """
 
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import discord
 
 from adapters.common.text import cut_markdown
-from bot.reply import Undeliverable
+from bot.reply import Step, StepState, Undeliverable
 
 if TYPE_CHECKING:
     from bot.conversations import Conversations
@@ -33,6 +35,13 @@ log = logging.getLogger(__name__)
 
 LIMIT = 2000
 NO_PINGS = discord.AllowedMentions.none()
+STEP_MARKS: dict[StepState, str] = {
+    StepState.RUNNING: "⏳",
+    StepState.COMPLETE: "✅",
+    StepState.ERROR: "❌",
+}
+STEPS_SHOWN = 4
+"""The latest steps on the line; earlier ones are counted ("+3 ·")."""
 
 
 class Editable(Protocol):
@@ -120,7 +129,8 @@ class DiscordReply:
         self._interval = interval_s
         self._text = ""
         """Answer text not yet sealed into a finished message."""
-        self._status = ""
+        self._steps: dict[str, Step] = {}
+        """The steps since the last text, in the order they started, each in its latest state."""
         self._message: Editable | None = None
         self._shown = ""
         self._last_edit = 0.0
@@ -145,13 +155,13 @@ class DiscordReply:
         if self._closing.is_set() or not delta:
             return
         self._text += delta
-        self._status = ""
+        self._steps.clear()
         self._poke()
 
-    async def progress(self, status: str) -> None:
+    async def progress(self, step: Step) -> None:
         if self._closing.is_set():
             return
-        self._status = status
+        self._steps[step.id] = step
         self._poke()
 
     async def notice(self, text: str) -> None:
@@ -221,11 +231,16 @@ class DiscordReply:
                 await self._typing[0].release(self._typing[2])
 
     async def _render(self, *, final: bool) -> None:
-        """Show the text (and status) in the current message; seal full messages as it goes."""
+        """Show the text (and the step line) in the current message; seal full messages as it
+        goes. ``final`` drops the step line."""
         while True:
             body = self._text
-            status = f"\n-# {self._status}" if self._status and not final else ""
+            status = f"\n{self._step_line()}" if self._steps and not final else ""
             if len(body) + len(status) <= LIMIT:
+                if self._opened and self._message is None and not body.strip():
+                    # The last message was sealed full: a message holding nothing but the step
+                    # line would outlive the answer if no more text came.
+                    return
                 content = (body + status).strip("\n")
                 if content and content != self._shown:
                     await self._show(content)
@@ -234,6 +249,16 @@ class DiscordReply:
             await self._show(head)
             self._message, self._shown = None, ""  # sealed: the rest goes in a new message
             self._text = tail + self._text[len(body) :]
+
+    def _step_line(self) -> str:
+        steps = list(self._steps.values())
+        shown = [
+            f"{STEP_MARKS[s.state]} {s.title}{'…' if s.state is StepState.RUNNING else ''}"
+            for s in steps[-STEPS_SHOWN:]
+        ]
+        if len(steps) > STEPS_SHOWN:
+            shown.insert(0, f"+{len(steps) - STEPS_SHOWN}")
+        return "-# " + " · ".join(shown)
 
     async def _show(self, content: str) -> None:
         if self._message is None:

@@ -26,6 +26,7 @@ from adapters.slack.reply import slack_error
 from adapters.slack.translate import channel_key, command_event, conversation_key, defuse_mentions
 from bot.commands import commands_for
 from bot.events import ConversationKey, Event
+from bot.reply import Step
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -84,8 +85,8 @@ class CommandReply:
     async def stream(self, delta: str) -> None:
         self._parts.append(delta)
 
-    async def progress(self, status: str) -> None:
-        pass
+    async def progress(self, step: Step) -> None:
+        pass  # one ephemeral response at the end: nothing to show steps in
 
     async def notice(self, text: str) -> None:
         self._parts.append(f"_{text}_\n")

@@ -4,12 +4,19 @@ Streaming is single-flight and coalesced: one Web API call at a time per answer,
 arrived meanwhile sent together, at most one update per ``interval``; the first text goes out at
 once and a finished answer is never held back by the interval.
 
+- While the model thinks, the thread's status ("is thinking…", with ``LOADING_MESSAGES``
+  rotating under it) shows through ``assistant.threads.setStatus``; Slack clears it when the
+  answer's first message arrives.
 - Native streaming (``chat.startStream`` / ``appendStream`` / ``stopStream``) in threads, with
   the recipient user and team. A stream is closed and a new message continued before it reaches
-  ``STREAM_BUDGET`` characters, cut at a paragraph or code-fence boundary.
+  ``STREAM_BUDGET`` characters, cut at a paragraph or code-fence boundary. Each tool step is a
+  ``task_update`` chunk in the stream (the "timeline" display: a task card between the text
+  written before and after it), in progress, then complete or error; a step still running when
+  the answer ends is closed with it, never left spinning.
 - Where native streaming is refused (an old workspace, a missing scope, an expired stream), the
   rest of the answer goes out as a posted message updated in place (``chat.update``), kept under
   ``UPDATE_BUDGET`` because ``chat.update`` fails with ``msg_too_long`` a little above 4,000.
+  A running step shows there as the thread's status line ("Checking the weather in Tokyo…").
 - An answer that is complete before anything was sent is posted in one call per
   ``POST_BUDGET`` characters.
 
@@ -33,7 +40,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.common.text import split_markdown
 from adapters.slack.outbox import Outbox, Piece
 from adapters.slack.translate import defuse_broadcasts
-from bot.reply import Undeliverable
+from bot.reply import Step, StepState, Undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,16 @@ FIRST_TEXT_DELAY = 0.05
 instead of a stream's start and stop (half the calls against Slack's per-channel limits).
 Short enough that nobody sees it: first visible text within 50 ms of the model's first token."""
 THINKING = "is thinking…"
+LOADING_MESSAGES = ("Thinking…", "Reading your message…", "Working on an answer…")
+"""Rotated under the status while the model thinks (Slack takes at most 10)."""
+TASK_DISPLAY_MODE = "timeline"
+"""Each task card in the stream where it happened, between the text before and after it (the
+other mode, "plan", gathers them in one block)."""
+_TASK_STATUS: dict[StepState, str] = {
+    StepState.RUNNING: "in_progress",
+    StepState.COMPLETE: "complete",
+    StepState.ERROR: "error",
+}
 
 # Errors after which native streaming is not tried again by this process.
 _NATIVE_UNAVAILABLE = frozenset(
@@ -116,6 +133,10 @@ class SlackReply:
         """Set once the answer ends (finish, fail or refuse): later calls change nothing, and
         the pump leaves what is pending to the final send."""
         self._status_shown = False
+        self._sending = asyncio.Lock()
+        """One Web API call that shows answer content at a time (the pump, a step, the end)."""
+        self._running_tasks: dict[str, Step] = {}
+        """Steps shown as running task cards in the current stream."""
         self._starting: asyncio.Task[None] | None = None
         self._ends_with_lt = False
         self.posted: list[str] = []
@@ -127,16 +148,25 @@ class SlackReply:
         # In the background: the model call need not wait a Slack round trip (or a 429's
         # Retry-After) for the status. Every later call to Slack waits for it first, so the
         # status still comes before anything else.
-        self._starting = asyncio.create_task(self._set_status(THINKING))
+        self._starting = asyncio.create_task(
+            self._set_status(THINKING, loading_messages=LOADING_MESSAGES)
+        )
 
     async def _started(self) -> None:
         if self._starting is not None and not self._starting.done():
             await self._starting
 
-    async def progress(self, status: str) -> None:
-        if not self._closing.is_set():
-            await self._started()
-            await self._set_status(status)
+    async def progress(self, step: Step) -> None:
+        if self._closing.is_set():
+            return
+        await self._started()
+        if self._mode == "stream":
+            async with self._sending:
+                if self._closing.is_set() or await self._send_task(step):
+                    return
+        # Post-and-update (or the stream refused the task): the status line shows the step.
+        if step.state is StepState.RUNNING:
+            await self._set_status(f"{step.title}…")
 
     async def stream(self, delta: str) -> None:
         if self._closing.is_set() or not delta:
@@ -208,16 +238,20 @@ class SlackReply:
         await self._started()
         if self._pump is not None:
             await self._pump
-        await self._send(final=True)
+        async with self._sending:
+            await self._send(final=True, failed=clear_status)
         if self._status_shown or clear_status:
             await self._set_status("")
 
-    async def _set_status(self, status: str) -> None:
+    async def _set_status(self, status: str, *, loading_messages: tuple[str, ...] = ()) -> None:
         if not self._show_status:
             return
         try:
             await self._client.assistant_threads_setStatus(
-                channel_id=self._channel, thread_ts=self._thread_ts, status=status
+                channel_id=self._channel,
+                thread_ts=self._thread_ts,
+                status=status,
+                loading_messages=list(loading_messages) or None,
             )
             self._status_shown = bool(status)
         except Exception as exc:
@@ -237,14 +271,16 @@ class SlackReply:
                 if self._closing.is_set():
                     return  # finish() sends the rest in its final call
             try:
-                await self._send(final=False)
+                async with self._sending:
+                    await self._send(final=False)
             except Exception as exc:
                 # Slack is unreachable for now: keep the text; finish() tries again.
                 log.warning("could not stream to Slack: %s", slack_error(exc))
                 self._last_send = time.monotonic()
 
-    async def _send(self, *, final: bool) -> None:
-        """Send what is pending; with ``final``, also close the current message."""
+    async def _send(self, *, final: bool, failed: bool = False) -> None:
+        """Send what is pending; with ``final``, also close the current message (its steps
+        still running closed as failed, with ``failed``, else as complete)."""
         while True:
             self._last_send = time.monotonic()
             if self._outbox.message is None and final:
@@ -255,14 +291,14 @@ class SlackReply:
                 self._outbox.posted(snapshot)
                 return
             if self._mode == "stream":
-                done = await self._send_stream(final)
+                done = await self._send_stream(final, failed=failed)
             else:
                 done = await self._send_update(final)
             if done:
                 return
             # A message was filled and closed, or the mode changed: go on with the rest.
 
-    async def _send_stream(self, final: bool) -> bool:
+    async def _send_stream(self, final: bool, *, failed: bool = False) -> bool:
         """Native streaming; True when all pending text is sent."""
         message = self._outbox.message
         if message is None:
@@ -275,6 +311,7 @@ class SlackReply:
                     thread_ts=self._thread_ts,
                     recipient_user_id=self._user,
                     recipient_team_id=self._team,
+                    task_display_mode=TASK_DISPLAY_MODE,
                     markdown_text=piece.head,
                 )
             except SlackApiError as exc:
@@ -285,8 +322,9 @@ class SlackReply:
         closing = final or piece.full
         try:
             if closing:
+                ending = self._end_tasks(failed) if final else []
                 await self._client.chat_stopStream(
-                    channel=self._channel, ts=message.ts, markdown_text=piece.head or None
+                    channel=self._channel, ts=message.ts, **_content(piece.head, ending)
                 )
             elif piece.head:
                 await self._client.chat_appendStream(
@@ -335,6 +373,50 @@ class SlackReply:
     def _fall_back(self, error: str) -> None:
         self._native.refused(error)
         self._mode = "update"
+        self._running_tasks.clear()
+
+    async def _send_task(self, step: Step) -> bool:
+        """Show ``step`` as a task card in the stream, below the text so far (a stream opened
+        for it if none is). False when Slack refused it: the caller shows a status instead."""
+        await self._send(final=False)  # the text written before the step goes above its card
+        if self._mode != "stream":
+            return False  # Slack refused the stream meanwhile
+        chunk = _task_chunk(step)
+        message = self._outbox.message
+        try:
+            if message is None:
+                response = await self._client.chat_startStream(
+                    channel=self._channel,
+                    thread_ts=self._thread_ts,
+                    recipient_user_id=self._user,
+                    recipient_team_id=self._team,
+                    task_display_mode=TASK_DISPLAY_MODE,
+                    chunks=[chunk],
+                )
+                self._opened(str(response["ts"]), Piece("", "", "", full=False))
+            else:
+                await self._client.chat_appendStream(
+                    channel=self._channel, ts=message.ts, chunks=[chunk]
+                )
+        except SlackApiError as exc:
+            error = slack_error(exc)
+            log.info("Slack refused a task update (%s): showing steps as a status", error)
+            if message is not None:
+                self._outbox.refused()
+            self._fall_back(error)
+            return False
+        if step.state is StepState.RUNNING:
+            self._running_tasks[step.id] = step
+        else:
+            self._running_tasks.pop(step.id, None)
+        return True
+
+    def _end_tasks(self, failed: bool) -> list[dict[str, str]]:
+        """Task updates that close the steps still running in the stream about to stop."""
+        state = StepState.ERROR if failed else StepState.COMPLETE
+        ending = [_task_chunk(Step(s.id, s.title, state)) for s in self._running_tasks.values()]
+        self._running_tasks.clear()
+        return ending
 
     async def _post_whole(self, text: str) -> None:
         for chunk in split_markdown(text, POST_BUDGET) if text else []:
@@ -357,3 +439,23 @@ class SlackReply:
         return await self._client.chat_postMessage(
             channel=self._channel, thread_ts=self._thread_ts, markdown_text=text
         )
+
+
+def _task_chunk(step: Step) -> dict[str, str]:
+    return {
+        "type": "task_update",
+        "id": step.id,
+        "title": step.title,
+        "status": _TASK_STATUS[step.state],
+    }
+
+
+def _content(text: str, tasks: list[dict[str, str]]) -> dict[str, Any]:
+    """A stream call's content: ``markdown_text`` alone, or, with task updates, every part as
+    a chunk in the order shown (as Slack's own stream helper sends them)."""
+    if not tasks:
+        return {"markdown_text": text or None}
+    chunks: list[dict[str, str]] = [*tasks]
+    if text:
+        chunks.append({"type": "markdown_text", "text": text})
+    return {"chunks": chunks}

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from agents import RunContextWrapper, function_tool
 
 from bot.context import ToolConfig, TurnContext
+from bot.tools.failure import tool_failed
 from bot.tools.open_meteo import ServiceError
 from bot.tools.places import Resolved, Unresolved, describe_unresolved, geocode
 
@@ -98,15 +99,13 @@ def namesakes_elsewhere(resolved: Resolved) -> str:
 
 
 async def current_time_answer(config: ToolConfig, place: str, now: datetime) -> str:
+    """The tool's answer; raises ``ServiceError`` when a place name cannot be looked up."""
     if not place.strip():
         return "No place or time zone was given. Ask the user where they want the time for."
     zone = parse_zone(place)
     if zone is not None:
         return format_local_time(now, zone)
-    try:
-        resolution = await geocode(config, place)
-    except ServiceError as exc:
-        return f"{exc} (A time zone name such as 'Europe/Paris' works without it.)"
+    resolution = await geocode(config, place)
     if isinstance(resolution, Unresolved):
         return (
             f"{place!r} is not a known time zone. {describe_unresolved(resolution)} "
@@ -139,6 +138,12 @@ async def get_current_time(ctx: RunContextWrapper[TurnContext], place: str) -> s
     """
     try:
         return await current_time_answer(ctx.context.tools, place, datetime.now(UTC))
+    except ServiceError as exc:
+        return tool_failed(
+            ctx, f"{exc} (A time zone name such as 'Europe/Paris' works without it.)"
+        )
     except Exception:
         logger.exception("get_current_time failed unexpectedly")
-        return "The time lookup failed unexpectedly. Tell the user to try again later."
+        return tool_failed(
+            ctx, "The time lookup failed unexpectedly. Tell the user to try again later."
+        )

@@ -7,6 +7,7 @@ import logging
 from agents import RunContextWrapper, function_tool
 
 from bot.context import TurnContext
+from bot.tools.failure import tool_failed
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ async def read_document(ctx: RunContextWrapper[TurnContext], question: str, docu
     turn = ctx.context
     reader = turn.tools.documents
     if reader is None:
-        return "Documents cannot be read in this setup."
+        return tool_failed(ctx, "Documents cannot be read in this setup.")
     try:
         return await reader.ask(
             conversation=turn.conversation,
@@ -39,4 +40,6 @@ async def read_document(ctx: RunContextWrapper[TurnContext], question: str, docu
         )
     except Exception:
         logger.exception("read_document failed unexpectedly")
-        return "Reading the document failed unexpectedly. Tell the user to try again later."
+        return tool_failed(
+            ctx, "Reading the document failed unexpectedly. Tell the user to try again later."
+        )

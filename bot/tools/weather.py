@@ -13,6 +13,7 @@ from datetime import date
 from agents import RunContextWrapper, function_tool
 
 from bot.context import ToolConfig, TurnContext
+from bot.tools.failure import tool_failed
 from bot.tools.open_meteo import Forecast, Reading, ServiceError, Units, fetch_forecast
 from bot.tools.places import Resolved, Unresolved, describe_unresolved, geocode, split_location
 
@@ -111,15 +112,13 @@ def format_weather(resolved: Resolved, forecast: Forecast) -> str:
 
 
 async def weather_report(config: ToolConfig, location: str, units: Units) -> str:
+    """The tool's answer; raises ``ServiceError`` when Open-Meteo cannot be asked."""
     if not location.strip() or not split_location(location).name:
         return "No location was given. Ask the user which place they want the weather for."
-    try:
-        resolution = await geocode(config, location)
-        if isinstance(resolution, Unresolved):
-            return describe_unresolved(resolution)
-        forecast = await fetch_forecast(config, resolution.place, units, FORECAST_DAYS)
-    except ServiceError as exc:
-        return str(exc)
+    resolution = await geocode(config, location)
+    if isinstance(resolution, Unresolved):
+        return describe_unresolved(resolution)
+    forecast = await fetch_forecast(config, resolution.place, units, FORECAST_DAYS)
     return format_weather(resolution, forecast)
 
 
@@ -145,7 +144,11 @@ async def get_weather(
     """
     try:
         return await weather_report(ctx.context.tools, location, units)
+    except ServiceError as exc:
+        return tool_failed(ctx, str(exc))
     except Exception:
         # A bug must not turn into the SDK's generic "an error occurred": say what failed.
         logger.exception("get_weather failed unexpectedly")
-        return "The weather lookup failed unexpectedly. Tell the user to try again later."
+        return tool_failed(
+            ctx, "The weather lookup failed unexpectedly. Tell the user to try again later."
+        )

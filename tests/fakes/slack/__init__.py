@@ -5,14 +5,15 @@ It speaks the wire formats the real clients use, so the adapter is tested throug
 
 - the Web API methods the bot calls (``auth.test``, ``chat.postMessage``, ``chat.update``,
   ``chat.postEphemeral``, ``chat.startStream`` / ``appendStream`` / ``stopStream``,
-  ``assistant.threads.setStatus`` / ``setSuggestedPrompts`` / ``setTitle``, ``views.publish``
-  / ``views.open`` (their blocks checked in ``view_blocks``), ``apps.connections.open``; any
-  other is ``unknown_method``; message ``blocks``, ``attachments`` and stream ``chunks``, which
-  the bot never sends, are refused) at ``{base_url}/api/<method>`` (``api_url`` is the clients'
-  ``base_url``): JSON, form-encoded and query parameters alike; ``Authorization: Bearer`` or a
-  ``token`` field; HTTP 200 ``{"ok": false, "error": ...}`` for API errors and HTTP 429 +
-  ``Retry-After`` for scripted rate limits (``rate_limit``) or a random fraction of calls
-  (``rate_limit_randomly``), as Slack does;
+  ``assistant.threads.setStatus`` (with ``loading_messages``) / ``setSuggestedPrompts`` /
+  ``setTitle``, ``views.publish`` / ``views.open`` (their blocks checked in ``view_blocks``),
+  ``apps.connections.open``; any other is ``unknown_method``; stream ``chunks`` of the types the
+  bot sends, ``markdown_text`` and ``task_update``, checked as Slack does (``chunks``); message
+  ``blocks`` and ``attachments``, which the bot never sends, are refused) at
+  ``{base_url}/api/<method>`` (``api_url`` is the clients' ``base_url``): JSON, form-encoded and
+  query parameters alike; ``Authorization: Bearer`` or a ``token`` field; HTTP 200 ``{"ok": false,
+  "error": ...}`` for API errors and HTTP 429 + ``Retry-After`` for scripted rate limits
+  (``rate_limit``) or a random fraction of calls (``rate_limit_randomly``), as Slack does;
 - a message store per channel (threads, edits, native streams);
 - private files at ``/files-pri/T...-F.../name`` that need the bot token (else a 200 HTML
   sign-in page, as Slack answers);

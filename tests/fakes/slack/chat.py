@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from tests.fakes.slack.builders import bot_profile, rich_text_blocks
+from tests.fakes.slack.chunks import display_mode, loading_messages, stream_content
 from tests.fakes.slack.constants import (
     POST_TEXT_LIMIT,
-    STREAM_CHUNK_LIMIT,
     STREAM_LIFETIME,
     SUGGESTED_PROMPTS_MAX,
     JSONDict,
@@ -102,8 +102,9 @@ class Chat(SlackState):
             recipient_user_id=recipient_user,
             recipient_team_id=recipient_team,
             started_at=time.monotonic(),
+            task_display_mode=display_mode(params),
         )
-        self._absorb_markdown(stream, params)
+        self._absorb(stream, params)
         message = self._bot_message(ws, text=stream.text)
         stream.ts = message["ts"]
         self._streams[(channel, stream.ts)] = stream
@@ -112,15 +113,15 @@ class Chat(SlackState):
 
     def _chat_append_stream(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
         stream, message = self._live_stream(params)
-        if not params.get("markdown_text"):
+        if not params.get("markdown_text") and not params.get("chunks"):
             raise ApiError("no_text")
-        self._absorb_markdown(stream, params)
+        self._absorb(stream, params)
         message["text"] = stream.text
         return {"channel": stream.channel, "ts": stream.ts}
 
     def _chat_stop_stream(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
         stream, message = self._live_stream(params)
-        self._absorb_markdown(stream, params)
+        self._absorb(stream, params)
         message["text"] = stream.text
         stream.state = "completed"
         return {"channel": stream.channel, "ts": stream.ts, "message": public(message)}
@@ -131,7 +132,9 @@ class Chat(SlackState):
         if "status" not in params:
             raise missing("status")
         status = as_str(params.get("status"))
+        rotating = loading_messages(params)
         self._status[(channel, thread_ts)] = status
+        self._loading_messages[(channel, thread_ts)] = rotating
         self._status_history.setdefault((channel, thread_ts), []).append(status)
         return {}
 
@@ -187,13 +190,9 @@ class Chat(SlackState):
             raise ApiError("message_not_in_streaming_state")
         return stream, message
 
-    def _absorb_markdown(self, stream: StreamState, params: JSONDict) -> None:
-        """Append the call's ``markdown_text``; a rejected call changes nothing."""
-        markdown = params.get("markdown_text")
-        if markdown is None:
-            return
-        if not isinstance(markdown, str):
-            raise ApiError("invalid_arguments")
-        if len(markdown) > STREAM_CHUNK_LIMIT:
-            raise ApiError("msg_too_long")
-        stream.text += markdown
+    def _absorb(self, stream: StreamState, params: JSONDict) -> None:
+        """Append the call's ``markdown_text`` and ``chunks``; a rejected call changes nothing."""
+        for chunk in stream_content(params):
+            stream.chunks.append(chunk)
+            if chunk["type"] == "markdown_text":
+                stream.text += chunk["text"]

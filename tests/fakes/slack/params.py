@@ -12,11 +12,11 @@ from aiohttp import web
 from tests.fakes.slack.constants import JSONDict
 from tests.fakes.slack.records import Workspace
 
-JSON_PARAMS: Final = frozenset({"prompts", "loading_messages", "view"})
+JSON_PARAMS: Final = frozenset({"prompts", "loading_messages", "view", "chunks"})
 """Arguments that come JSON-encoded in a form body."""
-NOT_EMULATED: Final = ("blocks", "attachments", "chunks")
-"""Arguments the bot never sends (Block Kit, legacy attachments, stream chunks): a call with one
-is refused with ``invalid_arguments`` rather than half-emulated."""
+NOT_EMULATED: Final = ("blocks", "attachments")
+"""Arguments the bot never sends (Block Kit, legacy attachments): a call with one is refused
+with ``invalid_arguments`` rather than half-emulated. (Stream ``chunks``: see ``chunks``.)"""
 CHANNEL_ID: Final = re.compile(r"^[CDG][A-Z0-9]+$")
 
 

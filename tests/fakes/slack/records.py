@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from aiohttp import web
@@ -118,7 +118,38 @@ class StreamState:
     started_at: float
     state: Literal["in_progress", "completed", "expired"] = "in_progress"
     text: str = ""
-    """All markdown appended so far (the ``markdown_text`` of every call)."""
+    """All markdown appended so far (``markdown_text`` arguments and chunks)."""
+    task_display_mode: str = "timeline"
+    chunks: list[JSONDict] = field(default_factory=list)
+    """Everything streamed, in the order shown: each ``markdown_text`` argument as a
+    ``markdown_text`` chunk, then the call's ``chunks`` (task updates included)."""
+
+    def tasks(self) -> dict[str, list[str]]:
+        """Task id -> the statuses it went through, in order."""
+        seen: dict[str, list[str]] = {}
+        for chunk in self.chunks:
+            if chunk["type"] == "task_update":
+                seen.setdefault(chunk["id"], []).append(chunk["status"])
+        return seen
+
+    def timeline(self) -> list[str]:
+        """The stream as shown: ``"task <title>: <status>"`` for each task's latest state, at
+        its first place, and the text between tasks, joined."""
+        rows: list[str] = []
+        where: dict[str, int] = {}
+        for chunk in self.chunks:
+            if chunk["type"] == "task_update":
+                row = f"task {chunk['title']}: {chunk['status']}"
+                if chunk["id"] in where:
+                    rows[where[chunk["id"]]] = row
+                else:
+                    where[chunk["id"]] = len(rows)
+                    rows.append(row)
+            elif rows and chunk["type"] == "markdown_text" and rows[-1].startswith("text "):
+                rows[-1] += chunk["text"]
+            else:
+                rows.append(f"text {chunk['text']}")
+        return rows
 
 
 @dataclass(slots=True)

@@ -88,6 +88,7 @@ class SlackState(LoopbackServer):
         self._streams: dict[tuple[str, str], StreamState] = {}
         self._status: dict[tuple[str, str], str] = {}
         self._status_history: dict[tuple[str, str], list[str]] = {}
+        self._loading_messages: dict[tuple[str, str], list[str] | None] = {}
         self._prompts: dict[tuple[str, str | None], JSONDict] = {}
         self._titles: dict[tuple[str, str], list[str]] = {}
         self.agent_view = True
@@ -247,6 +248,10 @@ class SlackState(LoopbackServer):
     def status(self, channel_id: str, thread_ts: str) -> str | None:
         """The assistant status shown in a thread now (``None``: unset, or cleared by a reply)."""
         return self._status.get((channel_id, thread_ts)) or None
+
+    def loading_messages(self, channel_id: str, thread_ts: str) -> list[str] | None:
+        """The ``loading_messages`` of the thread's latest status (``None``: none given)."""
+        return self._loading_messages.get((channel_id, thread_ts))
 
     def status_history(self, channel_id: str, thread_ts: str) -> list[str]:
         """Every status set in a thread, ``""`` for explicit clears."""
