@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.events import Attachment, Author, ConversationKey, Event, EventKind
+from bot.feedback import FinishedAnswer
 from storage import NewItem, SQLStore, Store
 
 _ids = itertools.count(1)
@@ -22,6 +23,8 @@ class RecordingReply:
 
     calls: list[tuple[str, str]] = field(default_factory=list)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    answer: FinishedAnswer | None = None
+    """What the core gave ``finish`` (a model's answer, for its feedback buttons)."""
 
     async def start(self) -> None:
         self.calls.append(("start", ""))
@@ -35,8 +38,9 @@ class RecordingReply:
     async def notice(self, text: str) -> None:
         self.calls.append(("notice", text))
 
-    async def finish(self) -> None:
+    async def finish(self, answer: FinishedAnswer | None = None) -> None:
         self.calls.append(("finish", ""))
+        self.answer = answer
         self.finished.set()
 
     async def fail(self, message: str) -> None:

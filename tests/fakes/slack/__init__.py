@@ -6,19 +6,23 @@ It speaks the wire formats the real clients use, so the adapter is tested throug
 - the Web API methods the bot calls (``auth.test``, ``chat.postMessage``, ``chat.update``,
   ``chat.postEphemeral``, ``chat.startStream`` / ``appendStream`` / ``stopStream``,
   ``assistant.threads.setStatus`` / ``setSuggestedPrompts``, ``apps.connections.open``; any
-  other is ``unknown_method``; Block Kit ``blocks``, ``attachments`` and stream ``chunks``, which
-  the bot never sends, are refused) at ``{base_url}/api/<method>`` (``api_url`` is the clients'
-  ``base_url``): JSON, form-encoded and query parameters alike; ``Authorization: Bearer`` or a
-  ``token`` field; HTTP 200 ``{"ok": false, "error": ...}`` for API errors and HTTP 429 +
-  ``Retry-After`` for scripted rate limits (``rate_limit``) or a random fraction of calls
+  other is ``unknown_method``; Block Kit ``blocks`` on posts, updates and stream stops, checked
+  as Slack does for the blocks the bot sends (``markdown``, ``section``, ``context_actions``
+  with ``feedback_buttons``), other blocks, ``attachments`` and stream ``chunks`` refused)
+  at ``{base_url}/api/<method>`` (``api_url`` is the clients' ``base_url``): JSON,
+  form-encoded and query parameters alike; ``Authorization: Bearer`` or a ``token`` field;
+  HTTP 200 ``{"ok": false, "error": ...}`` for API errors and HTTP 429 + ``Retry-After`` for
+  scripted rate limits (``rate_limit``) or a random fraction of calls
   (``rate_limit_randomly``), as Slack does;
 - a message store per channel (threads, edits, native streams);
 - private files at ``/files-pri/T...-F.../name`` that need the bot token (else a 200 HTML
   sign-in page, as Slack answers);
 - ``response_url`` endpoints for slash commands (``new_response_url()``);
-- signed Events API / slash command delivery to an app's request URL (``deliver_event``,
-  ``deliver_command``) and Socket Mode (``apps.connections.open`` gives a ``ws://`` URL on this
-  server; ``deliver_socket_event`` / ``deliver_socket_payload``).
+- signed Events API / slash command / interactivity delivery to an app's request URL
+  (``deliver_event``, ``deliver_command``, ``deliver_interaction`` of a ``block_actions``
+  click built from a stored message's buttons by ``block_actions``) and Socket Mode
+  (``apps.connections.open`` gives a ``ws://`` URL on this server; ``deliver_socket_event``
+  / ``deliver_socket_payload``).
 
 Builders at module level (``app_mention``, ``message_event``, ``file_share_message``,
 ``bot_message``, ``message_changed``, ``app_home_opened``) make events shaped like Slack's.
@@ -39,7 +43,8 @@ The modules: ``constants`` and ``ids`` (the default world, id and timestamp shap
 ``builders`` and ``signing`` (what Slack sends an app), ``records`` (what the fake records),
 ``state`` (the store, set-up, inspection and waits), and the protocol mixins over it:
 ``web_api`` (tokens, scripted failures, ``auth.test``) with ``params``, ``chat``,
-``hosting`` (files, response URLs), ``events`` (HTTP delivery) and ``socket_mode``;
+``blocks`` (Block Kit checks), ``hosting`` (files, response URLs), ``events`` (HTTP
+delivery), ``interactions`` (button clicks) and ``socket_mode``;
 ``server`` puts them together as ``FakeSlack``.
 """
 
