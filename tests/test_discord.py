@@ -385,6 +385,7 @@ async def test_slash_commands_defer_then_follow_up(bot: Bot) -> None:
         "model",
         "settings",
         "usage",
+        "stats",
         "reset",
         "files",
         "help",

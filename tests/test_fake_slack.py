@@ -40,7 +40,7 @@ from tests.fakes.slack import (
 )
 
 SECRET = "test-signing-secret-abcdef0123456789"
-FEEDBACK_BLOCK = {
+FEEDBACK_BLOCK: dict[str, Any] = {
     "type": "context_actions",
     "elements": [
         {
@@ -504,7 +504,7 @@ async def test_bolt_over_socket_mode(fake: FakeSlack) -> None:
                     "type": "context_actions",
                     "elements": [
                         {
-                            **FEEDBACK_BLOCK["elements"][0],  # type: ignore[index]
+                            **FEEDBACK_BLOCK["elements"][0],
                             "positive_button": {
                                 "text": {"type": "mrkdwn", "text": "x"},
                                 "value": "up",
@@ -521,7 +521,7 @@ async def test_bolt_over_socket_mode(fake: FakeSlack) -> None:
                     "type": "context_actions",
                     "elements": [
                         {
-                            **FEEDBACK_BLOCK["elements"][0],  # type: ignore[index]
+                            **FEEDBACK_BLOCK["elements"][0],
                             "negative_button": {"text": {"type": "plain_text", "text": "x"}},
                         }
                     ],

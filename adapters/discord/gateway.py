@@ -29,6 +29,7 @@ from discord import app_commands
 from discord.backoff import ExponentialBackoff
 
 from adapters.discord.commands import SlashCommands
+from adapters.discord.feedback import FeedbackClicks, register
 from adapters.discord.reply import NO_PINGS
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,8 @@ def guard_parsers(parsers: dict[str, Any]) -> None:
 
 
 class ChatClient(discord.Client):
-    """discord.py's client: messages go to ``answer_message``, slash commands to ``commands``."""
+    """discord.py's client: messages go to ``answer_message``, slash commands to ``commands``,
+    clicks on answers' feedback buttons (``adapters.discord.feedback``) to ``feedback``."""
 
     def __init__(
         self,
@@ -136,6 +138,7 @@ class ChatClient(discord.Client):
         *,
         commands: SlashCommands,
         answer_message: Callable[[discord.Message], Awaitable[None]],
+        feedback: FeedbackClicks,
     ) -> None:
         # A text bot: the "voice will NOT be supported" start-up warnings are noise here.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -150,6 +153,8 @@ class ChatClient(discord.Client):
         self._slash_commands = commands
         self._answer_message = answer_message
         commands.register(self.tree)
+        self.feedback_clicked = feedback.clicked
+        register(self)  # before the gateway: a click on an old answer may be the first event
         guard_parsers(self._connection.parsers)
 
     async def setup_hook(self) -> None:
