@@ -10,7 +10,9 @@ from typing import Any, cast
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from adapters.slack.blocks import FEEDBACK_ACTION
 from adapters.slack.commands import COMMANDS, SlashCommands
+from adapters.slack.feedback import FeedbackActions
 from adapters.slack.listeners import EventListeners
 
 MANIFEST = Path(__file__).resolve().parents[1] / "adapters" / "slack" / "manifest.yml"
@@ -37,6 +39,7 @@ class _Registrations:
     def __init__(self) -> None:
         self.events: set[str] = set()
         self.commands: set[str] = set()
+        self.actions: set[str] = set()
 
     def event(self, name: str) -> Callable[[Any], Any]:
         self.events.add(name)
@@ -44,6 +47,10 @@ class _Registrations:
 
     def command(self, name: str) -> Callable[[Any], Any]:
         self.commands.add(name)
+        return lambda listener: listener
+
+    def action(self, name: str) -> Callable[[Any], Any]:
+        self.actions.add(name)
         return lambda listener: listener
 
 
@@ -59,6 +66,7 @@ def registered() -> _Registrations:
     seen = _Registrations()
     EventListeners.register(EventListeners.__new__(EventListeners), cast(Any, seen))
     SlashCommands.register(SlashCommands.__new__(SlashCommands), cast(Any, seen))
+    FeedbackActions.register(FeedbackActions.__new__(FeedbackActions), cast(Any, seen))
     return seen
 
 
@@ -135,3 +143,16 @@ def test_slack_discord_and_help_name_the_same_commands(manifest: dict[str, Any])
     assert in_discord == {c.name for c in commands_for("discord")} == in_help("discord")
     assert in_manifest == in_discord
     assert in_help("console") == {c.name for c in commands_for("console")}
+
+
+def test_interactivity_is_on_for_the_feedback_buttons(
+    manifest: dict[str, Any], registered: _Registrations
+) -> None:
+    """Clicks on the answers' feedback buttons reach the bot only with interactivity on, at
+    the URL the adapter serves (Socket Mode delivers them over the socket)."""
+    assert registered.actions == {FEEDBACK_ACTION}
+    interactivity = manifest["settings"]["interactivity"]
+    assert interactivity["is_enabled"] is True
+    assert (
+        interactivity["request_url"] == manifest["settings"]["event_subscriptions"]["request_url"]
+    )
