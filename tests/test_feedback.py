@@ -14,8 +14,12 @@ from bot.access import REFUSAL
 from bot.core import Core
 from bot.feedback import UNKNOWN_ANSWER, FinishedAnswer, Vote
 from storage.base import Store
+from tests import test_core
 from tests.helpers import RecordingReply, command, message
-from tests.test_core import http, make_core, text_step  # noqa: F401  (fixtures)
+from tests.test_core import text_step
+
+# The core's fixtures: a core over the test's store, with a scripted model.
+http, make_core = test_core.http, test_core.make_core
 
 CHANNEL = "test:T1:C1"
 
