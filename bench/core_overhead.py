@@ -58,6 +58,7 @@ from bench._shared import GcWatch, StatsTable, percentile  # noqa: E402
 from bot.agent import AgentStack  # noqa: E402
 from bot.context import TurnContext  # noqa: E402
 from bot.core import Core  # noqa: E402
+from bot.feedback import FinishedAnswer  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
 from bot.reply import Step  # noqa: E402
 from bot.results import Outcome  # noqa: E402
@@ -172,7 +173,7 @@ class NullReply:
     async def notice(self, text: str) -> None:
         pass
 
-    async def finish(self) -> None:
+    async def finish(self, answer: FinishedAnswer | None = None) -> None:
         pass
 
     async def fail(self, message: str) -> None:

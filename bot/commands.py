@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from bot.budgets import budgets_for, day_start
 from bot.events import Event
+from bot.feedback import share_lines
 from bot.settings import Settings
 from bot.tokens import model_info
 from storage.base import Store, UsageTotals
@@ -49,7 +50,8 @@ class Command:
     private: bool = True
     """Answered to the one who typed it (ephemeral); ``/ask`` is answered in public."""
     admin_only: bool = False
-    """Changing things needs ``BOT_ADMINS`` (showing them does not)."""
+    """Needs ``BOT_ADMINS``: to change things (``/model``, ``/settings``; showing them does
+    not), or at all (``/stats``)."""
     platforms: frozenset[str] = PLATFORMS
 
 
@@ -91,7 +93,15 @@ COMMANDS: tuple[Command, ...] = (
         "usage",
         "Your and this channel's tokens and cost",
         "/usage",
-        "tokens and cost, yours and this channel's",
+        "tokens and cost, yours and this channel's, and the 👍 share of answers here",
+    ),
+    Command(
+        "stats",
+        "Feedback on the bot's answers, per model and channel (admins)",
+        "/stats",
+        "admins: the share of 👍 among the votes on answers, per model and channel",
+        admin_only=True,
+        platforms=CHAT_PLATFORMS,
     ),
     Command(
         "reset",
@@ -292,7 +302,22 @@ async def _answer(ctx: CommandContext, channel_model: ChannelModel) -> str:
             _totals_line("This channel, all time", await store.usage_totals(channel=channel)),
         ]
         lines += await _budget_lines(ctx)
+        shares = await store.vote_shares(channel=channel)
+        if shares:
+            lines += ["**Feedback on answers here**", *share_lines(shares, with_channel=False)]
         return "\n".join(lines)
+    if name == "stats":
+        if not is_admin(settings, event):
+            return "Only the bot's admins can see the feedback statistics."
+        shares = await store.vote_shares()
+        if not shares:
+            return "No votes on answers yet: they come from the 👍 and 👎 under each answer."
+        return "\n".join(
+            [
+                "**Feedback on answers, per channel and model**",
+                *share_lines(shares, with_channel=True),
+            ]
+        )
     return f"I don't know the command /{name}. Type /help to see what I can do."
 
 

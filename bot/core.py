@@ -31,6 +31,7 @@ from bot.commands import MODEL_SETTING, CommandContext, run_command
 from bot.conversations import Conversations
 from bot.errors import ErrorKind, user_message
 from bot.events import ConversationKey, Event, EventKind
+from bot.feedback import Feedback, Vote, Voted
 from bot.home import ChannelSettings, Home, change_channel_settings, channel_settings, home_for
 from bot.instance import Instance
 from bot.limits import KeyedLocks
@@ -106,6 +107,8 @@ class Core:
         self.health: dict[str, Callable[[], bool]] = {}
         """Each platform's "connected and taking events" (``/healthz``), by platform name."""
         self.metrics = Metrics()
+        self.feedback = Feedback(store, self.admission, self.metrics)
+        """Answers' feedback buttons: what a click is tied to, and the votes."""
         self.metrics.watch(
             lambda: self.waiting,
             lambda: self.running,
@@ -144,6 +147,7 @@ class Core:
                     models=stack.model,
                     tool_config=stack.tool_config,
                     metrics=self.metrics,
+                    feedback=self.feedback,
                 )
         return self._turns
 
@@ -239,6 +243,12 @@ class Core:
                 await listener(event)
             except Exception:
                 log.exception("a settings-change listener failed")
+
+    async def vote(self, click: Event, *, message_id: str, value: Vote) -> Voted:
+        """A click on an answer's feedback button (``message_id``: the message clicked, as
+        the adapter named it when the answer was posted); ``Voted.text`` is for the clicker
+        alone. Never raises."""
+        return await self.feedback.vote(click, message_id=message_id, value=value)
 
     def allows(self, event: Event) -> bool:
         """Do the allowlists let ``event``'s author use the bot there (e.g. before a hint)?"""

@@ -52,6 +52,13 @@ class Metrics:
         )
         self.tokens = Counter("bot_tokens", "Model tokens used", ["direction"], registry=registry)
         self.cost = Counter("bot_cost_usd", "Model cost reported by OpenRouter", registry=registry)
+        self.feedback = Counter(
+            "bot_feedback",
+            "Votes on answers stored (a changed vote counts again), by platform and value "
+            "(up, down)",
+            ["platform", "value"],
+            registry=registry,
+        )
         self.waiting = Gauge(
             "bot_turns_waiting",
             "Turns queued behind their conversation's previous message or a model slot",

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from bot.feedback import FinishedAnswer
 
 
 class StepState(StrEnum):
@@ -64,8 +67,12 @@ class Reply(Protocol):
     async def notice(self, text: str) -> None:
         """A short remark outside the answer text (e.g. a file that was skipped)."""
 
-    async def finish(self) -> None:
-        """The answer is complete: flush what is pending and clear any working state."""
+    async def finish(self, answer: FinishedAnswer | None = None) -> None:
+        """The answer is complete: flush what is pending and clear any working state.
+
+        ``answer`` comes with a model's answer (not with a command's): the adapter tells it
+        which messages the answer went out as (``answer.posted``), then shows the feedback
+        buttons under the last one."""
 
     async def fail(self, message: str) -> None:
         """End with a short, user-facing line; text already streamed stays visible."""

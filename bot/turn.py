@@ -29,6 +29,7 @@ from bot.conversations import context_note_key
 from bot.documents import PDF_MIME
 from bot.errors import ErrorKind, failure_line, turn_failure
 from bot.events import Event
+from bot.feedback import Feedback
 from bot.metrics import Metrics
 from bot.reply import Reply, Step, StepState
 from bot.results import TurnResult, user_key
@@ -75,6 +76,7 @@ class TurnRunner:
         models: Callable[[str], Model],
         tool_config: ToolConfig,
         metrics: Metrics,
+        feedback: Feedback,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -82,6 +84,7 @@ class TurnRunner:
         self._models = models
         self._tool_config = tool_config
         self._metrics = metrics
+        self._feedback = feedback
         self._tool_errors = tool_not_found_message([tool.name for tool in agent.tools])
 
     async def run(self, event: Event, reply: Reply) -> TurnResult:
@@ -99,7 +102,7 @@ class TurnRunner:
         result = await self._stream(event, reply, prepared)
         if result.error is None:
             await self._record(event, prepared, result)
-            await reply.finish()
+            await reply.finish(self._feedback.finished(event, result.model or prepared.model))
         return result
 
     # ------------------------------------------------------------------ prepare

@@ -8,6 +8,7 @@ from pathlib import Path
 import aiosqlite
 
 from .base import (
+    AnswerRecord,
     Expired,
     Forgotten,
     HistoryItem,
@@ -20,6 +21,7 @@ from .base import (
     UnfinishedEvent,
     UsageRecord,
     UsageTotals,
+    VoteShare,
 )
 from .migrate import describe_version, load_migrations, schema_version
 from .sql import StoreClosedError
@@ -28,6 +30,7 @@ from .sqlstore import SQLStore
 from .urls import database_kind, redact_url, sqlite_path_from_url, url_password
 
 __all__ = [
+    "AnswerRecord",
     "Expired",
     "Forgotten",
     "HistoryItem",
@@ -43,6 +46,7 @@ __all__ = [
     "UnfinishedEvent",
     "UsageRecord",
     "UsageTotals",
+    "VoteShare",
     "database_kind",
     "inspect_database",
     "open_store",

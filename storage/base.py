@@ -117,6 +117,30 @@ class Expired:
     usage_rows: int
     events: int
     observed: int
+    answers: int
+    """Posted answers (with the messages they went out as, and their votes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecord:
+    """An answer the bot posted: what a click on it is tied to."""
+
+    event_id: str
+    """The event it answered (one answer per event)."""
+    conversation: str
+    channel: str
+    model: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class VoteShare:
+    """The votes on one model's answers in one channel."""
+
+    model: str
+    channel: str
+    up: int
+    down: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,12 +336,37 @@ class Store(Protocol):
         where a command cannot say which thread it means)."""
         ...
 
+    # --- feedback on answers -------------------------------------------------------------
+    async def save_answer(
+        self, *, answer: AnswerRecord, platform: str, message_ids: Sequence[str]
+    ) -> None:
+        """Keep a posted answer and the platform messages it went out as (a message id names
+        one message on ``platform``), so that a click on one of them finds it. Saving the same
+        answer again adds the messages not known yet."""
+        ...
+
+    async def answer_of_message(self, *, platform: str, message_id: str) -> AnswerRecord | None:
+        """The answer a platform message belongs to; None if the store does not know it."""
+        ...
+
+    async def vote(self, *, event_id: str, user_id: str, value: str, now: float) -> str | None:
+        """``user_id``'s vote (``up`` or ``down``) on the answer to ``event_id``: one row per
+        answer and user, a second vote replacing the first, however many arrive at once.
+        Returns the value it replaced, None for a first vote."""
+        ...
+
+    async def vote_shares(self, *, channel: str | None = None) -> list[VoteShare]:
+        """The votes per model and channel (in ``channel`` only, if given), by channel and
+        model; models and channels without votes are left out."""
+        ...
+
     # --- retention ----------------------------------------------------------------------
     async def expire_older_than(self, *, cutoff: float, limit: int) -> Expired:
         """Delete one batch of what is older than ``cutoff`` (unix seconds), in one transaction:
         up to ``limit`` conversations last active before it (with their history, file links and
         annotations, and the files no other conversation links), and up to ``limit`` each of
-        usage rows, finished events and observed messages. Unfinished events stay (a restart
+        usage rows, finished events, observed messages and posted answers (with their votes).
+        Unfinished events stay (a restart
         tells their users). Call again until a batch deletes nothing."""
         ...
 

@@ -2,7 +2,7 @@
 
 Each group of tables has its module, whose queries ``SQLStore`` takes in as a base class:
 ``history`` (conversations, their items, observed messages), ``files``, ``events``, ``usage``,
-``state`` and ``instances``. The transactions that span the groups (a finished turn,
+``state``, ``instances`` and ``feedback``. The transactions that span the groups (a finished turn,
 ``/reset``, retention) are here. ``SQLiteStore`` and ``PostgresStore`` add how to open and
 close their database.
 """
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from .base import Expired, Forgotten, NewItem, UsageRecord
 from .events import EventQueries, mark_answered
+from .feedback import FeedbackQueries
 from .files import FileQueries
 from .history import HistoryQueries, encode_items, insert_items, take_observed
 from .instances import InstanceQueries
@@ -26,7 +27,13 @@ bound parameters, and SQLite before 3.32 allows 999 of them."""
 
 
 class SQLStore(
-    HistoryQueries, FileQueries, EventQueries, UsageQueries, StateQueries, InstanceQueries
+    HistoryQueries,
+    FileQueries,
+    EventQueries,
+    UsageQueries,
+    StateQueries,
+    InstanceQueries,
+    FeedbackQueries,
 ):
     """``Store`` over a ``Backend``; the subclasses open one."""
 
@@ -94,12 +101,19 @@ class SQLStore(
                 " (SELECT id FROM observed_messages WHERE created_at < ? LIMIT ?)",
                 (cutoff, limit),
             )
+            # Their messages and votes go with them (ON DELETE CASCADE).
+            answers = await db.execute(
+                "DELETE FROM answers WHERE event_id IN"
+                " (SELECT event_id FROM answers WHERE created_at < ? LIMIT ?)",
+                (cutoff, limit),
+            )
         return Expired(
             conversations=len(rows),
             files=files,
             usage_rows=usage_rows,
             events=events,
             observed=observed,
+            answers=answers,
         )
 
 

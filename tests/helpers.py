@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.events import Attachment, Author, ConversationKey, Event, EventKind
+from bot.feedback import FinishedAnswer
 from bot.reply import Step
 from storage import NewItem, SQLStore, Store
 
@@ -25,6 +26,8 @@ class RecordingReply:
     """Each call and its text; a step as ``"<state>: <title>"``."""
     steps: list[Step] = field(default_factory=list)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    answer: FinishedAnswer | None = None
+    """What the core gave ``finish`` (a model's answer, for its feedback buttons)."""
 
     async def start(self) -> None:
         self.calls.append(("start", ""))
@@ -39,8 +42,9 @@ class RecordingReply:
     async def notice(self, text: str) -> None:
         self.calls.append(("notice", text))
 
-    async def finish(self) -> None:
+    async def finish(self, answer: FinishedAnswer | None = None) -> None:
         self.calls.append(("finish", ""))
+        self.answer = answer
         self.finished.set()
 
     async def fail(self, message: str) -> None:

@@ -20,6 +20,14 @@ SCHEMA_QUERIES = {
 
 EXPECTED_PG_SCHEMA: dict[str, list[tuple[Any, ...]]] = {
     "columns": [
+        ("answer_messages", "platform", "text", "NO", "NO"),
+        ("answer_messages", "message_id", "text", "NO", "NO"),
+        ("answer_messages", "event_id", "text", "NO", "NO"),
+        ("answers", "event_id", "text", "NO", "NO"),
+        ("answers", "conversation", "text", "NO", "NO"),
+        ("answers", "channel", "text", "NO", "NO"),
+        ("answers", "model", "text", "NO", "NO"),
+        ("answers", "created_at", "double precision", "NO", "NO"),
         ("channel_settings", "channel", "text", "NO", "NO"),
         ("channel_settings", "name", "text", "NO", "NO"),
         ("channel_settings", "value", "text", "NO", "NO"),
@@ -85,8 +93,20 @@ EXPECTED_PG_SCHEMA: dict[str, list[tuple[Any, ...]]] = {
         ("usage", "output_tokens", "bigint", "NO", "NO"),
         ("usage", "cost_usd", "double precision", "YES", "NO"),
         ("usage", "created_at", "double precision", "NO", "NO"),
+        ("votes", "event_id", "text", "NO", "NO"),
+        ("votes", "user_id", "text", "NO", "NO"),
+        ("votes", "value", "text", "NO", "NO"),
+        ("votes", "created_at", "double precision", "NO", "NO"),
+        ("votes", "updated_at", "double precision", "NO", "NO"),
     ],
     "constraints": [
+        (
+            "answer_messages",
+            "answer_messages_event_id_fkey",
+            "FOREIGN KEY (event_id) REFERENCES answers(event_id) ON DELETE CASCADE",
+        ),
+        ("answer_messages", "answer_messages_pkey", "PRIMARY KEY (platform, message_id)"),
+        ("answers", "answers_pkey", "PRIMARY KEY (event_id)"),
         ("channel_settings", "channel_settings_pkey", "PRIMARY KEY (channel, name)"),
         (
             "conversation_files",
@@ -137,8 +157,32 @@ EXPECTED_PG_SCHEMA: dict[str, list[tuple[Any, ...]]] = {
         ("schema_migrations", "schema_migrations_pkey", "PRIMARY KEY (version)"),
         ("state", "state_pkey", "PRIMARY KEY (key)"),
         ("usage", "usage_pkey", "PRIMARY KEY (id)"),
+        (
+            "votes",
+            "votes_event_id_fkey",
+            "FOREIGN KEY (event_id) REFERENCES answers(event_id) ON DELETE CASCADE",
+        ),
+        ("votes", "votes_pkey", "PRIMARY KEY (event_id, user_id)"),
+        ("votes", "votes_value_check", "CHECK ((value = ANY (ARRAY['up'::text, 'down'::text])))"),
     ],
     "indexes": [
+        (
+            "answer_messages",
+            "answer_messages_by_answer",
+            "CREATE INDEX answer_messages_by_answer ON answer_messages (event_id)",
+        ),
+        (
+            "answer_messages",
+            "answer_messages_pkey",
+            "CREATE UNIQUE INDEX answer_messages_pkey ON answer_messages (platform, message_id)",
+        ),
+        ("answers", "answers_by_age", "CREATE INDEX answers_by_age ON answers (created_at)"),
+        (
+            "answers",
+            "answers_by_channel",
+            "CREATE INDEX answers_by_channel ON answers (channel, model)",
+        ),
+        ("answers", "answers_pkey", "CREATE UNIQUE INDEX answers_pkey ON answers (event_id)"),
         (
             "channel_settings",
             "channel_settings_pkey",
@@ -274,5 +318,6 @@ EXPECTED_PG_SCHEMA: dict[str, list[tuple[Any, ...]]] = {
             "(workspace IS NOT NULL)",
         ),
         ("usage", "usage_pkey", "CREATE UNIQUE INDEX usage_pkey ON usage (id)"),
+        ("votes", "votes_pkey", "CREATE UNIQUE INDEX votes_pkey ON votes (event_id, user_id)"),
     ],
 }

@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -390,6 +391,7 @@ async def test_slash_commands_defer_then_follow_up(bot: Bot) -> None:
         "model",
         "settings",
         "usage",
+        "stats",
         "reset",
         "files",
         "help",
@@ -519,7 +521,13 @@ class StubMessage:
     id: int
     content: str
 
-    async def edit(self, *, content: str, allowed_mentions: discord.AllowedMentions) -> None:
+    async def edit(
+        self,
+        *,
+        content: str,
+        allowed_mentions: discord.AllowedMentions,
+        view: discord.ui.View | None = None,
+    ) -> None:
         self.content = content
 
 
@@ -811,3 +819,113 @@ async def test_a_question_deleted_before_its_answer_still_gets_the_answer(bot: B
     [answer] = fake.bot_messages(question.channel_id)
     assert answer.content == "echo: quick one"
     assert bot.adapter.outcomes["failed"] == 0
+
+
+# --------------------------------------------------------------------------- feedback buttons
+
+
+def feedback_ids(message: FakeMessage) -> list[str]:
+    """The custom ids of the buttons under a message."""
+    return [
+        c["custom_id"] for row in message.components for c in row["components"] if c["type"] == 2
+    ]
+
+
+async def click(bot: Bot, message: FakeMessage, value: str, user: FakeUser | None = None) -> str:
+    """A user clicks 👍 (``up``) or 👎 (``down``) under ``message``: what they alone are told."""
+    fake = bot.discord
+    interaction = await fake.click_button(message.id, f"fb:{value}:{message.id}", user=user)
+    await eventually(lambda: interaction.followup_ids)
+    # Acknowledged in time, privately: a deferred ephemeral response, then its follow-up.
+    assert interaction.callbacks == [{"type": 5, "data": {"flags": 64}}]
+    told = fake.message(interaction.followup_ids[0])
+    assert told.ephemeral
+    return told.content
+
+
+async def test_an_answer_gets_buttons_and_a_click_is_recorded_changed_and_told_privately(
+    bot: Bot,
+) -> None:
+    fake = bot.discord
+    await fake.send_user_message(content=f"{fake.bot.mention} hello")
+    await bot.answered()
+    [answer] = bot.answers(fake.channel.id)
+    assert answer.content == "echo: hello"
+    assert feedback_ids(answer) == [f"fb:up:{answer.id}", f"fb:down:{answer.id}"]
+    assert [c["emoji"]["name"] for c in answer.components[0]["components"]] == ["👍", "👎"]
+
+    assert await click(bot, answer, "up") == "Thanks for the 👍! I've noted it."
+    usage = await fake.send_interaction("usage")
+    await eventually(lambda: usage.followup_ids)
+    assert "👍 100% of 1 vote" in fake.message(usage.followup_ids[0]).content
+
+    assert await click(bot, answer, "down") == "Changed your vote on this answer to 👎."
+    for name in ("usage", "stats"):
+        shown = await fake.send_interaction(name)
+        await eventually(lambda i=shown: i.followup_ids)  # type: ignore[misc]
+        assert "👍 0% of 1 vote" in fake.message(shown.followup_ids[0]).content, name
+    assert [(s.up, s.down) for s in await bot.core.store.vote_shares()] == [(0, 1)]
+    metrics = bot.core.metrics.render().decode()
+    assert 'bot_feedback_total{platform="discord",value="down"} 1.0' in metrics
+
+
+async def test_buttons_go_under_the_last_part_of_a_long_answer_and_of_an_ask(bot: Bot) -> None:
+    fake = bot.discord
+    bot.openrouter.enqueue(TextReply("Many words here. " * 300, chunks=10, delay=0.02))
+    await fake.send_user_message(content=f"{fake.bot.mention} long please")
+    await bot.answered()
+    answers = bot.answers(fake.channel.id)
+    assert len(answers) >= 3
+    assert [bool(m.components) for m in answers] == [False] * (len(answers) - 1) + [True]
+    assert await click(bot, answers[-1], "up") == "Thanks for the 👍! I've noted it."
+
+    ask = await fake.send_interaction("ask", {"question": "and via a command?"})
+    await bot.answered(2)
+    followup = fake.message(ask.followup_ids[-1])
+    assert feedback_ids(followup) == [f"fb:up:{followup.id}", f"fb:down:{followup.id}"]
+    assert await click(bot, followup, "down") == "Thanks for the 👎! I've noted it."
+
+
+async def test_buttons_still_work_after_a_restart(start_bot: BotFactory) -> None:
+    first = await start_bot()
+    fake = first.discord
+    await fake.send_user_message(content=f"{fake.bot.mention} before the restart")
+    await first.answered()
+    [answer] = first.answers(fake.channel.id)
+    await first.adapter.close()
+
+    second = await start_bot()  # a new client: it never saw that message or its view
+    assert await click(second, answer, "up") == "Thanks for the 👍! I've noted it."
+    [share] = await second.core.store.vote_shares()
+    assert (share.up, share.down) == (1, 0)
+
+
+async def test_clicks_refused_or_on_unknown_answers_are_answered_privately(
+    start_bot: BotFactory,
+) -> None:
+    bot = await start_bot()
+    fake = bot.discord
+    await bot.adapter.close()
+    bot = await start_bot(BOT_ALLOWED_USERS=f"discord:{fake.user.id}")
+    await fake.send_user_message(content=f"{fake.bot.mention} hello")
+    await bot.answered()
+    [answer] = bot.answers(fake.channel.id)
+    bob = next(u for u in fake.users.values() if u.username == "bob")
+
+    assert "not enabled for you here" in await click(bot, answer, "up", user=bob)
+    assert await bot.core.store.vote_shares() == []
+    # The answer is forgotten (retention deleted it): its buttons are answered politely.
+    await bot.core.store.expire_older_than(cutoff=time.time() + 60, limit=100)
+    told = await click(bot, answer, "up")
+    assert told == "I can't find that answer any more, so I couldn't record your vote."
+
+
+async def test_two_clicks_at_once_leave_one_vote(bot: Bot) -> None:
+    fake = bot.discord
+    await fake.send_user_message(content=f"{fake.bot.mention} hello")
+    await bot.answered()
+    [answer] = bot.answers(fake.channel.id)
+    told = await asyncio.gather(click(bot, answer, "up"), click(bot, answer, "down"))
+    assert sorted(told)[0].startswith(("Changed", "Thanks"))
+    [share] = await bot.core.store.vote_shares()
+    assert share.up + share.down == 1

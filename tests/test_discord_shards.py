@@ -23,6 +23,7 @@ import pytest
 from adapters.common.inflight import InFlight
 from adapters.discord import DiscordAdapter
 from adapters.discord.commands import SlashCommands
+from adapters.discord.feedback import FeedbackClicks
 from adapters.discord.gateway import ShardedChatClient
 from bot.core import Core
 from bot.wiring import build_core, open_services
@@ -195,11 +196,22 @@ def test_start_allows_for_the_pause_before_each_shard_identify(tmp_path: Path) -
         return None
 
     intents = discord.Intents.default()
+    feedback = FeedbackClicks(cast(Core, None), inflight=InFlight("discord"))
     every = ShardedChatClient(
-        intents, commands=commands, answer_message=ignore, shard_count=16, shard_ids=None
+        intents,
+        commands=commands,
+        answer_message=ignore,
+        feedback=feedback,
+        shard_count=16,
+        shard_ids=None,
     )
     some = ShardedChatClient(
-        intents, commands=commands, answer_message=ignore, shard_count=16, shard_ids=[3, 4]
+        intents,
+        commands=commands,
+        answer_message=ignore,
+        feedback=feedback,
+        shard_count=16,
+        shard_ids=[3, 4],
     )
     assert (every.running, every.identify_wait_s) == (list(range(16)), 75.0)
     assert (some.running, some.identify_wait_s) == ([3, 4], 5.0)

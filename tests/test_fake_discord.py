@@ -466,6 +466,68 @@ async def test_malformed_ready_resumed_and_raw_frames_are_sent_as_scripted(
             assert (resumed["t"], resumed["d"]) == ("RESUMED", None)
 
 
+# --------------------------------------------------------------------------- components
+
+
+async def test_buttons_are_checked_as_discord_does(fake: FakeDiscord, bot: Bot) -> None:
+    channel = bot.get_channel(fake.channel.id)
+    assert isinstance(channel, discord.TextChannel)
+    bad = [
+        # No custom id on a non-link button, a custom id over 100, the same id twice, a select.
+        {"type": 1, "components": [{"type": 2, "style": 1, "label": "x"}]},
+        {"type": 1, "components": [{"type": 2, "style": 1, "label": "x", "custom_id": "c" * 101}]},
+        {
+            "type": 1,
+            "components": [
+                {"type": 2, "style": 1, "label": "x", "custom_id": "same"},
+                {"type": 2, "style": 2, "label": "y", "custom_id": "same"},
+            ],
+        },
+        {"type": 1, "components": [{"type": 3, "custom_id": "pick", "options": []}]},
+        {"type": 1, "components": [{"type": 2, "style": 2, "custom_id": "no-label"}]},
+    ]
+    route = discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=channel.id)
+    for row in bad:
+        with pytest.raises(discord.HTTPException) as caught:
+            await bot.http.request(route, json={"content": "x", "components": [row]})
+        assert caught.value.status == 400 and caught.value.code == 50035, row
+    assert fake.bot_messages() == []
+
+
+async def test_a_click_on_a_button_is_a_component_interaction(fake: FakeDiscord, bot: Bot) -> None:
+    clicked: asyncio.Queue[discord.Interaction[discord.Client]] = asyncio.Queue()
+
+    class Buttons(discord.ui.View):
+        @discord.ui.button(label="Yes", custom_id="yes", style=discord.ButtonStyle.success)
+        async def yes(
+            self, interaction: discord.Interaction[discord.Client], button: discord.ui.Button[Any]
+        ) -> None:
+            await interaction.response.send_message("noted", ephemeral=True)
+            await clicked.put(interaction)
+
+    channel = bot.get_channel(fake.channel.id)
+    assert isinstance(channel, discord.TextChannel)
+    sent = await channel.send("Agree?", view=Buttons(timeout=None))
+    stored = fake.message(sent.id)
+    assert stored.components[0]["components"][0]["custom_id"] == "yes"
+    with pytest.raises(LookupError):  # nobody can click a button the message does not show
+        fake.component_interaction_create(sent.id, "no")
+
+    payload = fake.component_interaction_create(sent.id, "yes")
+    assert payload["type"] == 3
+    assert payload["data"] == {"custom_id": "yes", "component_type": 2}
+    assert payload["message"]["id"] == str(sent.id)
+    interaction = await fake.click_button(sent.id, "yes")
+    async with asyncio.timeout(5):
+        seen = await clicked.get()
+    assert seen.message is not None and seen.message.id == sent.id
+    assert interaction.callbacks == [
+        {"type": 4, "data": {"tts": False, "content": "noted", "flags": 64}}
+    ]
+    reply = fake.message(interaction.original_message_id or 0)
+    assert reply.ephemeral and reply.content == "noted"
+
+
 # --------------------------------------------------------------------------- sharding
 
 

@@ -40,7 +40,7 @@ from tests.fakes.slack import (
 )
 
 SECRET = "test-signing-secret-abcdef0123456789"
-FEEDBACK_BLOCK = {
+FEEDBACK_BLOCK: dict[str, Any] = {
     "type": "context_actions",
     "elements": [
         {
@@ -338,8 +338,15 @@ async def test_blocks_and_attachments_are_not_emulated(
     fake: FakeSlack, client: AsyncWebClient
 ) -> None:
     root = fake.add_message("D123", im_message("go"))
-    with pytest.raises(SlackApiError) as exc:
-        await client.chat_postMessage(channel="D123", text="x", blocks=[FEEDBACK_BLOCK])
+    with pytest.raises(SlackApiError) as exc:  # a block the bot never sends
+        await client.chat_postMessage(
+            channel="D123", text="x", blocks=[{"type": "divider"}, FEEDBACK_BLOCK]
+        )
+    assert "'divider' is not emulated" in str(exc.value.response["response_metadata"])
+    with pytest.raises(SlackApiError) as exc:  # blocks on a method that the bot sends none with
+        await client.chat_postEphemeral(
+            channel="D123", user="U1", text="x", blocks=[FEEDBACK_BLOCK]
+        )
     assert "blocks is not emulated" in str(exc.value.response["response_metadata"])
     with pytest.raises(SlackApiError) as exc:
         await client.chat_postMessage(channel="D123", text="x", attachments=[{"text": "a"}])
@@ -570,3 +577,133 @@ async def test_bolt_over_socket_mode(fake: FakeSlack) -> None:
         assert fake.last_call("apps.connections.open").auth == "app"
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
+
+
+# --------------------------------------------------------------------------- Block Kit, clicks
+
+
+@pytest.mark.parametrize(
+    ("blocks", "error"),
+    [
+        ("not json", "invalid_blocks"),
+        ([{"type": "markdown", "text": ""}], "invalid_blocks"),
+        ([{"type": "markdown", "text": "x" * 12_001}], "msg_blocks_too_long"),
+        ([{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3_001}}], "invalid_blocks"),
+        ([{"type": "context_actions", "elements": []}], "invalid_blocks"),
+        ([{**FEEDBACK_BLOCK, "elements": [{"type": "button"}]}], "invalid_arguments"),
+        (
+            [
+                {
+                    "type": "context_actions",
+                    "elements": [
+                        {
+                            **FEEDBACK_BLOCK["elements"][0],
+                            "positive_button": {
+                                "text": {"type": "mrkdwn", "text": "x"},
+                                "value": "up",
+                            },
+                        }
+                    ],
+                }
+            ],
+            "invalid_blocks",
+        ),
+        (
+            [
+                {
+                    "type": "context_actions",
+                    "elements": [
+                        {
+                            **FEEDBACK_BLOCK["elements"][0],
+                            "negative_button": {"text": {"type": "plain_text", "text": "x"}},
+                        }
+                    ],
+                }
+            ],
+            "invalid_blocks",
+        ),
+        ([{"type": "markdown", "text": "a"}] * 51, "invalid_blocks"),
+    ],
+)
+async def test_blocks_are_checked_as_slack_does(
+    fake: FakeSlack, client: AsyncWebClient, blocks: Any, error: str
+) -> None:
+    with pytest.raises(SlackApiError) as exc:
+        await client.chat_postMessage(channel="C123", text="x", blocks=blocks)
+    assert error_of(exc) == error
+    assert fake.messages("C123") == []
+
+
+async def test_a_message_with_blocks_shows_them_and_a_click_on_its_button_is_delivered(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    blocks = [{"type": "markdown", "text": "**The answer**"}, FEEDBACK_BLOCK]
+    posted = await client.chat_postMessage(channel="C123", text="The answer", blocks=blocks)
+    message = fake.message("C123", posted["ts"])
+    assert message["text"] == "The answer"
+    assert message["blocks"][0] == {"type": "markdown", "text": "**The answer**"}
+    assert message["blocks"][1]["block_id"]  # Slack names a block that has no id
+    with pytest.raises(SlackApiError) as exc:  # markdown_text goes without blocks only
+        await client.chat_postMessage(channel="C123", markdown_text="x", blocks=blocks)
+    assert error_of(exc) == "invalid_arguments"
+
+    payload = fake.block_actions("C123", posted["ts"], action_id="feedback", value="down")
+    assert payload["type"] == "block_actions"
+    assert payload["container"] == {
+        "type": "message",
+        "message_ts": posted["ts"],
+        "channel_id": "C123",
+        "is_ephemeral": False,
+    }
+    action = payload["actions"][0]
+    assert action["type"] == "feedback_buttons" and action["value"] == "down"
+    assert action["block_id"] == message["blocks"][1]["block_id"]
+    assert action["text"] == {"type": "plain_text", "text": "Bad"}
+    with pytest.raises(LookupError):  # no such button on the message: nobody can click it
+        fake.block_actions("C123", posted["ts"], action_id="feedback", value="maybe")
+
+    received: list[tuple[str, str, str]] = []
+
+    async def app(request: web.Request) -> web.Response:
+        form = await request.post()
+        received.append(
+            (
+                request.content_type,
+                str(form["payload"]),
+                request.headers["X-Slack-Signature"],
+            )
+        )
+        return web.Response(text="")
+
+    server = web.Application()
+    server.router.add_post("/slack/events", app)
+    runner = web.AppRunner(server)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        status, _ = await fake.deliver_interaction(
+            f"http://127.0.0.1:{port}/slack/events", SECRET, payload
+        )
+    finally:
+        await runner.cleanup()
+    assert status == 200
+    content_type, sent, signature = received[0]
+    assert content_type == "application/x-www-form-urlencoded"
+    assert json.loads(sent) == payload
+    assert signature.startswith("v0=")
+    assert fake.deliveries[-1].kind == "interaction"
+
+
+async def test_blocks_given_when_a_stream_stops_go_below_its_text(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    root = fake.add_message("D123", im_message("go"))
+    started = await client.chat_startStream(channel="D123", thread_ts=root["ts"], markdown_text="A")
+    await client.chat_stopStream(
+        channel="D123", ts=started["ts"], markdown_text="B", blocks=[FEEDBACK_BLOCK]
+    )
+    blocks = fake.message("D123", started["ts"])["blocks"]
+    assert blocks[0] == {"type": "markdown", "text": "AB"}
+    assert blocks[1]["type"] == "context_actions"

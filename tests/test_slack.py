@@ -21,6 +21,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import SlackAdapter
+from adapters.slack.blocks import FEEDBACK_ACTION, button_blocks
 from adapters.slack.reply import (
     LOADING_MESSAGES,
     STREAM_BUDGET,
@@ -59,6 +60,7 @@ from tests.helpers import count_items, eventually, pending
 
 SECRET = "slack-signing-secret-for-tests-0123"
 BOT = f"<@{BOT_USER_ID}>"
+BUTTONS = button_blocks()
 
 
 @dataclass
@@ -1164,3 +1166,186 @@ async def test_socket_mode_acks_and_drops_payloads_slack_would_never_send(
     assert len(dropped) == len(junk)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert bot.answer("C123", event["ts"]) == "echo: still connected?"
+
+
+# --------------------------------------------------------------------------- feedback buttons
+
+
+def buttons_of(message: dict[str, Any]) -> dict[str, Any]:
+    """The feedback_buttons element under a message (its last block)."""
+    block = message["blocks"][-1]
+    assert block["type"] == "context_actions", message["blocks"]
+    [element] = block["elements"]
+    assert element["type"] == "feedback_buttons"
+    return dict(element)
+
+
+async def click(
+    bot: Bot, ts: str, value: str, *, user: str = USER_ID, channel: str = "C123"
+) -> tuple[int, float]:
+    """A user clicks a feedback button on message ``ts``: the status and the time to the ack."""
+    payload = bot.slack.block_actions(
+        channel, ts, action_id=FEEDBACK_ACTION, value=value, user_id=user
+    )
+    started = time.monotonic()
+    status, _ = await bot.slack.deliver_interaction(bot.url, SECRET, payload)
+    return status, time.monotonic() - started
+
+
+async def told(bot: Bot, user: str, count: int, channel: str = "C123") -> str:
+    """The ``count``-th ephemeral line shown to ``user`` (and only to them)."""
+    shown = await bot.slack.wait_for(
+        lambda: [m for m in bot.slack.ephemerals(channel) if m["user_to"] == user][count - 1 :]
+    )
+    return str(shown[0]["text"])
+
+
+async def test_an_answer_posted_whole_carries_buttons_under_its_text_and_a_vote_changes(
+    bot: Bot,
+) -> None:
+    event = app_mention(f"{BOT} quick one")
+    await bot.deliver(event)
+    await bot.answered()
+
+    [answer] = bot.bot_messages("C123", event["ts"])
+    # A message with blocks shows only its blocks: the text is in one, the buttons below it.
+    assert answer["blocks"][0] == {"type": "markdown", "text": "echo: quick one"}
+    assert answer["text"] == "echo: quick one"  # the notification fallback
+    buttons = buttons_of(answer)
+    assert (buttons["positive_button"]["value"], buttons["negative_button"]["value"]) == (
+        "up",
+        "down",
+    )
+
+    status, took = await click(bot, answer["ts"], "up")
+    assert status == 200 and took < 3.0  # acked in Slack's time
+    assert await told(bot, USER_ID, 1) == "Thanks for the 👍! I've noted it."
+    url = await bot.command("/usage")
+    [post] = await bot.slack.wait_for(lambda: bot.slack.responses(url))
+    assert "👍 100% of 1 vote" in post.body["text"]
+
+    await click(bot, answer["ts"], "down")
+    assert await told(bot, USER_ID, 2) == "Changed your vote on this answer to 👎."
+    url = await bot.command("/usage")
+    [post] = await bot.slack.wait_for(lambda: bot.slack.responses(url))
+    assert "👍 0% of 1 vote" in post.body["text"]
+    url = await bot.command("/stats")
+    [post] = await bot.slack.wait_for(lambda: bot.slack.responses(url))
+    assert "`slack:T1:C123`" in post.body["text"] and "👍 0%" in post.body["text"]
+    # Confirmations are ephemeral, in the answer's thread: the channel sees no new message.
+    assert all(m["thread_ts"] == event["ts"] for m in bot.slack.ephemerals("C123"))
+    assert len(bot.bot_messages("C123", event["ts"])) == 1
+    metrics = bot.core.metrics.render().decode()
+    assert 'bot_feedback_total{platform="slack",value="up"} 1.0' in metrics
+    assert 'bot_feedback_total{platform="slack",value="down"} 1.0' in metrics
+
+
+async def test_a_natively_streamed_answer_gets_its_buttons_when_the_stream_stops(
+    bot: Bot,
+) -> None:
+    bot.openrouter.enqueue(TextReply("A streamed answer, piece by piece.", chunks=4, delay=0.3))
+    event = app_mention(f"{BOT} stream please")
+    await bot.deliver(event)
+    await bot.answered()
+
+    stop = bot.slack.last_call("chat.stopStream")
+    assert stop.ok and stop.params["blocks"][0]["type"] == "context_actions"
+    assert not any("blocks" in c.params for c in bot.slack.calls("chat.appendStream"))
+    [answer] = bot.bot_messages("C123", event["ts"])
+    assert answer["blocks"][0] == {
+        "type": "markdown",
+        "text": "A streamed answer, piece by piece.",
+    }
+    buttons_of(answer)
+    await click(bot, answer["ts"], "up")
+    assert await told(bot, USER_ID, 1) == "Thanks for the 👍! I've noted it."
+
+
+async def test_the_post_and_update_fallback_puts_the_buttons_on_the_last_update(
+    bot: Bot,
+) -> None:
+    bot.slack.fail_next("chat.startStream", "unknown_method", times=5)
+    bot.openrouter.enqueue(TextReply("one two three four five six", chunks=6, delay=0.1))
+    event = app_mention(f"{BOT} old workspace")
+    await bot.deliver(event)
+    await bot.answered()
+
+    last = bot.slack.last_call("chat.update")
+    assert last.ok and "markdown_text" not in last.params
+    assert last.params["blocks"][0] == {"type": "markdown", "text": "one two three four five six"}
+    assert [c for c in bot.slack.calls("chat.update") if "blocks" in c.params] == [last]
+    [answer] = bot.bot_messages("C123", event["ts"])
+    assert answer["text"] == "one two three four five six"
+    buttons_of(answer)
+    await click(bot, answer["ts"], "down")
+    assert await told(bot, USER_ID, 1) == "Thanks for the 👎! I've noted it."
+
+
+async def test_a_long_answer_has_its_buttons_on_its_last_message_only(bot: Bot) -> None:
+    bot.openrouter.enqueue(TextReply(long_answer()))
+    event = app_mention(f"{BOT} long")
+    await bot.deliver(event)
+    await bot.answered()
+
+    messages = bot.bot_messages("C123", event["ts"])
+    assert len(messages) >= 3
+    with_buttons = [m for m in messages if m["blocks"][-1]["type"] == "context_actions"]
+    assert with_buttons == [messages[-1]]
+    await click(bot, messages[-1]["ts"], "up")
+    assert await told(bot, USER_ID, 1) == "Thanks for the 👍! I've noted it."
+
+
+async def test_clicks_from_outside_the_allowlist_or_on_unknown_answers_are_answered_privately(
+    start_bot: BotFactory,
+) -> None:
+    bot = await start_bot(BOT_ALLOWED_USERS=f"slack:{USER_ID}")
+    event = app_mention(f"{BOT} hello")
+    await bot.deliver(event)
+    await bot.answered()
+    [answer] = bot.bot_messages("C123", event["ts"])
+
+    status, _ = await click(bot, answer["ts"], "up", user="U999")
+    assert status == 200
+    assert "not enabled for you here" in await told(bot, "U999", 1)
+    assert await bot.core.store.vote_shares() == []
+
+    # Buttons on a message the store never heard of (an answer retention deleted, say).
+    unknown = await bot.adapter.client.chat_postMessage(
+        channel="C123", text="old", blocks=[{"type": "markdown", "text": "old"}, *BUTTONS]
+    )
+    await click(bot, str(unknown["ts"]), "up")
+    assert (
+        await told(bot, USER_ID, 1)
+        == "I can't find that answer any more, so I couldn't record your vote."
+    )
+    assert await bot.core.store.vote_shares() == []
+
+
+async def test_two_clicks_at_once_leave_one_vote(bot: Bot) -> None:
+    event = app_mention(f"{BOT} hello")
+    await bot.deliver(event)
+    await bot.answered()
+    [answer] = bot.bot_messages("C123", event["ts"])
+
+    statuses = await asyncio.gather(
+        click(bot, answer["ts"], "up"), click(bot, answer["ts"], "down")
+    )
+    assert [s for s, _ in statuses] == [200, 200]
+    await told(bot, USER_ID, 2)
+    [share] = await bot.core.store.vote_shares()
+    assert share.up + share.down == 1
+
+
+async def test_a_click_over_socket_mode_is_acked_and_recorded(start_bot: BotFactory) -> None:
+    async with FakeSlack() as slack:
+        bot = await start_bot(slack, SLACK_APP_TOKEN=slack.app_token, SLACK_SIGNING_SECRET=None)
+        await slack.wait_for_socket()
+        event = app_mention(f"{BOT} over the socket")
+        await slack.deliver_socket_event(event)
+        await bot.answered()
+        [answer] = bot.bot_messages("C123", event["ts"])
+
+        payload = slack.block_actions("C123", answer["ts"], action_id=FEEDBACK_ACTION, value="up")
+        ack = await slack.deliver_socket_payload(payload, "interactive")
+        assert ack.envelope_id
+        assert await told(bot, USER_ID, 1) == "Thanks for the 👍! I've noted it."

@@ -11,7 +11,9 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from adapters.slack.assistant import AssistantThreads
+from adapters.slack.blocks import FEEDBACK_ACTION
 from adapters.slack.commands import COMMANDS, SlashCommands
+from adapters.slack.feedback import FeedbackActions
 from adapters.slack.home import HomeTab
 from adapters.slack.home_view import EDIT_ACTION, MODAL_CALLBACK, NEW_ACTION
 from adapters.slack.listeners import EventListeners
@@ -75,6 +77,7 @@ def registered() -> _Registrations:
     AssistantThreads.register(AssistantThreads.__new__(AssistantThreads), cast(Any, seen))
     HomeTab.register(HomeTab.__new__(HomeTab), cast(Any, seen))
     SlashCommands.register(SlashCommands.__new__(SlashCommands), cast(Any, seen))
+    FeedbackActions.register(FeedbackActions.__new__(FeedbackActions), cast(Any, seen))
     return seen
 
 
@@ -97,7 +100,7 @@ def test_home_tab_and_its_interactivity_are_enabled_and_handled(
     assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
     assert "app_home_opened" in registered.events
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
-    [buttons] = registered.actions
+    [buttons] = [a for a in registered.actions if not isinstance(a, str)]
     assert buttons.match(EDIT_ACTION) and buttons.match(NEW_ACTION)
     assert MODAL_CALLBACK in registered.views
 
@@ -165,3 +168,16 @@ def test_slack_discord_and_help_name_the_same_commands(manifest: dict[str, Any])
     assert in_discord == {c.name for c in commands_for("discord")} == in_help("discord")
     assert in_manifest == in_discord
     assert in_help("console") == {c.name for c in commands_for("console")}
+
+
+def test_interactivity_is_on_for_the_feedback_buttons(
+    manifest: dict[str, Any], registered: _Registrations
+) -> None:
+    """Clicks on the answers' feedback buttons reach the bot only with interactivity on, at
+    the URL the adapter serves (Socket Mode delivers them over the socket)."""
+    assert FEEDBACK_ACTION in registered.actions
+    interactivity = manifest["settings"]["interactivity"]
+    assert interactivity["is_enabled"] is True
+    assert (
+        interactivity["request_url"] == manifest["settings"]["event_subscriptions"]["request_url"]
+    )

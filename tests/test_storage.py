@@ -17,6 +17,7 @@ import pytest
 
 from bot.budgets import day_start
 from storage import (
+    AnswerRecord,
     Expired,
     Forgotten,
     NewItem,
@@ -27,6 +28,7 @@ from storage import (
     StoreClosedError,
     UsageRecord,
     UsageTotals,
+    VoteShare,
 )
 from storage.history import fit_history
 from storage.migrate import Migration
@@ -56,7 +58,7 @@ async def test_reopening_applies_no_migration_twice(backend: StoreBackend) -> No
     second = await backend.open()
     await second.close()
 
-    assert first.migrations_applied == (1, 2, 3, 4, 5, 6, 7)
+    assert first.migrations_applied == (1, 2, 3, 4, 5, 6, 7, 8)
     assert second.migrations_applied == ()
     assert await backend.query("SELECT * FROM schema_migrations ORDER BY 1") == recorded
 
@@ -66,7 +68,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
 ) -> None:
     await (await backend.open()).close()  # at the current version
     fresh = await backend.new_database()
-    broken = Migration(8, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
+    broken = Migration(9, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
     backend.add_migrations(monkeypatch, broken)
 
     for target in (None, fresh):
@@ -81,6 +83,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
         (5,),
         (6,),
         (7,),
+        (8,),
     ]
     assert not await backend.has_table("extra")
     # A fresh database gets all pending migrations in one transaction: none of them, here.
@@ -91,7 +94,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
 async def test_a_database_from_newer_code_is_refused(
     backend: StoreBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    newer = Migration(8, "newer", ("CREATE TABLE extra (x INTEGER)",))
+    newer = Migration(9, "newer", ("CREATE TABLE extra (x INTEGER)",))
     with monkeypatch.context() as patch:
         backend.add_migrations(patch, newer)
         await (await backend.open()).close()
@@ -668,12 +671,17 @@ async def test_expire_older_than_deletes_old_rows_in_batches_and_keeps_recent_on
     await store.observe_message(conversation="t", message_id="m1", author="U", text="a", keep=9)
     await store.observe_message(conversation="t", message_id="m2", author="U", text="b", keep=9)
     await age(backend, "observed_messages", "created_at", 40 * DAY, "message_id = 'm1'")
+    # Answers: an old one with a vote (both go), a recent one with a vote (both stay).
+    for event_id, created_at in (("E-old", now - 40 * DAY), ("E-new", now)):
+        answer = AnswerRecord(event_id, "old", "test:T1:C1", "m", created_at)
+        await store.save_answer(answer=answer, platform="test", message_ids=[f"M-{event_id}"])
+        await store.vote(event_id=event_id, user_id="test:U1", value="up", now=created_at)
 
     cutoff = now - 30 * DAY
     first = await store.expire_older_than(cutoff=cutoff, limit=1)
-    assert first == Expired(conversations=1, files=1, usage_rows=1, events=1, observed=1)
+    assert first == Expired(conversations=1, files=1, usage_rows=1, events=1, observed=1, answers=1)
     batches = [first]
-    while batches[-1] != Expired(0, 0, 0, 0, 0):
+    while batches[-1] != Expired(0, 0, 0, 0, 0, 0):
         batches.append(await store.expire_older_than(cutoff=cutoff, limit=1))
     assert len(batches) == 3  # one row of each kind per batch, then nothing left
     assert sum(b.conversations for b in batches) == 2
@@ -695,6 +703,83 @@ async def test_expire_older_than_deletes_old_rows_in_batches_and_keeps_recent_on
     ]
     assert await pending(store) == [("E-cut", "old")]
     assert [m.message_id for m in await store.observed_messages(conversation="t")] == ["m2"]
+    assert await store.answer_of_message(platform="test", message_id="M-E-old") is None
+    assert await store.vote_shares() == [VoteShare("m", "test:T1:C1", up=1, down=0)]
+
+
+# --- feedback on answers -------------------------------------------------------------------
+
+
+def answer_record(
+    event_id: str, *, channel: str = "slack:T1:C1", model: str = "m1"
+) -> AnswerRecord:
+    return AnswerRecord(event_id, f"{channel}:1.0", channel, model, time.time())
+
+
+async def test_an_answer_is_found_by_any_of_its_messages(store: SQLStore) -> None:
+    answer = answer_record("E1")
+    await store.save_answer(answer=answer, platform="slack", message_ids=["C1:1.1", "C1:1.2"])
+    await store.save_answer(answer=answer, platform="slack", message_ids=["C1:1.2", "C1:1.3"])
+
+    for message_id in ("C1:1.1", "C1:1.2", "C1:1.3"):
+        assert await store.answer_of_message(platform="slack", message_id=message_id) == answer
+    assert await store.answer_of_message(platform="slack", message_id="C1:9.9") is None
+    assert await store.answer_of_message(platform="discord", message_id="C1:1.1") is None
+
+
+async def test_a_second_vote_changes_the_first_and_shares_follow(
+    store: SQLStore, backend: StoreBackend
+) -> None:
+    await store.save_answer(answer=answer_record("E1"), platform="slack", message_ids=["a"])
+    await store.save_answer(
+        answer=answer_record("E2", model="m2"), platform="slack", message_ids=["b"]
+    )
+    await store.save_answer(
+        answer=answer_record("E3", channel="slack:T1:C2"), platform="slack", message_ids=["c"]
+    )
+
+    assert await store.vote(event_id="E1", user_id="slack:U1", value="up", now=1.0) is None
+    assert await store.vote(event_id="E1", user_id="slack:U1", value="up", now=2.0) == "up"
+    assert await store.vote_shares(channel="slack:T1:C1") == [VoteShare("m1", "slack:T1:C1", 1, 0)]
+    assert await store.vote(event_id="E1", user_id="slack:U1", value="down", now=3.0) == "up"
+    assert await store.vote(event_id="E1", user_id="slack:U2", value="up", now=4.0) is None
+    await store.vote(event_id="E2", user_id="slack:U1", value="down", now=5.0)
+    await store.vote(event_id="E3", user_id="slack:U1", value="up", now=6.0)
+
+    assert await store.vote_shares(channel="slack:T1:C1") == [
+        VoteShare("m1", "slack:T1:C1", up=1, down=1),
+        VoteShare("m2", "slack:T1:C1", up=0, down=1),
+    ]
+    assert await store.vote_shares() == [
+        VoteShare("m1", "slack:T1:C1", up=1, down=1),
+        VoteShare("m2", "slack:T1:C1", up=0, down=1),
+        VoteShare("m1", "slack:T1:C2", up=1, down=0),
+    ]
+    assert await store.vote_shares(channel="slack:T1:C9") == []
+    # One row per answer and user, the first vote's time kept.
+    assert await backend.query(
+        "SELECT user_id, value, created_at, updated_at FROM votes WHERE event_id = 'E1'"
+        " ORDER BY user_id"
+    ) == [("slack:U1", "down", 1.0, 3.0), ("slack:U2", "up", 4.0, 4.0)]
+
+
+async def test_votes_at_once_from_one_user_leave_one_row(backend: StoreBackend) -> None:
+    # Two instances on one database, as two clicks reaching two processes at once.
+    first, second = await backend.open(), await backend.open()
+    try:
+        await first.save_answer(answer=answer_record("E1"), platform="slack", message_ids=["a"])
+        replaced = await asyncio.gather(
+            *(
+                store.vote(event_id="E1", user_id="slack:U1", value=value, now=float(n))
+                for n, (store, value) in enumerate([(first, "up"), (second, "down")] * 5)
+            )
+        )
+        assert replaced.count(None) == 1  # one of them was first; the others replaced a vote
+        rows = await backend.query("SELECT value FROM votes WHERE event_id = 'E1'")
+        assert len(rows) == 1
+    finally:
+        await second.close()
+        await first.close()
 
 
 async def test_state(store: SQLStore) -> None:
@@ -747,7 +832,7 @@ async def test_two_stores_on_one_database_share_it_safely(backend: StoreBackend)
     first, second = await asyncio.gather(open_one(), open_one())
     assert sorted([first.migrations_applied, second.migrations_applied]) == [
         (),
-        (1, 2, 3, 4, 5, 6, 7),
+        (1, 2, 3, 4, 5, 6, 7, 8),
     ]
 
     await asyncio.gather(

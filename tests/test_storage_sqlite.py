@@ -19,6 +19,19 @@ from tests.stores import contents, turn
 EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     (
         "index",
+        "answer_messages_by_answer",
+        "answer_messages",
+        "CREATE INDEX answer_messages_by_answer ON answer_messages (event_id)",
+    ),
+    ("index", "answers_by_age", "answers", "CREATE INDEX answers_by_age ON answers (created_at)"),
+    (
+        "index",
+        "answers_by_channel",
+        "answers",
+        "CREATE INDEX answers_by_channel ON answers (channel, model)",
+    ),
+    (
+        "index",
         "conversation_files_by_file",
         "conversation_files",
         "CREATE INDEX conversation_files_by_file ON conversation_files (sha256)",
@@ -73,6 +86,8 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
         "rate_hits",
         "CREATE INDEX rate_hits_by_key ON rate_hits (key, at)",
     ),
+    ("index", "sqlite_autoindex_answer_messages_1", "answer_messages", None),
+    ("index", "sqlite_autoindex_answers_1", "answers", None),
     ("index", "sqlite_autoindex_channel_settings_1", "channel_settings", None),
     ("index", "sqlite_autoindex_conversation_files_1", "conversation_files", None),
     ("index", "sqlite_autoindex_conversation_locks_1", "conversation_locks", None),
@@ -84,6 +99,7 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     ("index", "sqlite_autoindex_observed_messages_1", "observed_messages", None),
     ("index", "sqlite_autoindex_processed_events_1", "processed_events", None),
     ("index", "sqlite_autoindex_state_1", "state", None),
+    ("index", "sqlite_autoindex_votes_1", "votes", None),
     (
         "index",
         "usage_by_age",
@@ -114,6 +130,29 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
         "usage",
         "CREATE INDEX usage_by_workspace ON usage (workspace, created_at)"
         " WHERE workspace IS NOT NULL",
+    ),
+    (
+        "table",
+        "answer_messages",
+        "answer_messages",
+        """CREATE TABLE answer_messages (
+    platform TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    event_id TEXT NOT NULL REFERENCES answers (event_id) ON DELETE CASCADE,
+    PRIMARY KEY (platform, message_id)
+) STRICT""",
+    ),
+    (
+        "table",
+        "answers",
+        "answers",
+        """CREATE TABLE answers (
+    event_id TEXT PRIMARY KEY,
+    conversation TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    model TEXT NOT NULL,
+    created_at REAL NOT NULL
+) STRICT""",
     ),
     (
         "table",
@@ -281,6 +320,19 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     created_at REAL NOT NULL
 ) STRICT""",
     ),
+    (
+        "table",
+        "votes",
+        "votes",
+        """CREATE TABLE votes (
+    event_id TEXT NOT NULL REFERENCES answers (event_id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL,
+    value TEXT NOT NULL CHECK (value IN ('up', 'down')),
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (event_id, user_id)
+) STRICT""",
+    ),
 ]
 
 
@@ -336,8 +388,9 @@ async def test_fresh_database_has_exactly_the_expected_schema(
         (5, "files_by_hash"),
         (6, "retention"),
         (7, "instances"),
+        (8, "feedback"),
     ]
-    assert store.migrations_applied == (1, 2, 3, 4, 5, 6, 7)
+    assert store.migrations_applied == (1, 2, 3, 4, 5, 6, 7, 8)
 
 
 async def test_pragmas_are_set_on_the_store_connection(store: SQLiteStore, db_path: Path) -> None:
@@ -358,6 +411,7 @@ def test_shipped_migrations_are_numbered_from_one() -> None:
         (5, "files_by_hash"),
         (6, "retention"),
         (7, "instances"),
+        (8, "feedback"),
     ]
     assert all(statement.endswith(";") for statement in migrations[0].statements)
 

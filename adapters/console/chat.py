@@ -34,6 +34,7 @@ from bot.settings import Settings, database_path
 
 if TYPE_CHECKING:
     from bot.core import Core
+    from bot.feedback import FinishedAnswer
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,8 @@ class ConsoleReply:
         self.stop_spinner()
         self._side(f"note: {text}")
 
-    async def finish(self) -> None:
+    async def finish(self, answer: FinishedAnswer | None = None) -> None:
+        # No buttons in a terminal: its answers take no feedback.
         self.stop_spinner()
         self._write("\n")
 

@@ -22,6 +22,7 @@ import discord
 
 from adapters.common.inflight import InFlight
 from adapters.discord.commands import SlashCommands
+from adapters.discord.feedback import FeedbackClicks
 from adapters.discord.gateway import (
     ChatClient,
     Endpoints,
@@ -134,7 +135,8 @@ class DiscordAdapter:
         self.recovery = asyncio.create_task(self.core.watch_orphans("discord", self._tell))
 
     def _new_client(self, intents: discord.Intents, cdn: aiohttp.ClientSession) -> ChatClient:
-        """The gateway client, its messages and slash commands routed to their handlers."""
+        """The gateway client, its messages, slash commands and feedback clicks routed to
+        their handlers."""
         messages = MessageHandler(
             self.core,
             self.settings,
@@ -148,13 +150,20 @@ class DiscordAdapter:
         commands = SlashCommands(
             self.core, self.settings, inflight=self._inflight, outcomes=self.outcomes
         )
+        feedback = FeedbackClicks(self.core, inflight=self._inflight)
         count = self.settings.discord_shard_count
         if count is None:
-            return ChatClient(intents, commands=commands, answer_message=messages.on_message)
+            return ChatClient(
+                intents,
+                commands=commands,
+                answer_message=messages.on_message,
+                feedback=feedback,
+            )
         return ShardedChatClient(
             intents,
             commands=commands,
             answer_message=messages.on_message,
+            feedback=feedback,
             shard_count=count,
             shard_ids=self.settings.discord_shard_ids or None,
         )

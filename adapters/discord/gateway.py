@@ -35,6 +35,7 @@ from discord.gateway import ReconnectWebSocket
 from discord.shard import EventItem, EventType
 
 from adapters.discord.commands import SlashCommands
+from adapters.discord.feedback import FeedbackClicks, register
 from adapters.discord.reply import NO_PINGS
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,8 @@ def guard_parsers(parsers: dict[str, Any]) -> None:
 
 
 class ChatClient(discord.Client):
-    """discord.py's client: messages go to ``answer_message``, slash commands to ``commands``."""
+    """discord.py's client: messages go to ``answer_message``, slash commands to ``commands``,
+    clicks on answers' feedback buttons (``adapters.discord.feedback``) to ``feedback``."""
 
     def __init__(
         self,
@@ -146,6 +148,7 @@ class ChatClient(discord.Client):
         *,
         commands: SlashCommands,
         answer_message: Callable[[discord.Message], Awaitable[None]],
+        feedback: FeedbackClicks,
         **sharding: Any,
     ) -> None:
         # A text bot: the "voice will NOT be supported" start-up warnings are noise here.
@@ -162,6 +165,8 @@ class ChatClient(discord.Client):
         self._slash_commands = commands
         self._answer_message = answer_message
         commands.register(self.tree)
+        self.feedback_clicked = feedback.clicked
+        register(self)  # before the gateway: a click on an old answer may be the first event
         guard_parsers(self._connection.parsers)
 
     @property
@@ -229,6 +234,7 @@ class ShardedChatClient(ChatClient, discord.AutoShardedClient):
         *,
         commands: SlashCommands,
         answer_message: Callable[[discord.Message], Awaitable[None]],
+        feedback: FeedbackClicks,
         shard_count: int,
         shard_ids: list[int] | None,
     ) -> None:
@@ -236,6 +242,7 @@ class ShardedChatClient(ChatClient, discord.AutoShardedClient):
             intents,
             commands=commands,
             answer_message=answer_message,
+            feedback=feedback,
             shard_count=shard_count,
             shard_ids=shard_ids,
         )

@@ -11,6 +11,8 @@
   text arrives. The final render never carries it: no step list is left behind, whether the
   answer completes, fails or is cut.
 - Every message is sent with no mentions allowed: model output never pings anyone.
+- A model's finished answer gets the feedback buttons (``feedback``) under its last message,
+  in the final edit, once the core knows the answer's messages (``FinishedAnswer.posted``).
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import discord
 
 from adapters.common.text import cut_markdown
+from adapters.discord.feedback import feedback_view
 from bot.reply import Step, StepState, Undeliverable
 
 if TYPE_CHECKING:
     from bot.conversations import Conversations
     from bot.events import ConversationKey
+    from bot.feedback import FinishedAnswer
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,13 @@ STEPS_SHOWN = 4
 class Editable(Protocol):
     id: int
 
-    async def edit(self, *, content: str, allowed_mentions: discord.AllowedMentions) -> Any: ...
+    async def edit(
+        self,
+        *,
+        content: str,
+        allowed_mentions: discord.AllowedMentions,
+        view: discord.ui.View = ...,
+    ) -> Any: ...
 
 
 SendFirst = Callable[[str], Awaitable[Editable]]
@@ -142,6 +152,9 @@ class DiscordReply:
         """The answer's first message was sent (notices do not count)."""
         self._pump: asyncio.Task[None] | None = None
         self.messages: list[int] = []
+        """Every message this answer posted (notices included), in order."""
+        self._parts: list[int] = []
+        """The messages holding the answer's text."""
 
     # ------------------------------------------------------------------ the Reply protocol
 
@@ -171,8 +184,8 @@ class DiscordReply:
         except discord.HTTPException as exc:
             log.warning("could not post a notice: %s", exc.status)
 
-    async def finish(self) -> None:
-        await self._close()
+    async def finish(self, answer: FinishedAnswer | None = None) -> None:
+        await self._close(answer)
 
     async def fail(self, message: str) -> None:
         if self._closing.is_set():
@@ -211,7 +224,7 @@ class DiscordReply:
             except discord.HTTPException as exc:
                 log.warning("could not stream to Discord: %s", exc.status)
 
-    async def _close(self) -> None:
+    async def _close(self, answer: FinishedAnswer | None = None) -> None:
         if self._closing.is_set():
             return
         self._closing.set()
@@ -220,7 +233,7 @@ class DiscordReply:
             with contextlib.suppress(Exception):
                 await self._pump
         try:
-            await self._render(final=True)
+            await self._render(final=True, answer=answer)
         except (discord.Forbidden, discord.NotFound) as exc:
             raise Undeliverable(
                 f"Discord answered {exc.status} ({exc.text or 'no reason'})"
@@ -230,9 +243,10 @@ class DiscordReply:
                 self._typing_held = False
                 await self._typing[0].release(self._typing[2])
 
-    async def _render(self, *, final: bool) -> None:
+    async def _render(self, *, final: bool, answer: FinishedAnswer | None = None) -> None:
         """Show the text (and the step line) in the current message; seal full messages as it
-        goes. ``final`` drops the step line."""
+        goes. ``final`` drops the step line; with ``answer``, the last message gets the
+        feedback buttons."""
         while True:
             body = self._text
             status = f"\n{self._step_line()}" if self._steps and not final else ""
@@ -242,7 +256,9 @@ class DiscordReply:
                     # line would outlive the answer if no more text came.
                     return
                 content = (body + status).strip("\n")
-                if content and content != self._shown:
+                if content and answer is not None:
+                    await self._show_with_buttons(content, answer)
+                elif content and content != self._shown:
                     await self._show(content)
                 return
             head, tail = cut_markdown(body, LIMIT)
@@ -260,11 +276,28 @@ class DiscordReply:
             shown.insert(0, f"+{len(steps) - STEPS_SHOWN}")
         return "-# " + " · ".join(shown)
 
+    async def _show_with_buttons(self, content: str, answer: FinishedAnswer) -> None:
+        """The answer's last text in its message, the buttons under it: one edit when the
+        message is there already (the usual case: it streamed), else a send and an edit."""
+        if self._message is None:
+            await self._show(content)
+        message = self._message
+        assert message is not None
+        if not await answer.posted([str(part) for part in self._parts]):
+            if content != self._shown:
+                await self._show(content)
+            return
+        await message.edit(
+            content=content, allowed_mentions=NO_PINGS, view=feedback_view(message.id)
+        )
+        self._last_edit, self._shown = time.monotonic(), content
+
     async def _show(self, content: str) -> None:
         if self._message is None:
             send = self._send_more if self._opened else self._send_first
             message = await send(content)
             self._opened, self._message = True, message
+            self._parts.append(message.id)
             await self._record(message)
         else:
             await self._message.edit(content=content, allowed_mentions=NO_PINGS)

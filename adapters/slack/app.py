@@ -3,8 +3,9 @@
 Transports: Socket Mode when ``SLACK_APP_TOKEN`` is set, else HTTP on ``PORT`` with events,
 commands and interactivity at ``POST /slack/events`` and ``GET /healthz`` (``transport``).
 ``SlackAdapter`` owns what lives as long as the connection: the bolt app and its Web API
-client, the pooled HTTP session, the event listeners (``listeners.EventListeners``) and slash
-commands (``commands.SlashCommands``) registered on it, and the bookkeeping they share (turns
+client, the pooled HTTP session, the event listeners (``listeners.EventListeners``), slash
+commands (``commands.SlashCommands``) and feedback clicks (``feedback.FeedbackActions``)
+registered on it, and the bookkeeping they share (turns
 in flight, outcomes). A request for another installation than the token's is dropped by
 middleware before any listener sees it.
 """
@@ -41,6 +42,7 @@ from adapters.slack.connection import (
     socket_handler,
     team_of,
 )
+from adapters.slack.feedback import FeedbackActions
 from adapters.slack.home import HomeTab
 from adapters.slack.listeners import EventListeners
 from adapters.slack.reply import raise_if_undeliverable
@@ -156,7 +158,8 @@ class SlackAdapter:
         self.recovery = asyncio.create_task(self.core.watch_orphans("slack", self._tell))
 
     def _register(self, app: AsyncApp, client: AsyncWebClient) -> None:
-        """The listeners for events and slash commands, sharing this adapter's bookkeeping."""
+        """The listeners for events, slash commands, the Home tab and clicks on the feedback
+        buttons, sharing this adapter's bookkeeping."""
         home = HomeTab(self.core, client, inflight=self._inflight)
         home.register(app)
         assistant = AssistantThreads(
@@ -182,6 +185,7 @@ class SlackAdapter:
             outcomes=self.outcomes,
         )
         commands.register(app)
+        FeedbackActions(self.core, client, inflight=self._inflight).register(app)
 
     def _token_refused(self, error: str) -> None:
         """Slack refused the bot token mid-run (revoked, app uninstalled): say it once, and

@@ -30,6 +30,7 @@ from bot.reply import Step
 
 if TYPE_CHECKING:
     from bot.core import Core
+    from bot.feedback import FinishedAnswer
     from bot.results import TurnResult
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class CommandReply:
     async def notice(self, text: str) -> None:
         self._parts.append(f"_{text}_\n")
 
-    async def finish(self) -> None:
+    async def finish(self, answer: FinishedAnswer | None = None) -> None:
         await self._respond(text="".join(self._parts), response_type="ephemeral")
 
     async def fail(self, message: str) -> None:

@@ -19,6 +19,10 @@ once and a finished answer is never held back by the interval.
   A running step shows there as the thread's status line ("Checking the weather in Tokyo…").
 - An answer that is complete before anything was sent is posted in one call per
   ``POST_BUDGET`` characters.
+- A model's finished answer gets feedback buttons under its last message (``blocks``): on the
+  stream's ``chat.stopStream``, on the last ``chat.update``, or on the last post. The answer's
+  messages are given to the core first (``FinishedAnswer.posted``), so a click finds it; a
+  message posted whole only has its ts once Slack answers, so it is given right after.
 
 Slack's answer to a call decides what counts as sent: text in a call that Slack refused is sent
 again in the next message; text in a call Slack accepted never is. 429s are retried by the web
@@ -38,8 +42,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.text import split_markdown
+from adapters.slack.blocks import answer_blocks, answer_message_id, button_blocks
 from adapters.slack.outbox import Outbox, Piece
 from adapters.slack.translate import defuse_broadcasts
+from bot.feedback import FinishedAnswer
 from bot.reply import Step, StepState, Undeliverable
 
 log = logging.getLogger(__name__)
@@ -141,6 +147,8 @@ class SlackReply:
         self._ends_with_lt = False
         self.posted: list[str] = []
         """ts of every message this answer posted, in order."""
+        self._answer: FinishedAnswer | None = None
+        """Set by ``finish`` for a model's answer: its last message gets the feedback buttons."""
 
     # ------------------------------------------------------------------ the Reply protocol
 
@@ -194,7 +202,9 @@ class SlackReply:
         except Exception as exc:
             log.warning("could not post a notice: %s", slack_error(exc))
 
-    async def finish(self) -> None:
+    async def finish(self, answer: FinishedAnswer | None = None) -> None:
+        if not self._closing.is_set():
+            self._answer = answer
         try:
             await self._close()
         except SlackApiError as exc:
@@ -323,8 +333,12 @@ class SlackReply:
         try:
             if closing:
                 ending = self._end_tasks(failed) if final else []
+                last = final and not piece.tail
                 await self._client.chat_stopStream(
-                    channel=self._channel, ts=message.ts, **_content(piece.head, ending)
+                    channel=self._channel,
+                    ts=message.ts,
+                    blocks=button_blocks() if last and await self._buttons_here() else None,
+                    **_content(piece.head, ending),
                 )
             elif piece.head:
                 await self._client.chat_appendStream(
@@ -350,11 +364,18 @@ class SlackReply:
             response = await self._post(piece.head)
             return self._opened(str(response["ts"]), piece)
         piece = self._outbox.take(UPDATE_BUDGET, final=final)
-        if piece.head:
+        buttons = final and not piece.tail and await self._buttons_here()
+        if piece.head or buttons:
+            text = message.text + piece.head
             try:
-                await self._client.chat_update(
-                    channel=self._channel, ts=message.ts, markdown_text=message.text + piece.head
-                )
+                if buttons:
+                    await self._client.chat_update(
+                        channel=self._channel, ts=message.ts, text=text, blocks=answer_blocks(text)
+                    )
+                else:
+                    await self._client.chat_update(
+                        channel=self._channel, ts=message.ts, markdown_text=text
+                    )
             except SlackApiError as exc:
                 # msg_too_long or an edit window: leave that message as it is, continue below it.
                 log.info(
@@ -419,26 +440,47 @@ class SlackReply:
         return ending
 
     async def _post_whole(self, text: str) -> None:
-        for chunk in split_markdown(text, POST_BUDGET) if text else []:
-            await self._post_chunk(chunk, POST_BUDGET)
+        chunks = split_markdown(text, POST_BUDGET) if text else []
+        for n, chunk in enumerate(chunks):
+            await self._post_chunk(chunk, POST_BUDGET, last=n == len(chunks) - 1)
 
-    async def _post_chunk(self, chunk: str, budget: int) -> None:
+    async def _post_chunk(self, chunk: str, budget: int, *, last: bool = False) -> None:
+        """Post ``chunk``; ``last``: the answer's last message, which gets the buttons."""
+        buttons = last and self._answer is not None
         try:
-            response = await self._post(chunk)
+            response = await self._post(chunk, buttons=buttons)
         except SlackApiError as exc:
             smaller = min(budget, len(chunk)) // 2
             if slack_error(exc) not in ("msg_too_long", "msg_blocks_too_long") or smaller < 500:
                 raise
-            for piece in split_markdown(chunk, smaller):
-                await self._post_chunk(piece, smaller)
+            pieces = split_markdown(chunk, smaller)
+            for n, piece in enumerate(pieces):
+                await self._post_chunk(piece, smaller, last=last and n == len(pieces) - 1)
             return
         self.posted.append(str(response["ts"]))
         self._status_shown = False
+        if buttons:
+            await self._buttons_here()
 
-    async def _post(self, text: str) -> Any:
+    async def _post(self, text: str, *, buttons: bool = False) -> Any:
+        if buttons:
+            return await self._client.chat_postMessage(
+                channel=self._channel,
+                thread_ts=self._thread_ts,
+                text=text,
+                blocks=answer_blocks(text),
+            )
         return await self._client.chat_postMessage(
             channel=self._channel, thread_ts=self._thread_ts, markdown_text=text
         )
+
+    async def _buttons_here(self) -> bool:
+        """Give the core the answer's messages so far, the last one about to carry the
+        buttons: True if a click on them will find the answer."""
+        if self._answer is None:
+            return False
+        ids = [answer_message_id(self._channel, ts) for ts in self.posted]
+        return await self._answer.posted(ids)
 
 
 def _task_chunk(step: Step) -> dict[str, str]:

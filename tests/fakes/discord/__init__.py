@@ -31,6 +31,7 @@ served_size=...)``, streamed, ``bytes_served`` counted), a malformed READY or RE
 (``mangle_next``) and any raw frame (``send_frame``).
 
 Messages the bot creates or edits are stored per channel (``FakeMessage``: content, embeds,
+components (action rows of buttons, checked as Discord does; other components refused),
 allowed_mentions, message_reference, edit history) and dispatched back over the
 gateway as MESSAGE_CREATE / MESSAGE_UPDATE / MESSAGE_DELETE, as Discord does (content length is
 checked, embed limits are not: the bot sends no embeds). The gateway honours the intents sent in
@@ -41,8 +42,10 @@ without GUILD_MEMBERS.
 The modules: ``constants``, ``ids``, ``models`` (the world), ``records`` and ``wire``
 (Discord's REST formats) stand alone; ``state`` holds the world, records and waits, and the
 mixins over it are ``payloads``, ``shards`` (which session gets an event), ``gateway``,
-``rest`` (recording, auth, rate limits), ``cdn``, ``messages``, ``application`` (identity,
-commands, interactions) and ``builders`` (the test side); ``server`` puts them together as
+``rest`` (recording, auth, rate limits), ``cdn``, ``messages`` (with ``components``),
+``application`` (identity, commands, interactions) and ``builders`` (the test side: messages,
+slash commands, ``click_button`` on a message's button, a component interaction of type 3);
+``server`` puts them together as
 ``FakeDiscord``.
 
 Usage with the real client::

@@ -1,4 +1,4 @@
-"""What users do, built and dispatched by tests: messages and slash commands."""
+"""What users do, built and dispatched by tests: messages, slash commands and button clicks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tests.fakes.discord.cdn import Cdn
+from tests.fakes.discord.components import find_button
 from tests.fakes.discord.constants import DEFAULT_PERMISSIONS, MENTION, JSONDict
 from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.ids import new_snowflake
@@ -15,8 +16,9 @@ from tests.fakes.discord.models import AttachmentSpec, FakeInteraction, FakeMess
 
 
 class Builders(Gateway, Cdn):
-    """``message_create`` / ``send_user_message`` and ``interaction_create`` /
-    ``send_interaction``."""
+    """``message_create`` / ``send_user_message``, ``interaction_create`` /
+    ``send_interaction`` (slash commands) and ``component_interaction_create`` /
+    ``click_button`` (a button on a message)."""
 
     def message_create(
         self,
@@ -107,16 +109,47 @@ class Builders(Gateway, Cdn):
         (guild sync first) when there was one.
         """
         channel = self.channels[channel_id if channel_id is not None else self.channel.id]
-        user = user or self.user
         guild = self._guild_of(channel)
-        interaction_id = new_snowflake()
-        token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
         option_list = [_option(k, v) for k, v in (options or {}).items()]
         data: JSONDict = {"name": name, "type": 1, "options": option_list}
         command_guild = guild.id if guild and (guild.id, name) in self._command_ids else None
         data["id"] = str(self._command_ids.get((command_guild, name), new_snowflake()))
         if command_guild is not None:
             data["guild_id"] = str(command_guild)
+        return self._interaction(2, data, channel.id, user or self.user)
+
+    def component_interaction_create(
+        self, message_id: int, custom_id: str, *, user: FakeUser | None = None
+    ) -> JSONDict:
+        """An INTERACTION_CREATE payload for ``user`` clicking the button ``custom_id`` on a
+        message (a message component, type 3, with the message in it), and its record in
+        ``interactions``. ``LookupError`` if the message shows no such button."""
+        message = self.message(message_id)
+        find_button(message.components, custom_id)
+        data: JSONDict = {"custom_id": custom_id, "component_type": 2}
+        extra = {"message": self.message_payload(message, gateway=False)}
+        return self._interaction(3, data, message.channel_id, user or self.user, extra)
+
+    async def click_button(
+        self, message_id: int, custom_id: str, *, user: FakeUser | None = None
+    ) -> FakeInteraction:
+        """``component_interaction_create`` + ``dispatch``; returns the interaction's record."""
+        payload = self.component_interaction_create(message_id, custom_id, user=user)
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return self.interactions[int(payload["id"])]
+
+    def _interaction(
+        self,
+        kind: int,
+        data: JSONDict,
+        channel_id: int,
+        user: FakeUser,
+        extra: JSONDict | None = None,
+    ) -> JSONDict:
+        channel = self.channels[channel_id]
+        guild = self._guild_of(channel)
+        interaction_id = new_snowflake()
+        token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
         perms = str(guild.permissions() if guild else DEFAULT_PERMISSIONS)
         channel_payload = channel.to_payload()
         if guild is not None:
@@ -124,7 +157,7 @@ class Builders(Gateway, Cdn):
         payload: JSONDict = {
             "id": str(interaction_id),
             "application_id": str(self.application_id),
-            "type": 2,
+            "type": kind,
             "data": data,
             "channel_id": str(channel.id),
             "channel": channel_payload,
@@ -134,6 +167,7 @@ class Builders(Gateway, Cdn):
             "locale": "en-US",
             "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,
+            **(extra or {}),
         }
         if guild is not None:
             payload["guild_id"] = str(guild.id)

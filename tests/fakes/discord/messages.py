@@ -7,6 +7,7 @@ import time
 from aiohttp import web
 
 from tests.fakes.discord.cdn import Cdn
+from tests.fakes.discord.components import validate_components
 from tests.fakes.discord.constants import (
     FLAG_EPHEMERAL,
     FLAG_LOADING,
@@ -203,6 +204,8 @@ def _validate_message(body: JSONDict, *, prefix: str, allow_empty: bool) -> None
         raise form_error(
             f"{prefix}content", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length."
         )
+    if body.get("components") is not None:
+        validate_components(body["components"], prefix=prefix)
     has_something = bool(
         content
         or body.get("embeds")

@@ -58,16 +58,21 @@ class Payloads(DiscordState):
         if message.interaction_id is not None:
             interaction = self.interactions.get(message.interaction_id)
             if interaction is not None:
-                payload["interaction_metadata"] = {
+                kind = int(interaction.payload.get("type", 2))
+                metadata: JSONDict = {
                     "id": str(interaction.id),
-                    "type": 2,
+                    "type": kind,
                     "user": interaction.user.to_payload(),
                     "authorizing_integration_owners": interaction.payload.get(
                         "authorizing_integration_owners", {}
                     ),
-                    "name": interaction.payload.get("data", {}).get("name"),
-                    "command_type": 1,
                 }
+                if kind == 3:  # a click on a message's component: that message
+                    metadata["interacted_message_id"] = interaction.payload["message"]["id"]
+                else:
+                    metadata["name"] = interaction.payload.get("data", {}).get("name")
+                    metadata["command_type"] = 1
+                payload["interaction_metadata"] = metadata
         if message.thread_id is not None and message.thread_id in self.channels:
             payload["thread"] = self.channels[message.thread_id].to_payload()
         guild = None if message.guild_id is None else self.guilds.get(message.guild_id)

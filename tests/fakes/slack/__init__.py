@@ -8,20 +8,23 @@ It speaks the wire formats the real clients use, so the adapter is tested throug
   ``assistant.threads.setStatus`` (with ``loading_messages``) / ``setSuggestedPrompts`` /
   ``setTitle``, ``views.publish`` / ``views.open`` (their blocks checked in ``view_blocks``),
   ``apps.connections.open``; any other is ``unknown_method``; stream ``chunks`` of the types the
-  bot sends, ``markdown_text`` and ``task_update``, checked as Slack does (``chunks``); message
-  ``blocks`` and ``attachments``, which the bot never sends, are refused) at
-  ``{base_url}/api/<method>`` (``api_url`` is the clients' ``base_url``): JSON, form-encoded and
-  query parameters alike; ``Authorization: Bearer`` or a ``token`` field; HTTP 200 ``{"ok": false,
-  "error": ...}`` for API errors and HTTP 429 + ``Retry-After`` for scripted rate limits
-  (``rate_limit``) or a random fraction of calls (``rate_limit_randomly``), as Slack does;
+  bot sends, ``markdown_text`` and ``task_update``, checked as Slack does (``chunks``); Block Kit
+  ``blocks`` on posts, updates and stream stops, checked as Slack does for the blocks the bot
+  sends (``markdown``, ``section``, ``context_actions`` with ``feedback_buttons``); other
+  blocks and ``attachments`` refused) at ``{base_url}/api/<method>`` (``api_url`` is the
+  clients' ``base_url``): JSON, form-encoded and query parameters alike; ``Authorization:
+  Bearer`` or a ``token`` field; HTTP 200 ``{"ok": false, "error": ...}`` for API errors and
+  HTTP 429 + ``Retry-After`` for scripted rate limits (``rate_limit``) or a random fraction of
+  calls (``rate_limit_randomly``), as Slack does;
 - a message store per channel (threads, edits, native streams);
 - private files at ``/files-pri/T...-F.../name`` that need the bot token (else a 200 HTML
   sign-in page, as Slack answers);
 - ``response_url`` endpoints for slash commands (``new_response_url()``);
 - signed Events API / slash command / interactivity delivery to an app's request URL
   (``deliver_event``, ``deliver_command``, ``deliver_interaction`` with the payloads of
-  ``home_click`` and ``view_submission``) and Socket Mode (``apps.connections.open`` gives a
-  ``ws://`` URL on this server; ``deliver_socket_event`` / ``deliver_socket_payload``).
+  ``home_click``, ``view_submission`` and ``block_actions``, a click built from a stored
+  message's buttons) and Socket Mode (``apps.connections.open`` gives a ``ws://`` URL on this
+  server; ``deliver_socket_event`` / ``deliver_socket_payload``).
 
 Builders at module level (``app_mention``, ``message_event``, ``file_share_message``,
 ``bot_message``, ``message_changed``, ``app_home_opened``, ``assistant_thread_started``,
@@ -43,8 +46,9 @@ The modules: ``constants`` and ``ids`` (the default world, id and timestamp shap
 ``builders`` and ``signing`` (what Slack sends an app), ``records`` (what the fake records),
 ``state`` (the store, set-up, inspection and waits), and the protocol mixins over it:
 ``web_api`` (tokens, scripted failures, ``auth.test``) with ``params``, ``chat``,
-``views`` (Home tabs, modals, clicks and submissions) with ``view_blocks``, ``hosting``
-(files, response URLs), ``events`` (HTTP delivery) and ``socket_mode``;
+``views`` (Home tabs, modals, clicks and submissions) with ``view_blocks``, ``blocks`` (Block
+Kit checks), ``hosting`` (files, response URLs), ``events`` (HTTP delivery), ``interactions``
+(button clicks) and ``socket_mode``;
 ``server`` puts them together as ``FakeSlack``.
 """
 

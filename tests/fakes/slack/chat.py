@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from tests.fakes.slack.blocks import read_blocks
 from tests.fakes.slack.builders import bot_profile, rich_text_blocks
 from tests.fakes.slack.chunks import display_mode, loading_messages, stream_content
 from tests.fakes.slack.constants import (
@@ -39,12 +40,15 @@ class Chat(SlackState):
         channel = channel_param(params, "channel")
         text = as_str(params.get("text"))
         markdown = as_str(params.get("markdown_text"))
-        if not (text or markdown):
+        blocks = _blocks(params, markdown)
+        if not (text or markdown or blocks):
             raise ApiError("no_text")
         thread_ts = as_str(params.get("thread_ts")) or None
         message = self._bot_message(ws, text=(text or markdown)[:POST_TEXT_LIMIT])
         if markdown:
             message["blocks"] = [{"type": "markdown", "text": markdown}]
+        elif blocks:
+            message["blocks"] = blocks  # a message with blocks shows only them
         self._post(channel, message, thread_ts)
         return {"channel": channel, "ts": message["ts"], "message": public(message)}
 
@@ -59,12 +63,15 @@ class Chat(SlackState):
             raise ApiError("cant_update_message")
         text = as_str(params.get("text"))
         markdown = as_str(params.get("markdown_text"))
+        blocks = _blocks(params, markdown)
         if len(text) > self.update_text_limit or len(markdown) > self.update_text_limit:
             raise ApiError("msg_too_long")
         if text or markdown:
             message["text"] = text or markdown
         if markdown:
             message["blocks"] = [{"type": "markdown", "text": markdown}]
+        elif blocks:
+            message["blocks"] = blocks
         elif text:
             message["blocks"] = rich_text_blocks(text)
         message["edited"] = {"user": ws.bot_user_id, "ts": new_ts()}
@@ -121,8 +128,12 @@ class Chat(SlackState):
 
     def _chat_stop_stream(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
         stream, message = self._live_stream(params)
+        blocks = read_blocks(params["blocks"]) if params.get("blocks") else []
         self._absorb(stream, params)
         message["text"] = stream.text
+        # The streamed text shows as markdown; blocks given at the stop are appended below it.
+        shown = [{"type": "markdown", "text": stream.text}] if stream.text else []
+        message["blocks"] = [*shown, *blocks]
         stream.state = "completed"
         return {"channel": stream.channel, "ts": stream.ts, "message": public(message)}
 
@@ -196,3 +207,15 @@ class Chat(SlackState):
             stream.chunks.append(chunk)
             if chunk["type"] == "markdown_text":
                 stream.text += chunk["text"]
+
+
+def _blocks(params: JSONDict, markdown: str) -> list[JSONDict]:
+    """The call's ``blocks``, checked; Slack takes ``markdown_text`` without them only."""
+    if not params.get("blocks"):
+        return []
+    if markdown:
+        raise ApiError(
+            "invalid_arguments",
+            response_metadata={"messages": ["[ERROR] markdown_text cannot be used with blocks"]},
+        )
+    return read_blocks(params["blocks"])

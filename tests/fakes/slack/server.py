@@ -9,15 +9,15 @@ import aiohttp
 from aiohttp import web
 
 from tests.fakes.slack.chat import Chat
-from tests.fakes.slack.events import EventDelivery
 from tests.fakes.slack.hosting import Hosting
+from tests.fakes.slack.interactions import Interactions
 from tests.fakes.slack.socket_mode import SocketMode
 from tests.fakes.slack.state import Method
 from tests.fakes.slack.views import Views
 from tests.fakes.slack.web_api import WebApi
 
 
-class FakeSlack(WebApi, Chat, Views, Hosting, EventDelivery, SocketMode):
+class FakeSlack(WebApi, Chat, Views, Hosting, Interactions, SocketMode):
     """A Slack look-alike on ``127.0.0.1`` (ephemeral port unless ``port`` is given).
 
     ``api_url`` (``http://127.0.0.1:PORT/api/``) is the clients' ``base_url``. Everything is

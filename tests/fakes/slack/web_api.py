@@ -111,7 +111,7 @@ class WebApi(SlackState):
                 headers["Retry-After"] = str(failure.retry_after)
         else:
             try:
-                refuse_not_emulated(params)
+                refuse_not_emulated(params, method)
                 body = {"ok": True, **handler(params, workspace)}
             except ApiError as e:
                 body = {"ok": False, "error": e.error, **e.extra}
