@@ -42,8 +42,8 @@ The modules: ``constants``, ``ids``, ``models`` (the world), ``records`` and ``w
 (Discord's REST formats) stand alone; ``state`` holds the world, records and waits, and the
 mixins over it are ``payloads``, ``shards`` (which session gets an event), ``gateway``,
 ``rest`` (recording, auth, rate limits), ``cdn``, ``messages``, ``application`` (identity,
-commands, interactions) and ``builders`` (the test side); ``server`` puts them together as
-``FakeDiscord``.
+commands, interactions), ``builders`` (the test side) and ``installs`` (user installs in DMs
+the bot is not part of, forwards); ``server`` puts them together as ``FakeDiscord``.
 
 Usage with the real client::
 

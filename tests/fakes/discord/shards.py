@@ -40,6 +40,10 @@ class Shards(Payloads):
     def sessions_for(self, event: str, data: JSONDict) -> list[Session]:
         """The current sessions Discord would send ``event`` to."""
         guild_id = event_guild(event, data)
+        if event.startswith("MESSAGE_") and str(data.get("channel_id", "")).isdigit():
+            channel = self.channels.get(int(data["channel_id"]))
+            if channel is not None and not channel.bot_member:
+                return []  # the bot is no member there: the gateway tells it nothing
         return [s for s in self._current_sessions() if s.serves(guild_id)]
 
     def shard_sessions(self) -> dict[int, str]:
