@@ -105,7 +105,7 @@ class Gateway(Shards):
     async def invalidate_session(self, *, resumable: bool = False) -> None:
         """Op 9 INVALID_SESSION: with ``resumable`` False the client IDENTIFYs anew."""
         if not resumable:
-            for session in self._current_sessions():
+            for session in self._current_sessions(side_by_side=True):
                 session.invalid = True
         for conn in list(self._conns):
             await self._send(conn, {"op": 9, "d": resumable, "s": None, "t": None})

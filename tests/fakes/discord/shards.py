@@ -4,7 +4,8 @@ A session that IDENTIFYs with ``"shard": [shard_id, shard_count]`` gets the even
 guilds with ``(guild_id >> 22) % shard_count == shard_id`` (their READY entry, GUILD_CREATE,
 messages, interactions...) and, on shard 0 only, those outside any guild (DMs). A session
 without ``shard`` gets everything, as a bot that does not shard does. The latest session per
-shard id (and the latest unsharded one) is the one events are routed to.
+shard id is the one events are routed to; unsharded, the latest and every other one with its
+socket open (processes side by side), an interaction only the latest.
 """
 
 from __future__ import annotations
@@ -32,19 +33,35 @@ def event_guild(event: str, data: JSONDict) -> int | None:
 class Shards(Payloads):
     """``sessions_for`` an event, and the shard bookkeeping IDENTIFY fills in."""
 
-    def _current_sessions(self) -> list[Session]:
-        """The unsharded session, then the one per shard id, as events are routed to them."""
+    def _current_sessions(self, *, side_by_side: bool = False) -> list[Session]:
+        """The unsharded session, then the one per shard id, as events are routed to them.
+
+        ``side_by_side``: also every other unsharded session with its socket open, as Discord
+        sends each event to every session of the bot (unsharded processes running side by
+        side each get all of them); the latest stays first, kept for RESUME while it is down.
+        """
         unsharded = [] if self._session is None else [self._session]
+        if side_by_side:
+            unsharded += [
+                s
+                for s in self._sessions.values()
+                if s.shard is None
+                and s is not self._session
+                and s.conn is not None
+                and not s.invalid
+            ]
         return unsharded + [self._shards[i] for i in sorted(self._shards)]
 
     def sessions_for(self, event: str, data: JSONDict) -> list[Session]:
-        """The current sessions Discord would send ``event`` to."""
+        """The current sessions Discord would send ``event`` to (an interaction: one, as it
+        is answered once)."""
         guild_id = event_guild(event, data)
         if event.startswith("MESSAGE_") and str(data.get("channel_id", "")).isdigit():
             channel = self.channels.get(int(data["channel_id"]))
             if channel is not None and not channel.bot_member:
                 return []  # the bot is no member there: the gateway tells it nothing
-        return [s for s in self._current_sessions() if s.serves(guild_id)]
+        side_by_side = event != "INTERACTION_CREATE"
+        return [s for s in self._current_sessions(side_by_side=side_by_side) if s.serves(guild_id)]
 
     def shard_sessions(self) -> dict[int, str]:
         """The current session id per shard id (for tests: who got what, in ``dispatched``)."""
