@@ -77,6 +77,22 @@ class Attachment:
     fetch: FetchBytes = field(compare=False, repr=False)
 
 
+class QuoteKind(enum.StrEnum):
+    FORWARDED = "forwarded"
+    REPLIED_TO = "replied_to"
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Another message the user's message brings along: one they forwarded, or the one they
+    replied to when the bot never saw it. Read as context for the turn, marked as such."""
+
+    kind: QuoteKind
+    text: str
+    author: str | None = None
+    """Its author's display name, when the platform says (a forward does not)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """A message or command addressed to the bot, with no platform objects inside."""
@@ -101,3 +117,6 @@ class Event:
     """Where the adapter can later say something about this message (its own JSON: channel,
     thread, message). Kept with the claim, so a turn cut short by a crash is told after the
     restart instead of silently dropped."""
+    quotes: tuple[Quote, ...] = ()
+    """Forwarded or replied-to messages read with this one (their files are in
+    ``attachments``)."""

@@ -31,6 +31,7 @@ from bot.errors import ErrorKind, failure_line, turn_failure
 from bot.events import Event
 from bot.feedback import Feedback
 from bot.metrics import Metrics
+from bot.quotes import quoted_context
 from bot.reply import Reply, Step, StepState
 from bot.results import TurnResult, user_key
 from bot.settings import Settings
@@ -125,9 +126,8 @@ class TurnRunner:
             )
         named = [f"[Attached document: {pdf.name}]" for pdf in files.pdfs]
         named += [f"[Attached image: {image.name}]" for image in files.images]
-        text = "\n\n".join(
-            part for part in (_visible(event.text), files.text, "\n".join(named)) if part
-        )
+        parts = (quoted_context(event.quotes), _visible(event.text), files.text, "\n".join(named))
+        text = "\n\n".join(part for part in parts if part)
         observed = (
             await self.store.observed_messages(conversation=key)
             if self.settings.thread_context_messages

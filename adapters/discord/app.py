@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
@@ -186,6 +187,9 @@ class DiscordAdapter:
         if client is None:
             raise RuntimeError("the Discord adapter is closed")
         where = json.loads(address)
+        if "webhook" in where:
+            await _tell_through_interaction(client, where, text)
+            return
         channel = client.get_partial_messageable(int(where["channel"]))
         message = where.get("message")
         text = f"*{text}*"  # as failure lines are shown
@@ -226,3 +230,19 @@ class DiscordAdapter:
         if self._saved_endpoints is not None:
             restore(self._saved_endpoints)
             self._saved_endpoints = None
+
+
+async def _tell_through_interaction(
+    client: discord.Client, where: dict[str, Any], text: str
+) -> None:
+    """Tell ``text`` as a follow-up of the interaction in ``where``: the only way to reach a
+    channel the bot is no member of (a user-installed command in others' DMs), while the
+    interaction's token lives."""
+    if time.time() >= float(where.get("until") or 0):
+        raise Undeliverable("the interaction's token has expired")
+    application_id, token = where["webhook"]
+    webhook = discord.Webhook.partial(int(application_id), str(token), client=client)
+    try:
+        await webhook.send(f"*{text}*", allowed_mentions=NO_PINGS)
+    except (discord.Forbidden, discord.NotFound) as exc:
+        raise Undeliverable(f"Discord answered {exc.status}") from exc

@@ -8,6 +8,13 @@
   belong to the application, not to a shard, and one writer keeps the hash honest.
 - ``/ask`` is answered in public: access, rate limit and budget are checked before "thinking…"
   shows in the channel. The other commands are answered to their user alone.
+- User installs: every command is installable on servers and by users, and usable in servers,
+  the bot's DM, other DMs and group DMs (``everywhere``). They are synced globally, which is
+  the only sync that carries ``integration_types`` and ``contexts``: ``DISCORD_GUILD_ID`` syncs
+  them to one server for development, without the user install. Every answer goes through the
+  interaction (its response and webhook follow-ups), never a channel send: in a DM or group DM
+  of others, or a server that did not add the bot, the bot is no member and a channel send
+  fails (403, Missing Access).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -49,6 +56,36 @@ PRIVATE_COMMANDS = frozenset(c.name for c in commands_for("discord") if c.privat
 ASK, MODEL, SETTINGS = (command_named(name) for name in ("ask", "model", "settings"))
 
 Callback = Callable[..., Coroutine[Any, Any, None]]
+AppCommand = TypeVar("AppCommand", app_commands.Command[Any, ..., Any], app_commands.ContextMenu)
+
+INTERACTION_WEBHOOK_S = 15 * 60
+"""How long an interaction's token lets the bot post follow-ups (Discord: 15 minutes)."""
+
+
+def everywhere(command: AppCommand) -> AppCommand:
+    """``command`` installable by servers and by users, and usable in servers, in the bot's DM
+    and in other DMs and group DMs (where only a user install brings it)."""
+    command = app_commands.allowed_installs(guilds=True, users=True)(command)
+    return app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)(command)
+
+
+def commands_digest(tree: app_commands.CommandTree[Any], guild_id: int | None) -> str:
+    """The hash that decides re-syncing: the application, the target guild and each command's
+    whole synced definition, ``integration_types`` and ``contexts`` included (discord.py's
+    ``to_dict``), so that changing where a command may be used syncs it again."""
+    definition = [c.to_dict(tree) for c in tree.get_commands()]
+    target = [tree.client.application_id, guild_id]
+    return hashlib.sha256(json.dumps([target, definition], sort_keys=True).encode()).hexdigest()
+
+
+def bot_is_member(interaction: discord.Interaction[Any]) -> bool:
+    """Is the bot a member of the channel ``interaction`` comes from, so that it could post
+    there itself? In its own DM, and in a server that added it (the guild install authorized
+    the interaction); not in a DM or group DM of others, nor in a server where only a user's
+    install brought the command (``authorizing_integration_owners`` has only the user)."""
+    if interaction.context.dm_channel:
+        return True
+    return bool(interaction.context.guild) and interaction.is_guild_integration()
 
 
 def syncs_commands(settings: Settings) -> bool:
@@ -118,8 +155,10 @@ class SlashCommands:
                     raise TypeError(f"/{command.name} has options but no SlashCommands method")
                 callback = self._without_options(command.name)
             tree.add_command(
-                app_commands.Command(
-                    name=command.name, description=command.description, callback=callback
+                everywhere(
+                    app_commands.Command(
+                        name=command.name, description=command.description, callback=callback
+                    )
                 )
             )
 
@@ -133,19 +172,25 @@ class SlashCommands:
             return
         guild_id = self._settings.discord_guild_id
         guild = discord.Object(guild_id) if guild_id else None
-        definition = [c.to_dict(tree) for c in tree.get_commands()]
-        target = [tree.client.application_id, guild.id if guild else None]
-        digest = hashlib.sha256(
-            json.dumps([target, definition], sort_keys=True).encode()
-        ).hexdigest()
+        digest = commands_digest(tree, guild.id if guild else None)
         if await self.core.conversations.recall(COMMANDS_HASH_KEY) == digest:
             log.info("discord: slash commands unchanged, not synced")
             return
         if guild is not None:
+            # Guild commands cannot carry integration_types and contexts (Discord reads them
+            # on global commands only): this is the development set-up, without user installs.
             tree.copy_global_to(guild=guild)
         await tree.sync(guild=guild)
         await self.core.conversations.remember(COMMANDS_HASH_KEY, digest)
-        log.info("discord: slash commands synced%s", f" to guild {guild.id}" if guild else "")
+        if guild is not None:
+            log.info(
+                "discord: slash commands synced to guild %s only (DISCORD_GUILD_ID, for "
+                "development): a guild sync cannot carry the user install, so they are not "
+                "offered in DMs or group DMs; unset DISCORD_GUILD_ID to sync them globally",
+                guild.id,
+            )
+        else:
+            log.info("discord: slash commands synced globally, for server and user installs")
 
     # ------------------------------------------------------------------ the answers
 
@@ -200,7 +245,7 @@ class SlashCommands:
             # /ask is answered in public: everything is checked before "thinking…" shows there.
             event = event_in(place_conversation(place) or new_conversation(place, interaction.id))
             # The others answer at once: no need to tell after a crash.
-            event = dataclasses.replace(event, address=json.dumps({"channel": place.channel_id}))
+            event = dataclasses.replace(event, address=json.dumps(_address(interaction, place)))
             refused = await self.core.admit(event, tell_privately)
             if refused is not None:
                 self._outcomes[refused.outcome.value] += 1
@@ -224,3 +269,17 @@ class SlashCommands:
         )
         result = await self.core.handle(event, reply, admitted=admitted)
         self._outcomes[result.outcome.value] += 1
+
+
+def _address(interaction: discord.Interaction[Any], place: Place) -> dict[str, Any]:
+    """Where to tell the user after a crash that their /ask was cut: the channel where the bot
+    is a member; elsewhere (a user install in others' DMs) only the interaction's webhook can
+    reach them, for as long as its token lives. The token is kept with the claim: it can post
+    follow-ups to this one interaction only, and for 15 minutes only."""
+    if bot_is_member(interaction):
+        return {"channel": place.channel_id}
+    return {
+        "channel": place.channel_id,
+        "webhook": [interaction.application_id, interaction.token],
+        "until": int(interaction.created_at.timestamp()) + INTERACTION_WEBHOOK_S,
+    }

@@ -318,12 +318,28 @@ class RejoiningQueue(asyncio.PriorityQueue[EventItem]):
         super().put_nowait(EventItem(EventType.identify, shard, identify))
 
 
+def invite_urls(application_id: int) -> tuple[str, str]:
+    """The two install links: to a server (the bot user with its permissions, and the slash
+    commands; ``integration_type=0``) and to a user (the commands alone, usable in any DM or
+    group DM; ``integration_type=1``, which the application must allow under Installation ->
+    User Install)."""
+    base = f"https://discord.com/oauth2/authorize?client_id={application_id}"
+    server = (
+        f"{base}&permissions={INVITE_PERMISSIONS.value}&integration_type=0"
+        "&scope=bot+applications.commands"
+    )
+    user = f"{base}&integration_type=1&scope=applications.commands"
+    return server, user
+
+
 def _log_invite(client: discord.Client) -> None:
     if client.application_id is None:
         return
-    url = discord.utils.oauth_url(
-        client.application_id,
-        permissions=INVITE_PERMISSIONS,
-        scopes=("bot", "applications.commands"),
+    server, user = invite_urls(client.application_id)
+    log.info(
+        "discord: ready as %s; invite it with %s (server install) or %s (user install: "
+        "its commands in any DM or group DM)",
+        client.user,
+        server,
+        user,
     )
-    log.info("discord: ready as %s; invite it with %s", client.user, url)

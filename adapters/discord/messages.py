@@ -13,10 +13,16 @@
 - A message whose guild discord.py has not loaded (before its GUILD_CREATE, or unavailable) is
   still a guild message: its channel is looked up over REST, never taken for a DM; role ids
   come from the member in the payload, not from the guild cache.
+- Quoted messages: a forward (its ``message_snapshots``) and the message a reply answers, when
+  the bot never saw it (not in any of its conversations: ``referenced_message`` from the
+  gateway, else one bounded REST fetch), are read with the message as marked context
+  (``bot.quotes``), their files through the same attachment path. A forward's reference is
+  not a reply chain: it never continues the conversation of the forwarded message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -43,7 +49,15 @@ from adapters.discord.translate import (
     scrub,
     strip_bot_mention,
 )
-from bot.events import Attachment, AttachmentUnavailable, ConversationKey, EventKind
+from bot.events import (
+    Attachment,
+    AttachmentUnavailable,
+    ConversationKey,
+    EventKind,
+    Quote,
+    QuoteKind,
+)
+from bot.quotes import MAX_QUOTES
 from bot.results import Outcome
 from bot.settings import Settings
 
@@ -53,6 +67,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 USER_MESSAGE_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
+REFERENCE_FETCH_S = 5.0
+"""Longest wait for the message a reply answers when the gateway did not include it."""
 NEED_MENTION = (
     "-# I can't read replies that don't mention me here (the Message Content intent is off): "
     "keep the @mention on when you reply, or mention me."
@@ -109,8 +125,9 @@ class MessageHandler:
             return
         conversation = place_conversation(place)
         kind = EventKind.DIRECT_MESSAGE if place.is_dm else EventKind.MENTION
-        if conversation is None and message.reference is not None:
-            conversation = await self._conversation_of_chain(message)
+        fetched: dict[int, discord.Message] = {}  # read over REST for this message, once each
+        if conversation is None and _replies(message):
+            conversation = await self._conversation_of_chain(message, fetched)
         if not (place.is_dm or mentioned):
             # Not addressed by name: a reply into one of our conversations, or a message in a
             # thread the bot takes part in, continues it; anything else is not for the bot.
@@ -151,6 +168,7 @@ class MessageHandler:
             and not self._message_content
             and not message.content
             and not message.attachments
+            and not message.message_snapshots
         ):
             # Discord hides this message's text from a bot without the intent.
             if (
@@ -187,10 +205,14 @@ class MessageHandler:
         event = dataclasses.replace(
             event, conversation=conversation
         )  # a thread's channel key is its parent's
-        if message.attachments:
+        quotes, quoted_files = await self._quoted(message, fetched)
+        files = [*message.attachments, *quoted_files]
+        if files:
             event = dataclasses.replace(
-                event, attachments=tuple(self._attachment(a) for a in message.attachments)
+                event, attachments=tuple(self._attachment(a) for a in files)
             )
+        if quotes:
+            event = dataclasses.replace(event, quotes=quotes)
         address: dict[str, int] = {"channel": _channel_id(target, message)}
         if target is message.channel:
             address["message"] = message.id
@@ -269,7 +291,43 @@ class MessageHandler:
             interval_s=1.5,
         )
 
-    async def _conversation_of_chain(self, message: discord.Message) -> ConversationKey | None:
+    async def _quoted(
+        self, message: discord.Message, fetched: dict[int, discord.Message]
+    ) -> tuple[tuple[Quote, ...], list[discord.Attachment]]:
+        """The messages ``message`` brings along (what it forwards; what it replies to, if the
+        bot never saw that) as quotes, and their files."""
+        quotes: list[Quote] = []
+        files: list[discord.Attachment] = []
+        for snapshot in message.message_snapshots[:MAX_QUOTES]:
+            quotes.append(Quote(QuoteKind.FORWARDED, scrub(snapshot.content)))
+            files.extend(snapshot.attachments)
+        replied = await self._unseen_replied_to(message, fetched)
+        if replied is not None:
+            author = scrub(replied.author.display_name)
+            quotes.append(Quote(QuoteKind.REPLIED_TO, scrub(replied.content), author=author))
+            files.extend(replied.attachments)
+        return tuple(quotes), files
+
+    async def _unseen_replied_to(
+        self, message: discord.Message, fetched: dict[int, discord.Message]
+    ) -> discord.Message | None:
+        """The message ``message`` replies to, if the bot never saw it (a message it saw is in
+        one of its conversations already, history and all)."""
+        reference = message.reference
+        if not _replies(message) or reference is None or reference.message_id is None:
+            return None
+        if await self.core.conversations.of_message(f"discord:{reference.message_id}"):
+            return None
+        resolved = reference.resolved
+        if isinstance(resolved, discord.Message):
+            return resolved
+        if isinstance(resolved, discord.DeletedReferencedMessage):
+            return None
+        return await _fetch(message.channel, reference.message_id, fetched)
+
+    async def _conversation_of_chain(
+        self, message: discord.Message, fetched: dict[int, discord.Message]
+    ) -> ConversationKey | None:
         """The conversation of the nearest message up the reply chain that belongs to one."""
         current: discord.Message | None = message
         for _ in range(MAX_CHAIN):
@@ -283,9 +341,8 @@ class MessageHandler:
             if isinstance(resolved, discord.Message):
                 current = resolved
                 continue
-            try:
-                current = await message.channel.fetch_message(reference.message_id)
-            except discord.HTTPException:
+            current = await _fetch(message.channel, reference.message_id, fetched)
+            if current is None:
                 return None
         return None
 
@@ -303,6 +360,29 @@ class MessageHandler:
             size=attachment.size,
             fetch=fetch,
         )
+
+
+async def _fetch(
+    channel: discord.abc.Messageable, message_id: int, fetched: dict[int, discord.Message]
+) -> discord.Message | None:
+    """The message ``message_id`` of ``channel`` over REST (once per id in ``fetched``, within
+    ``REFERENCE_FETCH_S``); None if it cannot be read. For a reply whose referenced message the
+    gateway left out (it does past a depth of references, or when it could not load it)."""
+    if message_id in fetched:
+        return fetched[message_id]
+    try:
+        async with asyncio.timeout(REFERENCE_FETCH_S):
+            fetched[message_id] = await channel.fetch_message(message_id)
+    except (discord.HTTPException, TimeoutError) as exc:
+        log.info("discord: could not read a message a reply refers to (%s)", exc)
+        return None
+    return fetched[message_id]
+
+
+def _replies(message: discord.Message) -> bool:
+    """Is ``message`` a reply (a forward's reference is not one)?"""
+    reference = message.reference
+    return reference is not None and reference.type is not discord.MessageReferenceType.forward
 
 
 async def _say(message: discord.Message, text: str) -> None:

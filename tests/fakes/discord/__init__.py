@@ -43,10 +43,10 @@ The modules: ``constants``, ``ids``, ``models`` (the world), ``records`` and ``w
 (Discord's REST formats) stand alone; ``state`` holds the world, records and waits, and the
 mixins over it are ``payloads``, ``shards`` (which session gets an event), ``gateway``,
 ``rest`` (recording, auth, rate limits), ``cdn``, ``messages`` (with ``components``),
-``application`` (identity, commands, interactions) and ``builders`` (the test side: messages,
-slash commands, ``click_button`` on a message's button, a component interaction of type 3);
-``server`` puts them together as
-``FakeDiscord``.
+``application`` (identity, commands, interactions), ``builders`` (the test side: messages,
+slash commands, ``click_button`` on a message's button, a component interaction of type 3)
+and ``installs`` (user installs in DMs the bot is not part of, forwards); ``server`` puts them
+together as ``FakeDiscord``.
 
 Usage with the real client::
 

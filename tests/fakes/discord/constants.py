@@ -31,6 +31,10 @@ INTENT_MESSAGE_CONTENT: Final = 1 << 15
 # Channel types.
 TEXT: Final = 0
 DM: Final = 1
+GROUP_DM: Final = 3
+
+FORWARD: Final = 1
+"""``message_reference.type`` of a forward (0 is a reply)."""
 PUBLIC_THREAD: Final = 11
 PRIVATE_THREAD: Final = 12
 

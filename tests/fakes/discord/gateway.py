@@ -148,8 +148,14 @@ class Gateway(Shards):
         mentioned = any(u.get("id") == bot_id for u in data.get("mentions") or [])
         if author_id == bot_id or mentioned:
             return data
-        blanked = {**data, "content": "", "embeds": [], "attachments": [], "components": []}
+        hidden = {"content": "", "embeds": [], "attachments": [], "components": []}
+        blanked = {**data, **hidden}
         blanked.pop("poll", None)
+        if data.get("message_snapshots"):  # a forward's content is hidden the same way
+            blanked["message_snapshots"] = [
+                {**s, "message": {**s.get("message", {}), **hidden}}
+                for s in data["message_snapshots"]
+            ]
         return blanked
 
     async def _send(self, conn: Conn, payload: Any) -> bool:

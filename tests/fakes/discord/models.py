@@ -10,6 +10,7 @@ from tests.fakes.discord.constants import (
     DM,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
+    GROUP_DM,
     PRIVATE_THREAD,
     PUBLIC_THREAD,
     TEXT,
@@ -48,7 +49,7 @@ class FakeUser:
 
 @dataclass(slots=True)
 class FakeChannel:
-    """A guild text channel, a thread (``parent_id`` is its text channel) or a DM."""
+    """A guild text channel, a thread (``parent_id`` is its text channel), a DM or a group DM."""
 
     id: int
     type: int = TEXT
@@ -62,6 +63,10 @@ class FakeChannel:
     last_message_id: int | None = None
     message_count: int = 0
     auto_archive_duration: int = 1440
+    bot_member: bool = True
+    """The bot can see this channel. False for a DM or group DM of others (or a channel of a
+    server without the bot), which only a user-installed app's interactions reach: REST calls
+    of the bot there fail with 403 Missing Access, and no gateway event comes from it."""
 
     @property
     def is_thread(self) -> bool:
@@ -69,7 +74,7 @@ class FakeChannel:
 
     @property
     def is_dm(self) -> bool:
-        return self.type == DM
+        return self.type in (DM, GROUP_DM)
 
     def to_payload(self, *, with_guild_id: bool = True) -> JSONDict:
         payload: JSONDict = {
@@ -80,6 +85,8 @@ class FakeChannel:
         }
         if self.is_dm:
             payload["recipients"] = [u.to_payload() for u in self.recipients]
+            if self.type == GROUP_DM:
+                payload.update(name=self.name, icon=None, owner_id=opt_str(self.owner_id))
             return payload
         if with_guild_id or self.is_thread:
             payload["guild_id"] = opt_str(self.guild_id)
@@ -273,6 +280,8 @@ class FakeMessage:
     webhook_id: int | None = None
     interaction_id: int | None = None
     thread_id: int | None = None
+    snapshots: list[JSONDict] = field(default_factory=list)
+    """``message_snapshots`` of a forward: ``{"message": {...}}`` each, as Discord sends them."""
     edits: list[JSONDict] = field(default_factory=list)
     edited_at: float | None = None
     deleted: bool = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fakes.discord.constants import INTENT_GUILD_MEMBERS, JSONDict
+from tests.fakes.discord.constants import FORWARD, INTENT_GUILD_MEMBERS, JSONDict
 from tests.fakes.discord.ids import iso
 from tests.fakes.discord.models import FakeGuild, FakeMessage
 from tests.fakes.discord.state import DiscordState
@@ -45,12 +45,16 @@ class Payloads(DiscordState):
             if message.guild_id is not None:
                 payload["message_reference"]["guild_id"] = str(message.guild_id)
             target = self._messages_by_id.get(target_id)
-            if target is not None and not target.deleted and target is not message:
+            if int(ref.get("type", 0)) == FORWARD:
+                pass  # a forward carries message_snapshots instead, never referenced_message
+            elif target is not None and not target.deleted and target is not message:
                 inner = self.message_payload(target, gateway=False)
                 inner.pop("referenced_message", None)
                 payload["referenced_message"] = inner
             else:
                 payload["referenced_message"] = None
+        if message.snapshots:
+            payload["message_snapshots"] = message.snapshots
         if message.webhook_id is not None:
             payload["webhook_id"] = str(message.webhook_id)
             if message.webhook_id == self.application_id:  # the bot's interaction webhook

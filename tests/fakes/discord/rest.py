@@ -179,10 +179,19 @@ class Rest(DiscordState):
         headers = rate_headers(limit.limit, limit.limit - window.count, reset_after, bucket)
         ctx = Ctx(request=request, record=record, body=record.body)
         try:
+            self._check_channel_access(request, record)
             response = await handler(ctx)
         except ApiError as exc:
             response = error_response(exc)
         return response, headers
+
+    def _check_channel_access(self, request: web.Request, record: RecordedRequest) -> None:
+        """The bot's own calls to a channel it is no member of (others' DMs and group DMs,
+        reached only through a user install's interactions) fail as on Discord."""
+        raw = request.match_info.get("channel_id", "")
+        channel = self.channels.get(int(raw)) if raw.isdigit() else None
+        if channel is not None and not channel.bot_member and record.authorized:
+            raise ApiError(403, 50001, "Missing Access")
 
     def _rate_limited(self, retry_after: float, bucket: str, *, limit: int = 1) -> web.Response:
         """Discord's 429 for a per-route limit (global limits are not emulated)."""

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from aiohttp import web
 
 from tests.fakes.discord.application import Application
-from tests.fakes.discord.builders import Builders
 from tests.fakes.discord.constants import API_PREFIX, GATEWAY_PATH
+from tests.fakes.discord.installs import UserInstalls
 from tests.fakes.discord.records import normalize_route
 from tests.fakes.discord.wire import Handler
 
 
-class FakeDiscord(Application, Builders):
+class FakeDiscord(Application, UserInstalls):
     """A Discord look-alike on ``127.0.0.1`` (ephemeral port unless ``port`` is given)."""
 
     def _make_app(self) -> web.Application:

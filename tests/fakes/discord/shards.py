@@ -56,6 +56,10 @@ class Shards(Payloads):
         """The current sessions Discord would send ``event`` to (an interaction: one, as it
         is answered once)."""
         guild_id = event_guild(event, data)
+        if event.startswith("MESSAGE_") and str(data.get("channel_id", "")).isdigit():
+            channel = self.channels.get(int(data["channel_id"]))
+            if channel is not None and not channel.bot_member:
+                return []  # the bot is no member there: the gateway tells it nothing
         side_by_side = event != "INTERACTION_CREATE"
         return [s for s in self._current_sessions(side_by_side=side_by_side) if s.serves(guild_id)]
 

@@ -199,7 +199,12 @@ class DiscordState(LoopbackServer):
     def dm_channel_for(self, user: FakeUser) -> FakeChannel:
         """The DM channel between the bot and ``user`` (created on first use)."""
         for channel in self.channels.values():
-            if channel.is_dm and channel.recipients and channel.recipients[0].id == user.id:
+            if (
+                channel.type == DM
+                and channel.bot_member
+                and channel.recipients
+                and channel.recipients[0].id == user.id
+            ):
                 return channel
         channel = FakeChannel(id=new_snowflake(), type=DM, recipients=[user])
         self.channels[channel.id] = channel
