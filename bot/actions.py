@@ -52,6 +52,8 @@ class ActionInput:
     messages: Sequence[SourceMessage]
     total: int | None = None
     language: str = "English"
+    more: bool = False
+    """The source goes on past what the adapter could read (a thread longer than it reads)."""
 
 
 class SourceUnavailable(Exception):
@@ -92,7 +94,12 @@ def bound(action: Action, source: ActionInput) -> Bounded:
         used += len(text)
     kept.reverse()
     note = ""
-    if action is Action.SUMMARIZE and len(kept) < total:
+    if action is Action.SUMMARIZE and source.more:
+        note = (
+            f"The thread is longer than I can read: summarized the last {len(kept)} of its "
+            f"first {total:,} messages."
+        )
+    elif action is Action.SUMMARIZE and len(kept) < total:
         note = f"Summarized the last {len(kept)} of {total} messages."
     elif action is Action.TRANSLATE and cut:
         note = f"Translated the first {MAX_MESSAGE_CHARS:,} characters of the message."

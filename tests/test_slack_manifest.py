@@ -12,6 +12,7 @@ import yaml  # type: ignore[import-untyped]
 
 from adapters.slack.commands import COMMANDS, SlashCommands
 from adapters.slack.listeners import EventListeners
+from adapters.slack.shortcuts import SHORTCUTS, MessageShortcuts
 
 MANIFEST = Path(__file__).resolve().parents[1] / "adapters" / "slack" / "manifest.yml"
 
@@ -37,6 +38,7 @@ class _Registrations:
     def __init__(self) -> None:
         self.events: set[str] = set()
         self.commands: set[str] = set()
+        self.shortcuts: set[str] = set()
 
     def event(self, name: str) -> Callable[[Any], Any]:
         self.events.add(name)
@@ -44,6 +46,10 @@ class _Registrations:
 
     def command(self, name: str) -> Callable[[Any], Any]:
         self.commands.add(name)
+        return lambda listener: listener
+
+    def message_shortcut(self, callback_id: str) -> Callable[[Any], Any]:
+        self.shortcuts.add(callback_id)
         return lambda listener: listener
 
 
@@ -59,6 +65,7 @@ def registered() -> _Registrations:
     seen = _Registrations()
     EventListeners.register(EventListeners.__new__(EventListeners), cast(Any, seen))
     SlashCommands.register(SlashCommands.__new__(SlashCommands), cast(Any, seen))
+    MessageShortcuts.register(MessageShortcuts.__new__(MessageShortcuts), cast(Any, seen))
     return seen
 
 
@@ -84,6 +91,22 @@ def test_commands_match_the_adapter(manifest: dict[str, Any], registered: _Regis
     hints = {c["command"]: c.get("usage_hint") for c in commands}
     assert hints["/ask"] == "<question>"
     assert hints["/model"] == "[name]"
+
+
+def test_message_shortcuts_match_the_adapter(
+    manifest: dict[str, Any], registered: _Registrations
+) -> None:
+    shortcuts = manifest["features"]["shortcuts"]
+    assert {s["name"]: s["callback_id"] for s in shortcuts} == {
+        "Summarize thread": "summarize_thread",
+        "Translate": "translate_message",
+    }
+    assert {s["callback_id"] for s in shortcuts} == set(SHORTCUTS) == registered.shortcuts
+    for shortcut in shortcuts:
+        assert shortcut["type"] == "message"
+        assert 0 < len(shortcut["name"]) <= 25 and 0 < len(shortcut["description"]) <= 80
+    # Shortcuts arrive as interactivity payloads: it must be on.
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
 
 
 def test_scopes_are_exactly_the_bots(manifest: dict[str, Any]) -> None:

@@ -3,8 +3,9 @@
 Transports: Socket Mode when ``SLACK_APP_TOKEN`` is set, else HTTP on ``PORT`` with events,
 commands and interactivity at ``POST /slack/events`` and ``GET /healthz`` (``transport``).
 ``SlackAdapter`` owns what lives as long as the connection: the bolt app and its Web API
-client, the pooled HTTP session, the event listeners (``listeners.EventListeners``) and slash
-commands (``commands.SlashCommands``) registered on it, and the bookkeeping they share (turns
+client, the pooled HTTP session, the event listeners (``listeners.EventListeners``), slash
+commands (``commands.SlashCommands``) and message shortcuts (``shortcuts.MessageShortcuts``)
+registered on it, and the bookkeeping they share (turns
 in flight, outcomes). A request for another installation than the token's is dropped by
 middleware before any listener sees it.
 """
@@ -42,6 +43,7 @@ from adapters.slack.connection import (
 )
 from adapters.slack.listeners import EventListeners
 from adapters.slack.reply import raise_if_undeliverable
+from adapters.slack.shortcuts import MessageShortcuts
 from adapters.slack.transport import bolt_app, web_app
 from bot.settings import ConfigError, Settings
 
@@ -173,6 +175,9 @@ class SlackAdapter:
             outcomes=self.outcomes,
         )
         commands.register(app)
+        MessageShortcuts(
+            self.core, client, inflight=self._inflight, outcomes=self.outcomes
+        ).register(app)
 
     def _token_refused(self, error: str) -> None:
         """Slack refused the bot token mid-run (revoked, app uninstalled): say it once, and

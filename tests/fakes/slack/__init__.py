@@ -5,7 +5,9 @@ It speaks the wire formats the real clients use, so the adapter is tested throug
 
 - the Web API methods the bot calls (``auth.test``, ``chat.postMessage``, ``chat.update``,
   ``chat.postEphemeral``, ``chat.startStream`` / ``appendStream`` / ``stopStream``,
-  ``assistant.threads.setStatus`` / ``setSuggestedPrompts``, ``apps.connections.open``; any
+  ``assistant.threads.setStatus`` / ``setSuggestedPrompts``, ``apps.connections.open``,
+  ``conversations.replies`` (paged by ``cursor``), ``conversations.open`` and ``users.info``
+  (``add_user``, with ``locale`` under ``include_locale``); any
   other is ``unknown_method``; Block Kit ``blocks``, ``attachments`` and stream ``chunks``, which
   the bot never sends, are refused) at ``{base_url}/api/<method>`` (``api_url`` is the clients'
   ``base_url``): JSON, form-encoded and query parameters alike; ``Authorization: Bearer`` or a
@@ -18,7 +20,10 @@ It speaks the wire formats the real clients use, so the adapter is tested throug
 - ``response_url`` endpoints for slash commands (``new_response_url()``);
 - signed Events API / slash command delivery to an app's request URL (``deliver_event``,
   ``deliver_command``) and Socket Mode (``apps.connections.open`` gives a ``ws://`` URL on this
-  server; ``deliver_socket_event`` / ``deliver_socket_payload``).
+  server; ``deliver_socket_event`` / ``deliver_socket_payload``);
+- message shortcuts: ``message_action(callback_id, message)`` builds the payload,
+  ``deliver_shortcut`` POSTs it signed (form ``payload=``), ``deliver_socket_shortcut`` sends it
+  in an ``interactive`` envelope.
 
 Builders at module level (``app_mention``, ``message_event``, ``file_share_message``,
 ``bot_message``, ``message_changed``, ``app_home_opened``) make events shaped like Slack's.
@@ -39,7 +44,8 @@ The modules: ``constants`` and ``ids`` (the default world, id and timestamp shap
 ``builders`` and ``signing`` (what Slack sends an app), ``records`` (what the fake records),
 ``state`` (the store, set-up, inspection and waits), and the protocol mixins over it:
 ``web_api`` (tokens, scripted failures, ``auth.test``) with ``params``, ``chat``,
-``hosting`` (files, response URLs), ``events`` (HTTP delivery) and ``socket_mode``;
+``hosting`` (files, response URLs), ``events`` (HTTP delivery), ``socket_mode`` and
+``conversations`` (reading threads and users, shortcuts);
 ``server`` puts them together as ``FakeSlack``.
 """
 

@@ -9,6 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.fakes.slack.chat import Chat
+from tests.fakes.slack.conversations import Conversations
 from tests.fakes.slack.events import EventDelivery
 from tests.fakes.slack.hosting import Hosting
 from tests.fakes.slack.socket_mode import SocketMode
@@ -16,7 +17,7 @@ from tests.fakes.slack.state import Method
 from tests.fakes.slack.web_api import WebApi
 
 
-class FakeSlack(WebApi, Chat, Hosting, EventDelivery, SocketMode):
+class FakeSlack(WebApi, Chat, Hosting, Conversations, EventDelivery, SocketMode):
     """A Slack look-alike on ``127.0.0.1`` (ephemeral port unless ``port`` is given).
 
     ``api_url`` (``http://127.0.0.1:PORT/api/``) is the clients' ``base_url``. Everything is
@@ -36,6 +37,9 @@ class FakeSlack(WebApi, Chat, Hosting, EventDelivery, SocketMode):
             "assistant.threads.setStatus": self._assistant_set_status,
             "assistant.threads.setSuggestedPrompts": self._assistant_set_prompts,
             "apps.connections.open": self._apps_connections_open,
+            "conversations.replies": self._conversations_replies,
+            "conversations.open": self._conversations_open,
+            "users.info": self._users_info,
         }
 
     def _make_app(self) -> web.Application:

@@ -89,6 +89,7 @@ class SlackState(LoopbackServer):
         self._status_history: dict[tuple[str, str], list[str]] = {}
         self._prompts: dict[tuple[str, str | None], JSONDict] = {}
         self._files: dict[str, tuple[JSONDict, bytes]] = {}
+        self._users: dict[str, JSONDict] = {}
         self._response_urls: dict[str, int] = {}
         self._failures: dict[str, deque[ScriptedFailure]] = {}
         self._random_limit: RandomLimit | None = None
