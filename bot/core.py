@@ -356,7 +356,7 @@ class Core:
                 log.warning("the action's answer could not be delivered: %s", exc)
                 result.error = ErrorKind.UNDELIVERABLE
         usage = None
-        if out.input_tokens or out.output_tokens or out.cost_usd:
+        if delivered or out.input_tokens or out.output_tokens or out.cost_usd:
             usage = UsageRecord(
                 conversation=str(event.conversation),
                 channel=str(event.channel),

@@ -167,8 +167,8 @@ class MessageShortcuts:
     async def _read(self, click: Shortcut) -> ActionInput:
         language = await self._language(click.user)
         if click.action is Action.TRANSLATE:
-            said = spoken(click.message)
-            return ActionInput([said] if said else [], language=language)
+            clicked = spoken(click.message)
+            return ActionInput([clicked] if clicked else [], language=language)
         thread = conversation_key(click.team, click.channel, click.thread_ts)
         ours = await self.core.conversations.transcript(thread, bot_name=BOT_NAME)
         if ours is not None:

@@ -14,7 +14,14 @@ from urllib.parse import urlencode
 from tests.fakes.slack.constants import TEAM_ID, USER_ID, VERIFICATION_TOKEN, JSONDict
 from tests.fakes.slack.events import EventDelivery
 from tests.fakes.slack.ids import new_trigger_id, new_ts
-from tests.fakes.slack.params import ApiError, as_str, bot_workspace, channel_param, public, required
+from tests.fakes.slack.params import (
+    ApiError,
+    as_str,
+    bot_workspace,
+    channel_param,
+    public,
+    required,
+)
 from tests.fakes.slack.records import SocketAck, Workspace
 from tests.fakes.slack.signing import signed_headers
 from tests.fakes.slack.socket_mode import SocketMode
