@@ -52,8 +52,10 @@ class ActionInput:
     messages: Sequence[SourceMessage]
     total: int | None = None
     language: str = "English"
-    more: bool = False
-    """The source goes on past what the adapter could read (a thread longer than it reads)."""
+    beyond: str = ""
+    """Set when the source goes on past what the adapter read: the note to show instead of
+    "the last N of M", with ``{kept}`` for the messages used (e.g. "Summarized the last {kept}
+    messages of this channel")."""
 
 
 class SourceUnavailable(Exception):
@@ -94,11 +96,8 @@ def bound(action: Action, source: ActionInput) -> Bounded:
         used += len(text)
     kept.reverse()
     note = ""
-    if action is Action.SUMMARIZE and source.more:
-        note = (
-            f"The thread is longer than I can read: summarized the last {len(kept)} of its "
-            f"first {total:,} messages."
-        )
+    if action is Action.SUMMARIZE and source.beyond:
+        note = source.beyond.format(kept=len(kept))
     elif action is Action.SUMMARIZE and len(kept) < total:
         note = f"Summarized the last {len(kept)} of {total} messages."
     elif action is Action.TRANSLATE and cut:

@@ -88,6 +88,7 @@ BOTH_CLIENTS_MODULES = frozenset(
         "tests.test_slack",
         "tests.test_slack_shortcuts",
         "tests.test_discord",
+        "tests.test_discord_menus",
         "tests.test_documents",
         "tests.test_hostile",
         "tests.test_retention",

@@ -234,3 +234,8 @@ async def test_an_undeliverable_answer_fails_the_request(make_core: Any, store: 
     assert result.outcome == "failed" and result.error == "undeliverable"
     assert (await store.usage_totals(user_id="test:U1")).input_tokens == 5
     assert await pending(store) == []
+
+
+def test_a_source_longer_than_read_says_so_in_the_adapters_words() -> None:
+    source = ActionInput(thread(200), beyond="Summarized the last {kept} messages here.")
+    assert bound(Action.SUMMARIZE, source).note == "Summarized the last 150 messages here."

@@ -1,8 +1,9 @@
 """The Discord adapter's lifecycle: a discord.py client in our event loop, started and closed.
 
 ``DiscordAdapter`` owns what lives as long as the connection: the gateway client
-(``gateway.ChatClient``), the slash commands (``commands.SlashCommands``) and the message
-handler (``messages.MessageHandler``) it routes to, the attachment download session, and the
+(``gateway.ChatClient``), the slash commands (``commands.SlashCommands``), the message
+context-menu commands (``context_menus.MessageMenus``) and the message handler
+(``messages.MessageHandler``) it routes to, the attachment download session, and the
 bookkeeping they share (turns in flight, outcomes). Start-up failures that are configuration
 (a refused token or intents) become one-line ``ConfigError``s; a client that ends on its own
 later sets ``failed`` so that ``python -m bot`` exits and its supervisor restarts it.
@@ -22,6 +23,7 @@ import discord
 
 from adapters.common.inflight import InFlight
 from adapters.discord.commands import SlashCommands
+from adapters.discord.context_menus import MessageMenus
 from adapters.discord.gateway import (
     ChatClient,
     Endpoints,
@@ -145,7 +147,10 @@ class DiscordAdapter:
         commands = SlashCommands(
             self.core, self.settings, inflight=self._inflight, outcomes=self.outcomes
         )
-        return ChatClient(intents, commands=commands, answer_message=messages.on_message)
+        menus = MessageMenus(self.core, inflight=self._inflight, outcomes=self.outcomes)
+        return ChatClient(
+            intents, commands=commands, menus=menus, answer_message=messages.on_message
+        )
 
     def _client_ended(self, task: asyncio.Task[None]) -> None:
         if self.client is None:  # closing: expected

@@ -29,6 +29,7 @@ from discord import app_commands
 from discord.backoff import ExponentialBackoff
 
 from adapters.discord.commands import SlashCommands
+from adapters.discord.context_menus import MessageMenus
 from adapters.discord.reply import NO_PINGS
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,8 @@ def guard_parsers(parsers: dict[str, Any]) -> None:
 
 
 class ChatClient(discord.Client):
-    """discord.py's client: messages go to ``answer_message``, slash commands to ``commands``."""
+    """discord.py's client: messages go to ``answer_message``, slash commands to ``commands``,
+    message context-menu commands to ``menus``."""
 
     def __init__(
         self,
@@ -136,6 +138,7 @@ class ChatClient(discord.Client):
         *,
         commands: SlashCommands,
         answer_message: Callable[[discord.Message], Awaitable[None]],
+        menus: MessageMenus | None = None,
     ) -> None:
         # A text bot: the "voice will NOT be supported" start-up warnings are noise here.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -150,6 +153,8 @@ class ChatClient(discord.Client):
         self._slash_commands = commands
         self._answer_message = answer_message
         commands.register(self.tree)
+        if menus is not None:  # in the same tree: synced, and hashed, with the commands
+            menus.register(self.tree)
         guard_parsers(self._connection.parsers)
 
     async def setup_hook(self) -> None:

@@ -48,6 +48,10 @@ SHORTCUTS = {"summarize_thread": Action.SUMMARIZE, "translate_message": Action.T
 EPHEMERAL_CHARS = 11_000
 """Markdown per ephemeral message (Slack takes 12,000 in ``markdown_text``)."""
 BOT_NAME = "assistant (me)"
+LONGER_THAN_READ = (
+    "The thread is longer than I can read: summarized the last {{kept}} of its first {read:,} "
+    "messages."
+)
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
@@ -175,7 +179,8 @@ class MessageShortcuts:
             return ActionInput(ours, language=language)
         read = await self._reader.replies(click.channel, click.thread_ts)
         said = [m for m in map(spoken, read.messages) if m is not None]
-        return ActionInput(said, language=language, more=not read.complete)
+        beyond = "" if read.complete else LONGER_THAN_READ.format(read=len(read.messages))
+        return ActionInput(said, language=language, beyond=beyond)
 
     async def _language(self, user: str) -> str:
         """The user's Slack language (their client locale), English if Slack will not say."""

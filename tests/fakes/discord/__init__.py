@@ -3,7 +3,8 @@
 One aiohttp server answers three things:
 
 * REST under ``/api/v10`` (``rest_base``): the calls the bot makes through discord.py (login,
-  application info, command sync, sending, fetching and editing messages, typing, a thread from
+  application info, command sync, sending, fetching, listing (channel history, newest first,
+  ``before``/``after``/``limit``) and editing messages, typing, a thread from
   a message, DMs, interaction callbacks, webhook follow-ups and their edits), JSON bodies only
   (the bot uploads no files: a multipart body is refused); any other path is Discord's 404.
   Bot routes need ``Authorization: Bot <token>``; interaction and webhook routes carry their
@@ -37,8 +38,10 @@ without GUILD_MEMBERS.
 The modules: ``constants``, ``ids``, ``models`` (the world), ``records`` and ``wire``
 (Discord's REST formats) stand alone; ``state`` holds the world, records and waits, and the
 mixins over it are ``payloads``, ``gateway``, ``rest`` (recording, auth, rate limits),
-``cdn``, ``messages``, ``application`` (identity, commands, interactions) and ``builders`` (the
-test side); ``server`` puts them together as ``FakeDiscord``.
+``cdn``, ``messages``, ``application`` (identity, commands, interactions), ``builders`` (the
+test side) and ``history`` (channel history; message context-menu commands, data type 3 with
+``target_id`` and ``resolved.messages``: ``send_message_command``); ``server`` puts them
+together as ``FakeDiscord``.
 
 Usage with the real client::
 
