@@ -164,10 +164,21 @@ async def _check(settings: Settings) -> int:
             from adapters.discord.credentials import verify_discord
 
             guild = settings.discord_guild_id
+            count, ids = settings.discord_shard_count, settings.discord_shard_ids
+            shards = (
+                "; not sharded (every instance receives every server's events)"
+                if count is None
+                else f"; shards {', '.join(map(str, ids)) if ids else 'all'} of {count}"
+            )
+            syncs = count is None or not ids or 0 in ids
             print(
                 f"discord:   REST at {settings.discord_api_base}, gateway at "
-                f"{settings.discord_gateway_url}; commands synced "
-                + (f"to guild {guild}" if guild else "globally")
+                f"{settings.discord_gateway_url}{shards}; commands synced "
+                + (
+                    "by the instance running shard 0"
+                    if not syncs
+                    else (f"to guild {guild}" if guild else "globally")
+                )
             )
             show("discord:", await verify_discord(settings, http))
     print(f"ops:       {_ops(settings, configured)}")

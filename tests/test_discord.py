@@ -303,7 +303,8 @@ async def test_a_message_while_the_agent_stack_loads_is_answered_once_it_has(
     await eventually(lambda: bot.adapter.outcomes["duplicate"] == 1)
     await eventually(lambda: ask.acknowledged)
     assert ask.callbacks == [{"type": 5}]  # "thinking…", in public
-    assert fake.requests_to("POST /channels/{id}/typing")
+    # Typing is sent from its own task: it may land just after the /ask callback.
+    await eventually(lambda: fake.requests_to("POST /channels/{id}/typing"))
     assert replies_to(sent) == [] and not ask.followup_ids
     assert bot.openrouter.chat_requests == [] and bot.core.waiting == 2
 
@@ -481,6 +482,29 @@ async def test_auto_thread_opens_a_thread_per_mention(start_bot: BotFactory) -> 
     await fake.send_user_message(thread_id, content="and the budget?")
     await bot.answered(2)
     assert bot.users_said() == ["plan the offsite", "and the budget?"]
+
+
+async def test_two_unsharded_instances_open_one_thread_and_answer_once(
+    start_bot: BotFactory,
+) -> None:
+    """Every unsharded process receives every message (as on Discord): one of them opens the
+    thread, and the message is answered once, in it."""
+    one = await start_bot(DISCORD_AUTO_THREAD=True)
+    two = await start_bot(DISCORD_AUTO_THREAD=True)  # the same fake and database
+    fake = one.discord
+    sent = await fake.send_user_message(content=f"{fake.bot.mention} plan the retreat")
+    thread_id = int(sent["id"])
+    await eventually(lambda: [m.content for m in one.answers(thread_id)])
+    await eventually(
+        lambda: (
+            sum(
+                b.adapter.outcomes["answered"] + b.adapter.outcomes["duplicate"] for b in (one, two)
+            )
+            == 2
+        )
+    )
+    assert [m.content for m in one.answers(thread_id)] == ["echo: plan the retreat"]
+    assert len(fake.requests_to("POST /channels/{channel_id}/messages/{message_id}/threads")) == 1
 
 
 async def test_without_the_message_content_intent_mentions_still_work(

@@ -23,9 +23,11 @@ from tests.fakes.discord import (
     INTENT_MESSAGE_CONTENT,
     AttachmentSpec,
     FakeDiscord,
+    FakeGuild,
     FakeRole,
     new_snowflake,
     point_discord_py_at,
+    shard_of,
 )
 from tests.helpers import eventually
 
@@ -462,6 +464,89 @@ async def test_malformed_ready_resumed_and_raw_frames_are_sent_as_scripted(
             await ws.send_json({"op": 6, "d": resume})
             (resumed,) = await _frames(ws, 1)
             assert (resumed["t"], resumed["d"]) == ("RESUMED", None)
+
+
+# --------------------------------------------------------------------------- sharding
+
+
+class ShardBot(discord.AutoShardedClient):
+    """One process's share of a sharded bot: records the guilds, messages and interactions
+    that reach it."""
+
+    def __init__(self, shard_id: int, shard_count: int) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True
+        super().__init__(
+            intents=intents,
+            shard_ids=[shard_id],
+            shard_count=shard_count,
+            guild_ready_timeout=0.1,
+        )
+        self.ready = asyncio.Event()
+        self.messages: list[discord.Message] = []
+        self.interactions: list[discord.Interaction[Any]] = []
+
+    async def on_ready(self) -> None:
+        self.ready.set()
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author != self.user:
+            self.messages.append(message)
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        self.interactions.append(interaction)
+
+
+async def test_each_shard_gets_its_own_guilds_and_shard_0_the_dms() -> None:
+    """Two sharded clients (shards 0 and 1 of 2), as two processes would run them: each sees
+    only the guilds ``(guild_id >> 22) % 2`` puts on its shard, DMs reach shard 0 only."""
+    async with FakeDiscord() as world:
+        alice = world.user
+        guilds = [
+            FakeGuild.create(f"guild on {s}", owner=alice, members=[world.bot, alice], shard=(s, 2))
+            for s in (0, 1)
+        ]
+    async with FakeDiscord(bot=world.bot, guilds=guilds, users=[alice]) as fake:
+        assert [shard_of(g.id, 2) for g in guilds] == [0, 1]
+        with point_discord_py_at(fake):
+            clients = [ShardBot(0, 2), ShardBot(1, 2)]
+            tasks = [asyncio.create_task(_run(c, fake.token)) for c in clients]
+            try:
+                async with asyncio.timeout(10):
+                    await asyncio.gather(*(c.ready.wait() for c in clients))
+                assert sorted(i["shard"] for i in fake.identifies) == [[0, 2], [1, 2]]
+                assert [[g.id for g in c.guilds] for c in clients] == [[g.id] for g in guilds]
+
+                for guild in guilds:
+                    await fake.send_user_message(guild.channels[0].id, content=f"in {guild.name}")
+                    await fake.send_interaction(
+                        "ask", {"question": "?"}, channel_id=guild.channels[0].id
+                    )
+                await fake.send_user_message(fake.dm_channel.id, content="a DM")
+                await fake.send_interaction("ask", {"question": "?"}, channel_id=fake.dm_channel.id)
+                await eventually(lambda: sum(len(c.messages) for c in clients) == 3)
+                await eventually(lambda: sum(len(c.interactions) for c in clients) == 3)
+                got = [[m.content for m in c.messages] for c in clients]
+                assert got == [["in guild on 0", "a DM"], ["in guild on 1"]]
+                where = [[i.guild_id for i in c.interactions] for c in clients]
+                assert where == [[guilds[0].id, None], [guilds[1].id]]
+                sessions = fake.shard_sessions()
+                assert {d.shard for d in fake.dispatched if d.session_id == sessions[1]} == {1}
+            finally:
+                for client, task in zip(clients, tasks, strict=True):
+                    await client.close()
+                    await task
+
+
+async def test_an_identify_with_a_shard_out_of_range_is_closed_4010(fake: FakeDiscord) -> None:
+    url = f"{fake.gateway_url}?v=10&encoding=json"
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        await _frames(ws, 1)  # HELLO
+        identify = {"token": fake.token, "intents": INTENT_GUILDS, "shard": [2, 2]}
+        await ws.send_json({"op": 2, "d": identify})
+        assert (await ws.receive()).type is aiohttp.WSMsgType.CLOSE
+        assert ws.close_code == 4010
+    assert fake.identifies == []
 
 
 async def test_channel_history_pages_newest_first(fake: FakeDiscord, bot: Bot) -> None:

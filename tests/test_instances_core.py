@@ -142,6 +142,15 @@ async def test_the_rate_limit_counts_across_instances(instances: Any) -> None:
     assert outcomes[2].error == "user_rate_limit"  # the third of the minute, whichever instance
 
 
+async def test_a_daily_budget_spent_on_one_instance_holds_on_the_other(instances: Any) -> None:
+    budget = {"BOT_DAILY_TOKENS_PER_USER": 8}  # one answer (5 in + 3 out) spends it
+    a = await instances(ScriptedModel([answer("spent")]), **budget)
+    b = await instances(ScriptedModel([answer("never")]), **budget)
+    assert (await a.handle(message("first"), RecordingReply())).outcome == "answered"
+    refused = await b.handle(message("second", conversation="test:T1:C1:2.0"), RecordingReply())
+    assert refused.error == "budget"
+
+
 async def test_a_channel_setting_changed_on_one_instance_applies_on_the_other_at_once(
     instances: Any,
 ) -> None:

@@ -1,8 +1,9 @@
 """Discord: a discord.py client in the bot's event loop, on top of the core.
 
 - ``app``: ``DiscordAdapter``, the public entry: start, close, health; owns what the others share.
-- ``gateway``: ``ChatClient`` (discord.py's client kept alive whatever the gateway sends), the
-  REST and gateway URLs, the Message Content intent check.
+- ``gateway``: ``ChatClient`` (discord.py's client kept alive whatever the gateway sends) and
+  ``ShardedChatClient`` (the same over several shards, ``DISCORD_SHARD_COUNT``), the REST and
+  gateway URLs, the Message Content intent check.
 - ``messages``: which messages are for the bot, the conversation each continues (reply chains,
   threads, auto-threads), attachment downloads, the answer in the channel.
 - ``commands``: the slash commands, built from ``bot.commands.COMMANDS``, synced, answered.

@@ -27,6 +27,7 @@ from adapters.discord.context_menus import MessageMenus
 from adapters.discord.gateway import (
     ChatClient,
     Endpoints,
+    ShardedChatClient,
     message_content_granted,
     point_at,
     restore,
@@ -75,12 +76,13 @@ class DiscordAdapter:
 
     @property
     def healthy(self) -> bool:
-        """Connected to the gateway and taking events."""
+        """Connected to the gateway and taking events (sharded: on every shard it runs)."""
         client = self.client
-        return client is not None and client.is_ready() and not client.is_closed()
+        return client is not None and client.connected
 
     async def start(self, timeout_s: float = 60.0) -> None:
-        """Log in, connect to the gateway and return once the bot is ready."""
+        """Log in, connect to the gateway and return once the bot is ready (``timeout_s``, plus
+        the pauses discord.py makes between the IDENTIFYs of several shards)."""
         self._saved_endpoints = point_at(
             self.settings.discord_api_base, self.settings.discord_gateway_url
         )
@@ -100,6 +102,7 @@ class DiscordAdapter:
             headers={"User-Agent": "chatbot (discord attachments)"},
         )
         client = self.client = self._new_client(intents, self._cdn)
+        timeout_s += client.identify_wait_s
         self._task = asyncio.create_task(self._run(client))
         ready = asyncio.create_task(client.ready.wait())
         try:
@@ -148,8 +151,18 @@ class DiscordAdapter:
             self.core, self.settings, inflight=self._inflight, outcomes=self.outcomes
         )
         menus = MessageMenus(self.core, inflight=self._inflight, outcomes=self.outcomes)
-        return ChatClient(
-            intents, commands=commands, menus=menus, answer_message=messages.on_message
+        count = self.settings.discord_shard_count
+        if count is None:
+            return ChatClient(
+                intents, commands=commands, menus=menus, answer_message=messages.on_message
+            )
+        return ShardedChatClient(
+            intents,
+            commands=commands,
+            menus=menus,
+            answer_message=messages.on_message,
+            shard_count=count,
+            shard_ids=self.settings.discord_shard_ids or None,
         )
 
     def _client_ended(self, task: asyncio.Task[None]) -> None:

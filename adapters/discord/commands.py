@@ -4,7 +4,8 @@
   reads a command's options from its callback's signature, so each command with options is a
   method of ``SlashCommands``; the others share one callback made per name.
 - The tree is synced only when its definition, target guild or application changed (a hash
-  kept through the core).
+  kept through the core), and, with shards, only by the instance that runs shard 0: commands
+  belong to the application, not to a shard, and one writer keeps the hash honest.
 - ``/ask`` is answered in public: access, rate limit and budget are checked before "thinking…"
   shows in the channel. The other commands are answered to their user alone.
 """
@@ -48,6 +49,12 @@ PRIVATE_COMMANDS = frozenset(c.name for c in commands_for("discord") if c.privat
 ASK, MODEL, SETTINGS = (command_named(name) for name in ("ask", "model", "settings"))
 
 Callback = Callable[..., Coroutine[Any, Any, None]]
+
+
+def syncs_commands(settings: Settings) -> bool:
+    """Does this instance sync the slash commands? Unsharded, yes; sharded, if it runs shard 0
+    (``DISCORD_SHARD_IDS`` empty: it runs them all)."""
+    return not settings.discord_shard_ids or 0 in settings.discord_shard_ids
 
 
 def _option_descriptions(command: Command) -> dict[str, str]:
@@ -121,6 +128,9 @@ class SlashCommands:
         changed, never else. The application is part of the hash: commands belong to one, so
         the same database pointed at another app (a new bot, staging vs production) must sync
         that app's commands, which "unchanged" used to skip."""
+        if not syncs_commands(self._settings):
+            log.info("discord: slash commands are synced by the instance that runs shard 0")
+            return
         guild_id = self._settings.discord_guild_id
         guild = discord.Object(guild_id) if guild_id else None
         definition = [c.to_dict(tree) for c in tree.get_commands()]

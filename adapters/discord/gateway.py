@@ -9,7 +9,11 @@
 - Gateway replays after a resume carry the same message id: the core claims each id once.
 - No gateway payload ends the client: a dispatch that cannot be parsed is logged and dropped
   (``guard_parsers``); a frame that leaves no session to trust (a READY, RESUMED or frame it
-  cannot read) makes it join the gateway afresh (``ChatClient.connect``).
+  cannot read) makes it join the gateway afresh (``ChatClient.connect``; with shards, that
+  shard alone: ``RejoiningQueue``).
+- ``DISCORD_SHARD_COUNT`` runs ``ShardedChatClient`` (discord.py's ``AutoShardedClient``) with
+  the shards of ``DISCORD_SHARD_IDS``. Given a shard count, discord.py connects to
+  ``DEFAULT_GATEWAY`` without asking ``GET /gateway/bot``, so ``point_at`` serves it too.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import discord.http
 import yarl
 from discord import app_commands
 from discord.backoff import ExponentialBackoff
+from discord.gateway import ReconnectWebSocket
+from discord.shard import EventItem, EventType
 
 from adapters.discord.commands import SlashCommands
 from adapters.discord.context_menus import MessageMenus
@@ -59,6 +65,10 @@ FATAL_GATEWAY_ERRORS: tuple[type[BaseException], ...] = (
 )
 """What discord.py itself gives up on (a refused token or intents, a close code it may not
 reconnect after): configuration to fix, so the client ends and ``python -m bot`` says so."""
+
+IDENTIFY_SPACING_S = 5.0
+"""discord.py waits this long before each IDENTIFY of a process but the first (Discord allows
+one per 5 s to bots without large-bot sharding), so shards connect one after another."""
 
 Endpoints = tuple[str, yarl.URL]
 """discord.py's REST base and gateway URL, as ``point_at`` found them."""
@@ -139,6 +149,7 @@ class ChatClient(discord.Client):
         commands: SlashCommands,
         answer_message: Callable[[discord.Message], Awaitable[None]],
         menus: MessageMenus | None = None,
+        **sharding: Any,
     ) -> None:
         # A text bot: the "voice will NOT be supported" start-up warnings are noise here.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -147,6 +158,7 @@ class ChatClient(discord.Client):
             allowed_mentions=NO_PINGS,
             guild_ready_timeout=0.5,
             enable_debug_events=False,
+            **sharding,
         )
         self.tree = app_commands.CommandTree(self)
         self.ready = asyncio.Event()
@@ -156,6 +168,16 @@ class ChatClient(discord.Client):
         if menus is not None:  # in the same tree: synced, and hashed, with the commands
             menus.register(self.tree)
         guard_parsers(self._connection.parsers)
+
+    @property
+    def connected(self) -> bool:
+        """Ready and connected to the gateway: taking events."""
+        return self.is_ready() and not self.is_closed()
+
+    @property
+    def identify_wait_s(self) -> float:
+        """How long discord.py holds back this client's IDENTIFYs at start, in all."""
+        return 0.0
 
     async def setup_hook(self) -> None:
         await self._slash_commands.sync(self.tree)
@@ -199,6 +221,101 @@ class ChatClient(discord.Client):
 
     async def on_message(self, message: discord.Message) -> None:
         await self._answer_message(message)
+
+
+class ShardedChatClient(ChatClient, discord.AutoShardedClient):
+    """``ChatClient`` over discord.py's sharded client: the shards ``shard_ids`` (all when
+    None) of ``shard_count`` in this process, each guild's events on its shard
+    (``(guild_id >> 22) % shard_count``), DMs on shard 0."""
+
+    def __init__(
+        self,
+        intents: discord.Intents,
+        *,
+        commands: SlashCommands,
+        answer_message: Callable[[discord.Message], Awaitable[None]],
+        shard_count: int,
+        shard_ids: list[int] | None,
+        menus: MessageMenus | None = None,
+    ) -> None:
+        super().__init__(
+            intents,
+            commands=commands,
+            answer_message=answer_message,
+            menus=menus,
+            shard_count=shard_count,
+            shard_ids=shard_ids,
+        )
+        self.running = list(shard_ids or range(shard_count))
+        """The shards this process runs."""
+
+    @property
+    def connected(self) -> bool:
+        """Ready, and every shard this process runs connected: a shard that is reconnecting
+        leaves its guilds unanswered meanwhile (discord.py's "ready" stays set)."""
+        shards = self.shards
+        return super().connected and all(
+            i in shards and not shards[i].is_closed() for i in self.running
+        )
+
+    @property
+    def identify_wait_s(self) -> float:
+        return IDENTIFY_SPACING_S * (len(self.running) - 1)
+
+    async def _async_setup_hook(self) -> None:
+        await super()._async_setup_hook()
+        # The queue discord.py's shards report to (``AutoShardedClient.__queue``, private):
+        # see ``RejoiningQueue``.
+        self._AutoShardedClient__queue = RejoiningQueue()
+
+    async def on_ready(self) -> None:
+        if not self.ready.is_set():
+            log.info("discord: running shards %s of %s", self.running, self.shard_count)
+        await super().on_ready()
+
+
+class RejoiningQueue(asyncio.PriorityQueue[EventItem]):
+    """What discord.py's shards report to their client, except that a shard whose frame broke
+    (anything but ``FATAL_GATEWAY_ERRORS``: a READY without a session, a frame it cannot read)
+    joins the gateway afresh after a growing pause, as ``ChatClient.connect`` does unsharded.
+    discord.py would end the whole client for it, every other shard with it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._backoff: dict[int, ExponentialBackoff[bool]] = {}
+        self._rejoins: set[asyncio.Task[None]] = set()
+
+    def put_nowait(self, item: EventItem) -> None:
+        shard, error = item.shard, item.error
+        if (
+            item.type != EventType.terminate
+            or shard is None
+            or error is None
+            or isinstance(error, FATAL_GATEWAY_ERRORS)
+        ):
+            super().put_nowait(item)
+            return
+        delay = self._backoff.setdefault(shard.id, ExponentialBackoff()).delay()
+        log.warning(
+            "discord: shard %s got something unreadable from the gateway (%s: %s); joining "
+            "it afresh in %.1f s",
+            shard.id,
+            type(error).__name__,
+            error,
+            delay,
+        )
+        task = asyncio.get_running_loop().create_task(self._rejoin(item, delay))
+        self._rejoins.add(task)
+        task.add_done_callback(self._rejoins.discard)
+
+    async def _rejoin(self, item: EventItem, delay: float) -> None:
+        shard = item.shard
+        assert shard is not None
+        with contextlib.suppress(Exception):
+            await shard.ws.close(code=1000)  # the session ends with it
+        await asyncio.sleep(delay)
+        identify = ReconnectWebSocket(shard.id, resume=False)
+        super().put_nowait(EventItem(EventType.identify, shard, identify))
 
 
 def _log_invite(client: discord.Client) -> None:

@@ -103,7 +103,7 @@ class MessageHandler:
             client, message, addressed=mentioned or message.reference is not None
         )
         if place is None:
-            if mentioned:
+            if mentioned and await self._first_to_act("hint", message):
                 await _say(message, NOT_LOADED)
             self._outcomes[Outcome.REFUSED.value] += 1
             return
@@ -153,7 +153,11 @@ class MessageHandler:
             and not message.attachments
         ):
             # Discord hides this message's text from a bot without the intent.
-            if not place.is_thread and self.core.allows(event):
+            if (
+                not place.is_thread
+                and self.core.allows(event)
+                and await self._first_to_act("hint", message)
+            ):
                 await _say(message, NEED_MENTION)
             self._outcomes[Outcome.IGNORED.value] += 1
             return
@@ -164,6 +168,11 @@ class MessageHandler:
             and self.settings.discord_auto_thread
             and isinstance(message.channel, discord.TextChannel)
         ):
+            # One thread, whichever instances receive the message (unsharded processes, a
+            # gateway replay): only the first opens it; for the others it is a duplicate.
+            if not await self._first_to_act("thread", message):
+                self._outcomes[Outcome.DUPLICATE.value] += 1
+                return
             # A new thread is visible to everyone: the author is checked before it opens.
             if await self.core.admit(event, tell_privately) is not None:
                 self._outcomes[Outcome.REFUSED.value] += 1
@@ -225,6 +234,16 @@ class MessageHandler:
             log.warning("discord: the gateway and REST disagree on a channel's guild")
             return None
         return place
+
+    async def _first_to_act(self, action: str, message: discord.Message) -> bool:
+        """Is this instance the one to do ``action`` for ``message`` before the core claims it?
+        Every unsharded process receives every message; a store that does not answer lets
+        this one act (a second hint is better than none)."""
+        try:
+            return await self.core.conversations.first_to_act(f"discord:{action}:{message.id}")
+        except Exception:
+            log.exception("could not record a one-time action; acting anyway")
+            return True
 
     def _reply_to(
         self,

@@ -14,9 +14,13 @@ One aiohttp server answers three things:
 * The gateway websocket (``gateway_url``): HELLO, IDENTIFY -> READY + GUILD_CREATE, heartbeats,
   RESUME with replay of missed dispatches, sequence numbers, ``zlib-stream`` transport compression
   or plain JSON, as the client's URL asks; an opcode the bot never sends (presence, voice, member
-  requests) closes the socket with 4001. ``zstd-stream`` is refused (HTTP 400, recorded in
-  ``gateway_errors``): discord.py 2.7 asks for it only when ``zstandard`` (or Python 3.14's
-  ``compression.zstd``) is importable, and neither is in this venv, so it asks for zlib-stream.
+  requests) closes the socket with 4001. Sharding as Discord does it: a session that IDENTIFYs
+  with ``"shard": [id, count]`` gets only its guilds (``(guild_id >> 22) % count == id``: READY,
+  GUILD_CREATE, messages, interactions) and, on shard 0, the DMs; an invalid shard closes
+  with 4010; a session without ``shard`` gets everything. ``zstd-stream`` is refused (HTTP
+  400, recorded in ``gateway_errors``): discord.py 2.7 asks for it only when ``zstandard`` (or
+  Python 3.14's ``compression.zstd``) is importable, and neither is in this venv, so it asks
+  for zlib-stream.
 * A CDN look-alike (``cdn_base``) serving attachment bytes at
   ``/attachments/{channel_id}/{attachment_id}/{filename}`` for ``Attachment.read()``.
 
@@ -37,11 +41,11 @@ without GUILD_MEMBERS.
 
 The modules: ``constants``, ``ids``, ``models`` (the world), ``records`` and ``wire``
 (Discord's REST formats) stand alone; ``state`` holds the world, records and waits, and the
-mixins over it are ``payloads``, ``gateway``, ``rest`` (recording, auth, rate limits),
-``cdn``, ``messages``, ``application`` (identity, commands, interactions), ``builders`` (the
-test side) and ``history`` (channel history; message context-menu commands, data type 3 with
-``target_id`` and ``resolved.messages``: ``send_message_command``); ``server`` puts them
-together as ``FakeDiscord``.
+mixins over it are ``payloads``, ``shards`` (which session gets an event), ``gateway``,
+``rest`` (recording, auth, rate limits), ``cdn``, ``messages``, ``application`` (identity,
+commands, interactions), ``builders`` (the test side) and ``history`` (channel history;
+message context-menu commands, data type 3 with ``target_id`` and ``resolved.messages``:
+``send_message_command``); ``server`` puts them together as ``FakeDiscord``.
 
 Usage with the real client::
 
@@ -71,7 +75,12 @@ from tests.fakes.discord.constants import (
     INTENT_GUILDS,
     INTENT_MESSAGE_CONTENT,
 )
-from tests.fakes.discord.ids import new_snowflake, snowflake_time
+from tests.fakes.discord.ids import (
+    new_snowflake,
+    new_snowflake_on_shard,
+    shard_of,
+    snowflake_time,
+)
 from tests.fakes.discord.models import (
     AttachmentSpec,
     FakeAttachment,
@@ -113,7 +122,9 @@ __all__ = [
     "GatewayConnection",
     "RecordedRequest",
     "new_snowflake",
+    "new_snowflake_on_shard",
     "normalize_route",
     "point_discord_py_at",
+    "shard_of",
     "snowflake_time",
 ]

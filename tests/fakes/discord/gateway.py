@@ -23,28 +23,34 @@ from tests.fakes.discord.constants import (
     REDACTED,
     JSONDict,
 )
-from tests.fakes.discord.payloads import Payloads
 from tests.fakes.discord.records import Conn, DispatchedEvent, GatewayConnection, Session
+from tests.fakes.discord.shards import Shards
 from tests.fakes.discord.wire import json_response
 
 
-class Gateway(Payloads):
-    """One session at a time; dispatches are kept for RESUME."""
+class Gateway(Shards):
+    """One session per shard (or one unsharded); dispatches are kept for RESUME."""
 
     # ----------------------------------------------------------------- test side
 
     async def dispatch(self, event: str, data: JSONDict) -> int | None:
-        """Send a dispatch (op 0) to the current gateway session; returns its sequence number
-        (``None`` if the session's intents filter it out). While the socket is down the event
-        is kept and replayed on RESUME, like Discord does."""
-        session = self._session
-        if session is None:
-            raise RuntimeError("no gateway session: the client has not identified yet")
+        """Send a dispatch (op 0) to the current gateway session (of the event's shard, see
+        ``shards``); returns its sequence number (``None`` if no session takes it: intents, or
+        its shard not connected). While the socket is down the event is kept and replayed on
+        RESUME, like Discord does."""
+        self._require_session()
         if event == "INTERACTION_CREATE" and str(data.get("id", "")).isdigit():
             interaction = self.interactions.get(int(data["id"]))
             if interaction is not None:
                 interaction.created_at = time.monotonic()
-        return await self._dispatch(session, event, data)
+        return await self._dispatch_to(self.sessions_for(event, data), event, data)
+
+    async def _dispatch_to(self, sessions: list[Session], event: str, data: JSONDict) -> int | None:
+        first: int | None = None
+        for session in sessions:
+            seq = await self._dispatch(session, event, data)
+            first = seq if first is None else first
+        return first
 
     async def replay(self, seq: int | None = None) -> int | None:
         """Send an earlier dispatch again with a new sequence number (a duplicate delivery, as
@@ -87,27 +93,28 @@ class Gateway(Payloads):
     async def make_available(self, guild_id: int) -> int | None:
         """Send a withheld guild's GUILD_CREATE (see ``unavailable_guilds``)."""
         self.unavailable_guilds.discard(guild_id)
-        session = self._session
-        if session is None:
-            raise RuntimeError("no gateway session: the client has not identified yet")
+        self._require_session()
         guild = self.guilds[guild_id]
-        return await self._dispatch(
-            session, "GUILD_CREATE", self.guild_create(guild, session.intents)
-        )
+        first: int | None = None
+        for session in self.sessions_for("GUILD_CREATE", {"id": guild_id}):
+            data = self.guild_create(guild, session.intents)
+            seq = await self._dispatch(session, "GUILD_CREATE", data)
+            first = seq if first is None else first
+        return first
 
     async def invalidate_session(self, *, resumable: bool = False) -> None:
         """Op 9 INVALID_SESSION: with ``resumable`` False the client IDENTIFYs anew."""
-        session = self._session
-        if session is not None and not resumable:
-            session.invalid = True
+        if not resumable:
+            for session in self._current_sessions(side_by_side=True):
+                session.invalid = True
         for conn in list(self._conns):
             await self._send(conn, {"op": 9, "d": resumable, "s": None, "t": None})
 
     # ----------------------------------------------------------------- server side
 
     async def _dispatch_if_connected(self, event: str, data: JSONDict) -> None:
-        if self._session is not None and not self._session.invalid:
-            await self._dispatch(self._session, event, data)
+        live = [s for s in self.sessions_for(event, data) if not s.invalid]
+        await self._dispatch_to(live, event, data)
 
     async def _dispatch(self, session: Session, event: str, data: JSONDict) -> int | None:
         shaped = self._shape_for_intents(session, event, data)
@@ -117,7 +124,8 @@ class Gateway(Payloads):
             session.seq += 1
             frame = {"op": 0, "t": event, "s": session.seq, "d": shaped}
             session.history.append(frame)
-            self.dispatched.append(DispatchedEvent(session.seq, event, shaped, session.id))
+            shard = None if session.shard is None else session.shard[0]
+            self.dispatched.append(DispatchedEvent(session.seq, event, shaped, session.id, shard))
             if session.conn is not None:
                 await self._send(session.conn, frame)
             self._notify()
@@ -247,20 +255,26 @@ class Gateway(Payloads):
         if not isinstance(intents, int):
             await conn.ws.close(code=4013, message=b"Invalid intent(s).")
             return
+        shard = self._valid_shard(data["shard"]) if "shard" in data else None
+        if "shard" in data and shard is None:
+            await conn.ws.close(code=4010, message=b"Invalid shard.")
+            return
         self.identifies.append(logged)
         self.intents = intents
-        session = Session(id=secrets.token_hex(16), intents=intents)
+        session = Session(id=secrets.token_hex(16), intents=intents, shard=shard)
         self._sessions[session.id] = session
-        self._session = session
+        self._adopt(session)
         conn.session = session
         session.conn = conn
         conn.record.identified = True
         conn.record.session_id = session.id
+        conn.record.shard = shard
+        guilds = [g for g in self.guilds.values() if session.serves(g.id)]
         user = {**self.bot.to_payload(), "verified": True, "mfa_enabled": False, "flags": 0}
         ready: JSONDict = {
             "v": 10,
             "user": user,
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.gateway_url,
@@ -277,7 +291,7 @@ class Gateway(Payloads):
         if "shard" in data:
             ready["shard"] = data["shard"]
         await self._dispatch(session, "READY", self._payload_for("READY", ready))
-        for guild in self.guilds.values():
+        for guild in guilds:
             if guild.id not in self.unavailable_guilds:
                 await self._dispatch(session, "GUILD_CREATE", self.guild_create(guild, intents))
 

@@ -19,6 +19,20 @@ def new_snowflake(at: float | None = None) -> int:
     return value
 
 
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard a guild's gateway events go to, by Discord's formula."""
+    return (guild_id >> 22) % shard_count
+
+
+def new_snowflake_on_shard(shard_id: int, shard_count: int) -> int:
+    """A new snowflake that, as a guild id, lives on ``shard_id`` (a millisecond or a few later
+    than now: the shard is read from the timestamp bits)."""
+    value = new_snowflake()
+    while shard_of(value, shard_count) != shard_id:
+        value = new_snowflake(((value >> 22) + 1.5 + DISCORD_EPOCH_MS) / 1000)
+    return value
+
+
 def snowflake_time(snowflake: int) -> datetime:
     return datetime.fromtimestamp(((snowflake >> 22) + DISCORD_EPOCH_MS) / 1000, UTC)
 

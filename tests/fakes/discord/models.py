@@ -15,7 +15,7 @@ from tests.fakes.discord.constants import (
     TEXT,
     JSONDict,
 )
-from tests.fakes.discord.ids import iso, new_snowflake, opt_str
+from tests.fakes.discord.ids import iso, new_snowflake, new_snowflake_on_shard, opt_str
 
 
 @dataclass(slots=True)
@@ -151,10 +151,12 @@ class FakeGuild:
         members: Sequence[FakeUser],
         channel_names: Sequence[str] = ("general",),
         thread_names: Sequence[str] = (),
+        shard: tuple[int, int] | None = None,
     ) -> FakeGuild:
         """A guild with text channels and public threads (under the first channel) and an
-        ``@everyone`` role (id = guild id) with ``DEFAULT_PERMISSIONS``."""
-        guild_id = new_snowflake()
+        ``@everyone`` role (id = guild id) with ``DEFAULT_PERMISSIONS``; ``shard``
+        ``(shard_id, shard_count)``: its id puts it on that shard."""
+        guild_id = new_snowflake() if shard is None else new_snowflake_on_shard(*shard)
         guild = cls(id=guild_id, name=name, owner_id=owner.id, members=list(members))
         guild.roles.append(FakeRole(id=guild_id, name="@everyone"))
         for position, channel_name in enumerate(channel_names):

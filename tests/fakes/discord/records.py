@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.discord.constants import API_PREFIX, JSONDict
+from tests.fakes.discord.ids import shard_of
 
 _PARAM = re.compile(r"\{[^}]*\}")
 
@@ -68,6 +69,8 @@ class GatewayConnection:
     closed_at: float | None = None
     close_code: int | None = None
     closed_by_server: bool = False
+    shard: tuple[int, int] | None = None
+    """IDENTIFY's ``[shard_id, shard_count]``, when it sent one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,8 @@ class DispatchedEvent:
     event: str
     data: JSONDict = field(repr=False)
     session_id: str
+    shard: int | None = None
+    """The shard id of the session it went to (None: an unsharded session)."""
 
 
 @dataclass(slots=True)
@@ -89,6 +94,16 @@ class Session:
     conn: Conn | None = None
     invalid: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    shard: tuple[int, int] | None = None
+    """``(shard_id, shard_count)`` from IDENTIFY; None: the session gets every guild."""
+
+    def serves(self, guild_id: int | None) -> bool:
+        """Discord's routing: a guild's events go to shard ``(guild_id >> 22) % shard_count``
+        and events outside guilds (DMs) to shard 0; a session without a shard gets them all."""
+        if self.shard is None:
+            return True
+        shard_id, count = self.shard
+        return shard_id == (0 if guild_id is None else shard_of(guild_id, count))
 
 
 @dataclass(slots=True)

@@ -122,6 +122,9 @@ class DiscordState(LoopbackServer):
         self._messages_by_id: dict[int, FakeMessage] = {}
         self._sessions: dict[str, Session] = {}
         self._session: Session | None = None
+        """The latest session that IDENTIFYed without a shard (see ``shards``)."""
+        self._shards: dict[int, Session] = {}
+        """The latest session per shard id."""
         self._conns: list[Conn] = []
         self._default_limit = RouteLimit(DEFAULT_LIMIT, DEFAULT_PER_S)
         self._limits: dict[str, RouteLimit] = {}
