@@ -105,6 +105,7 @@ async def test_summarize_in_a_channel_reads_history_up_to_the_message_bounded(
     note = CHANNEL_BEYOND.format(kept=MAX_ACTION_MESSAGES)
     # The answer (the fake echoes its prompt) is split into ephemeral follow-ups.
     assert answer.ephemeral
+    await bot.answered()  # every part sent
     parts = [fake.message(i) for i in interaction.followup_ids]
     assert all(p.ephemeral and len(p.content) <= 2_000 for p in parts)
     assert parts[-1].content.endswith(f"_{note}_")
