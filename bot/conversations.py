@@ -8,7 +8,9 @@ question an adapter asks, in the platform-neutral terms of ``ConversationKey``.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from bot.actions import MAX_ACTION_MESSAGES, SourceMessage
 from bot.commands import MENTION_SETTING
 from bot.events import ConversationKey
 from storage.base import Outcome, Store
@@ -65,6 +67,26 @@ class Conversations:
         conversation's turns, until another replaces it."""
         await self._store.set_state(key=context_note_key(str(conversation)), value=note)
 
+    async def transcript(
+        self, conversation: ConversationKey, *, bot_name: str
+    ) -> list[SourceMessage] | None:
+        """What the bot holds of a conversation it takes part in, oldest first: its history
+        (the questions, with the thread messages they took in, and the answers, named
+        ``bot_name``) and the messages seen since; ``None`` when it holds none (then the
+        adapter reads the platform instead)."""
+        key = str(conversation)
+        if not await self._store.has_conversation(conversation=key):
+            return None
+        history = await self._store.load_history(
+            conversation=key, max_items=4 * MAX_ACTION_MESSAGES, max_tokens=1_000_000
+        )
+        if not history:
+            return None
+        said = [m for m in (_spoken(h.item, bot_name) for h in history) if m is not None]
+        observed = await self._store.observed_messages(conversation=key)
+        said += [SourceMessage(f"<@{m.author}>", m.text) for m in observed]
+        return said
+
     async def recall(self, key: str) -> str | None:
         """An adapter's own small state (a greeting sent, a command set's hash)."""
         return await self._store.get_state(key=key)
@@ -81,3 +103,25 @@ def context_note_key(conversation: str) -> str:
 def _message_key(message: str) -> str:
     platform, _, ident = message.partition(":")
     return f"{platform}:message:{ident}"
+
+
+def _spoken(item: dict[str, Any], bot_name: str) -> SourceMessage | None:
+    """A history item as a message of the transcript: a user's question or the bot's answer
+    (tool calls and their results are not part of what was said)."""
+    role = item.get("role")
+    if role not in ("user", "assistant"):
+        return None
+    content = item.get("content")
+    if isinstance(content, str):
+        text = content
+    elif isinstance(content, list):
+        text = "".join(
+            str(part.get("text") or "")
+            for part in content
+            if isinstance(part, dict) and part.get("type") in ("input_text", "output_text")
+        )
+    else:
+        return None
+    if not text.strip():
+        return None
+    return SourceMessage(bot_name if role == "assistant" else "user", text)

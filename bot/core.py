@@ -26,10 +26,19 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from bot.actions import (
+    NOTHING_TO_READ,
+    ActionRequest,
+    SourceUnavailable,
+    bound,
+    instructions_for,
+    model_input,
+    with_note,
+)
 from bot.admission import Admission
 from bot.commands import MODEL_SETTING, CommandContext, run_command
 from bot.conversations import Conversations
-from bot.errors import ErrorKind, user_message
+from bot.errors import ErrorKind, failure_line, user_message
 from bot.events import ConversationKey, Event, EventKind
 from bot.feedback import Feedback, Vote, Voted
 from bot.home import ChannelSettings, Home, change_channel_settings, channel_settings, home_for
@@ -38,11 +47,12 @@ from bot.limits import KeyedLocks
 from bot.metrics import Metrics
 from bot.recovery import RECOVERY_RETRY_DELAYS_S, Tell, recover
 from bot.reply import Reply, Undeliverable
-from bot.results import TurnResult
+from bot.results import TurnResult, user_key
 from bot.settings import Settings
-from storage.base import Outcome, Store
+from storage.base import Outcome, Store, UsageRecord
 
 if TYPE_CHECKING:
+    from bot.action_runner import ActionRunner
     from bot.agent import AgentStack
     from bot.turn import TurnRunner
 
@@ -79,6 +89,7 @@ class Core:
         self._stack: asyncio.Future[AgentStack] = _future(stack)
         """The agent stack, or its loading; see ``loaded``."""
         self._turns: TurnRunner | None = None
+        self._actions: ActionRunner | None = None
         self.instance = Instance(
             store,
             instance_id=settings.instance_id,
@@ -150,6 +161,17 @@ class Core:
                     feedback=self.feedback,
                 )
         return self._turns
+
+    async def _action_runner(self) -> ActionRunner:
+        if self._actions is None:
+            try:
+                stack = await asyncio.shield(self._stack)
+            except Exception as exc:
+                raise StackUnavailable from exc
+            from bot.action_runner import ActionRunner
+
+            self._actions = ActionRunner(settings=self.settings, models=stack.model)
+        return self._actions
 
     async def close(self) -> None:
         if not self._stack.done():
@@ -293,6 +315,133 @@ class Core:
         if event.kind is EventKind.COMMAND and event.command != "ask":
             return await self._command(event, reply)
         return await self._turn(event, reply)
+
+    async def act(self, request: ActionRequest, tell: TellAuthor) -> TurnResult:
+        """Run an action on a message (``bot.actions``) for the user who asked: claimed once
+        (a redelivered click is not run again), admitted like a question (allowlists, rate
+        limit, budgets), then read, one model call, its usage recorded like a turn's. The
+        answer, a refusal or a failure line goes to that user alone (``tell``). Never raises."""
+        result = await self._act(request, tell)
+        self._count(request.event, result)
+        return result
+
+    async def _act(self, request: ActionRequest, tell: TellAuthor) -> TurnResult:
+        event = request.event
+        started = time.perf_counter()
+        try:
+            await self.instance.start()
+            claimed = await self.store.claim_event(
+                event_id=event.event_id,
+                conversation=str(event.conversation),
+                owner=self.instance.id,
+            )
+        except Exception:
+            log.exception("could not record the action; not running it to stay exactly-once")
+            await _safe(tell(user_message(ErrorKind.INTERNAL)))
+            return TurnResult(Outcome.FAILED, error=ErrorKind.INTERNAL)
+        if not claimed:
+            log.info("duplicate action ignored", extra={"event_id": event.event_id})
+            return TurnResult(Outcome.DUPLICATE)
+        refused = await self.admission.refusal(event)
+        if refused is not None:
+            await _safe(tell(refused.text))
+            await self._finish_event(event, Outcome.FAILED)
+            return refused
+        try:
+            source = await request.read()
+        except SourceUnavailable as exc:
+            await _safe(tell(str(exc)))
+            await self._finish_event(event, Outcome.FAILED)
+            return TurnResult(Outcome.FAILED, error=ErrorKind.UNDELIVERABLE, text=str(exc))
+        except Exception:
+            log.exception("could not read the messages of an action")
+            await _safe(tell(user_message(ErrorKind.INTERNAL)))
+            await self._finish_event(event, Outcome.FAILED)
+            return TurnResult(Outcome.FAILED, error=ErrorKind.INTERNAL)
+        bounded = bound(request.action, source)
+        if not bounded.messages:
+            line = NOTHING_TO_READ[request.action]
+            await _safe(tell(line))
+            await self._finish_event(event, Outcome.ANSWERED)
+            return TurnResult(Outcome.ANSWERED, text=line)
+        model = await self.channel_model(event)
+        try:
+            runner = await self._action_runner()
+            async with self._turn_slots:
+                self.running += 1
+                try:
+                    out = await runner.run(
+                        model=model,
+                        instructions=instructions_for(request.action, source.language),
+                        text=model_input(request.action, bounded),
+                    )
+                finally:
+                    self.running -= 1
+        except StackUnavailable:
+            await _safe(tell(user_message(ErrorKind.INTERNAL)))
+            await self._finish_event(event, Outcome.FAILED)
+            return TurnResult(Outcome.FAILED, error=ErrorKind.INTERNAL)
+        result = TurnResult(
+            Outcome.FAILED,
+            model=out.model,
+            input_tokens=out.input_tokens,
+            output_tokens=out.output_tokens,
+            cost_usd=out.cost_usd,
+            error=out.error,
+        )
+        delivered = False
+        if out.error is not None:
+            await _safe(tell(failure_line(out.error)))
+        else:
+            result.text = with_note(out.text, bounded.note)
+            try:
+                await tell(result.text)
+                delivered = True
+            except Exception as exc:
+                log.warning("the action's answer could not be delivered: %s", exc)
+                result.error = ErrorKind.UNDELIVERABLE
+        usage = None
+        if delivered or out.input_tokens or out.output_tokens or out.cost_usd:
+            usage = UsageRecord(
+                conversation=str(event.conversation),
+                channel=str(event.channel),
+                user_id=user_key(event),
+                model=out.model or model,
+                input_tokens=out.input_tokens,
+                output_tokens=out.output_tokens,
+                cost_usd=out.cost_usd,
+                created_at=time.time(),
+                workspace=event.workspace,
+            )
+        try:
+            if delivered:  # usage and "answered" in one transaction, as a turn's
+                await self.store.complete_turn(
+                    conversation=str(event.conversation),
+                    items=[],
+                    usage=usage,
+                    event_id=event.event_id,
+                )
+                result.outcome = Outcome.ANSWERED
+            else:
+                if usage is not None:
+                    await self.store.record_usage(usage)
+                await self._finish_event(event, Outcome.FAILED)
+        except Exception:
+            log.exception("could not record the action's usage")
+        fields: dict[str, Any] = {
+            "conversation": str(event.conversation),
+            "action": request.action.value,
+            "outcome": result.outcome,
+            "error": result.error,
+            "model": result.model,
+            "messages": len(bounded.messages),
+            "input_tokens": result.input_tokens,
+            "output_tokens": result.output_tokens,
+            "cost_usd": round(result.cost_usd, 9) if result.cost_usd is not None else None,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+        log.info("action", extra=fields)
+        return result
 
     async def observe(self, event: Event) -> None:
         """Remember a message that was not for the bot, so that a mention later in the same

@@ -18,6 +18,9 @@ class EventKind(enum.StrEnum):
     DIRECT_MESSAGE = "direct_message"
     THREAD_FOLLOW_UP = "thread_follow_up"
     COMMAND = "command"
+    ACTION = "action"
+    """An action on a message (summarize, translate): a question to the model, so the rate
+    limit and the budgets apply, but nothing is kept as a conversation."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -395,6 +395,8 @@ async def test_slash_commands_defer_then_follow_up(bot: Bot) -> None:
         "reset",
         "files",
         "help",
+        "Summarize",
+        "Translate",
     ]
 
     ask = await fake.send_interaction("ask", {"question": "what is 2+2?"})

@@ -609,3 +609,26 @@ async def test_an_identify_with_a_shard_out_of_range_is_closed_4010(fake: FakeDi
         assert (await ws.receive()).type is aiohttp.WSMsgType.CLOSE
         assert ws.close_code == 4010
     assert fake.identifies == []
+
+
+async def test_channel_history_pages_newest_first(fake: FakeDiscord, bot: Bot) -> None:
+    for i in range(5):
+        fake.message_create(content=f"m{i}")
+    channel = bot.get_partial_messageable(fake.channel.id, guild_id=fake.guild.id)
+    newest = [m.content async for m in channel.history(limit=3)]
+    assert newest == ["m4", "m3", "m2"]
+    ids = [m.id for m in fake.messages_in(fake.channel.id)]
+    before = [m.content async for m in channel.history(limit=10, before=discord.Object(ids[3]))]
+    assert before == ["m2", "m1", "m0"]
+    read = fake.requests_to("GET /channels/{id}/messages")[-1]
+    assert read.query["before"] == str(ids[3]) and read.query["limit"] == "10"
+
+
+async def test_message_command_interaction_carries_the_target(fake: FakeDiscord) -> None:
+    fake.message_create(content="target text")
+    target = fake.messages_in(fake.channel.id)[-1]
+    payload = fake.message_command_create("Translate", target, locale="ja")
+    data = payload["data"]
+    assert (data["type"], data["target_id"], payload["type"]) == (3, str(target.id), 2)
+    assert data["resolved"]["messages"][str(target.id)]["content"] == "target text"
+    assert payload["locale"] == "ja" and "options" not in data

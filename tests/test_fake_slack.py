@@ -707,3 +707,33 @@ async def test_blocks_given_when_a_stream_stops_go_below_its_text(
     blocks = fake.message("D123", started["ts"])["blocks"]
     assert blocks[0] == {"type": "markdown", "text": "AB"}
     assert blocks[1]["type"] == "context_actions"
+
+
+async def test_replies_page_by_cursor_users_info_locale_and_open(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    root = fake.add_message("C123", message_event("root"))
+    for i in range(4):
+        fake.add_message("C123", message_event(f"reply {i}", thread_ts=root["ts"]))
+    first = await client.conversations_replies(channel="C123", ts=root["ts"], limit=3)
+    assert [m["text"] for m in first["messages"]] == ["root", "reply 0", "reply 1"]
+    assert first["has_more"] is True
+    cursor = first["response_metadata"]["next_cursor"]
+    rest = await client.conversations_replies(channel="C123", ts=root["ts"], cursor=cursor)
+    assert [m["text"] for m in rest["messages"]] == ["reply 2", "reply 3"]
+    assert rest["has_more"] is False and rest["response_metadata"]["next_cursor"] == ""
+    with pytest.raises(SlackApiError) as exc:
+        await client.conversations_replies(channel="C123", ts="1.2")
+    assert error_of(exc) == "thread_not_found"
+
+    fake.add_user("U777", name="aiko", locale="ja-JP")
+    plain = (await client.users_info(user="U777"))["user"]
+    assert "locale" not in plain and plain["name"] == "aiko"
+    assert (await client.users_info(user="U777", include_locale=True))["user"]["locale"] == "ja-JP"
+    with pytest.raises(SlackApiError) as exc:
+        await client.users_info(user="U404")
+    assert error_of(exc) == "user_not_found"
+
+    opened = await client.conversations_open(users="U777")
+    assert opened["channel"]["id"] == fake.dm_channel_of("U777")
+    assert opened["channel"]["id"].startswith("D")

@@ -17,6 +17,7 @@ from adapters.slack.feedback import FeedbackActions
 from adapters.slack.home import HomeTab
 from adapters.slack.home_view import EDIT_ACTION, MODAL_CALLBACK, NEW_ACTION
 from adapters.slack.listeners import EventListeners
+from adapters.slack.shortcuts import SHORTCUTS, MessageShortcuts
 from bot.settings import DEFAULT_SUGGESTED_PROMPTS
 
 MANIFEST = Path(__file__).resolve().parents[1] / "adapters" / "slack" / "manifest.yml"
@@ -45,6 +46,7 @@ class _Registrations:
         self.commands: set[str] = set()
         self.actions: list[Any] = []
         self.views: set[str] = set()
+        self.shortcuts: set[str] = set()
 
     def event(self, name: str) -> Callable[[Any], Any]:
         self.events.add(name)
@@ -60,6 +62,10 @@ class _Registrations:
 
     def view(self, callback_id: str) -> Callable[[Any], Any]:
         self.views.add(callback_id)
+        return lambda listener: listener
+
+    def message_shortcut(self, callback_id: str) -> Callable[[Any], Any]:
+        self.shortcuts.add(callback_id)
         return lambda listener: listener
 
 
@@ -78,6 +84,7 @@ def registered() -> _Registrations:
     HomeTab.register(HomeTab.__new__(HomeTab), cast(Any, seen))
     SlashCommands.register(SlashCommands.__new__(SlashCommands), cast(Any, seen))
     FeedbackActions.register(FeedbackActions.__new__(FeedbackActions), cast(Any, seen))
+    MessageShortcuts.register(MessageShortcuts.__new__(MessageShortcuts), cast(Any, seen))
     return seen
 
 
@@ -117,6 +124,22 @@ def test_commands_match_the_adapter(manifest: dict[str, Any], registered: _Regis
     hints = {c["command"]: c.get("usage_hint") for c in commands}
     assert hints["/ask"] == "<question>"
     assert hints["/model"] == "[name]"
+
+
+def test_message_shortcuts_match_the_adapter(
+    manifest: dict[str, Any], registered: _Registrations
+) -> None:
+    shortcuts = manifest["features"]["shortcuts"]
+    assert {s["name"]: s["callback_id"] for s in shortcuts} == {
+        "Summarize thread": "summarize_thread",
+        "Translate": "translate_message",
+    }
+    assert {s["callback_id"] for s in shortcuts} == set(SHORTCUTS) == registered.shortcuts
+    for shortcut in shortcuts:
+        assert shortcut["type"] == "message"
+        assert 0 < len(shortcut["name"]) <= 25 and 0 < len(shortcut["description"]) <= 80
+    # Shortcuts arrive as interactivity payloads: it must be on.
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
 
 
 def test_scopes_are_exactly_the_bots(manifest: dict[str, Any]) -> None:

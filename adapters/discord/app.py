@@ -1,8 +1,9 @@
 """The Discord adapter's lifecycle: a discord.py client in our event loop, started and closed.
 
 ``DiscordAdapter`` owns what lives as long as the connection: the gateway client
-(``gateway.ChatClient``), the slash commands (``commands.SlashCommands``) and the message
-handler (``messages.MessageHandler``) it routes to, the attachment download session, and the
+(``gateway.ChatClient``), the slash commands (``commands.SlashCommands``), the message
+context-menu commands (``context_menus.MessageMenus``) and the message handler
+(``messages.MessageHandler``) it routes to, the attachment download session, and the
 bookkeeping they share (turns in flight, outcomes). Start-up failures that are configuration
 (a refused token or intents) become one-line ``ConfigError``s; a client that ends on its own
 later sets ``failed`` so that ``python -m bot`` exits and its supervisor restarts it.
@@ -23,6 +24,7 @@ import discord
 
 from adapters.common.inflight import InFlight
 from adapters.discord.commands import SlashCommands
+from adapters.discord.context_menus import MessageMenus
 from adapters.discord.feedback import FeedbackClicks
 from adapters.discord.gateway import (
     ChatClient,
@@ -152,17 +154,20 @@ class DiscordAdapter:
             self.core, self.settings, inflight=self._inflight, outcomes=self.outcomes
         )
         feedback = FeedbackClicks(self.core, inflight=self._inflight)
+        menus = MessageMenus(self.core, inflight=self._inflight, outcomes=self.outcomes)
         count = self.settings.discord_shard_count
         if count is None:
             return ChatClient(
                 intents,
                 commands=commands,
+                menus=menus,
                 answer_message=messages.on_message,
                 feedback=feedback,
             )
         return ShardedChatClient(
             intents,
             commands=commands,
+            menus=menus,
             answer_message=messages.on_message,
             feedback=feedback,
             shard_count=count,

@@ -35,6 +35,7 @@ from discord.gateway import ReconnectWebSocket
 from discord.shard import EventItem, EventType
 
 from adapters.discord.commands import SlashCommands
+from adapters.discord.context_menus import MessageMenus
 from adapters.discord.feedback import FeedbackClicks, register
 from adapters.discord.reply import NO_PINGS
 
@@ -140,7 +141,8 @@ def guard_parsers(parsers: dict[str, Any]) -> None:
 
 class ChatClient(discord.Client):
     """discord.py's client: messages go to ``answer_message``, slash commands to ``commands``,
-    clicks on answers' feedback buttons (``adapters.discord.feedback``) to ``feedback``."""
+    clicks on answers' feedback buttons (``adapters.discord.feedback``) to ``feedback``, message
+    context-menu commands to ``menus``."""
 
     def __init__(
         self,
@@ -149,6 +151,7 @@ class ChatClient(discord.Client):
         commands: SlashCommands,
         answer_message: Callable[[discord.Message], Awaitable[None]],
         feedback: FeedbackClicks,
+        menus: MessageMenus | None = None,
         **sharding: Any,
     ) -> None:
         # A text bot: the "voice will NOT be supported" start-up warnings are noise here.
@@ -167,6 +170,8 @@ class ChatClient(discord.Client):
         commands.register(self.tree)
         self.feedback_clicked = feedback.clicked
         register(self)  # before the gateway: a click on an old answer may be the first event
+        if menus is not None:  # in the same tree: synced, and hashed, with the commands
+            menus.register(self.tree)
         guard_parsers(self._connection.parsers)
 
     @property
@@ -237,12 +242,14 @@ class ShardedChatClient(ChatClient, discord.AutoShardedClient):
         feedback: FeedbackClicks,
         shard_count: int,
         shard_ids: list[int] | None,
+        menus: MessageMenus | None = None,
     ) -> None:
         super().__init__(
             intents,
             commands=commands,
             answer_message=answer_message,
             feedback=feedback,
+            menus=menus,
             shard_count=shard_count,
             shard_ids=shard_ids,
         )

@@ -4,7 +4,8 @@ Transports: Socket Mode when ``SLACK_APP_TOKEN`` is set, else HTTP on ``PORT`` w
 commands and interactivity at ``POST /slack/events`` and ``GET /healthz`` (``transport``).
 ``SlackAdapter`` owns what lives as long as the connection: the bolt app and its Web API
 client, the pooled HTTP session, the event listeners (``listeners.EventListeners``), slash
-commands (``commands.SlashCommands``) and feedback clicks (``feedback.FeedbackActions``)
+commands (``commands.SlashCommands``), feedback clicks (``feedback.FeedbackActions``) and
+message shortcuts (``shortcuts.MessageShortcuts``)
 registered on it, and the bookkeeping they share (turns
 in flight, outcomes). A request for another installation than the token's is dropped by
 middleware before any listener sees it.
@@ -46,6 +47,7 @@ from adapters.slack.feedback import FeedbackActions
 from adapters.slack.home import HomeTab
 from adapters.slack.listeners import EventListeners
 from adapters.slack.reply import raise_if_undeliverable
+from adapters.slack.shortcuts import MessageShortcuts
 from adapters.slack.transport import bolt_app, web_app
 from bot.settings import ConfigError, Settings
 
@@ -186,6 +188,9 @@ class SlackAdapter:
         )
         commands.register(app)
         FeedbackActions(self.core, client, inflight=self._inflight).register(app)
+        MessageShortcuts(
+            self.core, client, inflight=self._inflight, outcomes=self.outcomes
+        ).register(app)
 
     def _token_refused(self, error: str) -> None:
         """Slack refused the bot token mid-run (revoked, app uninstalled): say it once, and

@@ -3,7 +3,8 @@
 One aiohttp server answers three things:
 
 * REST under ``/api/v10`` (``rest_base``): the calls the bot makes through discord.py (login,
-  application info, command sync, sending, fetching and editing messages, typing, a thread from
+  application info, command sync, sending, fetching, listing (channel history, newest first,
+  ``before``/``after``/``limit``) and editing messages, typing, a thread from
   a message, DMs, interaction callbacks, webhook follow-ups and their edits), JSON bodies only
   (the bot uploads no files: a multipart body is refused); any other path is Discord's 404.
   Bot routes need ``Authorization: Bot <token>``; interaction and webhook routes carry their
@@ -44,9 +45,11 @@ The modules: ``constants``, ``ids``, ``models`` (the world), ``records`` and ``w
 mixins over it are ``payloads``, ``shards`` (which session gets an event), ``gateway``,
 ``rest`` (recording, auth, rate limits), ``cdn``, ``messages`` (with ``components``),
 ``application`` (identity, commands, interactions), ``builders`` (the test side: messages,
-slash commands, ``click_button`` on a message's button, a component interaction of type 3)
-and ``installs`` (user installs in DMs the bot is not part of, forwards); ``server`` puts them
-together as ``FakeDiscord``.
+slash commands, ``click_button`` on a message's button, a component interaction of type 3),
+``installs`` (user installs in DMs the bot is not part of, forwards) and ``history`` (channel
+history; message context-menu commands, data type 3 with ``target_id`` and
+``resolved.messages``: ``send_message_command``); ``server`` puts them together as
+``FakeDiscord``.
 
 Usage with the real client::
 

@@ -10,12 +10,13 @@ from aiohttp import web
 
 from tests.fakes.discord.application import Application
 from tests.fakes.discord.constants import API_PREFIX, GATEWAY_PATH
+from tests.fakes.discord.history import History
 from tests.fakes.discord.installs import UserInstalls
 from tests.fakes.discord.records import normalize_route
 from tests.fakes.discord.wire import Handler
 
 
-class FakeDiscord(Application, UserInstalls):
+class FakeDiscord(Application, UserInstalls, History):
     """A Discord look-alike on ``127.0.0.1`` (ephemeral port unless ``port`` is given)."""
 
     def _make_app(self) -> web.Application:
@@ -45,6 +46,7 @@ class FakeDiscord(Application, UserInstalls):
             ),
             ("GET", "/channels/{channel_id}", self._get_channel),
             ("POST", "/channels/{channel_id}/messages", self._post_message),
+            ("GET", "/channels/{channel_id}/messages", self._list_messages),
             ("GET", "/channels/{channel_id}/messages/{message_id}", self._get_message),
             ("PATCH", "/channels/{channel_id}/messages/{message_id}", self._patch_message),
             ("POST", "/channels/{channel_id}/typing", self._typing),

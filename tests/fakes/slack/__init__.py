@@ -7,8 +7,10 @@ It speaks the wire formats the real clients use, so the adapter is tested throug
   ``chat.postEphemeral``, ``chat.startStream`` / ``appendStream`` / ``stopStream``,
   ``assistant.threads.setStatus`` (with ``loading_messages``) / ``setSuggestedPrompts`` /
   ``setTitle``, ``views.publish`` / ``views.open`` (their blocks checked in ``view_blocks``),
-  ``apps.connections.open``; any other is ``unknown_method``; stream ``chunks`` of the types the
-  bot sends, ``markdown_text`` and ``task_update``, checked as Slack does (``chunks``); Block Kit
+  ``apps.connections.open``, ``conversations.replies`` (paged by ``cursor``),
+  ``conversations.open`` and ``users.info`` (``add_user``, with ``locale`` under
+  ``include_locale``); any other is ``unknown_method``; stream ``chunks`` of the types the bot
+  sends, ``markdown_text`` and ``task_update``, checked as Slack does (``chunks``); Block Kit
   ``blocks`` on posts, updates and stream stops, checked as Slack does for the blocks the bot
   sends (``markdown``, ``section``, ``context_actions`` with ``feedback_buttons``); other
   blocks and ``attachments`` refused) at ``{base_url}/api/<method>`` (``api_url`` is the
@@ -24,7 +26,10 @@ It speaks the wire formats the real clients use, so the adapter is tested throug
   (``deliver_event``, ``deliver_command``, ``deliver_interaction`` with the payloads of
   ``home_click``, ``view_submission`` and ``block_actions``, a click built from a stored
   message's buttons) and Socket Mode (``apps.connections.open`` gives a ``ws://`` URL on this
-  server; ``deliver_socket_event`` / ``deliver_socket_payload``).
+  server; ``deliver_socket_event`` / ``deliver_socket_payload``);
+- message shortcuts: ``message_action(callback_id, message)`` builds the payload,
+  ``deliver_shortcut`` POSTs it signed (form ``payload=``), ``deliver_socket_shortcut`` sends it
+  in an ``interactive`` envelope.
 
 Builders at module level (``app_mention``, ``message_event``, ``file_share_message``,
 ``bot_message``, ``message_changed``, ``app_home_opened``, ``assistant_thread_started``,
@@ -48,7 +53,7 @@ The modules: ``constants`` and ``ids`` (the default world, id and timestamp shap
 ``web_api`` (tokens, scripted failures, ``auth.test``) with ``params``, ``chat``,
 ``views`` (Home tabs, modals, clicks and submissions) with ``view_blocks``, ``blocks`` (Block
 Kit checks), ``hosting`` (files, response URLs), ``events`` (HTTP delivery), ``interactions``
-(button clicks) and ``socket_mode``;
+(button clicks), ``socket_mode`` and ``conversations`` (reading threads and users, shortcuts);
 ``server`` puts them together as ``FakeSlack``.
 """
 

@@ -9,6 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.fakes.slack.chat import Chat
+from tests.fakes.slack.conversations import Conversations
 from tests.fakes.slack.hosting import Hosting
 from tests.fakes.slack.interactions import Interactions
 from tests.fakes.slack.socket_mode import SocketMode
@@ -17,7 +18,7 @@ from tests.fakes.slack.views import Views
 from tests.fakes.slack.web_api import WebApi
 
 
-class FakeSlack(WebApi, Chat, Views, Hosting, Interactions, SocketMode):
+class FakeSlack(WebApi, Chat, Views, Hosting, Conversations, Interactions, SocketMode):
     """A Slack look-alike on ``127.0.0.1`` (ephemeral port unless ``port`` is given).
 
     ``api_url`` (``http://127.0.0.1:PORT/api/``) is the clients' ``base_url``. Everything is
@@ -40,6 +41,9 @@ class FakeSlack(WebApi, Chat, Views, Hosting, Interactions, SocketMode):
             "views.publish": self._views_publish,
             "views.open": self._views_open,
             "apps.connections.open": self._apps_connections_open,
+            "conversations.replies": self._conversations_replies,
+            "conversations.open": self._conversations_open,
+            "users.info": self._users_info,
         }
 
     def _make_app(self) -> web.Application:

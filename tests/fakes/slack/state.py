@@ -101,6 +101,7 @@ class SlackState(LoopbackServer):
         self._triggers: dict[str, float] = {}
         """Trigger id -> when it was issued (``time.monotonic()``); -1 once it opened a view."""
         self._files: dict[str, tuple[JSONDict, bytes]] = {}
+        self._users: dict[str, JSONDict] = {}
         self._response_urls: dict[str, int] = {}
         self._failures: dict[str, deque[ScriptedFailure]] = {}
         self._random_limit: RandomLimit | None = None
