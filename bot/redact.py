@@ -132,7 +132,22 @@ def _phones(text: str, region: str | None) -> Iterator[Found]:
         text, region, leniency=phonenumbers.Leniency.VALID
     ):
         canonical = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-        yield Found(match.start, match.end, "phone", canonical)
+        start, end = _trimmed(text, match.start, match.end)
+        yield Found(start, end, "phone", canonical)
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    """A phone match without the brackets around it that are not its own: libphonenumber takes
+    the "[" of a Markdown link ("[+1 415 555 2671](tel:...)") as the number's."""
+    while start < end and not (
+        text[start] in "+0123456789" or (text[start] == "(" and ")" in text[start:end])
+    ):
+        start += 1
+    while end > start and not (
+        text[end - 1].isdigit() or (text[end - 1] == ")" and "(" in text[start:end])
+    ):
+        end -= 1
+    return start, end
 
 
 def find(text: str, *, region: str | None = "US") -> list[Found]:
