@@ -20,6 +20,7 @@ from bot.redact import (
     luhn_valid,
     redact,
 )
+from bot.settings import ConfigError, load_settings
 from storage import open_store
 
 KEY = b"k" * 32
@@ -260,3 +261,15 @@ async def test_long_text_is_redacted_off_the_event_loop(
         assert threads == [len(long)]
     finally:
         await store.close()
+
+
+# ------------------------------------------------------------------------------- settings
+
+
+def test_off_by_default_and_the_region_is_checked() -> None:
+    settings = load_settings(_env_file=None)
+    assert settings.redact_pii is False and settings.redact_phone_region == "US"
+    assert load_settings(_env_file=None, BOT_REDACT_PHONE_REGION=" de ").redact_phone_region == "DE"
+    for bad in ("XX", "Germany"):
+        with pytest.raises(ConfigError, match=r"BOT_REDACT_PHONE_REGION.*two-letter country"):
+            load_settings(_env_file=None, BOT_REDACT_PHONE_REGION=bad)
