@@ -25,6 +25,7 @@ from openai.types.responses import ResponseTextDeltaEvent
 from bot.attachments import ImageInput, read_attachments
 from bot.commands import MODEL_SETTING, PROMPT_SETTING
 from bot.context import ToolCallBudget, ToolConfig, TurnContext
+from bot.conversations import context_note_key
 from bot.documents import PDF_MIME
 from bot.errors import ErrorKind, failure_line, turn_failure
 from bot.events import Event
@@ -64,6 +65,7 @@ class Prepared:
     user_tokens: int
     input_items: list[Any]
     observed: list[ObservedMessage] = field(default_factory=list)
+    context_note: str = ""
 
 
 class TurnRunner:
@@ -167,6 +169,7 @@ class TurnRunner:
             user_tokens=user_tokens,
             input_items=input_items,
             observed=observed,
+            context_note=await self.store.get_state(key=context_note_key(key)) or "",
         )
 
     # ------------------------------------------------------------------ run
@@ -181,6 +184,7 @@ class TurnRunner:
             channel=str(event.channel),
             model=prepared.model,
             channel_instructions=prepared.instructions,
+            context_note=prepared.context_note,
             tool_calls=ToolCallBudget(
                 per_response=self.settings.max_tool_calls_per_response,
                 per_turn=self.settings.max_tool_calls_per_turn,
