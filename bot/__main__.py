@@ -134,6 +134,11 @@ async def _check(settings: Settings) -> int:
             show("database:", Verdict(False, f"cannot be read ({type(exc).__name__}: {exc})"))
         print(f"weather:   {settings.open_meteo_url}, {settings.open_meteo_geocoding_url}")
         print(f"limits:    {_limits(settings)}")
+        if settings.redact_pii:
+            print(
+                "privacy:   PII redaction on (e-mails, phones, cards, IBANs; national phone "
+                f"numbers of {settings.redact_phone_region}); PDFs are not taken"
+            )
         show("workers:", _workers(settings))
         lease = settings.lease_s
         print(

@@ -94,6 +94,10 @@ TEXT_TYPES = (
 )
 
 
+PDF_NOT_REDACTED = (
+    "PII redaction is on, and a PDF goes to the model's file parser as it is, unredacted. "
+    "Paste its text, or attach it as a text file, instead."
+)
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
 IMAGE_EXTENSIONS = frozenset([".png", ".jpg", ".jpeg", ".webp", ".gif"])
 
@@ -279,6 +283,9 @@ async def read_attachments(
                 f"Skipped {name}: the model `{model}` cannot see images. "
                 "Try `/model` with one that can, e.g. `openai/gpt-5-mini`."
             )
+            continue
+        if pdf and settings.redact_pii:
+            out.notices.append(f"Skipped {name}: {PDF_NOT_REDACTED}")
             continue
         if not (image or pdf) and not is_text_file(name, attachment.declared_type):
             kind = attachment.declared_type or "unknown type"

@@ -54,6 +54,7 @@ from storage.base import Outcome, Store, UsageRecord
 if TYPE_CHECKING:
     from bot.action_runner import ActionRunner
     from bot.agent import AgentStack
+    from bot.redact import Redaction
     from bot.turn import TurnRunner
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,12 @@ class Core:
         """Turns holding a slot now."""
         self.conversations = Conversations(store)
         """What adapters ask about conversations (they never reach the store themselves)."""
+        self.redaction: Redaction | None = None
+        """``BOT_REDACT_PII``: what reaches the model (and the store's copy of it) is redacted."""
+        if settings.redact_pii:
+            from bot.redact import Redaction  # loads phonenumbers: only when it is wanted
+
+            self.redaction = Redaction(store, region=settings.redact_phone_region)
         self.settings_changed: list[Callable[[Event], Awaitable[None]]] = []
         """Called with the event (its channel, its author) after a channel's settings may have
         changed (``/model``, ``/settings`` with a value, a settings form): the platforms
@@ -159,6 +166,7 @@ class Core:
                     tool_config=stack.tool_config,
                     metrics=self.metrics,
                     feedback=self.feedback,
+                    redaction=self.redaction,
                 )
         return self._turns
 
@@ -450,12 +458,15 @@ class Core:
         text = event.text.strip()
         if not keep or not text:
             return
+        text = text[:OBSERVED_TEXT_CHARS]
         try:
+            if self.redaction is not None:  # kept as the model will see it
+                text = await self.redaction.text(str(event.conversation), text)
             await self.store.observe_message(
                 conversation=str(event.conversation),
                 message_id=event.event_id,
                 author=event.author.id,
-                text=text[:OBSERVED_TEXT_CHARS],
+                text=text,
                 keep=keep,
             )
         except Exception:

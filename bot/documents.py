@@ -78,6 +78,11 @@ class DocumentReader:
         self, *, conversation: str, channel: str, model: str, question: str, document: str
     ) -> str:
         """The answer, or a sentence for the model saying why there is none. Never raises."""
+        if self._settings.redact_pii:  # PDFs stored before redaction was turned on
+            return (
+                "Documents are not read while PII redaction is on: a PDF would reach the "
+                "model unredacted. Ask the user to paste the text they need."
+            )
         try:
             return await self._ask(conversation, channel, model, question, document)
         except Exception as exc:

@@ -59,6 +59,7 @@ HINTS: dict[str, str] = {
     "BOT_ALLOWED_USERS": "comma-separated platform:user_id, e.g. slack:U012AB,discord:81234",
     "BOT_ALLOWED_ROLES": "comma-separated discord:role_id, e.g. discord:81234",
     "WEB_CONCURRENCY": "1 to 64 bot processes, like --workers N",
+    "BOT_REDACT_PHONE_REGION": "a two-letter country code such as US, GB or DE",
     "BOT_SUGGESTED_PROMPTS": ('JSON such as [{"title": "Weather", "message": "Weather in Oslo?"}]'),
 }
 
@@ -196,6 +197,11 @@ class Settings(BaseSettings):
     allow_bots: bool = Field(default=False, alias="BOT_ALLOW_BOTS")
     thread_context_messages: int = Field(default=20, ge=0, le=200, alias="BOT_THREAD_CONTEXT")
     """Unaddressed thread messages kept for a later mention in that thread; 0 keeps none."""
+    redact_pii: bool = Field(default=False, alias="BOT_REDACT_PII")
+    """Replace e-mail addresses, phone numbers, card numbers and IBANs with placeholders in
+    everything sent to the model (``bot/redact.py``)."""
+    redact_phone_region: str = Field(default="US", alias="BOT_REDACT_PHONE_REGION")
+    """Whose national phone formats redaction recognises (international ones always)."""
     retention_days: int = Field(default=0, ge=0, alias="BOT_RETENTION_DAYS")
     """Conversations idle this many days are deleted with their files, and usage and event
     records older than that too, by a job in the running bot; 0 keeps everything."""
@@ -282,6 +288,18 @@ class Settings(BaseSettings):
     def _split_models(cls, value: object) -> object:
         if isinstance(value, str):
             return [m.strip() for m in value.split(",") if m.strip()]
+        return value
+
+    @field_validator("redact_phone_region")
+    @classmethod
+    def _phone_region(cls, value: str) -> str:
+        value = value.strip().upper()
+        if not (len(value) == 2 and value.isalpha()):
+            raise ValueError("must be a two-letter country code")
+        import phonenumbers  # only when the variable is set: most runs never load it
+
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value} is not a country phonenumbers knows")
         return value
 
     @field_validator("suggested_prompts", mode="before")

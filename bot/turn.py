@@ -16,7 +16,7 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents import Agent, RunConfig, Runner
 from agents.models.interface import Model
@@ -40,6 +40,9 @@ from bot.tools import describe_tool_call
 from bot.tools.guards import tool_not_found_message
 from bot.turn_stats import TURN_STATS, TurnStats
 from storage.base import NewItem, ObservedMessage, Outcome, Store, UsageRecord
+
+if TYPE_CHECKING:
+    from bot.redact import Redaction  # loads phonenumbers: only where redaction is on
 
 # The turn's lines keep the logger they had before the turn left bot/core.py: operators filter
 # and alert on "bot.core".
@@ -78,8 +81,10 @@ class TurnRunner:
         tool_config: ToolConfig,
         metrics: Metrics,
         feedback: Feedback,
+        redaction: Redaction | None = None,
     ) -> None:
         self.settings = settings
+        self._redaction = redaction
         self.store = store
         self.agent = agent
         self._models = models
@@ -137,6 +142,14 @@ class TurnRunner:
             text = f"{_earlier_messages(observed)}\n\n{text}"
         if not text:
             return None
+        if self._redaction is not None:
+            # All of it: the message, the files' text, their names, the thread's messages
+            # (stored redacted already, unless observed before redaction was on). What is
+            # stored as the turn's history below is this redacted text.
+            text = await self._redaction.text(key, text)
+            note = await self._redaction.first_note(key)
+            if note:
+                await reply.notice(note)
 
         # History keeps the text (images named, not their bytes); only this turn sends them.
         user_item: dict[str, Any] = {"role": "user", "content": text}

@@ -189,8 +189,18 @@ async def test_check_reports_configuration(fake: FakeOpenRouter, tmp_path: Path)
     assert f"instance:  host-pid-random (BOT_INSTANCE_ID unset); {lease}" in out
     assert fake.api_key not in out + err
 
+    assert "privacy:" not in out  # PII redaction is off unless asked for
+
     code, out, _ = await run_bot(["check"], bot_env(tmp_path), tmp_path)
     assert code == 2 and "OPENROUTER_API_KEY is not set" in out and "1 problem found" in out
+
+
+async def test_check_says_pii_redaction_is_on(fake: FakeOpenRouter, tmp_path: Path) -> None:
+    env = bot_env(tmp_path, fake, BOT_REDACT_PII="true", BOT_REDACT_PHONE_REGION="gb")
+    code, out, err = await run_bot(["check"], env, tmp_path)
+    assert code == 0, out + err
+    assert "privacy:   PII redaction on (e-mails, phones, cards, IBANs; national phone " in out
+    assert "numbers of GB); PDFs are not taken" in out
 
 
 async def test_env_file_is_read(fake: FakeOpenRouter, tmp_path: Path) -> None:

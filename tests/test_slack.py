@@ -1349,3 +1349,36 @@ async def test_a_click_over_socket_mode_is_acked_and_recorded(start_bot: BotFact
         ack = await slack.deliver_socket_payload(payload, "interactive")
         assert ack.envelope_id
         assert await told(bot, USER_ID, 1) == "Thanks for the 👍! I've noted it."
+
+
+# --------------------------------------------------------------------------- PII redaction
+
+
+async def test_pii_is_redacted_from_slack_links_and_the_thread_told_once(
+    start_bot: BotFactory,
+) -> None:
+    bot = await start_bot(BOT_REDACT_PII="true")
+    # Slack sends addresses and numbers as links: <mailto:...|...>, <tel:...|...>.
+    root = message_event("reach me at <mailto:jane@example.com|jane@example.com>", user="U0ALICE")
+    await bot.deliver(root)
+    await eventually(lambda: bot.adapter.outcomes["ignored"] >= 1)
+    await bot.deliver(
+        app_mention(f"{BOT} call <tel:+14155552671|+1 415 555 2671>", thread_ts=root["ts"])
+    )
+    await bot.answered(1)
+    await bot.deliver(message_event("card 4111 1111 1111 1111?", thread_ts=root["ts"]))
+    await bot.answered(2)
+
+    bodies = str([r.body for r in bot.openrouter.chat_requests])
+    for raw in ("jane@example.com", "4155552671", "415 555", "4111"):
+        assert raw not in bodies, raw
+    first = last_user_text(bot.openrouter.chat_requests[0].body or {})
+    # The same value twice (label and link), one placeholder; the Markdown link stays whole.
+    mail = re.search(
+        r"<@U0ALICE>: reach me at \[\[email (\w+)\]\]\(mailto:\[email (\w+)\]\)", first
+    )
+    assert mail and mail[1] == mail[2], first
+    phone = re.search(r"call \[\[phone (\w+)\]\]\(tel:\[phone (\w+)\]\)", first)
+    assert phone and phone[1] == phone[2], first
+    notes = [m for m in bot.bot_messages("C123", root["ts"]) if "PII redaction is on" in m["text"]]
+    assert len(notes) == 1
