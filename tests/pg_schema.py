@@ -85,6 +85,7 @@ EXPECTED_PG_SCHEMA: dict[str, list[tuple[Any, ...]]] = {
         ("usage", "output_tokens", "bigint", "NO", "NO"),
         ("usage", "cost_usd", "double precision", "YES", "NO"),
         ("usage", "created_at", "double precision", "NO", "NO"),
+        ("usage", "reasoning_tokens", "bigint", "NO", "NO"),
     ],
     "constraints": [
         ("channel_settings", "channel_settings_pkey", "PRIMARY KEY (channel, name)"),
