@@ -2,8 +2,8 @@
 
 - **prepare**: the channel's model and instructions, the attachments read (notices for the
   skipped ones), the thread's earlier messages, the history fitted to the model's context;
-- **run**: the agent streamed into the reply (text deltas, tool progress), under the turn's
-  time limit;
+- **run**: the agent streamed into the reply (text deltas, tool progress, "Thinking…" while a
+  reasoning model reasons; its reasoning is never shown), under the turn's time limit;
 - **record**: the turn's items, its usage and "answered" in one transaction; a failed turn
   writes no history (its usage still counts).
 """
@@ -18,12 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import Agent, RunConfig, Runner
+from agents import Agent, ModelSettings, RunConfig, Runner
 from agents.models.interface import Model
-from openai.types.responses import ResponseTextDeltaEvent
+from openai.types.responses import (
+    ResponseReasoningSummaryTextDeltaEvent,
+    ResponseReasoningTextDeltaEvent,
+    ResponseTextDeltaEvent,
+)
 
 from bot.attachments import ImageInput, read_attachments
-from bot.commands import MODEL_SETTING, PROMPT_SETTING
+from bot.commands import MODEL_SETTING, PROMPT_SETTING, REASONING_SETTING
 from bot.context import ToolCallBudget, ToolConfig, TurnContext
 from bot.documents import PDF_MIME
 from bot.errors import ErrorKind, failure_line, turn_failure
@@ -44,6 +48,9 @@ log = logging.getLogger("bot.core")
 
 IMAGE_TOKENS = 1_500
 """What an image is counted as when fitting history (a high-detail image is ~1,100 tokens)."""
+THINKING_STATUS = "Thinking…"
+"""The status while a reasoning model reasons (its reasoning itself is never shown)."""
+_REASONING_DELTAS = (ResponseReasoningTextDeltaEvent, ResponseReasoningSummaryTextDeltaEvent)
 EMPTY_MESSAGE_REPLY = (
     "Hi! Ask me anything — for example “What's the weather in Lisbon?”. "
     "Type /help to see what I can do."
@@ -61,6 +68,9 @@ class Prepared:
     user_tokens: int
     input_items: list[Any]
     observed: list[ObservedMessage] = field(default_factory=list)
+    reasoning_effort: str | None = None
+    """The channel's ``/settings reasoning``, else ``BOT_REASONING_EFFORT``; None: the
+    model's own default."""
 
 
 class TurnRunner:
@@ -154,6 +164,9 @@ class TurnRunner:
             user_tokens=user_tokens,
             input_items=input_items,
             observed=observed,
+            reasoning_effort=(
+                channel_settings.get(REASONING_SETTING) or self.settings.reasoning_effort
+            ),
         )
 
     # ------------------------------------------------------------------ run
@@ -184,11 +197,13 @@ class TurnRunner:
                 # A call to a tool we lack is answered to the model, not a failed turn.
                 tool_not_found_behavior="return_error_to_model",
                 tool_error_formatter=self._tool_errors,
+                model_settings=_reasoning_settings(prepared.reasoning_effort),
             ),
         )
         result = TurnResult(Outcome.FAILED, model=prepared.model)
         shown: list[str] = []
         break_before_text = False
+        thinking = False  # "Thinking…" is the status now
         deadline = asyncio.timeout(self.settings.turn_timeout_s)
         try:
             async with deadline:
@@ -204,6 +219,11 @@ class TurnRunner:
                             break_before_text = False
                         await reply.stream(ev.data.delta)
                         shown.append(ev.data.delta)
+                        thinking = False
+                    elif ev.type == "raw_response_event" and isinstance(ev.data, _REASONING_DELTAS):
+                        if not thinking and ev.data.delta:  # once until text or a tool
+                            thinking = True
+                            await reply.progress(THINKING_STATUS)
                     elif ev.type == "run_item_stream_event" and ev.name == "tool_called":
                         raw = ev.item.raw_item
                         name = str(getattr(raw, "name", "") or "tool")
@@ -212,6 +232,7 @@ class TurnRunner:
                             describe_tool_call(name, getattr(raw, "arguments", ""))
                         )
                         break_before_text = bool(shown)
+                        thinking = False
         except BaseException as exc:
             run.cancel()
             TURN_STATS.reset(stats_token)
@@ -271,6 +292,7 @@ class TurnRunner:
             model=result.model or self.settings.bot_model,
             input_tokens=result.input_tokens,
             output_tokens=result.output_tokens,
+            reasoning_tokens=result.reasoning_tokens,
             cost_usd=result.cost_usd,
             created_at=time.time(),
             workspace=event.workspace,
@@ -299,9 +321,19 @@ def _fill_usage(result: TurnResult, run: Any, stats: TurnStats) -> None:
     usage = run.context_wrapper.usage
     result.input_tokens = int(usage.input_tokens)
     result.output_tokens = int(usage.output_tokens)
+    result.reasoning_tokens = int(usage.output_tokens_details.reasoning_tokens or 0)
     result.cost_usd = stats.cost_usd
     if stats.model:
         result.model = stats.model
+
+
+def _reasoning_settings(effort: str | None) -> ModelSettings | None:
+    """The run's settings over the agent's: OpenRouter's unified ``reasoning`` field, as an
+    extra body key so both model clients send it the same (litellm would send its own
+    ``reasoning_effort`` for ``ModelSettings.reasoning``)."""
+    if effort is None:
+        return None
+    return ModelSettings(extra_args={"reasoning": {"effort": effort}})
 
 
 def _with_images(user_item: dict[str, Any], images: list[ImageInput]) -> dict[str, Any]:
