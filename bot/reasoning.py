@@ -86,7 +86,7 @@ def items_to_messages(items: Any, *, model: str) -> list[Any]:
     if isinstance(items, str):
         return list(Converter.items_to_messages(items, model=model))
     blocks: dict[str, list[Any]] = {}
-    prepared = [_marked(item, blocks) for item in items]
+    prepared = [_marked(item, blocks, model) for item in items]
 
     def replay(context: ReasoningContentReplayContext) -> bool:
         if _marker_of(context.reasoning.item) is not None:
@@ -110,16 +110,18 @@ def items_to_messages(items: Any, *, model: str) -> list[Any]:
     return messages
 
 
-def _marked(item: Any, blocks: dict[str, list[Any]]) -> Any:
-    """``item``, or for a reasoning item with blocks a copy whose only replayable text is a
-    marker for them (its plain text is not sent besides: the blocks carry it)."""
+def _marked(item: Any, blocks: dict[str, list[Any]], model: str) -> Any:
+    """``item``, or for a reasoning item with blocks from ``model`` a copy whose only
+    replayable text is a marker for them (its plain text is not sent besides: the blocks carry
+    it). Blocks of another model (the channel's ``/model`` changed) stay home: a signature is
+    only good for the model that made it."""
     if not isinstance(item, dict) or item.get("type") != "reasoning":
         return item
     provider_data = item.get("provider_data")
     if not isinstance(provider_data, dict):
         return item
     details = provider_data.get(DETAILS_KEY)
-    if not isinstance(details, list) or not details:
+    if not isinstance(details, list) or not details or provider_data.get("model") != model:
         return item
     marker = f"{_MARKER}{len(blocks)}"
     blocks[marker] = details

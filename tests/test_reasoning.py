@@ -305,3 +305,5 @@ def test_blocks_go_on_the_assistant_message_after_their_reasoning_item_only() ->
     assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
     assert messages[1][DETAILS_KEY] == blocks and "reasoning_content" not in messages[1]
     assert DETAILS_KEY not in messages[3]
+    # Another model's signatures are not sent to this one.
+    assert all(DETAILS_KEY not in m for m in items_to_messages(items, model="other"))
