@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import threading
 import time
@@ -70,6 +71,10 @@ def model_for(client: str, fake: FakeOpenRouter) -> Model:
     return LitellmModel(model=MODEL, base_url=fake.base_url, api_key=fake.api_key)
 
 
+def enqueue_made(server: FakeInAThread, make: Callable[[], TextReply]) -> None:
+    server.enqueue(make())
+
+
 async def answer_cpu(agent: Agent[Any], enqueue: Callable[[], None]) -> tuple[float, int]:
     """CPU seconds of one streamed answer on this thread, and its text's length."""
     enqueue()
@@ -87,7 +92,7 @@ async def measure(client: str, server: FakeInAThread, args: argparse.Namespace) 
     thought = "".join(f"t{i:03d} " for i in range(args.tokens))
     model = model_for(client, server.fake)
     agent = Agent(name="b", model=model, model_settings=ModelSettings(include_usage=True))
-    replies = {
+    replies: dict[str, Callable[[], TextReply]] = {
         "answer only": lambda: TextReply(words, chunks=args.tokens, delay=args.delay),
         "reasoning first": lambda: TextReply(
             words,
@@ -101,7 +106,7 @@ async def measure(client: str, server: FakeInAThread, args: argparse.Namespace) 
         await answer_cpu(agent, lambda: server.enqueue(replies["reasoning first"]()))
     for _ in range(args.answers):  # interleaved: a busy moment slows both alike
         for name, make in replies.items():
-            cpu, text = await answer_cpu(agent, lambda make=make: server.enqueue(make()))
+            cpu, text = await answer_cpu(agent, functools.partial(enqueue_made, server, make))
             assert text == len(words), "the answer's text must arrive whole, and only it"
             figures[name].append(cpu)
     await model.close()
