@@ -20,7 +20,7 @@ from storage.base import Store, UsageTotals
 
 PLATFORMS = frozenset({"slack", "discord", "console"})
 CHAT_PLATFORMS = frozenset({"slack", "discord"})
-SETTING_NAMES = ("prompt", "mention", "pdf", "model")
+SETTING_NAMES = ("prompt", "mention", "pdf", "model", "reasoning")
 """The channel settings ``/settings`` shows and changes, in the order offered."""
 
 
@@ -79,8 +79,8 @@ COMMANDS: tuple[Command, ...] = (
         "Show or change this channel's settings",
         "/settings",
         "this channel's settings; admins change them: `/settings prompt <instructions>`, "
-        "`/settings mention required|optional`, `/settings pdf pdf-text|mistral-ocr|native` "
-        "(`default` resets any of them)",
+        "`/settings mention required|optional`, `/settings pdf pdf-text|mistral-ocr|native`, "
+        "`/settings reasoning low|medium|high` (`default` resets any of them)",
         options=(
             Option(
                 "setting", "What to change (leave empty to see them all)", choices=SETTING_NAMES
@@ -196,12 +196,16 @@ PROMPT_SETTING = "prompt"
 """A channel's instructions (``/settings prompt``), added to the system prompt."""
 MENTION_SETTING = "mention"
 """``required``: thread follow-ups need a mention; ``optional``: they don't (the default)."""
+REASONING_SETTING = "reasoning"
+"""How hard reasoning models think here (``/settings reasoning``), over ``BOT_REASONING_EFFORT``."""
+REASONING_EFFORTS = ("low", "medium", "high")
 PROMPT_MAX_CHARS = 2_000
 PDF_ENGINES = ("pdf-text", "mistral-ocr", "native")
 SETTINGS_USAGE = (
     "Usage: `/settings` to see this channel's settings, or `/settings prompt <instructions>`, "
     "`/settings mention required|optional`, `/settings pdf pdf-text|mistral-ocr|native`, "
-    "`/settings model <name>` — `default` instead of a value resets it."
+    "`/settings model <name>`, `/settings reasoning low|medium|high` — `default` instead of a "
+    "value resets it."
 )
 
 
@@ -227,9 +231,12 @@ def is_admin(settings: Settings, event: Event) -> bool:
 
 def _totals_line(label: str, totals: UsageTotals) -> str:
     cost = f"${totals.cost_usd:.4f}" if totals.cost_usd else "$0"
+    reasoning = (
+        f" ({totals.reasoning_tokens:,} of them reasoning)" if totals.reasoning_tokens else ""
+    )
     return (
         f"• {label}: {totals.turns} answer{'s' if totals.turns != 1 else ''}, "
-        f"{totals.input_tokens:,} tokens in / {totals.output_tokens:,} out, {cost}"
+        f"{totals.input_tokens:,} tokens in / {totals.output_tokens:,} out{reasoning}, {cost}"
     )
 
 
@@ -357,6 +364,7 @@ async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str)
                 else "follow-ups in my threads need no mention"
             ),
             f"• pdf: {pdf}",
+            f"• reasoning: {_reasoning_shown(settings, stored.get(REASONING_SETTING))}",
             "Admins change them with `/settings <name> <value>`; `/settings` alone shows this.",
         ]
         return "\n".join(lines)
@@ -396,6 +404,8 @@ async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str)
         if choice == "required":
             return "Done: in this channel I answer thread follow-ups only when mentioned."
         return "Done: in this channel I answer follow-ups in my threads without a mention."
+    if key == "reasoning":
+        return await _set_reasoning(ctx, value.lower())
     engine = value.lower()
     if reset:
         await store.set_channel_setting(channel=channel, name="pdf_engine", value=None)
@@ -425,9 +435,34 @@ def setting_problem(name: str, value: str) -> str | None:
     elif name == "pdf":
         if value.lower() not in PDF_ENGINES:
             return f"Use one of {', '.join(f'`{e}`' for e in PDF_ENGINES)} (or `default`)."
+    elif name == REASONING_SETTING:
+        if value.lower() not in REASONING_EFFORTS:
+            return "Use `/settings reasoning low`, `medium`, `high` or `default`."
     else:
         return SETTINGS_USAGE
     return None
+
+
+def _reasoning_shown(settings: Settings, stored: str | None) -> str:
+    if stored:
+        return stored
+    if settings.reasoning_effort:
+        return f"{settings.reasoning_effort} (default)"
+    return "the model's default"
+
+
+async def _set_reasoning(ctx: CommandContext, choice: str) -> str:
+    channel = str(ctx.event.channel)
+    if choice == "default":
+        await ctx.store.set_channel_setting(channel=channel, name=REASONING_SETTING, value=None)
+        return f"Reasoning effort here is back to {_reasoning_shown(ctx.settings, None)}."
+    if choice not in REASONING_EFFORTS:
+        return "Use `/settings reasoning low`, `medium`, `high` or `default`."
+    await ctx.store.set_channel_setting(channel=channel, name=REASONING_SETTING, value=choice)
+    return (
+        f"Reasoning models here now think with `{choice}` effort "
+        "(models that don't reason ignore it)."
+    )
 
 
 def _quote(text: str) -> str:

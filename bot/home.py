@@ -158,7 +158,7 @@ async def change_channel_settings(
         "pdf": now.pdf_engine,
     }
     for name, value in wanted.items():
-        if _same(name, value, current[name]):
+        if name in current and _same(name, value, current[name]):
             continue
         command = dataclasses.replace(
             event,

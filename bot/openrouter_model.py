@@ -13,9 +13,12 @@ line with ``json.loads``.
 merged: the first text of a response goes out at once (first visible text is not delayed);
 after anything is handed on, the stream is next read when ``coalesce_s`` has passed (or at
 once when the response has ended), and all that came meanwhile is handed on together, text
-merged. Anything else (a tool call, the finish, usage, an error) goes after the text before
-it, so order never changes, and text is never dropped: whatever is pending is handed on
-before the stream ends or fails.
+merged. Reasoning deltas (``delta.reasoning``, a token per chunk too) are merged the same way,
+apart from the answer's text; their ``reasoning_details`` blocks are joined on the side and
+kept on the response's reasoning item (``bot.reasoning``), which the next request sends back.
+Anything else (a tool call, the finish, usage, an error) goes after the text before it, so
+order never changes, and text is never dropped: whatever is pending is handed on before the
+stream ends or fails.
 
 Cost: OpenRouter reports each call's ``usage.cost`` in the stream's last chunk (asked for with
 ``usage: {include: true}``); it goes straight to the turn's ``TurnStats``.
@@ -36,7 +39,9 @@ from agents.models.interface import Model
 from agents.tracing import generation_span
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response
+from openai.types.responses.response_usage import OutputTokensDetails
 
+from bot import reasoning
 from bot.openrouter_http import (
     ModelHTTPError,
     Post,
@@ -50,6 +55,7 @@ from bot.openrouter_http import (
 
 DEFAULT_COALESCE_S = 0.1
 _TEXT_KEYS = frozenset({"content", "role"})
+_REASONING_KEYS = frozenset({"reasoning", "reasoning_details", "content", "role"})
 
 
 class OpenRouterModel(Model):
@@ -107,17 +113,23 @@ class OpenRouterModel(Model):
                 }
         if not completion.choices:
             raise ModelHTTPError(502, "the response has no choices")
+        message = completion.choices[0].message
         items = Converter.message_to_output_items(
-            completion.choices[0].message,
-            provider_data={"model": self.model, "response_id": completion.id},
+            message, provider_data={"model": self.model, "response_id": completion.id}
         )
+        details: list[dict[str, Any]] = []
+        reasoning.merge_details(details, getattr(message, reasoning.DETAILS_KEY, None))
+        details_of = usage.completion_tokens_details if usage else None
         return ModelResponse(
-            output=items,
+            output=reasoning.with_details(list(items), details, self.model),
             usage=Usage(
                 requests=1,
                 input_tokens=usage.prompt_tokens if usage else 0,
                 output_tokens=usage.completion_tokens if usage else 0,
                 total_tokens=usage.total_tokens if usage else 0,
+                output_tokens_details=OutputTokensDetails(
+                    reasoning_tokens=(details_of.reasoning_tokens or 0) if details_of else 0
+                ),
             ),
             response_id=None,
         )
@@ -154,17 +166,23 @@ class OpenRouterModel(Model):
         )
         with generation_span(model=self.model, disabled=tracing.is_disabled()) as span:
             async with self._post(body, model_settings) as http:
-                chunks = self._coalesced(http)
+                details: list[dict[str, Any]] = []
+                chunks = self._coalesced(http, details)
                 async for event in ChatCmplStreamHandler.handle_stream(
                     response,
                     chunks,  # type: ignore[arg-type]  # the handler only iterates it
                     model=self.model,
                 ):
-                    if event.type == "response.completed" and event.response.usage is not None:
-                        span.span_data.usage = {
-                            "input_tokens": event.response.usage.input_tokens,
-                            "output_tokens": event.response.usage.output_tokens,
-                        }
+                    if event.type == "response.completed":
+                        # The stream has ended: every block is in.
+                        event.response.output = reasoning.with_details(
+                            list(event.response.output), details, self.model
+                        )
+                        if event.response.usage is not None:
+                            span.span_data.usage = {
+                                "input_tokens": event.response.usage.input_tokens,
+                                "output_tokens": event.response.usage.output_tokens,
+                            }
                     yield event
 
     async def close(self) -> None:
@@ -183,11 +201,7 @@ class OpenRouterModel(Model):
         output_schema: Any,
         handoffs: list[Any],
     ) -> dict[str, Any]:
-        messages: list[Any] = list(
-            Converter.items_to_messages(
-                input, model=self.model, preserve_tool_output_all_content=True
-            )
-        )
+        messages = reasoning.items_to_messages(input, model=self.model)
         if system_instructions:
             messages.insert(0, {"role": "system", "content": system_instructions})
         body: dict[str, Any] = {"model": self.model, "messages": messages}
@@ -236,13 +250,17 @@ class OpenRouterModel(Model):
 
     # ------------------------------------------------------------------ the stream
 
-    async def _coalesced(self, http: aiohttp.ClientResponse) -> AsyncIterator[ChatCompletionChunk]:
-        """The stream's chunks, consecutive text deltas merged (see the module's docstring).
+    async def _coalesced(
+        self, http: aiohttp.ClientResponse, details: list[dict[str, Any]]
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        """The stream's chunks, consecutive text deltas merged, and consecutive reasoning deltas
+        merged (see the module's docstring); the ``reasoning_details`` blocks go to ``details``.
 
         Once something has been handed on, the next read waits for the window to close and
         then takes every byte that came meanwhile: one wake-up per window instead of one per
         chunk (a token every few ms), which is most of a streamed chunk's cost."""
-        pending: dict[str, Any] | None = None  # a text chunk being added to
+        pending: dict[str, Any] | None = None  # a text or reasoning chunk being added to
+        pending_key = "content"  # which of the two it is: the delta's key that is merged
         texts: list[str] = []
         cost_reported = False
         handed_at: float | None = None
@@ -254,15 +272,23 @@ class OpenRouterModel(Model):
             if events is None:
                 break
             for chunk in events:
-                text = _text_of(chunk)
-                if text is not None:
+                key, text = _mergeable(chunk)
+                if key == "reasoning":
+                    reasoning.merge_details(
+                        details, chunk["choices"][0]["delta"].get(reasoning.DETAILS_KEY)
+                    )
+                if key is not None and text is not None:
+                    if pending is not None and key != pending_key:
+                        if any(texts):
+                            yield _merged(pending, pending_key, texts)
+                        pending = None
                     if pending is None:
-                        pending, texts = chunk, [text]
+                        pending, pending_key, texts = chunk, key, [text]
                     else:
                         texts.append(text)
                     continue
                 if pending is not None:  # text first: order is kept
-                    yield _merged(pending, texts)
+                    yield _merged(pending, pending_key, texts)
                     pending = None
                 if isinstance(chunk.get("error"), dict):
                     raise stream_error(chunk["error"])
@@ -270,12 +296,37 @@ class OpenRouterModel(Model):
                 yield ChatCompletionChunk.model_validate(chunk)
                 handed_at = time.monotonic()
             if pending is not None and any(texts):
-                yield _merged(pending, texts)
+                yield _merged(pending, pending_key, texts)
                 pending, handed_at = None, time.monotonic()
-        if pending is not None:
-            yield _merged(pending, texts)
+        if pending is not None and (pending_key == "content" or any(texts)):
+            yield _merged(pending, pending_key, texts)
         if not cost_reported:
             report_cost({})  # a call that reported no cost still counts as reported
+
+
+def _mergeable(chunk: dict[str, Any]) -> tuple[str | None, str | None]:
+    """``("content", text)`` for a chunk that is only answer text, ``("reasoning", text)``
+    for one that is only reasoning (its text may be "": blocks only), else ``(None, None)``."""
+    text = _text_of(chunk)
+    if text is not None:
+        return "content", text
+    choices = chunk.get("choices")
+    if chunk.get("usage") or not isinstance(choices, list) or len(choices) != 1:
+        return None, None
+    choice = choices[0]
+    if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+        return None, None
+    if choice.get("finish_reason") is not None or choice.get("logprobs"):
+        return None, None
+    delta = choice.get("delta")
+    if not isinstance(delta, dict) or delta.get("content"):
+        return None, None
+    if any(value for key, value in delta.items() if key not in _REASONING_KEYS):
+        return None, None
+    text = delta.get("reasoning")
+    if text is None and not delta.get(reasoning.DETAILS_KEY):
+        return None, None
+    return "reasoning", text if isinstance(text, str) else ""
 
 
 def _text_of(chunk: dict[str, Any]) -> str | None:
@@ -301,12 +352,12 @@ def _text_of(chunk: dict[str, Any]) -> str | None:
     return content
 
 
-def _merged(first: dict[str, Any], texts: list[str]) -> ChatCompletionChunk:
+def _merged(first: dict[str, Any], key: str, texts: list[str]) -> ChatCompletionChunk:
+    """One chunk with the texts of the run that began with ``first``; a reasoning run drops
+    its blocks here (they are joined on the side) and its empty ``content``."""
     choice = first["choices"][0]
-    merged = {
-        **first,
-        "choices": [{**choice, "delta": {**choice["delta"], "content": "".join(texts)}}],
-    }
+    delta = {k: v for k, v in choice["delta"].items() if k in ("role", key)}
+    merged = {**first, "choices": [{**choice, "delta": {**delta, key: "".join(texts)}}]}
     return ChatCompletionChunk.model_validate(merged)
 
 

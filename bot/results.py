@@ -22,6 +22,8 @@ class TurnResult:
     model: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    reasoning_tokens: int = 0
+    """Of ``output_tokens``, those the model spent reasoning."""
     cost_usd: float | None = None
     tools: list[str] = field(default_factory=list)
     new_items: list[Any] = field(default_factory=list, repr=False)

@@ -37,6 +37,7 @@ HINTS: dict[str, str] = {
     "BOT_MODEL": "an OpenRouter model such as openrouter/openai/gpt-5-mini",
     "BOT_FALLBACK_MODELS": "comma-separated models, e.g. openrouter/anthropic/claude-haiku-4.5",
     "BOT_TEMPERATURE": "a number from 0 to 2",
+    "BOT_REASONING_EFFORT": "one of low, medium, high (or unset: the model's default)",
     "DATABASE_URL": (
         "sqlite:///data/bot.db (relative), sqlite:////abs/path.db (absolute) "
         "or postgresql://user:password@host:5432/dbname"
@@ -123,6 +124,11 @@ class Settings(BaseSettings):
     event_loop: Literal["uvloop", "asyncio"] = Field(default="uvloop", alias="BOT_EVENT_LOOP")
     """uvloop (when installed) or asyncio's own loop; see ``bot/loop.py``."""
     bot_temperature: float = Field(default=0.2, ge=0, le=2, alias="BOT_TEMPERATURE")
+    reasoning_effort: Literal["low", "medium", "high"] | None = Field(
+        default=None, alias="BOT_REASONING_EFFORT"
+    )
+    """How hard reasoning models think (OpenRouter's ``reasoning.effort``); unset: each
+    model's own default. A channel's ``/settings reasoning`` wins."""
     bot_system_prompt: str = Field(default=DEFAULT_SYSTEM_PROMPT, alias="BOT_SYSTEM_PROMPT")
     or_site_url: str | None = Field(default=None, alias="OR_SITE_URL")
     or_app_name: str = Field(default="chatbot", alias="OR_APP_NAME")
@@ -407,6 +413,11 @@ class Settings(BaseSettings):
     def _database_url(cls, value: str) -> str:
         database_kind(value)
         return value
+
+    @field_validator("reasoning_effort", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -2,8 +2,8 @@
 
 - **prepare**: the channel's model and instructions, the attachments read (notices for the
   skipped ones), the thread's earlier messages, the history fitted to the model's context;
-- **run**: the agent streamed into the reply (text deltas, tool progress), under the turn's
-  time limit;
+- **run**: the agent streamed into the reply (text deltas, tool progress, "Thinking…" while a
+  reasoning model reasons; its reasoning is never shown), under the turn's time limit;
 - **record**: the turn's items, its usage and "answered" in one transaction; a failed turn
   writes no history (its usage still counts).
 """
@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import unicodedata
@@ -18,12 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from agents import Agent, RunConfig, Runner
+from agents import Agent, ModelSettings, RunConfig, Runner
 from agents.models.interface import Model
-from openai.types.responses import ResponseTextDeltaEvent
+from openai.types.responses import (
+    ResponseReasoningSummaryTextDeltaEvent,
+    ResponseReasoningTextDeltaEvent,
+    ResponseTextDeltaEvent,
+)
 
 from bot.attachments import ImageInput, read_attachments
-from bot.commands import MODEL_SETTING, PROMPT_SETTING
+from bot.commands import MODEL_SETTING, PROMPT_SETTING, REASONING_SETTING
 from bot.context import ToolCallBudget, ToolConfig, TurnContext
 from bot.conversations import context_note_key
 from bot.documents import PDF_MIME
@@ -50,6 +55,10 @@ log = logging.getLogger("bot.core")
 
 IMAGE_TOKENS = 1_500
 """What an image is counted as when fitting history (a high-detail image is ~1,100 tokens)."""
+THINKING_TITLE = "Thinking"
+"""The step shown while a reasoning model reasons, before its text or its next tool call."""
+"""The status while a reasoning model reasons (its reasoning itself is never shown)."""
+_REASONING_DELTAS = (ResponseReasoningTextDeltaEvent, ResponseReasoningSummaryTextDeltaEvent)
 EMPTY_MESSAGE_REPLY = (
     "Hi! Ask me anything — for example “What's the weather in Lisbon?”. "
     "Type /help to see what I can do."
@@ -68,6 +77,9 @@ class Prepared:
     input_items: list[Any]
     observed: list[ObservedMessage] = field(default_factory=list)
     context_note: str = ""
+    reasoning_effort: str | None = None
+    """The channel's ``/settings reasoning``, else ``BOT_REASONING_EFFORT``; None: the
+    model's own default."""
 
 
 class TurnRunner:
@@ -173,6 +185,9 @@ class TurnRunner:
             input_items=input_items,
             observed=observed,
             context_note=await self.store.get_state(key=context_note_key(key)) or "",
+            reasoning_effort=(
+                channel_settings.get(REASONING_SETTING) or self.settings.reasoning_effort
+            ),
         )
 
     # ------------------------------------------------------------------ run
@@ -204,12 +219,22 @@ class TurnRunner:
                 # A call to a tool we lack is answered to the model, not a failed turn.
                 tool_not_found_behavior="return_error_to_model",
                 tool_error_formatter=self._tool_errors,
+                model_settings=_reasoning_settings(prepared.reasoning_effort),
             ),
         )
         result = TurnResult(Outcome.FAILED, model=prepared.model)
         steps = _Steps({tool.name for tool in self.agent.tools})
         shown: list[str] = []
         break_before_text = False
+        thinking: Step | None = None  # shown while the model reasons, until text or a tool
+        thoughts = 0
+
+        async def thought() -> None:
+            nonlocal thinking
+            if thinking is not None:
+                await reply.progress(dataclasses.replace(thinking, state=StepState.COMPLETE))
+                thinking = None
+
         deadline = asyncio.timeout(self.settings.turn_timeout_s)
         try:
             async with deadline:
@@ -223,9 +248,18 @@ class TurnRunner:
                             await reply.stream("\n\n")
                             shown.append("\n\n")
                             break_before_text = False
+                        await thought()
                         await reply.stream(ev.data.delta)
                         shown.append(ev.data.delta)
+                    elif ev.type == "raw_response_event" and isinstance(ev.data, _REASONING_DELTAS):
+                        if thinking is None and ev.data.delta:  # once until text or a tool
+                            thoughts += 1
+                            thinking = Step(
+                                f"thinking-{thoughts}", THINKING_TITLE, StepState.RUNNING
+                            )
+                            await reply.progress(thinking)
                     elif ev.type == "run_item_stream_event" and ev.name == "tool_called":
+                        await thought()
                         step, name = steps.called(ev.item.raw_item)
                         result.tools.append(name)
                         await reply.progress(step)
@@ -295,6 +329,7 @@ class TurnRunner:
             model=result.model or self.settings.bot_model,
             input_tokens=result.input_tokens,
             output_tokens=result.output_tokens,
+            reasoning_tokens=result.reasoning_tokens,
             cost_usd=result.cost_usd,
             created_at=time.time(),
             workspace=event.workspace,
@@ -367,9 +402,19 @@ def _fill_usage(result: TurnResult, run: Any, stats: TurnStats) -> None:
     usage = run.context_wrapper.usage
     result.input_tokens = int(usage.input_tokens)
     result.output_tokens = int(usage.output_tokens)
+    result.reasoning_tokens = int(usage.output_tokens_details.reasoning_tokens or 0)
     result.cost_usd = stats.cost_usd
     if stats.model:
         result.model = stats.model
+
+
+def _reasoning_settings(effort: str | None) -> ModelSettings | None:
+    """The run's settings over the agent's: OpenRouter's unified ``reasoning`` field, as an
+    extra body key so both model clients send it the same (litellm would send its own
+    ``reasoning_effort`` for ``ModelSettings.reasoning``)."""
+    if effort is None:
+        return None
+    return ModelSettings(extra_args={"reasoning": {"effort": effort}})
 
 
 def _with_images(user_item: dict[str, Any], images: list[ImageInput]) -> dict[str, Any]:

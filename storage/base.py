@@ -84,6 +84,8 @@ class UsageRecord:
     """OpenRouter's reported cost; None when the provider reported none."""
     created_at: float
     workspace: str | None = None
+    reasoning_tokens: int = 0
+    """Of ``output_tokens`` (not on top of them), those the model spent reasoning."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,8 @@ class UsageTotals:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    reasoning_tokens: int = 0
+    """Of ``output_tokens``, those spent reasoning."""
 
 
 class Store(Protocol):

@@ -38,16 +38,17 @@ class UsageQueries:
                 # SUM skips NULL costs, and is NULL over no rows. PostgreSQL sums BIGINTs as
                 # NUMERIC (a Decimal in Python): the int() and float() below undo that.
                 "SELECT COUNT(*), COALESCE(SUM(input_tokens), 0),"
-                f" COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0)"
-                f" FROM usage WHERE {where}",
+                " COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0),"
+                f" COALESCE(SUM(reasoning_tokens), 0) FROM usage WHERE {where}",
                 tuple(value for _, value in given),
             )
-        turns, input_tokens, output_tokens, cost_usd = rows[0]
+        turns, input_tokens, output_tokens, cost_usd, reasoning_tokens = rows[0]
         return UsageTotals(
             turns=int(turns),
             input_tokens=int(input_tokens),
             output_tokens=int(output_tokens),
             cost_usd=float(cost_usd),
+            reasoning_tokens=int(reasoning_tokens),
         )
 
     async def latest_conversation(self, *, user_id: str, channel: str) -> str | None:
@@ -64,8 +65,8 @@ async def insert_usage(db: Session, record: UsageRecord) -> None:
     """Call under the lock (or inside a transaction)."""
     await db.execute(
         "INSERT INTO usage (conversation, channel, workspace, user_id, model,"
-        " input_tokens, output_tokens, cost_usd, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " input_tokens, output_tokens, reasoning_tokens, cost_usd, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             record.conversation,
             record.channel,
@@ -74,6 +75,7 @@ async def insert_usage(db: Session, record: UsageRecord) -> None:
             record.model,
             record.input_tokens,
             record.output_tokens,
+            record.reasoning_tokens,
             record.cost_usd,
             record.created_at,
         ),

@@ -95,6 +95,7 @@ BOTH_CLIENTS_MODULES = frozenset(
         "tests.test_hostile",
         "tests.test_retention",
         "tests.test_redact_integration",
+        "tests.test_reasoning",
     }
 )
 """Suites that run the whole bot over the fake OpenRouter: each of their tests runs through

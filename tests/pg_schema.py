@@ -93,6 +93,7 @@ EXPECTED_PG_SCHEMA: dict[str, list[tuple[Any, ...]]] = {
         ("usage", "output_tokens", "bigint", "NO", "NO"),
         ("usage", "cost_usd", "double precision", "YES", "NO"),
         ("usage", "created_at", "double precision", "NO", "NO"),
+        ("usage", "reasoning_tokens", "bigint", "NO", "NO"),
         ("votes", "event_id", "text", "NO", "NO"),
         ("votes", "user_id", "text", "NO", "NO"),
         ("votes", "value", "text", "NO", "NO"),

@@ -40,6 +40,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("OPEN_METEO_URL", "https://api.open-meteo.com/v1/forecast", "must be a host only"),
         ("LOG_LEVEL", "chatty", "LOG_LEVEL is invalid"),
         ("BOT_MODEL", "two words", "BOT_MODEL is invalid"),
+        ("BOT_REASONING_EFFORT", "extreme", "expected one of low, medium, high"),
     ],
 )
 def test_invalid_values_fail_with_one_line(

@@ -58,7 +58,7 @@ async def test_reopening_applies_no_migration_twice(backend: StoreBackend) -> No
     second = await backend.open()
     await second.close()
 
-    assert first.migrations_applied == (1, 2, 3, 4, 5, 6, 7, 8)
+    assert first.migrations_applied == (1, 2, 3, 4, 5, 6, 7, 8, 9)
     assert second.migrations_applied == ()
     assert await backend.query("SELECT * FROM schema_migrations ORDER BY 1") == recorded
 
@@ -68,7 +68,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
 ) -> None:
     await (await backend.open()).close()  # at the current version
     fresh = await backend.new_database()
-    broken = Migration(9, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
+    broken = Migration(10, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
     backend.add_migrations(monkeypatch, broken)
 
     for target in (None, fresh):
@@ -84,6 +84,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
         (6,),
         (7,),
         (8,),
+        (9,),
     ]
     assert not await backend.has_table("extra")
     # A fresh database gets all pending migrations in one transaction: none of them, here.
@@ -94,7 +95,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
 async def test_a_database_from_newer_code_is_refused(
     backend: StoreBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    newer = Migration(9, "newer", ("CREATE TABLE extra (x INTEGER)",))
+    newer = Migration(10, "newer", ("CREATE TABLE extra (x INTEGER)",))
     with monkeypatch.context() as patch:
         backend.add_migrations(patch, newer)
         await (await backend.open()).close()
@@ -832,7 +833,7 @@ async def test_two_stores_on_one_database_share_it_safely(backend: StoreBackend)
     first, second = await asyncio.gather(open_one(), open_one())
     assert sorted([first.migrations_applied, second.migrations_applied]) == [
         (),
-        (1, 2, 3, 4, 5, 6, 7, 8),
+        (1, 2, 3, 4, 5, 6, 7, 8, 9),
     ]
 
     await asyncio.gather(

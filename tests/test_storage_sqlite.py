@@ -318,7 +318,7 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     output_tokens INTEGER NOT NULL,
     cost_usd REAL,
     created_at REAL NOT NULL
-) STRICT""",
+, reasoning_tokens INTEGER NOT NULL DEFAULT 0) STRICT""",
     ),
     (
         "table",
@@ -389,8 +389,9 @@ async def test_fresh_database_has_exactly_the_expected_schema(
         (6, "retention"),
         (7, "instances"),
         (8, "feedback"),
+        (9, "reasoning_tokens"),
     ]
-    assert store.migrations_applied == (1, 2, 3, 4, 5, 6, 7, 8)
+    assert store.migrations_applied == (1, 2, 3, 4, 5, 6, 7, 8, 9)
 
 
 async def test_pragmas_are_set_on_the_store_connection(store: SQLiteStore, db_path: Path) -> None:
@@ -412,6 +413,7 @@ def test_shipped_migrations_are_numbered_from_one() -> None:
         (6, "retention"),
         (7, "instances"),
         (8, "feedback"),
+        (9, "reasoning_tokens"),
     ]
     assert all(statement.endswith(";") for statement in migrations[0].statements)
 

@@ -26,6 +26,11 @@ of the bytes>, ...}}`` for it. The answer carries ``annotations`` for the files 
 request; non-PDFs and encrypted PDFs get OpenRouter's 400. The default answer for a request with
 files is ``"From x.pdf: <text[:500]> | Q: <last user text>"``.
 
+Reasoning models: ``TextReply(..., reasoning=Reasoning("thinking..."))`` (and ``ToolCallReply``)
+answer with ``reasoning`` and ``reasoning_details`` (streamed a piece per chunk) and count the
+reasoning tokens; with ``require_reasoning_replay`` a tool follow-up whose assistant message lost
+its ``reasoning_details`` gets the provider's 400 (``tests.fakes.openrouter_reasoning``).
+
 Run it standalone for manual checks: ``python -m tests.fakes.openrouter --port 8099``.
 """
 
@@ -50,6 +55,13 @@ from typing import Any, Final
 from aiohttp import web
 
 from tests.fakes._server import LoopbackServer
+from tests.fakes.openrouter_reasoning import (
+    Reasoning,
+    reasoning_deltas,
+    reasoning_details,
+    reasoning_usage,
+    replay_problem,
+)
 from tests.fakes.pdf import PDF_MAGIC, is_encrypted, pdf_text
 
 __all__ = [
@@ -60,6 +72,7 @@ __all__ = [
     "FakeOpenRouter",
     "HangReply",
     "MidStreamErrorReply",
+    "Reasoning",
     "RecordedRequest",
     "Reply",
     "Responder",
@@ -128,6 +141,8 @@ class TextReply:
     first_delay: float | None = None
     """Seconds before the first chunk, if not ``delay`` (e.g. 0 with a long ``delay``: a stream
     that shows its start, then stalls)."""
+    reasoning: Reasoning | None = None
+    """A reasoning model's thinking before the text (``tests.fakes.openrouter_reasoning``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +173,8 @@ class ToolCallReply:
     arg_chunks: int = 2
     delay: float = 0.0
     usage: Usage | None = None
+    reasoning: Reasoning | None = None
+    """A reasoning model's thinking before the calls; each call gets a thought signature."""
 
     @classmethod
     def single(
@@ -473,6 +490,11 @@ class FakeOpenRouter(LoopbackServer):
         """Send ``: OPENROUTER PROCESSING`` before a stream's first chunk, as OpenRouter does."""
         self.record_bodies = record_bodies
         """Keep parsed bodies in ``requests`` (turn off for long benchmarks to save memory)."""
+        self.require_reasoning_replay = False
+        """Refuse (400) a request whose assistant tool-call message lacks the
+        ``reasoning_details`` that call came with, as Gemini's thought signatures require."""
+        self.issued_reasoning: dict[str, list[JSONDict]] = {}
+        """Tool call id -> the ``reasoning_details`` its assistant message was answered with."""
         self.requests: list[RecordedRequest] = []
         self.counters = Counters()
         self.parse_engines: list[str] = []
@@ -534,6 +556,7 @@ class FakeOpenRouter(LoopbackServer):
         self._model_queues.clear()
         self.requests.clear()
         self.parse_engines.clear()
+        self.issued_reasoning.clear()
         in_flight = self.counters.in_flight
         self.counters = Counters(in_flight=in_flight, max_in_flight=in_flight)
 
@@ -677,6 +700,11 @@ class FakeOpenRouter(LoopbackServer):
             record.parsed = [d.hash for d in files.documents if d.parsed]
             counters.parses += len(record.parsed)
             self.parse_engines += [pdf_engine(body)] * len(record.parsed)
+            if self.require_reasoning_replay:
+                problem = replay_problem(body, self.issued_reasoning)
+                if problem is not None:
+                    message, metadata = problem
+                    return self._error_response(record, ErrorReply(400, message, None, metadata))
             model, reply = await self._pick(body, files)
             record.served_model = model
             return await self._answer(request, record, body, files, model, reply)
@@ -762,8 +790,24 @@ class FakeOpenRouter(LoopbackServer):
             body["user_id"] = "user_fake"
         return web.json_response(body, status=error.status, headers=headers)
 
+    def _call_ids(self, reply: Reply) -> list[str]:
+        """Ids for a reply's tool calls; those answered with reasoning are remembered with it
+        (``issued_reasoning``)."""
+        if not isinstance(reply, ToolCallReply):
+            return []
+        ids = [call.id or f"call_{secrets.token_hex(12)}" for call in reply.calls]
+        if reply.reasoning is not None:
+            details = reasoning_details(reply.reasoning, ids)
+            self.issued_reasoning.update((call_id, details) for call_id in ids)
+        return ids
+
     def _usage(
-        self, body: JSONDict, files: _Files, completion_text: str, override: Usage | None
+        self,
+        body: JSONDict,
+        files: _Files,
+        completion_text: str,
+        override: Usage | None,
+        reasoning: Reasoning | None = None,
     ) -> JSONDict:
         if override is not None:
             prompt_tokens, completion_tokens = override.prompt_tokens, override.completion_tokens
@@ -775,8 +819,10 @@ class FakeOpenRouter(LoopbackServer):
             prompt_tokens = max(1, prompt_chars // 4)
             completion_tokens = max(1, len(completion_text) // 4)
             cost = prompt_tokens * self.prompt_price + completion_tokens * self.completion_price
+        if reasoning is not None and override is None:
+            cost += reasoning.token_count * self.completion_price
         prompt_cost = prompt_tokens * self.prompt_price
-        return {
+        usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
@@ -790,6 +836,7 @@ class FakeOpenRouter(LoopbackServer):
             },
             "completion_tokens_details": {"reasoning_tokens": 0, "image_tokens": 0},
         }
+        return usage if override is not None else reasoning_usage(usage, reasoning)
 
     def _new_id(self) -> str:
         return f"gen-{int(time.time())}-{next(self._ids):06d}{secrets.token_hex(4)}"
@@ -802,6 +849,7 @@ class FakeOpenRouter(LoopbackServer):
         model: str,
         reply: TextReply | ToolCallReply,
     ) -> web.Response:
+        call_ids = self._call_ids(reply)
         if isinstance(reply, TextReply):
             wait = reply.delay * max(0, reply.chunks - 1)
             message: JSONDict = {"role": "assistant", "content": reply.text, "refusal": None}
@@ -809,7 +857,10 @@ class FakeOpenRouter(LoopbackServer):
             generated = reply.text
         else:
             wait = reply.delay * max(0, reply.arg_chunks - 1) * len(reply.calls)
-            calls = [_tool_call_json(i, call) for i, call in enumerate(reply.calls)]
+            calls = [
+                _tool_call_json(i, call, call_id)
+                for i, (call, call_id) in enumerate(zip(reply.calls, call_ids, strict=True))
+            ]
             message = {
                 "role": "assistant",
                 "content": reply.text or None,
@@ -821,10 +872,13 @@ class FakeOpenRouter(LoopbackServer):
         if wait > 0:
             await asyncio.sleep(wait)
         message["reasoning"] = None
+        if reply.reasoning is not None:
+            message["reasoning"] = reply.reasoning.text
+            message["reasoning_details"] = reasoning_details(reply.reasoning, call_ids)
         annotations = _annotations(files)
         if annotations:
             message["annotations"] = annotations
-        usage = self._usage(body, files, generated, reply.usage)
+        usage = self._usage(body, files, generated, reply.usage, reply.reasoning)
         gen_id = self._new_id()
         payload: JSONDict = {
             "id": gen_id,
@@ -894,6 +948,12 @@ class FakeOpenRouter(LoopbackServer):
         steps.append((chunk(first), 0.0))
         delay = reply.delay
         generated = ""
+        reasoning = None if isinstance(reply, MidStreamErrorReply) else reply.reasoning
+        call_ids = self._call_ids(reply)
+        if reasoning is not None:
+            pieces = _split(reasoning.text, reasoning.chunks)
+            for delta in reasoning_deltas(reasoning, call_ids, pieces):
+                steps.append((chunk(delta), delay))
         first_text = len(steps) if reply.text else None  # the step with the first text
         if isinstance(reply, TextReply | MidStreamErrorReply):
             for i, piece in enumerate(_split(reply.text, reply.chunks)):
@@ -904,8 +964,7 @@ class FakeOpenRouter(LoopbackServer):
         else:
             if reply.text:
                 steps.append((chunk({"content": reply.text}), delay))
-            for i, call in enumerate(reply.calls):
-                call_id = call.id or f"call_{secrets.token_hex(12)}"
+            for i, (call, call_id) in enumerate(zip(reply.calls, call_ids, strict=True)):
                 head = {
                     "index": i,
                     "id": call_id,
@@ -935,7 +994,7 @@ class FakeOpenRouter(LoopbackServer):
             finish = reply.finish_reason if isinstance(reply, TextReply) else "tool_calls"
             steps.append((chunk({}, finish), 0.0))
             if include_usage:
-                usage = self._usage(body, files, generated, reply.usage)
+                usage = self._usage(body, files, generated, reply.usage, reasoning)
                 record.usage = usage
                 steps.append((_sse({**base, "choices": [], "usage": usage}), 0.0))
             steps.append((b"data: [DONE]\n\n", 0.0))
@@ -1010,9 +1069,9 @@ def _annotations(files: _Files) -> list[JSONDict]:
     return [file_annotation(d) for d in files.documents if d.parsed]
 
 
-def _tool_call_json(index: int, call: ToolCall) -> JSONDict:
+def _tool_call_json(index: int, call: ToolCall, call_id: str) -> JSONDict:
     return {
-        "id": call.id or f"call_{secrets.token_hex(12)}",
+        "id": call_id,
         "index": index,
         "type": "function",
         "function": {"name": call.name, "arguments": call.arguments_json},
