@@ -171,7 +171,7 @@ class NullReply:
     async def notice(self, text: str) -> None:
         pass
 
-    async def finish(self) -> None:
+    async def finish(self, sources: Any = ()) -> None:
         pass
 
     async def fail(self, message: str) -> None:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -15,11 +16,14 @@ from bot.budgets import budgets_for, day_start
 from bot.events import Event
 from bot.settings import Settings
 from bot.tokens import model_info
+from bot.web_search import WEB_SETTING
 from storage.base import Store, UsageTotals
+
+log = logging.getLogger(__name__)
 
 PLATFORMS = frozenset({"slack", "discord", "console"})
 CHAT_PLATFORMS = frozenset({"slack", "discord"})
-SETTING_NAMES = ("prompt", "mention", "pdf", "model")
+SETTING_NAMES = ("prompt", "mention", "pdf", "web", "model")
 """The channel settings ``/settings`` shows and changes, in the order offered."""
 
 
@@ -77,8 +81,8 @@ COMMANDS: tuple[Command, ...] = (
         "Show or change this channel's settings",
         "/settings",
         "this channel's settings; admins change them: `/settings prompt <instructions>`, "
-        "`/settings mention required|optional`, `/settings pdf pdf-text|mistral-ocr|native` "
-        "(`default` resets any of them)",
+        "`/settings mention required|optional`, `/settings pdf pdf-text|mistral-ocr|native`, "
+        "`/settings web on|off` (`default` resets any of them)",
         options=(
             Option(
                 "setting", "What to change (leave empty to see them all)", choices=SETTING_NAMES
@@ -191,7 +195,7 @@ PDF_ENGINES = ("pdf-text", "mistral-ocr", "native")
 SETTINGS_USAGE = (
     "Usage: `/settings` to see this channel's settings, or `/settings prompt <instructions>`, "
     "`/settings mention required|optional`, `/settings pdf pdf-text|mistral-ocr|native`, "
-    "`/settings model <name>` — `default` instead of a value resets it."
+    "`/settings web on|off`, `/settings model <name>` — `default` instead of a value resets it."
 )
 
 
@@ -332,6 +336,7 @@ async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str)
                 else "follow-ups in my threads need no mention"
             ),
             f"• pdf: {pdf}",
+            f"• web: {_web_line(settings, stored.get(WEB_SETTING))}",
             "Admins change them with `/settings <name> <value>`; `/settings` alone shows this.",
         ]
         return "\n".join(lines)
@@ -371,6 +376,8 @@ async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str)
         if choice == "required":
             return "Done: in this channel I answer thread follow-ups only when mentioned."
         return "Done: in this channel I answer follow-ups in my threads without a mention."
+    if key == "web":
+        return await _set_web(ctx, value.lower())
     engine = value.lower()
     if reset:
         await store.set_channel_setting(channel=channel, name="pdf_engine", value=None)
@@ -379,6 +386,32 @@ async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str)
         return f"Use one of {', '.join(f'`{e}`' for e in PDF_ENGINES)} (or `default`)."
     await store.set_channel_setting(channel=channel, name="pdf_engine", value=engine)
     return f"PDFs attached here from now on are read with `{engine}`."
+
+
+def _web_line(settings: Settings, chosen: str | None) -> str:
+    deployment = "on" if settings.web_search else "off"
+    state = chosen if chosen in ("on", "off") else f"{deployment} (default)"
+    if state.startswith("on"):
+        return f"{state} — answers search the web and list their sources"
+    return f"{state} — answers come from the model alone"
+
+
+async def _set_web(ctx: CommandContext, choice: str) -> str:
+    channel = str(ctx.event.channel)
+    if choice == "default":
+        await ctx.store.set_channel_setting(channel=channel, name=WEB_SETTING, value=None)
+        state = "on" if ctx.settings.web_search else "off"
+        return f"Web search here follows the bot's default: {state}."
+    if choice not in ("on", "off"):
+        log.info("refused a /settings web value that is not on, off or default")
+        return "Use `/settings web on` or `/settings web off` (or `default`)."
+    await ctx.store.set_channel_setting(channel=channel, name=WEB_SETTING, value=choice)
+    if choice == "on":
+        return (
+            "Done: answers here search the web first and list their sources "
+            f"(up to {ctx.settings.web_search_results} results a search, billed by OpenRouter)."
+        )
+    return "Done: answers here no longer search the web."
 
 
 def _quote(text: str) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
+
+from bot.web_search import Source
 
 
 class Undeliverable(Exception):
@@ -33,8 +36,9 @@ class Reply(Protocol):
     async def notice(self, text: str) -> None:
         """A short remark outside the answer text (e.g. a file that was skipped)."""
 
-    async def finish(self) -> None:
-        """The answer is complete: flush what is pending and clear any working state."""
+    async def finish(self, sources: Sequence[Source] = ()) -> None:
+        """The answer is complete: flush what is pending and clear any working state.
+        ``sources`` (web pages the answer cites) are listed at its end, numbered in order."""
 
     async def fail(self, message: str) -> None:
         """End with a short, user-facing line; text already streamed stays visible."""

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import Agent, RunConfig, Runner
+from agents import Agent, ModelSettings, RunConfig, Runner
 from agents.models.interface import Model
 from openai.types.responses import ResponseTextDeltaEvent
 
+from bot import web_search
 from bot.attachments import ImageInput, read_attachments
 from bot.commands import MODEL_SETTING, PROMPT_SETTING
 from bot.context import ToolCallBudget, ToolConfig, TurnContext
@@ -61,6 +62,8 @@ class Prepared:
     user_tokens: int
     input_items: list[Any]
     observed: list[ObservedMessage] = field(default_factory=list)
+    web_search: bool = False
+    """The model calls carry OpenRouter's web plugin (``BOT_WEB_SEARCH``, ``/settings web``)."""
 
 
 class TurnRunner:
@@ -97,7 +100,7 @@ class TurnRunner:
         result = await self._stream(event, reply, prepared)
         if result.error is None:
             await self._record(event, prepared, result)
-            await reply.finish()
+            await reply.finish(sources=result.sources)
         return result
 
     # ------------------------------------------------------------------ prepare
@@ -154,6 +157,7 @@ class TurnRunner:
             user_tokens=user_tokens,
             input_items=input_items,
             observed=observed,
+            web_search=web_search.enabled(self.settings, channel_settings),
         )
 
     # ------------------------------------------------------------------ run
@@ -173,6 +177,8 @@ class TurnRunner:
                 per_turn=self.settings.max_tool_calls_per_turn,
             ),
         )
+        if prepared.web_search:
+            await reply.progress(web_search.SEARCHING)
         run = Runner.run_streamed(
             self.agent,
             prepared.input_items,
@@ -184,6 +190,11 @@ class TurnRunner:
                 # A call to a tool we lack is answered to the model, not a failed turn.
                 tool_not_found_behavior="return_error_to_model",
                 tool_error_formatter=self._tool_errors,
+                model_settings=(
+                    ModelSettings(extra_body=web_search.request_extras(self.settings))
+                    if prepared.web_search
+                    else None
+                ),
             ),
         )
         result = TurnResult(Outcome.FAILED, model=prepared.model)
@@ -234,6 +245,7 @@ class TurnRunner:
         _fill_usage(result, run, stats)
         result.text = "".join(shown)
         result.new_items = [item.to_input_item() for item in run.new_items]
+        result.sources = web_search.sources_of(result.new_items)
         if not result.text.strip():
             log.warning("model returned an empty answer", extra={"model": result.model})
             await self._record_failed_usage(event, result)

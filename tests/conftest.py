@@ -90,6 +90,7 @@ BOTH_CLIENTS_MODULES = frozenset(
         "tests.test_documents",
         "tests.test_hostile",
         "tests.test_retention",
+        "tests.test_web_search",
     }
 )
 """Suites that run the whole bot over the fake OpenRouter: each of their tests runs through

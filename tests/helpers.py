@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.events import Attachment, Author, ConversationKey, Event, EventKind
+from bot.web_search import Source
 from storage import NewItem, SQLStore, Store
 
 _ids = itertools.count(1)
@@ -21,6 +22,8 @@ class RecordingReply:
     """Implements bot.reply.Reply and remembers every call in order."""
 
     calls: list[tuple[str, str]] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    """What ``finish`` was given to list under the answer."""
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
@@ -35,8 +38,9 @@ class RecordingReply:
     async def notice(self, text: str) -> None:
         self.calls.append(("notice", text))
 
-    async def finish(self) -> None:
+    async def finish(self, sources: Sequence[Source] = ()) -> None:
         self.calls.append(("finish", ""))
+        self.sources = list(sources)
         self.finished.set()
 
     async def fail(self, message: str) -> None:

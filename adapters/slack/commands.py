@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -26,6 +26,7 @@ from adapters.slack.reply import slack_error
 from adapters.slack.translate import channel_key, command_event, conversation_key, defuse_mentions
 from bot.commands import commands_for
 from bot.events import ConversationKey, Event
+from bot.web_search import Source
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -90,7 +91,7 @@ class CommandReply:
     async def notice(self, text: str) -> None:
         self._parts.append(f"_{text}_\n")
 
-    async def finish(self) -> None:
+    async def finish(self, sources: Sequence[Source] = ()) -> None:
         await self._respond(text="".join(self._parts), response_type="ephemeral")
 
     async def fail(self, message: str) -> None:

@@ -25,15 +25,18 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.common.sources import slack_sources
 from adapters.common.text import split_markdown
 from adapters.slack.outbox import Outbox, Piece
 from adapters.slack.translate import defuse_broadcasts
 from bot.reply import Undeliverable
+from bot.web_search import Source
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +167,10 @@ class SlackReply:
         except Exception as exc:
             log.warning("could not post a notice: %s", slack_error(exc))
 
-    async def finish(self) -> None:
+    async def finish(self, sources: Sequence[Source] = ()) -> None:
+        if sources and not self._closing.is_set():
+            # Escaped already, so not through stream(): its defusing would break the links.
+            self._outbox.add(slack_sources(sources))
         try:
             await self._close()
         except SlackApiError as exc:

@@ -26,6 +26,9 @@ of the bytes>, ...}}`` for it. The answer carries ``annotations`` for the files 
 request; non-PDFs and encrypted PDFs get OpenRouter's 400. The default answer for a request with
 files is ``"From x.pdf: <text[:500]> | Q: <last user text>"``.
 
+Web search (OpenRouter's ``web`` plugin): see ``tests.fakes.openrouter_web``; the results are
+the first ``max_results`` of ``web_pages``, cited in ``url_citation`` annotations, and cost more.
+
 Run it standalone for manual checks: ``python -m tests.fakes.openrouter --port 8099``.
 """
 
@@ -50,6 +53,13 @@ from typing import Any, Final
 from aiohttp import web
 
 from tests.fakes._server import LoopbackServer
+from tests.fakes.openrouter_web import (
+    DEFAULT_PAGES,
+    WebPage,
+    search_cost,
+    searched,
+    url_citations,
+)
 from tests.fakes.pdf import PDF_MAGIC, is_encrypted, pdf_text
 
 __all__ = [
@@ -67,6 +77,7 @@ __all__ = [
     "ToolCall",
     "ToolCallReply",
     "Usage",
+    "WebPage",
     "document_answer",
     "echo_responder",
     "file_annotation",
@@ -435,6 +446,8 @@ class Counters:
     """Files parsed (PDF to text); a file annotated in the request is not parsed again."""
     parse_failures: int = 0
     """Files answered with a 400 (not a PDF, encrypted, bad base64)."""
+    web_results: int = 0
+    """Web results returned (and billed) by requests with the web plugin."""
 
 
 # --------------------------------------------------------------------------- the server
@@ -477,6 +490,8 @@ class FakeOpenRouter(LoopbackServer):
         self.counters = Counters()
         self.parse_engines: list[str] = []
         """The ``file-parser`` engine of every parse, in order (``"native"`` without a plugin)."""
+        self.web_pages: list[WebPage] = list(DEFAULT_PAGES)
+        """What a web search finds, best first (a request gets its ``max_results`` first)."""
         super().__init__(port=port)
         self._queue: deque[Reply] = deque()
         self._model_queues: dict[str, deque[Reply]] = {}
@@ -763,7 +778,12 @@ class FakeOpenRouter(LoopbackServer):
         return web.json_response(body, status=error.status, headers=headers)
 
     def _usage(
-        self, body: JSONDict, files: _Files, completion_text: str, override: Usage | None
+        self,
+        body: JSONDict,
+        files: _Files,
+        completion_text: str,
+        override: Usage | None,
+        results: Sequence[WebPage] = (),
     ) -> JSONDict:
         if override is not None:
             prompt_tokens, completion_tokens = override.prompt_tokens, override.completion_tokens
@@ -775,6 +795,7 @@ class FakeOpenRouter(LoopbackServer):
             prompt_tokens = max(1, prompt_chars // 4)
             completion_tokens = max(1, len(completion_text) // 4)
             cost = prompt_tokens * self.prompt_price + completion_tokens * self.completion_price
+        cost += search_cost(results)  # OpenRouter's cost includes the plugin's
         prompt_cost = prompt_tokens * self.prompt_price
         return {
             "prompt_tokens": prompt_tokens,
@@ -790,6 +811,11 @@ class FakeOpenRouter(LoopbackServer):
             },
             "completion_tokens_details": {"reasoning_tokens": 0, "image_tokens": 0},
         }
+
+    def _search(self, body: JSONDict) -> list[WebPage]:
+        results = searched(self.web_pages, body)
+        self.counters.web_results += len(results)
+        return results
 
     def _new_id(self) -> str:
         return f"gen-{int(time.time())}-{next(self._ids):06d}{secrets.token_hex(4)}"
@@ -821,10 +847,11 @@ class FakeOpenRouter(LoopbackServer):
         if wait > 0:
             await asyncio.sleep(wait)
         message["reasoning"] = None
-        annotations = _annotations(files)
+        results = self._search(body)
+        annotations = _annotations(files) + url_citations(results, reply.text)
         if annotations:
             message["annotations"] = annotations
-        usage = self._usage(body, files, generated, reply.usage)
+        usage = self._usage(body, files, generated, reply.usage, results)
         gen_id = self._new_id()
         payload: JSONDict = {
             "id": gen_id,
@@ -917,6 +944,7 @@ class FakeOpenRouter(LoopbackServer):
                     part = {"index": i, "function": {"arguments": piece}}
                     steps.append((chunk({"tool_calls": [part]}), delay))
             generated = reply.text + "".join(c.name + c.arguments_json for c in reply.calls)
+        results = self._search(body)
         if isinstance(reply, MidStreamErrorReply):
             error_payload = {
                 **base,
@@ -932,10 +960,13 @@ class FakeOpenRouter(LoopbackServer):
             }
             steps.append((_sse(error_payload), 0.0))
         else:
+            citations = url_citations(results, reply.text)
+            if citations:  # after the text they cite, on a delta of their own
+                steps.append((chunk({"content": "", "annotations": citations}), 0.0))
             finish = reply.finish_reason if isinstance(reply, TextReply) else "tool_calls"
             steps.append((chunk({}, finish), 0.0))
             if include_usage:
-                usage = self._usage(body, files, generated, reply.usage)
+                usage = self._usage(body, files, generated, reply.usage, results)
                 record.usage = usage
                 steps.append((_sse({**base, "choices": [], "usage": usage}), 0.0))
             steps.append((b"data: [DONE]\n\n", 0.0))
