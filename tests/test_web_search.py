@@ -6,11 +6,13 @@ and through the real Slack and Discord adapters against their fakes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from agents import ModelSettings, ModelTracing
 
@@ -26,6 +28,7 @@ from tests.fakes.openrouter import FakeOpenRouter, TextReply, ToolCallReply, Web
 from tests.fakes.openrouter_web import DEFAULT_PAGES, WEB_RESULT_PRICE
 from tests.fakes.slack import app_mention
 from tests.helpers import RecordingReply, command, eventually, message
+from tests.test_console import bot_env, run_bot
 from tests.test_discord import Bot as DiscordBot
 from tests.test_discord import start_bot as start_discord_bot  # noqa: F401  (a fixture)
 from tests.test_slack import BOT as SLACK_MENTION
@@ -274,7 +277,7 @@ async def test_a_channel_turns_search_on_and_off_and_bad_values_are_told(
 
 
 async def test_slack_lists_the_sources_as_slack_links_and_usage_counts_the_search(
-    start_slack_bot: Callable[..., Awaitable[SlackBot]],
+    start_slack_bot: Callable[..., Awaitable[SlackBot]],  # noqa: F811  (the fixture)
 ) -> None:
     bot = await start_slack_bot(BOT_WEB_SEARCH_RESULTS="8")
     bot.openrouter.web_pages = PAGES
@@ -323,7 +326,7 @@ async def test_slack_lists_the_sources_as_slack_links_and_usage_counts_the_searc
 
 
 async def test_discord_lists_the_sources_as_links_that_do_not_unfurl(
-    start_discord_bot: Callable[..., Awaitable[DiscordBot]],
+    start_discord_bot: Callable[..., Awaitable[DiscordBot]],  # noqa: F811  (the fixture)
 ) -> None:
     bot = await start_discord_bot(BOT_WEB_SEARCH="true", BOT_WEB_SEARCH_RESULTS="8")
     bot.openrouter.web_pages = PAGES
@@ -353,3 +356,70 @@ async def test_discord_lists_the_sources_as_links_that_do_not_unfurl(
     body = bot.openrouter.chat_requests[-1].body
     assert body is not None and "plugins" not in body
     assert bot.answers(fake.channel.id)[-1].content == "echo: again?"
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+async def test_the_terminal_prints_the_sources_plainly_after_the_answer(
+    tmp_path: Path, model_client: str | None
+) -> None:
+    async with FakeOpenRouter() as openrouter:
+        env = bot_env(
+            tmp_path,
+            openrouter,
+            BOT_WEB_SEARCH="true",
+            BOT_WEB_SEARCH_RESULTS="2",
+            BOT_MODEL_CLIENT=model_client or "openrouter",
+        )
+        code, out, err = await run_bot(["chat"], env, tmp_path, "news from Lisbon?\n")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "echo: news from Lisbon?",
+        "",
+        "Sources:",
+        "[1] Lisbon - Wikipedia - https://en.wikipedia.org/wiki/Lisbon",
+        "[2] Visit Lisboa - https://www.visitlisboa.com/en",
+    ]
+    assert "[Searching the web…]" in err
+
+
+# --------------------------------------------------------------------------- the fake's wire format
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_fake_cites_its_results_as_openrouter_does(stream: bool) -> None:
+    async with FakeOpenRouter() as openrouter, aiohttp.ClientSession() as http:
+        body: dict[str, Any] = {
+            "model": "openai/gpt-5-mini",
+            "messages": [{"role": "user", "content": "news?"}],
+            "plugins": [{"id": "web", "max_results": 2}],
+            "usage": {"include": True},
+            "stream": stream,
+        }
+        headers = {"Authorization": f"Bearer {openrouter.api_key}"}
+        url = f"{openrouter.base_url}/chat/completions"
+        async with http.post(url, json=body, headers=headers) as response:
+            raw = await response.text()
+        without = {**body, "plugins": []}
+        async with http.post(url, json=without, headers=headers) as response:
+            await response.read()
+    if stream:
+        chunks = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: {")]
+        deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+        [annotations] = [d["annotations"] for d in deltas if "annotations" in d]
+        # After the text they cite, on a delta of their own.
+        assert deltas.index(next(d for d in deltas if "annotations" in d)) > 1
+        usage = chunks[-1]["usage"]
+    else:
+        payload = json.loads(raw)
+        annotations = payload["choices"][0]["message"]["annotations"]
+        usage = payload["usage"]
+    assert [a["type"] for a in annotations] == ["url_citation"] * 2
+    first = annotations[0]["url_citation"]
+    assert set(first) == {"url", "title", "content", "start_index", "end_index"}
+    assert first["url"] == DEFAULT_PAGES[0].url
+    plain = openrouter.chat_requests[1].usage
+    assert plain is not None
+    assert usage["cost"] == pytest.approx(plain["cost"] + 2 * WEB_RESULT_PRICE)
+    assert openrouter.counters.web_results == 2
