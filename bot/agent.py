@@ -51,6 +51,8 @@ def instructions_for(
         extra = ctx.context.channel_instructions.strip()
         if extra:
             text += f"\n\nThis channel's admins ask you to follow these instructions too:\n{extra}"
+        if ctx.context.context_note:
+            text += f"\n\n{ctx.context.context_note}"
         return text
 
     return instructions

@@ -266,8 +266,8 @@ async def _answer(ctx: CommandContext, channel_model: ChannelModel) -> str:
         if args.lower() == "default":
             await store.set_channel_setting(channel=channel, name=MODEL_SETTING, value=None)
             return f"This channel is back to the default model, `{settings.bot_model}`."
-        if " " in args or len(args) > 200:
-            return "That doesn't look like a model name: use e.g. `/model openai/gpt-5-mini`."
+        if (problem := setting_problem(MODEL_SETTING, args)) is not None:
+            return problem
         chosen = normalize_model_name(args)
         await store.set_channel_setting(channel=channel, name=MODEL_SETTING, value=chosen)
         note = ""
@@ -360,16 +360,16 @@ async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str)
         if reset:
             await store.set_channel_setting(channel=channel, name=PROMPT_SETTING, value=None)
             return "This channel's extra instructions are removed."
-        if len(value) > PROMPT_MAX_CHARS:
-            return f"That's too long: keep the instructions under {PROMPT_MAX_CHARS:,} characters."
+        if (problem := setting_problem(PROMPT_SETTING, value)) is not None:
+            return problem
         await store.set_channel_setting(channel=channel, name=PROMPT_SETTING, value=value)
         return f"From the next message on, I also follow these instructions here: {_quote(value)}"
     if key == "mention":
         choice = value.lower()
         if reset:
             choice = "optional"
-        if choice not in ("required", "optional"):
-            return "Use `/settings mention required` or `/settings mention optional`."
+        if (problem := setting_problem(MENTION_SETTING, choice)) is not None:
+            return problem
         await store.set_channel_setting(
             channel=channel, name=MENTION_SETTING, value=None if choice == "optional" else choice
         )
@@ -382,8 +382,8 @@ async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str)
     if reset:
         await store.set_channel_setting(channel=channel, name="pdf_engine", value=None)
         return f"PDFs here are read with the default engine, `{settings.pdf_engine}`."
-    if engine not in PDF_ENGINES:
-        return f"Use one of {', '.join(f'`{e}`' for e in PDF_ENGINES)} (or `default`)."
+    if (problem := setting_problem("pdf", engine)) is not None:
+        return problem
     await store.set_channel_setting(channel=channel, name="pdf_engine", value=engine)
     return f"PDFs attached here from now on are read with `{engine}`."
 
@@ -402,9 +402,9 @@ async def _set_web(ctx: CommandContext, choice: str) -> str:
         await ctx.store.set_channel_setting(channel=channel, name=WEB_SETTING, value=None)
         state = "on" if ctx.settings.web_search else "off"
         return f"Web search here follows the bot's default: {state}."
-    if choice not in ("on", "off"):
+    if (problem := setting_problem("web", choice)) is not None:
         log.info("refused a /settings web value that is not on, off or default")
-        return "Use `/settings web on` or `/settings web off` (or `default`)."
+        return problem
     await ctx.store.set_channel_setting(channel=channel, name=WEB_SETTING, value=choice)
     if choice == "on":
         return (
@@ -412,6 +412,33 @@ async def _set_web(ctx: CommandContext, choice: str) -> str:
             f"(up to {ctx.settings.web_search_results} results a search, billed by OpenRouter)."
         )
     return "Done: answers here no longer search the web."
+
+
+def setting_problem(name: str, value: str) -> str | None:
+    """Why ``value`` cannot be this channel's ``name`` setting (one of ``SETTING_NAMES``), in
+    words for its user; None when it can. ``default`` (reset) is always fine. The one check
+    behind ``/model``, ``/settings`` and the platforms' settings forms."""
+    value = value.strip()
+    if value.lower() == "default":
+        return None
+    if name == MODEL_SETTING:
+        if not value or " " in value or len(value) > 200:
+            return "That doesn't look like a model name: use e.g. `/model openai/gpt-5-mini`."
+    elif name == PROMPT_SETTING:
+        if len(value) > PROMPT_MAX_CHARS:
+            return f"That's too long: keep the instructions under {PROMPT_MAX_CHARS:,} characters."
+    elif name == MENTION_SETTING:
+        if value.lower() not in ("required", "optional"):
+            return "Use `/settings mention required` or `/settings mention optional`."
+    elif name == "pdf":
+        if value.lower() not in PDF_ENGINES:
+            return f"Use one of {', '.join(f'`{e}`' for e in PDF_ENGINES)} (or `default`)."
+    elif name == "web":
+        if value.lower() not in ("on", "off"):
+            return "Use `/settings web on` or `/settings web off` (or `default`)."
+    else:
+        return SETTINGS_USAGE
+    return None
 
 
 def _quote(text: str) -> str:

@@ -82,5 +82,7 @@ class TurnContext:
     """The model this turn runs on (document questions go to it too)."""
     channel_instructions: str = ""
     """What the channel's admins added to the system prompt (``/settings prompt``)."""
+    context_note: str = ""
+    """What the user is looking at, from the platform (``Conversations.set_context_note``)."""
     tool_calls: ToolCallBudget = field(default_factory=ToolCallBudget)
     """This turn's tool calls so far, against the caps (see ``bot.tools.guards``)."""

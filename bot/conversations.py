@@ -59,12 +59,23 @@ class Conversations:
             log.warning("could not close a one-time action's claim; a restart closes it")
         return True
 
+    async def set_context_note(self, conversation: ConversationKey, note: str) -> None:
+        """What the user is looking at while they talk in ``conversation`` (e.g. "The user
+        is viewing the channel <#C123>."): a short note the model is given with each of the
+        conversation's turns, until another replaces it."""
+        await self._store.set_state(key=context_note_key(str(conversation)), value=note)
+
     async def recall(self, key: str) -> str | None:
         """An adapter's own small state (a greeting sent, a command set's hash)."""
         return await self._store.get_state(key=key)
 
     async def remember(self, key: str, value: str) -> None:
         await self._store.set_state(key=key, value=value)
+
+
+def context_note_key(conversation: str) -> str:
+    """Where ``set_context_note`` keeps a conversation's note (the turn reads it there)."""
+    return f"context-note:{conversation}"
 
 
 def _message_key(message: str) -> str:

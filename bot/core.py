@@ -23,14 +23,15 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.admission import Admission
 from bot.commands import MODEL_SETTING, CommandContext, run_command
 from bot.conversations import Conversations
 from bot.errors import ErrorKind, user_message
-from bot.events import Event, EventKind
+from bot.events import ConversationKey, Event, EventKind
+from bot.home import ChannelSettings, Home, change_channel_settings, channel_settings, home_for
 from bot.instance import Instance
 from bot.limits import KeyedLocks
 from bot.metrics import Metrics
@@ -58,6 +59,8 @@ LOGGED_CHARS = 2_000
 """With ``LOG_CONTENT=true``, how much of a question and of its answer the turn's log line keeps."""
 OBSERVED_TEXT_CHARS = 4_000
 """Of an unaddressed thread message, at most this much is kept as context."""
+CHANGES_SETTINGS = frozenset({"model", "settings"})
+"""Commands that change a channel's settings when given a value."""
 LOCK_MARGIN_S = 60.0
 """A conversation lock older than ``BOT_TURN_TIMEOUT`` and this lost its release."""
 
@@ -96,6 +99,10 @@ class Core:
         """Turns holding a slot now."""
         self.conversations = Conversations(store)
         """What adapters ask about conversations (they never reach the store themselves)."""
+        self.settings_changed: list[Callable[[Event], Awaitable[None]]] = []
+        """Called with the event (its channel, its author) after a channel's settings may have
+        changed (``/model``, ``/settings`` with a value, a settings form): the platforms
+        refresh what shows them (Slack's Home tab)."""
         self.health: dict[str, Callable[[], bool]] = {}
         """Each platform's "connected and taking events" (``/healthz``), by platform name."""
         self.metrics = Metrics()
@@ -205,6 +212,34 @@ class Core:
             self._count(event, result)
         return result
 
+    async def home(self, event: Event) -> Home:
+        """``event``'s author's home page: what the bot can do, their use of today's budget,
+        the channels' settings (``bot.home``)."""
+        return await home_for(self.settings, self.store, event)
+
+    async def channel_settings(self, channel: ConversationKey) -> ChannelSettings:
+        return await channel_settings(self.store, channel)
+
+    async def change_channel_settings(
+        self, event: Event, values: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Set ``event.channel``'s settings as ``/settings`` would (``bot.home``): the problems
+        by setting name, nothing saved, when any is refused; else ``{}`` and the change is
+        announced to ``settings_changed``."""
+        problems = await change_channel_settings(
+            self.settings, self.store, event, values, self.channel_model
+        )
+        if not problems:
+            await self._settings_changed(event)
+        return problems
+
+    async def _settings_changed(self, event: Event) -> None:
+        for listener in self.settings_changed:
+            try:
+                await listener(event)
+            except Exception:
+                log.exception("a settings-change listener failed")
+
     def allows(self, event: Event) -> bool:
         """Do the allowlists let ``event``'s author use the bot there (e.g. before a hint)?"""
         return self.admission.allows(event)
@@ -279,6 +314,8 @@ class Core:
             await self._finish_event(event, Outcome.FAILED)
             return TurnResult(Outcome.FAILED, error=ErrorKind.INTERNAL)
         await self._finish_event(event, Outcome.ANSWERED)
+        if event.command in CHANGES_SETTINGS and event.command_args.strip():
+            await self._settings_changed(event)
         return TurnResult(Outcome.COMMAND, text=text)
 
     async def _finish_event(self, event: Event, outcome: Outcome) -> None:

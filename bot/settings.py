@@ -6,11 +6,14 @@ Invalid values fail at start-up with one line naming the variable and what to do
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -58,7 +61,26 @@ HINTS: dict[str, str] = {
     "WEB_CONCURRENCY": "1 to 64 bot processes, like --workers N",
     "BOT_WEB_SEARCH": "true or false",
     "BOT_WEB_SEARCH_RESULTS": "a whole number of web results per search, 1 to 10",
+    "BOT_SUGGESTED_PROMPTS": ('JSON such as [{"title": "Weather", "message": "Weather in Oslo?"}]'),
 }
+
+DEFAULT_SUGGESTED_PROMPTS: tuple[tuple[str, str], ...] = (
+    ("Weather", "What's the weather in Lisbon this weekend?"),
+    ("Time zones", "What time is it in Tokyo and in New York?"),
+    ("Explain", "Explain how HTTP caching works, briefly."),
+)
+"""``BOT_SUGGESTED_PROMPTS`` by default (the Slack manifest's ``agent_view`` lists the same)."""
+SUGGESTED_PROMPTS_MAX = 4
+"""Slack shows at most four suggested prompts."""
+
+
+class SuggestedPrompt(BaseModel):
+    """One of ``BOT_SUGGESTED_PROMPTS``: a button's ``title`` and the ``message`` it sends."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: str = Field(min_length=1, max_length=100)
+    message: str = Field(min_length=1, max_length=2_000)
 
 
 class ConfigError(Exception):
@@ -196,6 +218,14 @@ class Settings(BaseSettings):
     """``python -m bot`` starts this many bot processes (``--workers`` wins), sharing ``PORT``
     through ``SO_REUSEPORT``; Heroku sets it from the dyno size."""
 
+    suggested_prompts: Annotated[list[SuggestedPrompt], NoDecode] = Field(
+        default_factory=lambda: [
+            SuggestedPrompt(title=t, message=m) for t, m in DEFAULT_SUGGESTED_PROMPTS
+        ],
+        alias="BOT_SUGGESTED_PROMPTS",
+    )
+    """What a new assistant thread offers to ask (Slack): 1 to 4 titles and messages."""
+
     # Slack.
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
@@ -259,6 +289,30 @@ class Settings(BaseSettings):
     def _split_models(cls, value: object) -> object:
         if isinstance(value, str):
             return [m.strip() for m in value.split(",") if m.strip()]
+        return value
+
+    @field_validator("suggested_prompts", mode="before")
+    @classmethod
+    def _prompts_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("it is not valid JSON") from None
+        if not isinstance(value, list) or not 1 <= len(value) <= SUGGESTED_PROMPTS_MAX:
+            raise ValueError(f"it must be a JSON array of 1 to {SUGGESTED_PROMPTS_MAX} prompts")
+        for number, prompt in enumerate(value, 1):
+            if isinstance(prompt, SuggestedPrompt):
+                continue
+            if not (
+                isinstance(prompt, dict)
+                and set(prompt) == {"title", "message"}
+                and all(isinstance(v, str) and v.strip() for v in prompt.values())
+            ):
+                raise ValueError(
+                    f'prompt {number} must be {{"title": "...", "message": "..."}} '
+                    "with two non-empty strings"
+                )
         return value
 
     @field_validator("discord_shard_ids", mode="before")

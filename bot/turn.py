@@ -26,6 +26,7 @@ from bot import web_search
 from bot.attachments import ImageInput, read_attachments
 from bot.commands import MODEL_SETTING, PROMPT_SETTING
 from bot.context import ToolCallBudget, ToolConfig, TurnContext
+from bot.conversations import context_note_key
 from bot.documents import PDF_MIME
 from bot.errors import ErrorKind, failure_line, turn_failure
 from bot.events import Event
@@ -62,6 +63,7 @@ class Prepared:
     user_tokens: int
     input_items: list[Any]
     observed: list[ObservedMessage] = field(default_factory=list)
+    context_note: str = ""
     web_search: bool = False
     """The model calls carry OpenRouter's web plugin (``BOT_WEB_SEARCH``, ``/settings web``)."""
 
@@ -157,6 +159,7 @@ class TurnRunner:
             user_tokens=user_tokens,
             input_items=input_items,
             observed=observed,
+            context_note=await self.store.get_state(key=context_note_key(key)) or "",
             web_search=web_search.enabled(self.settings, channel_settings),
         )
 
@@ -172,6 +175,7 @@ class TurnRunner:
             channel=str(event.channel),
             model=prepared.model,
             channel_instructions=prepared.instructions,
+            context_note=prepared.context_note,
             tool_calls=ToolCallBudget(
                 per_response=self.settings.max_tool_calls_per_response,
                 per_turn=self.settings.max_tool_calls_per_turn,

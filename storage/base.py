@@ -287,6 +287,11 @@ class Store(Protocol):
         """Set a setting; ``None`` removes it (back to the default)."""
         ...
 
+    async def channels_with_settings(self, *, prefix: str, limit: int) -> dict[str, dict[str, str]]:
+        """The channels whose key starts with ``prefix`` (e.g. ``slack:T1:``) that have any
+        setting, each with all of them: the ``limit`` changed most recently, newest first."""
+        ...
+
     # --- usage ----------------------------------------------------------------------------
     async def record_usage(self, record: UsageRecord) -> None: ...
 

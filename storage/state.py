@@ -42,6 +42,22 @@ class StateQueries:
                     (channel, name, storable(value), time.time()),
                 )
 
+    async def channels_with_settings(self, *, prefix: str, limit: int) -> dict[str, dict[str, str]]:
+        async with self._db.locked() as db:
+            rows = await db.fetchall(
+                "SELECT s.channel, s.name, s.value FROM channel_settings s JOIN ("
+                " SELECT channel, MAX(updated_at) AS changed FROM channel_settings"
+                " WHERE substr(channel, 1, ?) = ? GROUP BY channel"
+                " ORDER BY changed DESC, channel LIMIT ?"
+                ") recent ON recent.channel = s.channel"
+                " ORDER BY recent.changed DESC, s.channel, s.name",
+                (len(prefix), prefix, limit),
+            )
+        found: dict[str, dict[str, str]] = {}
+        for channel, name, value in rows:
+            found.setdefault(str(channel), {})[str(name)] = str(value)
+        return found
+
     async def get_state(self, *, key: str) -> str | None:
         async with self._db.locked() as db:
             rows = await db.fetchall("SELECT value FROM state WHERE key = ?", (key,))

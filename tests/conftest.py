@@ -86,6 +86,7 @@ BOTH_CLIENTS_MODULES = frozenset(
     {
         "tests.test_integration",
         "tests.test_slack",
+        "tests.test_slack_home",
         "tests.test_discord",
         "tests.test_documents",
         "tests.test_hostile",

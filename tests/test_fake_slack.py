@@ -183,6 +183,7 @@ async def test_assistant_status_and_prompts(fake: FakeSlack, client: AsyncWebCli
     assert fake.status_history("D123", root["ts"]) == ["is thinking...", ""]
 
     prompts = [{"title": "Summarize", "message": "Summarize this channel"}]
+    fake.agent_view = False  # a thread's prompts belong to the legacy assistant view
     await client.assistant_threads_setSuggestedPrompts(
         channel_id="D123", thread_ts=root["ts"], prompts=prompts, title="Try:"
     )

@@ -10,8 +10,12 @@ from typing import Any, cast
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from adapters.slack.assistant import AssistantThreads
 from adapters.slack.commands import COMMANDS, SlashCommands
+from adapters.slack.home import HomeTab
+from adapters.slack.home_view import EDIT_ACTION, MODAL_CALLBACK, NEW_ACTION
 from adapters.slack.listeners import EventListeners
+from bot.settings import DEFAULT_SUGGESTED_PROMPTS
 
 MANIFEST = Path(__file__).resolve().parents[1] / "adapters" / "slack" / "manifest.yml"
 
@@ -37,6 +41,8 @@ class _Registrations:
     def __init__(self) -> None:
         self.events: set[str] = set()
         self.commands: set[str] = set()
+        self.actions: list[Any] = []
+        self.views: set[str] = set()
 
     def event(self, name: str) -> Callable[[Any], Any]:
         self.events.add(name)
@@ -44,6 +50,14 @@ class _Registrations:
 
     def command(self, name: str) -> Callable[[Any], Any]:
         self.commands.add(name)
+        return lambda listener: listener
+
+    def action(self, constraint: Any) -> Callable[[Any], Any]:
+        self.actions.append(constraint)
+        return lambda listener: listener
+
+    def view(self, callback_id: str) -> Callable[[Any], Any]:
+        self.views.add(callback_id)
         return lambda listener: listener
 
 
@@ -58,6 +72,8 @@ def manifest() -> dict[str, Any]:
 def registered() -> _Registrations:
     seen = _Registrations()
     EventListeners.register(EventListeners.__new__(EventListeners), cast(Any, seen))
+    AssistantThreads.register(AssistantThreads.__new__(AssistantThreads), cast(Any, seen))
+    HomeTab.register(HomeTab.__new__(HomeTab), cast(Any, seen))
     SlashCommands.register(SlashCommands.__new__(SlashCommands), cast(Any, seen))
     return seen
 
@@ -68,8 +84,22 @@ def test_manifest_metadata_and_bot_user(manifest: dict[str, Any]) -> None:
     assert features["bot_user"] == {"display_name": "chatbot", "always_online": True}
     assert features["app_home"]["messages_tab_enabled"] is True
     assert features["app_home"]["messages_tab_read_only_enabled"] is False
-    for prompt in features["agent_view"]["suggested_prompts"]:
-        assert set(prompt) == {"title", "message"}
+    prompts = features["agent_view"]["suggested_prompts"]
+    assert [(p["title"], p["message"]) for p in prompts] == list(DEFAULT_SUGGESTED_PROMPTS)
+
+
+def test_home_tab_and_its_interactivity_are_enabled_and_handled(
+    manifest: dict[str, Any], registered: _Registrations
+) -> None:
+    """The Home tab is on, app_home_opened is delivered and handled, and interactivity (its
+    Edit buttons and settings modal) is on and handled."""
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert "app_home_opened" in registered.events
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    [buttons] = registered.actions
+    assert buttons.match(EDIT_ACTION) and buttons.match(NEW_ACTION)
+    assert MODAL_CALLBACK in registered.views
 
 
 def test_commands_match_the_adapter(manifest: dict[str, Any], registered: _Registrations) -> None:

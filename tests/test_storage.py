@@ -556,6 +556,27 @@ async def test_channel_settings(store: SQLStore) -> None:
     assert await store.channel_settings(channel="C1") == {}
 
 
+async def test_channels_with_settings_newest_first_within_a_prefix(store: SQLStore) -> None:
+    await store.set_channel_setting(channel="slack:T1:C1", name="model", value="a/b")
+    await store.set_channel_setting(channel="slack:T2:C9", name="model", value="x/y")
+    await store.set_channel_setting(channel="slack:T1:C2", name="prompt", value="Be brief.")
+    await store.set_channel_setting(channel="slack:T1:C2", name="mention", value="required")
+    await store.set_channel_setting(channel="slack:T1:C3", name="pdf_engine", value="native")
+    await store.set_channel_setting(channel="discord:T1:C4", name="model", value="c/d")
+
+    found = await store.channels_with_settings(prefix="slack:T1:", limit=10)
+    assert list(found) == ["slack:T1:C3", "slack:T1:C2", "slack:T1:C1"]
+    assert found["slack:T1:C2"] == {"mention": "required", "prompt": "Be brief."}
+    assert list(await store.channels_with_settings(prefix="slack:T1:", limit=2)) == [
+        "slack:T1:C3",
+        "slack:T1:C2",
+    ]
+    # A channel whose last setting was removed is gone; a prefix with LIKE wildcards is literal.
+    await store.set_channel_setting(channel="slack:T1:C1", name="model", value=None)
+    assert "slack:T1:C1" not in await store.channels_with_settings(prefix="slack:T1:", limit=10)
+    assert await store.channels_with_settings(prefix="slack:T_:", limit=10) == {}
+
+
 def usage_record(
     *,
     conversation: str = "c1",

@@ -4,7 +4,10 @@
 - ``transport``: the bolt app and HTTP mode's ``POST /slack/events`` (signatures checked on the
   raw bytes, malformed bodies refused).
 - ``connection``: who the bot is to Slack (``auth.test``), a token revoked mid-run, Socket Mode.
-- ``listeners``: Slack's events: messages for the bot, the DM greeting, suggested prompts.
+- ``listeners``: Slack's events: messages for the bot, answered in their thread.
+- ``assistant``: the AI-app surfaces of the DM: greeting, suggested prompts, thread titles,
+  the channel the user is viewing.
+- ``home``, ``home_view``: the Home tab and its channel-settings modal.
 - ``commands``: the slash commands from ``bot.commands.COMMANDS``, ``/ask`` among them.
 - ``translate``, ``payloads``: Slack payloads -> ``bot.events.Event``, and their shape checks.
 - ``files``: attachments fetched with the bot token from Slack's own hosts only.

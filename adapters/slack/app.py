@@ -31,6 +31,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.inflight import InFlight
+from adapters.slack.assistant import AssistantThreads
 from adapters.slack.commands import SlashCommands
 from adapters.slack.connection import (
     Installation,
@@ -40,6 +41,7 @@ from adapters.slack.connection import (
     socket_handler,
     team_of,
 )
+from adapters.slack.home import HomeTab
 from adapters.slack.listeners import EventListeners
 from adapters.slack.reply import raise_if_undeliverable
 from adapters.slack.transport import bolt_app, web_app
@@ -155,6 +157,12 @@ class SlackAdapter:
 
     def _register(self, app: AsyncApp, client: AsyncWebClient) -> None:
         """The listeners for events and slash commands, sharing this adapter's bookkeeping."""
+        home = HomeTab(self.core, client, inflight=self._inflight)
+        home.register(app)
+        assistant = AssistantThreads(
+            self.core, self.settings, client, home=home, inflight=self._inflight
+        )
+        assistant.register(app)
         listeners = EventListeners(
             self.core,
             self.settings,
@@ -163,6 +171,7 @@ class SlackAdapter:
             token=self._token,
             inflight=self._inflight,
             outcomes=self.outcomes,
+            first_question=assistant.first_question,
         )
         listeners.register(app)
         commands = SlashCommands(

@@ -1,5 +1,5 @@
-"""Slack's events: messages for the bot answered in their thread, a DM's first greeting, and
-suggested prompts in the assistant pane.
+"""Slack's events: messages for the bot answered in their thread (the DM's greeting, prompts
+and thread titles are ``assistant``'s).
 
 - Bolt acks every event before its listener runs, so a slow model never makes Slack retry; the
   retries that come anyway (and the ``message`` twin of every ``app_mention``) are claimed once
@@ -12,23 +12,23 @@ suggested prompts in the assistant pane.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.inflight import InFlight
 from adapters.slack.files import slack_attachments
-from adapters.slack.reply import NativeStreaming, SlackReply, slack_error
-from adapters.slack.translate import command_event, route_message
-from bot.events import Event
+from adapters.slack.reply import NativeStreaming, SlackReply
+from adapters.slack.translate import route_message
+from bot.events import Event, EventKind
 from bot.results import Outcome
 from bot.settings import Settings
 
@@ -37,17 +37,6 @@ if TYPE_CHECKING:
     from bot.results import TurnResult
 
 log = logging.getLogger(__name__)
-
-GREETING = (
-    "Hi! I'm your team's assistant. Ask me anything here, or mention me in a channel and I'll "
-    "answer in the thread. I can check the weather and the time anywhere, and read the text "
-    "files you send me. Type `/help` for more."
-)
-SUGGESTED_PROMPTS = [
-    {"title": "Weather", "message": "What's the weather in Lisbon this weekend?"},
-    {"title": "Time zones", "message": "What time is it in Tokyo and in New York?"},
-    {"title": "Explain", "message": "Explain how HTTP caching works, briefly."},
-]
 
 
 class EventListeners:
@@ -63,6 +52,7 @@ class EventListeners:
         token: str,
         inflight: InFlight,
         outcomes: Counter[str],
+        first_question: Callable[[Event], Awaitable[None]] | None = None,
     ) -> None:
         self.core = core
         self.settings = settings
@@ -74,16 +64,12 @@ class EventListeners:
         self._native = NativeStreaming(settings.slack_native_streaming)
         self._inflight = inflight
         self._outcomes = outcomes
+        self._first_question = first_question
+        """Called with each DM question beside its answer (the assistant thread's title)."""
 
     def register(self, app: AsyncApp) -> None:
         app.event("app_mention")(self.on_message)
         app.event("message")(self.on_message)
-        app.event("app_home_opened")(self._on_home_opened)
-        app.event("assistant_thread_started")(self._on_assistant_thread_started)
-        app.event("assistant_thread_context_changed")(self._ignore)
-
-    async def _ignore(self) -> None:
-        pass
 
     async def on_message(
         self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
@@ -122,7 +108,13 @@ class EventListeners:
                 max_bytes=int(self.settings.max_file_mb * 1024 * 1024),
             )
             normalized = dataclasses.replace(normalized, attachments=tuple(attachments))
-        await self.answer(normalized, thread_ts=normalized.conversation.parts[2])
+        thread_ts = normalized.conversation.parts[2]
+        if self._first_question is not None and normalized.kind is EventKind.DIRECT_MESSAGE:
+            await asyncio.gather(
+                self._first_question(normalized), self.answer(normalized, thread_ts=thread_ts)
+            )
+            return
+        await self.answer(normalized, thread_ts=thread_ts)
 
     async def _mention_required(self, event: Event) -> bool:
         """Do thread follow-ups need a mention here? ``/settings mention``, else
@@ -149,39 +141,3 @@ class EventListeners:
         result = await self.core.handle(event, reply, admitted=admitted)
         self._outcomes[result.outcome.value] += 1
         return result
-
-    async def _on_home_opened(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
-        if event.get("tab") != "messages":
-            return
-        user, channel = str(event.get("user") or ""), str(event.get("channel") or "")
-        if not user or not channel:
-            return
-        probe = command_event({"team_id": context.team_id, "channel_id": channel, "user_id": user})
-        if not self.core.allows(probe):
-            return  # no greeting inviting questions that the allowlists would refuse
-        key = f"slack:greeted:{context.team_id}:{user}"
-        if await self.core.conversations.recall(key):
-            return  # greet once, not every time the DM is opened
-        await self.core.conversations.remember(key, "1")
-        try:
-            await self._client.chat_postMessage(channel=channel, markdown_text=GREETING)
-            await self._client.assistant_threads_setSuggestedPrompts(
-                channel_id=channel, title="Try asking", prompts=SUGGESTED_PROMPTS
-            )
-        except SlackApiError as exc:
-            log.info("could not greet in a DM: %s", slack_error(exc))
-
-    async def _on_assistant_thread_started(self, event: dict[str, Any]) -> None:
-        thread = event.get("assistant_thread") or {}
-        channel, thread_ts = thread.get("channel_id"), thread.get("thread_ts")
-        if not (isinstance(channel, str) and isinstance(thread_ts, str)):
-            return
-        try:
-            await self._client.assistant_threads_setSuggestedPrompts(
-                channel_id=channel,
-                thread_ts=thread_ts,
-                title="Try asking",
-                prompts=SUGGESTED_PROMPTS,
-            )
-        except SlackApiError as exc:
-            log.info("could not set suggested prompts: %s", slack_error(exc))

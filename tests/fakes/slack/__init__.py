@@ -5,8 +5,9 @@ It speaks the wire formats the real clients use, so the adapter is tested throug
 
 - the Web API methods the bot calls (``auth.test``, ``chat.postMessage``, ``chat.update``,
   ``chat.postEphemeral``, ``chat.startStream`` / ``appendStream`` / ``stopStream``,
-  ``assistant.threads.setStatus`` / ``setSuggestedPrompts``, ``apps.connections.open``; any
-  other is ``unknown_method``; Block Kit ``blocks``, ``attachments`` and stream ``chunks``, which
+  ``assistant.threads.setStatus`` / ``setSuggestedPrompts`` / ``setTitle``, ``views.publish``
+  / ``views.open`` (their blocks checked in ``view_blocks``), ``apps.connections.open``; any
+  other is ``unknown_method``; message ``blocks``, ``attachments`` and stream ``chunks``, which
   the bot never sends, are refused) at ``{base_url}/api/<method>`` (``api_url`` is the clients'
   ``base_url``): JSON, form-encoded and query parameters alike; ``Authorization: Bearer`` or a
   ``token`` field; HTTP 200 ``{"ok": false, "error": ...}`` for API errors and HTTP 429 +
@@ -16,12 +17,14 @@ It speaks the wire formats the real clients use, so the adapter is tested throug
 - private files at ``/files-pri/T...-F.../name`` that need the bot token (else a 200 HTML
   sign-in page, as Slack answers);
 - ``response_url`` endpoints for slash commands (``new_response_url()``);
-- signed Events API / slash command delivery to an app's request URL (``deliver_event``,
-  ``deliver_command``) and Socket Mode (``apps.connections.open`` gives a ``ws://`` URL on this
-  server; ``deliver_socket_event`` / ``deliver_socket_payload``).
+- signed Events API / slash command / interactivity delivery to an app's request URL
+  (``deliver_event``, ``deliver_command``, ``deliver_interaction`` with the payloads of
+  ``home_click`` and ``view_submission``) and Socket Mode (``apps.connections.open`` gives a
+  ``ws://`` URL on this server; ``deliver_socket_event`` / ``deliver_socket_payload``).
 
 Builders at module level (``app_mention``, ``message_event``, ``file_share_message``,
-``bot_message``, ``message_changed``, ``app_home_opened``) make events shaped like Slack's.
+``bot_message``, ``message_changed``, ``app_home_opened``, ``assistant_thread_started``,
+``assistant_thread_context_changed``) make events shaped like Slack's.
 
 Usage::
 
@@ -39,10 +42,15 @@ The modules: ``constants`` and ``ids`` (the default world, id and timestamp shap
 ``builders`` and ``signing`` (what Slack sends an app), ``records`` (what the fake records),
 ``state`` (the store, set-up, inspection and waits), and the protocol mixins over it:
 ``web_api`` (tokens, scripted failures, ``auth.test``) with ``params``, ``chat``,
-``hosting`` (files, response URLs), ``events`` (HTTP delivery) and ``socket_mode``;
+``views`` (Home tabs, modals, clicks and submissions) with ``view_blocks``, ``hosting``
+(files, response URLs), ``events`` (HTTP delivery) and ``socket_mode``;
 ``server`` puts them together as ``FakeSlack``.
 """
 
+from tests.fakes.slack.assistant_events import (
+    assistant_thread_context_changed,
+    assistant_thread_started,
+)
 from tests.fakes.slack.builders import (
     app_home_opened,
     app_mention,
@@ -96,6 +104,8 @@ __all__ = [
     "Workspace",
     "app_home_opened",
     "app_mention",
+    "assistant_thread_context_changed",
+    "assistant_thread_started",
     "bot_message",
     "event_envelope",
     "file_share_message",

@@ -9,6 +9,7 @@ from tests.fakes.slack.constants import (
     POST_TEXT_LIMIT,
     STREAM_CHUNK_LIMIT,
     STREAM_LIFETIME,
+    SUGGESTED_PROMPTS_MAX,
     JSONDict,
 )
 from tests.fakes.slack.ids import channel_type_of, new_ts
@@ -143,8 +144,19 @@ class Chat(SlackState):
             not isinstance(p, dict) or not p.get("title") or not p.get("message") for p in prompts
         ):
             raise ApiError("invalid_arguments")
+        if len(prompts) > SUGGESTED_PROMPTS_MAX:
+            raise ApiError("invalid_arguments")
         thread_ts = as_str(params.get("thread_ts")) or None
+        if thread_ts is not None and self.agent_view:
+            return {}  # Slack's docs: with thread_ts, an agent-view app's call silently fails
         self._prompts[(channel, thread_ts)] = {"title": params.get("title"), "prompts": prompts}
+        return {}
+
+    def _assistant_set_title(self, params: JSONDict, workspace: Workspace | None) -> JSONDict:
+        channel = channel_param(params, "channel_id")
+        thread_ts = required(params, "thread_ts")
+        title = required(params, "title")
+        self._titles.setdefault((channel, thread_ts), []).append(title)
         return {}
 
     def _bot_message(self, ws: Workspace, *, text: str) -> JSONDict:

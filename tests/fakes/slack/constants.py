@@ -26,3 +26,5 @@ STREAM_CHUNK_LIMIT: Final = 12_000
 STREAM_LIFETIME: Final = 300.0
 """Seconds a native stream accepts appends; later calls get ``message_not_in_streaming_state``."""
 RESPONSE_URL_USES: Final = 5
+SUGGESTED_PROMPTS_MAX: Final = 4
+"""``assistant.threads.setSuggestedPrompts`` takes up to four prompts."""

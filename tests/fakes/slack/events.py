@@ -1,4 +1,4 @@
-"""Signed Events API and slash command requests to an app's request URL."""
+"""Signed Events API, slash command and interactivity requests to an app's request URL."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import aiohttp
 
 from tests.fakes.slack.builders import event_envelope
 from tests.fakes.slack.constants import TEAM_ID, USER_ID, VERIFICATION_TOKEN, JSONDict
-from tests.fakes.slack.ids import new_trigger_id
 from tests.fakes.slack.records import Delivery
 from tests.fakes.slack.signing import signed_headers
 from tests.fakes.slack.state import SlackState
@@ -94,6 +93,17 @@ class EventDelivery(SlackState):
         )
         return await self._deliver("command", url, payload, body, headers)
 
+    async def deliver_interaction(
+        self, url: str, signing_secret: str, payload: Mapping[str, Any]
+    ) -> tuple[int, str]:
+        """POST an interactivity payload to an app's request URL, signed, form-encoded as
+        Slack sends it; ``(status, body)`` back (a ``view_submission``'s answer is the body)."""
+        body = urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
+        headers = signed_headers(
+            signing_secret, body, content_type="application/x-www-form-urlencoded"
+        )
+        return await self._deliver("interaction", url, dict(payload), body, headers)
+
     async def _deliver(
         self, kind: str, url: str, payload: JSONDict, body: str, headers: dict[str, str]
     ) -> tuple[int, str]:
@@ -142,5 +152,5 @@ class EventDelivery(SlackState):
             "api_app_id": self.app_id,
             "is_enterprise_install": "false",
             "response_url": self.new_response_url(),
-            "trigger_id": new_trigger_id(),
+            "trigger_id": self._new_trigger(),
         }

@@ -12,7 +12,7 @@ from aiohttp import web
 from tests.fakes.slack.constants import JSONDict
 from tests.fakes.slack.records import Workspace
 
-JSON_PARAMS: Final = frozenset({"prompts", "loading_messages"})
+JSON_PARAMS: Final = frozenset({"prompts", "loading_messages", "view"})
 """Arguments that come JSON-encoded in a form body."""
 NOT_EMULATED: Final = ("blocks", "attachments", "chunks")
 """Arguments the bot never sends (Block Kit, legacy attachments, stream chunks): a call with one

@@ -84,7 +84,7 @@ class ResponsePost:
 class Delivery:
     """One request the fake sent to an app.
 
-    ``kind`` is ``event`` or ``command``.
+    ``kind`` is ``event``, ``command`` or ``interaction``.
     """
 
     kind: str

@@ -13,10 +13,11 @@ from tests.fakes.slack.events import EventDelivery
 from tests.fakes.slack.hosting import Hosting
 from tests.fakes.slack.socket_mode import SocketMode
 from tests.fakes.slack.state import Method
+from tests.fakes.slack.views import Views
 from tests.fakes.slack.web_api import WebApi
 
 
-class FakeSlack(WebApi, Chat, Hosting, EventDelivery, SocketMode):
+class FakeSlack(WebApi, Chat, Views, Hosting, EventDelivery, SocketMode):
     """A Slack look-alike on ``127.0.0.1`` (ephemeral port unless ``port`` is given).
 
     ``api_url`` (``http://127.0.0.1:PORT/api/``) is the clients' ``base_url``. Everything is
@@ -35,6 +36,9 @@ class FakeSlack(WebApi, Chat, Hosting, EventDelivery, SocketMode):
             "chat.stopStream": self._chat_stop_stream,
             "assistant.threads.setStatus": self._assistant_set_status,
             "assistant.threads.setSuggestedPrompts": self._assistant_set_prompts,
+            "assistant.threads.setTitle": self._assistant_set_title,
+            "views.publish": self._views_publish,
+            "views.open": self._views_open,
             "apps.connections.open": self._apps_connections_open,
         }
 

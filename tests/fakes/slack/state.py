@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import re
 import secrets
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ from tests.fakes.slack.constants import (
     UPDATE_TEXT_LIMIT,
     JSONDict,
 )
-from tests.fakes.slack.ids import new_ts
+from tests.fakes.slack.ids import new_trigger_id, new_ts
 from tests.fakes.slack.records import (
     ApiCall,
     Delivery,
@@ -88,6 +89,16 @@ class SlackState(LoopbackServer):
         self._status: dict[tuple[str, str], str] = {}
         self._status_history: dict[tuple[str, str], list[str]] = {}
         self._prompts: dict[tuple[str, str | None], JSONDict] = {}
+        self._titles: dict[tuple[str, str], list[str]] = {}
+        self.agent_view = True
+        """The app has the agent messaging view (``features.agent_view``, as our manifest
+        says): ``setSuggestedPrompts`` with a ``thread_ts`` then silently does nothing, as
+        Slack documents. False: the legacy assistant view (``assistant_view``)."""
+        self._homes: dict[tuple[str, str], JSONDict] = {}
+        self._home_history: dict[tuple[str, str], list[JSONDict]] = {}
+        self._modals: dict[str, JSONDict] = {}
+        self._triggers: dict[str, float] = {}
+        """Trigger id -> when it was issued (``time.monotonic()``); -1 once it opened a view."""
         self._files: dict[str, tuple[JSONDict, bytes]] = {}
         self._response_urls: dict[str, int] = {}
         self._failures: dict[str, deque[ScriptedFailure]] = {}
@@ -242,7 +253,13 @@ class SlackState(LoopbackServer):
         return list(self._status_history.get((channel_id, thread_ts), ()))
 
     def suggested_prompts(self, channel_id: str, thread_ts: str | None = None) -> JSONDict | None:
+        """The prompts shown: for the DM itself (``thread_ts`` None, the agent view) or one
+        thread of it (the legacy assistant view)."""
         return self._prompts.get((channel_id, thread_ts))
+
+    def titles(self, channel_id: str, thread_ts: str) -> list[str]:
+        """Every title ``assistant.threads.setTitle`` gave the thread, oldest first."""
+        return list(self._titles.get((channel_id, thread_ts), ()))
 
     # The waits below take a ``timeout`` (ASYNC109) on purpose: a hung fake must fail a test with
     # a message saying what was awaited, not hang it.
@@ -274,6 +291,12 @@ class SlackState(LoopbackServer):
         return self.calls(method)[count - 1]
 
     # ----------------------------------------------------------------- the store
+
+    def _new_trigger(self) -> str:
+        """A trigger id for what Slack sends an app, good for one view for 3 seconds."""
+        trigger = new_trigger_id()
+        self._triggers[trigger] = time.monotonic()
+        return trigger
 
     def _workspace(self, team_id: str) -> Workspace:
         return self._workspaces.get(team_id, self.default_workspace)
