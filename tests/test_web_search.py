@@ -19,6 +19,7 @@ from agents import ModelSettings, ModelTracing
 from adapters.common.sources import discord_sources, plain_sources, slack_sources
 from bot.agent import base_models
 from bot.core import Core
+from bot.home import change_channel_settings, channel_settings
 from bot.results import TurnResult
 from bot.web_search import MAX_SOURCES, Source, request_extras, sources_of
 from bot.wiring import build_core, open_services
@@ -423,3 +424,23 @@ async def test_the_fake_cites_its_results_as_openrouter_does(stream: bool) -> No
     assert plain is not None
     assert usage["cost"] == pytest.approx(plain["cost"] + 2 * WEB_RESULT_PRICE)
     assert openrouter.counters.web_results == 2
+
+
+async def test_the_home_pages_settings_form_takes_the_web_setting_with_the_same_check(
+    start: Callable[..., Awaitable[Stack]],
+) -> None:
+    stack = await start()
+    settings, event = stack.core.settings, message("home")
+    refused = await change_channel_settings(
+        settings, stack.store, event, {"web": "maybe"}, stack.core.channel_model
+    )
+    assert refused == {"web": "Use `/settings web on` or `/settings web off` (or `default`)."}
+    assert (
+        await change_channel_settings(
+            settings, stack.store, event, {"web": "on"}, stack.core.channel_model
+        )
+        == {}
+    )
+    assert (await channel_settings(stack.store, event.channel)).web_search == "on"
+    await stack.ask("news?")
+    assert stack.plugins() == [{"id": "web", "max_results": 5}]
