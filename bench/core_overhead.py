@@ -173,7 +173,7 @@ class NullReply:
     async def notice(self, text: str) -> None:
         pass
 
-    async def finish(self, answer: FinishedAnswer | None = None) -> None:
+    async def finish(self, answer: FinishedAnswer | None = None, sources: Any = ()) -> None:
         pass
 
     async def fail(self, message: str) -> None:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -16,11 +17,14 @@ from bot.events import Event
 from bot.feedback import share_lines
 from bot.settings import Settings
 from bot.tokens import model_info
+from bot.web_search import WEB_SETTING
 from storage.base import Store, UsageTotals
+
+log = logging.getLogger(__name__)
 
 PLATFORMS = frozenset({"slack", "discord", "console"})
 CHAT_PLATFORMS = frozenset({"slack", "discord"})
-SETTING_NAMES = ("prompt", "mention", "pdf", "model", "reasoning")
+SETTING_NAMES = ("prompt", "mention", "pdf", "web", "model", "reasoning")
 """The channel settings ``/settings`` shows and changes, in the order offered."""
 
 
@@ -80,7 +84,8 @@ COMMANDS: tuple[Command, ...] = (
         "/settings",
         "this channel's settings; admins change them: `/settings prompt <instructions>`, "
         "`/settings mention required|optional`, `/settings pdf pdf-text|mistral-ocr|native`, "
-        "`/settings reasoning low|medium|high` (`default` resets any of them)",
+        "`/settings web on|off`, `/settings reasoning low|medium|high` (`default` resets any of "
+        "them)",
         options=(
             Option(
                 "setting", "What to change (leave empty to see them all)", choices=SETTING_NAMES
@@ -204,8 +209,8 @@ PDF_ENGINES = ("pdf-text", "mistral-ocr", "native")
 SETTINGS_USAGE = (
     "Usage: `/settings` to see this channel's settings, or `/settings prompt <instructions>`, "
     "`/settings mention required|optional`, `/settings pdf pdf-text|mistral-ocr|native`, "
-    "`/settings model <name>`, `/settings reasoning low|medium|high` — `default` instead of a "
-    "value resets it."
+    "`/settings web on|off`, `/settings model <name>`, `/settings reasoning low|medium|high` — "
+    "`default` instead of a value resets it."
 )
 
 
@@ -364,6 +369,7 @@ async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str)
                 else "follow-ups in my threads need no mention"
             ),
             f"• pdf: {pdf}",
+            f"• web: {_web_line(settings, stored.get(WEB_SETTING))}",
             f"• reasoning: {_reasoning_shown(settings, stored.get(REASONING_SETTING))}",
             "Admins change them with `/settings <name> <value>`; `/settings` alone shows this.",
         ]
@@ -406,6 +412,8 @@ async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str)
         return "Done: in this channel I answer follow-ups in my threads without a mention."
     if key == "reasoning":
         return await _set_reasoning(ctx, value.lower())
+    if key == "web":
+        return await _set_web(ctx, value.lower())
     engine = value.lower()
     if reset:
         await store.set_channel_setting(channel=channel, name="pdf_engine", value=None)
@@ -414,6 +422,32 @@ async def _settings(ctx: CommandContext, channel_model: ChannelModel, args: str)
         return problem
     await store.set_channel_setting(channel=channel, name="pdf_engine", value=engine)
     return f"PDFs attached here from now on are read with `{engine}`."
+
+
+def _web_line(settings: Settings, chosen: str | None) -> str:
+    deployment = "on" if settings.web_search else "off"
+    state = chosen if chosen in ("on", "off") else f"{deployment} (default)"
+    if state.startswith("on"):
+        return f"{state} — answers search the web and list their sources"
+    return f"{state} — answers come from the model alone"
+
+
+async def _set_web(ctx: CommandContext, choice: str) -> str:
+    channel = str(ctx.event.channel)
+    if choice == "default":
+        await ctx.store.set_channel_setting(channel=channel, name=WEB_SETTING, value=None)
+        state = "on" if ctx.settings.web_search else "off"
+        return f"Web search here follows the bot's default: {state}."
+    if (problem := setting_problem("web", choice)) is not None:
+        log.info("refused a /settings web value that is not on, off or default")
+        return problem
+    await ctx.store.set_channel_setting(channel=channel, name=WEB_SETTING, value=choice)
+    if choice == "on":
+        return (
+            "Done: answers here search the web first and list their sources "
+            f"(up to {ctx.settings.web_search_results} results a search, billed by OpenRouter)."
+        )
+    return "Done: answers here no longer search the web."
 
 
 def setting_problem(name: str, value: str) -> str | None:
@@ -438,6 +472,9 @@ def setting_problem(name: str, value: str) -> str | None:
     elif name == REASONING_SETTING:
         if value.lower() not in REASONING_EFFORTS:
             return "Use `/settings reasoning low`, `medium`, `high` or `default`."
+    elif name == "web":
+        if value.lower() not in ("on", "off"):
+            return "Use `/settings web on` or `/settings web off` (or `default`)."
     else:
         return SETTINGS_USAGE
     return None

@@ -30,6 +30,7 @@ from bot.commands import (
 from bot.events import ConversationKey, Event, EventKind
 from bot.results import user_key
 from bot.settings import Settings
+from bot.web_search import WEB_SETTING
 from storage.base import Store, UsageTotals
 
 CHANNELS_SHOWN = 20
@@ -61,6 +62,8 @@ class ChannelSettings:
     prompt: str | None = None
     mention_required: bool = False
     pdf_engine: str | None = None
+    web_search: str | None = None
+    """``on`` or ``off``; None: ``BOT_WEB_SEARCH``."""
 
     @classmethod
     def from_stored(cls, channel: ConversationKey, stored: Mapping[str, str]) -> ChannelSettings:
@@ -70,6 +73,7 @@ class ChannelSettings:
             prompt=stored.get(PROMPT_SETTING),
             mention_required=stored.get(MENTION_SETTING) == "required",
             pdf_engine=stored.get(PDF_SETTING),
+            web_search=stored.get(WEB_SETTING),
         )
 
 
@@ -156,6 +160,7 @@ async def change_channel_settings(
         PROMPT_SETTING: now.prompt,
         MENTION_SETTING: "required" if now.mention_required else None,
         "pdf": now.pdf_engine,
+        "web": now.web_search,
     }
     for name, value in wanted.items():
         if name in current and _same(name, value, current[name]):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from bot.feedback import FinishedAnswer
+    from bot.web_search import Source
 
 
 class StepState(StrEnum):
@@ -67,12 +69,15 @@ class Reply(Protocol):
     async def notice(self, text: str) -> None:
         """A short remark outside the answer text (e.g. a file that was skipped)."""
 
-    async def finish(self, answer: FinishedAnswer | None = None) -> None:
+    async def finish(
+        self, answer: FinishedAnswer | None = None, sources: Sequence[Source] = ()
+    ) -> None:
         """The answer is complete: flush what is pending and clear any working state.
 
         ``answer`` comes with a model's answer (not with a command's): the adapter tells it
         which messages the answer went out as (``answer.posted``), then shows the feedback
-        buttons under the last one."""
+        buttons under the last one. ``sources`` (web pages the answer cites) are listed at its
+        end, numbered in order."""
 
     async def fail(self, message: str) -> None:
         """End with a short, user-facing line; text already streamed stays visible."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.errors import ErrorKind
 from bot.events import Event
+from bot.web_search import Source
 from storage.base import Outcome
 
 __all__ = ["Outcome", "TurnResult", "user_key"]
@@ -28,6 +29,8 @@ class TurnResult:
     tools: list[str] = field(default_factory=list)
     new_items: list[Any] = field(default_factory=list, repr=False)
     """The items the run produced (the model's messages, tool calls and results)."""
+    sources: list[Source] = field(default_factory=list)
+    """The web pages the answer cites (web search), numbered in this order under it."""
 
 
 def user_key(event: Event) -> str:

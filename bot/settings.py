@@ -61,6 +61,8 @@ HINTS: dict[str, str] = {
     "BOT_ALLOWED_ROLES": "comma-separated discord:role_id, e.g. discord:81234",
     "WEB_CONCURRENCY": "1 to 64 bot processes, like --workers N",
     "BOT_REDACT_PHONE_REGION": "a two-letter country code such as US, GB or DE",
+    "BOT_WEB_SEARCH": "true or false",
+    "BOT_WEB_SEARCH_RESULTS": "a whole number of web results per search, 1 to 10",
     "BOT_SUGGESTED_PROMPTS": ('JSON such as [{"title": "Weather", "message": "Weather in Oslo?"}]'),
 }
 
@@ -200,6 +202,11 @@ class Settings(BaseSettings):
         default="pdf-text", alias="PDF_ENGINE"
     )
     """OpenRouter's PDF parser: pdf-text (free, text PDFs), mistral-ocr (scans), native."""
+    web_search: bool = Field(default=False, alias="BOT_WEB_SEARCH")
+    """Answers search the web first (OpenRouter's web plugin) and cite their sources; a channel
+    may choose otherwise (``/settings web on|off``)."""
+    web_search_results: int = Field(default=5, ge=1, le=10, alias="BOT_WEB_SEARCH_RESULTS")
+    """Web results per search (OpenRouter bills each result)."""
     allow_bots: bool = Field(default=False, alias="BOT_ALLOW_BOTS")
     thread_context_messages: int = Field(default=20, ge=0, le=200, alias="BOT_THREAD_CONTEXT")
     """Unaddressed thread messages kept for a later mention in that thread; 0 keeps none."""

@@ -27,6 +27,7 @@ from openai.types.responses import (
     ResponseTextDeltaEvent,
 )
 
+from bot import web_search
 from bot.attachments import ImageInput, read_attachments
 from bot.commands import MODEL_SETTING, PROMPT_SETTING, REASONING_SETTING
 from bot.context import ToolCallBudget, ToolConfig, TurnContext
@@ -80,6 +81,8 @@ class Prepared:
     reasoning_effort: str | None = None
     """The channel's ``/settings reasoning``, else ``BOT_REASONING_EFFORT``; None: the
     model's own default."""
+    web_search: bool = False
+    """The model calls carry OpenRouter's web plugin (``BOT_WEB_SEARCH``, ``/settings web``)."""
 
 
 class TurnRunner:
@@ -120,7 +123,10 @@ class TurnRunner:
         result = await self._stream(event, reply, prepared)
         if result.error is None:
             await self._record(event, prepared, result)
-            await reply.finish(self._feedback.finished(event, result.model or prepared.model))
+            await reply.finish(
+                self._feedback.finished(event, result.model or prepared.model),
+                sources=result.sources,
+            )
         return result
 
     # ------------------------------------------------------------------ prepare
@@ -188,6 +194,7 @@ class TurnRunner:
             reasoning_effort=(
                 channel_settings.get(REASONING_SETTING) or self.settings.reasoning_effort
             ),
+            web_search=web_search.enabled(self.settings, channel_settings),
         )
 
     # ------------------------------------------------------------------ run
@@ -219,15 +226,19 @@ class TurnRunner:
                 # A call to a tool we lack is answered to the model, not a failed turn.
                 tool_not_found_behavior="return_error_to_model",
                 tool_error_formatter=self._tool_errors,
-                model_settings=_reasoning_settings(prepared.reasoning_effort),
+                model_settings=_run_settings(self.settings, prepared),
             ),
         )
         result = TurnResult(Outcome.FAILED, model=prepared.model)
         steps = _Steps({tool.name for tool in self.agent.tools})
         shown: list[str] = []
         break_before_text = False
-        thinking: Step | None = None  # shown while the model reasons, until text or a tool
+        # Shown while the model searches or reasons, until its text or a tool call.
+        thinking: Step | None = None
         thoughts = 0
+        if prepared.web_search:
+            thinking = Step("web-search", web_search.SEARCHING, StepState.RUNNING)
+            await reply.progress(thinking)
 
         async def thought() -> None:
             nonlocal thinking
@@ -292,6 +303,7 @@ class TurnRunner:
         _fill_usage(result, run, stats)
         result.text = "".join(shown)
         result.new_items = [item.to_input_item() for item in run.new_items]
+        result.sources = web_search.sources_of(result.new_items)
         if not result.text.strip():
             log.warning("model returned an empty answer", extra={"model": result.model})
             await self._record_failed_usage(event, result)
@@ -408,13 +420,17 @@ def _fill_usage(result: TurnResult, run: Any, stats: TurnStats) -> None:
         result.model = stats.model
 
 
-def _reasoning_settings(effort: str | None) -> ModelSettings | None:
+def _run_settings(settings: Settings, prepared: Prepared) -> ModelSettings | None:
     """The run's settings over the agent's: OpenRouter's unified ``reasoning`` field, as an
     extra body key so both model clients send it the same (litellm would send its own
-    ``reasoning_effort`` for ``ModelSettings.reasoning``)."""
-    if effort is None:
+    ``reasoning_effort`` for ``ModelSettings.reasoning``), and the web plugin when the channel
+    searches."""
+    effort = prepared.reasoning_effort
+    extra_args = {"reasoning": {"effort": effort}} if effort is not None else None
+    extra_body = web_search.request_extras(settings) if prepared.web_search else None
+    if extra_args is None and extra_body is None:
         return None
-    return ModelSettings(extra_args={"reasoning": {"effort": effort}})
+    return ModelSettings(extra_args=extra_args, extra_body=extra_body)
 
 
 def _with_images(user_item: dict[str, Any], images: list[ImageInput]) -> dict[str, Any]:

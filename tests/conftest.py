@@ -96,6 +96,7 @@ BOTH_CLIENTS_MODULES = frozenset(
         "tests.test_retention",
         "tests.test_redact_integration",
         "tests.test_reasoning",
+        "tests.test_web_search",
     }
 )
 """Suites that run the whole bot over the fake OpenRouter: each of their tests runs through

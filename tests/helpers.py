@@ -13,6 +13,7 @@ from typing import Any
 from bot.events import Attachment, Author, ConversationKey, Event, EventKind
 from bot.feedback import FinishedAnswer
 from bot.reply import Step
+from bot.web_search import Source
 from storage import NewItem, SQLStore, Store
 
 _ids = itertools.count(1)
@@ -25,6 +26,8 @@ class RecordingReply:
     calls: list[tuple[str, str]] = field(default_factory=list)
     """Each call and its text; a step as ``"<state>: <title>"``."""
     steps: list[Step] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    """What ``finish`` was given to list under the answer."""
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     answer: FinishedAnswer | None = None
     """What the core gave ``finish`` (a model's answer, for its feedback buttons)."""
@@ -42,9 +45,12 @@ class RecordingReply:
     async def notice(self, text: str) -> None:
         self.calls.append(("notice", text))
 
-    async def finish(self, answer: FinishedAnswer | None = None) -> None:
+    async def finish(
+        self, answer: FinishedAnswer | None = None, sources: Sequence[Source] = ()
+    ) -> None:
         self.calls.append(("finish", ""))
         self.answer = answer
+        self.sources = list(sources)
         self.finished.set()
 
     async def fail(self, message: str) -> None:

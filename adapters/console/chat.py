@@ -22,15 +22,17 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from adapters.common.sources import plain_sources
 from bot.commands import commands_for
 from bot.events import Attachment, Author, ConversationKey, Event, EventKind
 from bot.reply import Step, StepState
 from bot.settings import Settings, database_path
+from bot.web_search import Source
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -147,9 +149,15 @@ class ConsoleReply:
         self.stop_spinner()
         self._side(f"note: {text}")
 
-    async def finish(self, answer: FinishedAnswer | None = None) -> None:
+    async def finish(
+        self, answer: FinishedAnswer | None = None, sources: Sequence[Source] = ()
+    ) -> None:
         # No buttons in a terminal: its answers take no feedback.
         self.stop_spinner()
+        listed = plain_sources(sources)
+        if listed:
+            self.text.append(listed)
+            self._write(listed)
         self._write("\n")
 
     async def fail(self, message: str) -> None:

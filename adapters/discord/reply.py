@@ -21,14 +21,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
+from adapters.common.sources import discord_sources
 from adapters.common.text import cut_markdown
 from adapters.discord.feedback import feedback_view
 from bot.reply import Step, StepState, Undeliverable
+from bot.web_search import Source
 
 if TYPE_CHECKING:
     from bot.conversations import Conversations
@@ -184,7 +186,11 @@ class DiscordReply:
         except discord.HTTPException as exc:
             log.warning("could not post a notice: %s", exc.status)
 
-    async def finish(self, answer: FinishedAnswer | None = None) -> None:
+    async def finish(
+        self, answer: FinishedAnswer | None = None, sources: Sequence[Source] = ()
+    ) -> None:
+        if not self._closing.is_set():
+            self._text += discord_sources(sources)
         await self._close(answer)
 
     async def fail(self, message: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -27,6 +27,7 @@ from adapters.slack.translate import channel_key, command_event, conversation_ke
 from bot.commands import commands_for
 from bot.events import ConversationKey, Event
 from bot.reply import Step
+from bot.web_search import Source
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -92,7 +93,9 @@ class CommandReply:
     async def notice(self, text: str) -> None:
         self._parts.append(f"_{text}_\n")
 
-    async def finish(self, answer: FinishedAnswer | None = None) -> None:
+    async def finish(
+        self, answer: FinishedAnswer | None = None, sources: Sequence[Source] = ()
+    ) -> None:
         await self._respond(text="".join(self._parts), response_type="ephemeral")
 
     async def fail(self, message: str) -> None:

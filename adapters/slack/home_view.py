@@ -191,6 +191,8 @@ def _channel_line(channel: ChannelSettings) -> str:
         "mention required in threads" if channel.mention_required else "no mention needed",
         f"PDFs with `{channel.pdf_engine}`" if channel.pdf_engine else "default PDF reader",
     ]
+    if channel.web_search:
+        parts.append(f"web search {channel.web_search}")
     line = f"<#{channel.channel.parts[-1]}>: {', '.join(parts)}"
     if channel.prompt:
         prompt = channel.prompt if len(channel.prompt) <= 300 else channel.prompt[:300] + "…"

@@ -36,17 +36,20 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.common.sources import slack_sources
 from adapters.common.text import split_markdown
 from adapters.slack.blocks import answer_blocks, answer_message_id, button_blocks
 from adapters.slack.outbox import Outbox, Piece
 from adapters.slack.translate import defuse_broadcasts
 from bot.feedback import FinishedAnswer
 from bot.reply import Step, StepState, Undeliverable
+from bot.web_search import Source
 
 log = logging.getLogger(__name__)
 
@@ -202,9 +205,14 @@ class SlackReply:
         except Exception as exc:
             log.warning("could not post a notice: %s", slack_error(exc))
 
-    async def finish(self, answer: FinishedAnswer | None = None) -> None:
+    async def finish(
+        self, answer: FinishedAnswer | None = None, sources: Sequence[Source] = ()
+    ) -> None:
         if not self._closing.is_set():
             self._answer = answer
+            if sources:
+                # Escaped already, so not through stream(): its defusing would break the links.
+                self._outbox.add(slack_sources(sources))
         try:
             await self._close()
         except SlackApiError as exc:

@@ -30,6 +30,8 @@ Reasoning models: ``TextReply(..., reasoning=Reasoning("thinking..."))`` (and ``
 answer with ``reasoning`` and ``reasoning_details`` (streamed a piece per chunk) and count the
 reasoning tokens; with ``require_reasoning_replay`` a tool follow-up whose assistant message lost
 its ``reasoning_details`` gets the provider's 400 (``tests.fakes.openrouter_reasoning``).
+Web search (OpenRouter's ``web`` plugin): see ``tests.fakes.openrouter_web``; the results are
+the first ``max_results`` of ``web_pages``, cited in ``url_citation`` annotations, and cost more.
 
 Run it standalone for manual checks: ``python -m tests.fakes.openrouter --port 8099``.
 """
@@ -62,6 +64,13 @@ from tests.fakes.openrouter_reasoning import (
     reasoning_usage,
     replay_problem,
 )
+from tests.fakes.openrouter_web import (
+    DEFAULT_PAGES,
+    WebPage,
+    search_cost,
+    searched,
+    url_citations,
+)
 from tests.fakes.pdf import PDF_MAGIC, is_encrypted, pdf_text
 
 __all__ = [
@@ -80,6 +89,7 @@ __all__ = [
     "ToolCall",
     "ToolCallReply",
     "Usage",
+    "WebPage",
     "document_answer",
     "echo_responder",
     "file_annotation",
@@ -452,6 +462,8 @@ class Counters:
     """Files parsed (PDF to text); a file annotated in the request is not parsed again."""
     parse_failures: int = 0
     """Files answered with a 400 (not a PDF, encrypted, bad base64)."""
+    web_results: int = 0
+    """Web results returned (and billed) by requests with the web plugin."""
 
 
 # --------------------------------------------------------------------------- the server
@@ -499,6 +511,8 @@ class FakeOpenRouter(LoopbackServer):
         self.counters = Counters()
         self.parse_engines: list[str] = []
         """The ``file-parser`` engine of every parse, in order (``"native"`` without a plugin)."""
+        self.web_pages: list[WebPage] = list(DEFAULT_PAGES)
+        """What a web search finds, best first (a request gets its ``max_results`` first)."""
         super().__init__(port=port)
         self._queue: deque[Reply] = deque()
         self._model_queues: dict[str, deque[Reply]] = {}
@@ -808,6 +822,7 @@ class FakeOpenRouter(LoopbackServer):
         completion_text: str,
         override: Usage | None,
         reasoning: Reasoning | None = None,
+        results: Sequence[WebPage] = (),
     ) -> JSONDict:
         if override is not None:
             prompt_tokens, completion_tokens = override.prompt_tokens, override.completion_tokens
@@ -821,6 +836,7 @@ class FakeOpenRouter(LoopbackServer):
             cost = prompt_tokens * self.prompt_price + completion_tokens * self.completion_price
         if reasoning is not None and override is None:
             cost += reasoning.token_count * self.completion_price
+        cost += search_cost(results)  # OpenRouter's cost includes the plugin's
         prompt_cost = prompt_tokens * self.prompt_price
         usage = {
             "prompt_tokens": prompt_tokens,
@@ -837,6 +853,11 @@ class FakeOpenRouter(LoopbackServer):
             "completion_tokens_details": {"reasoning_tokens": 0, "image_tokens": 0},
         }
         return usage if override is not None else reasoning_usage(usage, reasoning)
+
+    def _search(self, body: JSONDict) -> list[WebPage]:
+        results = searched(self.web_pages, body)
+        self.counters.web_results += len(results)
+        return results
 
     def _new_id(self) -> str:
         return f"gen-{int(time.time())}-{next(self._ids):06d}{secrets.token_hex(4)}"
@@ -875,10 +896,11 @@ class FakeOpenRouter(LoopbackServer):
         if reply.reasoning is not None:
             message["reasoning"] = reply.reasoning.text
             message["reasoning_details"] = reasoning_details(reply.reasoning, call_ids)
-        annotations = _annotations(files)
+        results = self._search(body)
+        annotations = _annotations(files) + url_citations(results, reply.text)
         if annotations:
             message["annotations"] = annotations
-        usage = self._usage(body, files, generated, reply.usage, reply.reasoning)
+        usage = self._usage(body, files, generated, reply.usage, reply.reasoning, results)
         gen_id = self._new_id()
         payload: JSONDict = {
             "id": gen_id,
@@ -976,6 +998,7 @@ class FakeOpenRouter(LoopbackServer):
                     part = {"index": i, "function": {"arguments": piece}}
                     steps.append((chunk({"tool_calls": [part]}), delay))
             generated = reply.text + "".join(c.name + c.arguments_json for c in reply.calls)
+        results = self._search(body)
         if isinstance(reply, MidStreamErrorReply):
             error_payload = {
                 **base,
@@ -991,10 +1014,13 @@ class FakeOpenRouter(LoopbackServer):
             }
             steps.append((_sse(error_payload), 0.0))
         else:
+            citations = url_citations(results, reply.text)
+            if citations:  # after the text they cite, on a delta of their own
+                steps.append((chunk({"content": "", "annotations": citations}), 0.0))
             finish = reply.finish_reason if isinstance(reply, TextReply) else "tool_calls"
             steps.append((chunk({}, finish), 0.0))
             if include_usage:
-                usage = self._usage(body, files, generated, reply.usage, reasoning)
+                usage = self._usage(body, files, generated, reply.usage, reasoning, results)
                 record.usage = usage
                 steps.append((_sse({**base, "choices": [], "usage": usage}), 0.0))
             steps.append((b"data: [DONE]\n\n", 0.0))
