@@ -776,6 +776,7 @@ async def test_a_turn_cut_by_a_crash_is_told_after_restart_as_a_reply(bot: Bot) 
     assert pings_nobody(told)
     assert await pending(bot.core.store) == []
     assert await bot.core.recover("discord", bot.adapter._tell) == 0
+    await bot.adapter.close(grace_s=0.1)  # the hung turn: no need to wait out the grace
 
 
 async def test_a_client_that_ends_on_its_own_marks_the_adapter_failed(

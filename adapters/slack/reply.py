@@ -324,14 +324,7 @@ class SlackReply:
             if not piece.head:
                 return True  # only a partial line so far
             try:
-                response = await self._client.chat_startStream(
-                    channel=self._channel,
-                    thread_ts=self._thread_ts,
-                    recipient_user_id=self._user,
-                    recipient_team_id=self._team,
-                    task_display_mode=TASK_DISPLAY_MODE,
-                    markdown_text=piece.head,
-                )
+                response = await self._start_stream(markdown_text=piece.head)
             except SlackApiError as exc:
                 self._fall_back(slack_error(exc))
                 return False
@@ -414,14 +407,7 @@ class SlackReply:
         message = self._outbox.message
         try:
             if message is None:
-                response = await self._client.chat_startStream(
-                    channel=self._channel,
-                    thread_ts=self._thread_ts,
-                    recipient_user_id=self._user,
-                    recipient_team_id=self._team,
-                    task_display_mode=TASK_DISPLAY_MODE,
-                    chunks=[chunk],
-                )
+                response = await self._start_stream(chunks=[chunk])
                 self._opened(str(response["ts"]), Piece("", "", "", full=False))
             else:
                 await self._client.chat_appendStream(
@@ -439,6 +425,17 @@ class SlackReply:
         else:
             self._running_tasks.pop(step.id, None)
         return True
+
+    async def _start_stream(self, **content: Any) -> Any:
+        """``chat.startStream`` in this answer's thread, for its user, with ``content``."""
+        return await self._client.chat_startStream(
+            channel=self._channel,
+            thread_ts=self._thread_ts,
+            recipient_user_id=self._user,
+            recipient_team_id=self._team,
+            task_display_mode=TASK_DISPLAY_MODE,
+            **content,
+        )
 
     def _end_tasks(self, failed: bool) -> list[dict[str, str]]:
         """Task updates that close the steps still running in the stream about to stop."""
