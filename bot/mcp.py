@@ -33,6 +33,17 @@ CLEANUP_TIMEOUT_S = 5.0
 APPROVAL_NOT_SUPPORTED = "approval not supported yet"
 
 
+class _OurLineInstead(logging.Filter):
+    """The SDK logs a failed start without the server's name; ``McpHub.start`` logs it with
+    the name and the reason: one line, not two."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to connect MCP server")
+
+
+logging.getLogger("openai.agents").addFilter(_OurLineInstead())
+
+
 @dataclass
 class ServerStatus:
     """What ``python -m bot check`` says of one server."""

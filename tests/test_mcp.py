@@ -256,15 +256,15 @@ async def test_slow_tool_hits_its_timeout(start: Start, openrouter: FakeOpenRout
 async def test_server_that_fails_to_start_is_a_log_line_and_the_bot_answers(
     start: Start, openrouter: FakeOpenRouter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.mcp")
+    caplog.set_level(logging.WARNING)
     openrouter.enqueue(TextReply("Hello."))
     core = await start({"broken": {"command": "/nonexistent/mcp-server"}, "notes": stdio_server()})
     result, reply = await ask(core)
     assert result.outcome == "answered" and reply.text == "Hello."
     names = tool_names(openrouter.chat_requests[0])
     assert "lookup_note" in names
-    lines = [r.getMessage() for r in caplog.records if "broken" in r.getMessage()]
-    assert len(lines) == 1 and "did not start" in lines[0]
+    lines = [r.getMessage() for r in caplog.records if "MCP server" in r.getMessage()]
+    assert len(lines) == 1 and "MCP server broken did not start" in lines[0], lines
 
 
 async def test_channels_limit_where_a_server_is_offered(
@@ -375,3 +375,36 @@ async def test_http_server_with_bearer_token_from_the_environment(
     assert "#12 login fails" in tool_output(openrouter.chat_requests[1])
     assert reply.of("progress")[0] == "in_progress: Calling tickets.search_issues"
     assert seen and all(h == "Bearer tok-123" for h in seen)
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+async def test_check_lists_servers_and_their_tools(
+    tmp_path: Path, openrouter: FakeOpenRouter
+) -> None:
+    from tests.test_console import bot_env, run_bot
+
+    write_config(
+        tmp_path,
+        {
+            "notes": stdio_server(blocked_tools=["crash"], require_approval=["delete_note"]),
+            "gated": stdio_server(require_approval="always"),
+            "broken": {"command": "/nonexistent/mcp-server", "channels": ["C1"]},
+        },
+    )
+    code, out, err = await run_bot(["check"], bot_env(tmp_path, openrouter), tmp_path)
+    assert f"mcp:       ok: notes (stdio, {sys.executable}): 2 tools" in out, out + err
+    assert "delete_note" in out and "approval not supported yet" in out
+    assert "mcp:       ok: gated: not started, require_approval=always" in out
+    assert "mcp:       PROBLEM: broken (/nonexistent/mcp-server): did not start" in out
+    assert code == 2 and "1 problem found" in out
+
+
+async def test_bad_config_stops_the_bot_at_start(tmp_path: Path) -> None:
+    from tests.test_console import bot_env, run_bot
+
+    write_config(tmp_path, {"notes": {"command": "x", "timeout": 0}})
+    code, out, err = await run_bot(["chat"], bot_env(tmp_path), tmp_path, "hi\n")
+    assert code == 2, out + err
+    assert "server 'notes', key 'timeout'" in out + err and "Traceback" not in out + err
