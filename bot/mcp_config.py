@@ -94,22 +94,25 @@ class McpConfig(BaseModel):
 
     servers: tuple[McpServerConfig, ...] = ()
     path: str = ""
+    secrets: tuple[str, ...] = ()
+    """The values ``${VAR}`` brought in (tokens, keys), for the log redaction filter."""
 
 
-def _expand(value: Any, env: Mapping[str, str], where: str) -> Any:
+def _expand(value: Any, env: Mapping[str, str], where: str, used: list[str]) -> Any:
     if isinstance(value, str):
 
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in env:
                 raise McpConfigError(f"{where}: ${{{name}}} is not set in the environment")
+            used.append(env[name])
             return env[name]
 
         return _VAR.sub(sub, value)
     if isinstance(value, list):
-        return [_expand(v, env, where) for v in value]
+        return [_expand(v, env, where, used) for v in value]
     if isinstance(value, dict):
-        return {k: _expand(v, env, f"{where}.{k}") for k, v in value.items()}
+        return {k: _expand(v, env, f"{where}.{k}", used) for k, v in value.items()}
     return value
 
 
@@ -122,6 +125,7 @@ def parse_mcp_config(text: str, env: Mapping[str, str], *, path: str = "") -> Mc
     if not isinstance(data, dict) or not isinstance(data.get("mcpServers"), dict):
         raise McpConfigError('needs an object {"mcpServers": {"name": {...}}}')
     servers = []
+    used: list[str] = []
     for name, raw in data["mcpServers"].items():
         if not _NAME.match(name):
             raise McpConfigError(
@@ -131,7 +135,7 @@ def parse_mcp_config(text: str, env: Mapping[str, str], *, path: str = "") -> Mc
         if not isinstance(raw, dict):
             raise McpConfigError(f"server {name!r}: must be an object")
         try:
-            expanded = {k: _expand(v, env, k) for k, v in raw.items()}
+            expanded = {k: _expand(v, env, k, used) for k, v in raw.items()}
             servers.append(McpServerConfig(**expanded, name=name))
         except ValidationError as exc:
             error = exc.errors()[0]
@@ -143,7 +147,8 @@ def parse_mcp_config(text: str, env: Mapping[str, str], *, path: str = "") -> Mc
         except McpConfigError as exc:
             key, _, reason = str(exc).partition(": ")
             raise McpConfigError(f"server {name!r}, key {key!r}: {reason}") from None
-    return McpConfig(servers=tuple(servers), path=path)
+    secrets = tuple(sorted({v for v in used if len(v) >= 4}))
+    return McpConfig(servers=tuple(servers), path=path, secrets=secrets)
 
 
 def load_mcp_config(path: str | None, env: Mapping[str, str]) -> McpConfig | None:

@@ -415,6 +415,8 @@ class Settings(BaseSettings):
         database_password = url_password(self.database_url)
         if database_password:
             found.append(database_password)
+        if self._mcp is not None and self._mcp[0] is not None:
+            found.extend(self._mcp[0].secrets)  # the tokens its ${VAR}s brought in
         return found
 
     @property

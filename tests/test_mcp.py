@@ -107,6 +107,16 @@ def test_config_parses_both_transports_and_expands_variables() -> None:
     assert web.transport == "http" and web.headers == {"Authorization": "Bearer t0k"}
     assert web.serves("test:T1:C1") and not web.serves("test:T1:C2")
     assert not web.offers("x") and web.offers("y")
+    assert config.secrets == ()  # values this short are not masked (they would mask words)
+
+
+def test_tokens_from_variables_are_masked_in_logs(
+    tmp_cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TICKETS_TOKEN", "tok-123456")
+    headers = {"Authorization": "Bearer ${TICKETS_TOKEN}"}
+    write_config(tmp_cwd, {"t": {"url": "http://127.0.0.1:1/mcp", "headers": headers}})
+    assert "tok-123456" in load_settings().secrets
 
 
 @pytest.mark.parametrize(
