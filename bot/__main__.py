@@ -187,8 +187,42 @@ async def _check(settings: Settings) -> int:
             )
             show("discord:", await verify_discord(settings, http))
     print(f"ops:       {_ops(settings, configured)}")
+    for verdict in await _mcp_servers(settings):
+        show("mcp:", verdict)
     print("ok" if not problems else f"{problems} problem{'s' if problems > 1 else ''} found")
     return EXIT_CONFIG if problems else 0
+
+
+async def _mcp_servers(settings: Settings) -> list[Verdict]:
+    """Each configured MCP server, started and stopped again: how many tools it offers."""
+    from bot.credentials import Verdict
+
+    if settings.mcp is None:
+        return []
+    if not settings.mcp.servers:
+        return [Verdict(True, f"{settings.mcp.path}: no servers")]
+    from bot.mcp import APPROVAL_NOT_SUPPORTED
+    from bot.wiring import start_mcp
+
+    hub = await start_mcp(settings)
+    assert hub is not None
+    verdicts = []
+    try:
+        for name, status in hub.status.items():
+            where = status.config.url or status.config.command
+            channels = status.config.channels
+            scope = f"; channels {', '.join(channels)}" if channels else ""
+            notes = "".join(f"; {note}" for note in status.notes)
+            if status.started:
+                line = f"{name} ({status.config.transport}, {where}): {len(status.tools)} tools"
+                verdicts.append(Verdict(True, f"{line}{scope}{notes}"))
+            elif APPROVAL_NOT_SUPPORTED in status.problem:
+                verdicts.append(Verdict(True, f"{name}: not started, {status.problem}"))
+            else:
+                verdicts.append(Verdict(False, f"{name} ({where}): {status.problem}"))
+    finally:
+        await hub.close()
+    return verdicts
 
 
 def _ops(settings: Settings, configured: list[str]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings, prepare_library_environment
 
@@ -23,6 +24,9 @@ from bot.context import ToolConfig, TurnContext  # noqa: E402
 from bot.resilient_model import ResilientModel  # noqa: E402
 from bot.tools import TOOLS  # noqa: E402
 from bot.tools.guards import ToolCallCaps, with_call_caps  # noqa: E402
+
+if TYPE_CHECKING:
+    from bot.mcp import McpHub
 
 TOOL_GUIDANCE = """
 Tools:
@@ -145,9 +149,16 @@ class AgentStack:
     models by name (made on first use and kept) and the tools' dependencies."""
 
     def __init__(
-        self, *, agent: Agent[TurnContext], model_factory: ModelFactory, tool_config: ToolConfig
+        self,
+        *,
+        agent: Agent[TurnContext],
+        model_factory: ModelFactory,
+        tool_config: ToolConfig,
+        mcp: McpHub | None = None,
     ) -> None:
         self.agent = agent
+        self.mcp = mcp
+        """The MCP servers (``BOT_MCP_CONFIG``), started; None when none are configured."""
         self.tool_config = tool_config
         self._model_factory = model_factory
         self._models: dict[str, Model] = {}
@@ -160,7 +171,18 @@ class AgentStack:
             model = self._models[name] = self._model_factory(name)
         return model
 
+    def agent_for(self, channel: str) -> Agent[TurnContext]:
+        """The agent with the MCP servers ``channel`` may use."""
+        return self.agent if self.mcp is None else self.mcp.agent_for(self.agent, channel)
+
+    @property
+    def mcp_tools(self) -> dict[str, str]:
+        """MCP tool name -> its server's name."""
+        return {} if self.mcp is None else dict(self.mcp.tool_servers)
+
     async def close(self) -> None:
+        if self.mcp is not None:
+            await self.mcp.close()
         for model in self._models.values():
             await model.close()
         self._models.clear()

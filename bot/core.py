@@ -163,6 +163,8 @@ class Core:
                     store=self.store,
                     agent=stack.agent,
                     models=stack.model,
+                    agent_for=stack.agent_for,
+                    mcp_tools=stack.mcp_tools,
                     tool_config=stack.tool_config,
                     metrics=self.metrics,
                     feedback=self.feedback,

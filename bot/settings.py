@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -23,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.mcp_config import McpConfig, McpConfigError, load_mcp_config
 from storage import DEFAULT_POOL_SIZE, database_kind, sqlite_path_from_url, url_password
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -159,6 +161,9 @@ class Settings(BaseSettings):
     history_max_tokens: int = Field(default=50_000, ge=1_000, alias="BOT_HISTORY_MAX_TOKENS")
     history_max_items: int = Field(default=400, ge=2, alias="BOT_HISTORY_MAX_ITEMS")
     max_tool_rounds: int = Field(default=8, ge=1, alias="BOT_MAX_TOOL_ROUNDS")
+    mcp_config_path: str | None = Field(default=None, alias="BOT_MCP_CONFIG")
+    """The MCP servers' JSON file (``bot.mcp_config``); unset: ``mcp.json`` if present."""
+    _mcp: tuple[McpConfig | None] | None = PrivateAttr(default=None)
     max_tool_calls_per_response: int = Field(
         default=8, ge=1, alias="BOT_MAX_TOOL_CALLS_PER_RESPONSE"
     )
@@ -446,6 +451,8 @@ class Settings(BaseSettings):
         database_password = url_password(self.database_url)
         if database_password:
             found.append(database_password)
+        if self._mcp is not None and self._mcp[0] is not None:
+            found.extend(self._mcp[0].secrets)  # the tokens its ${VAR}s brought in
         return found
 
     @property
@@ -483,6 +490,14 @@ class Settings(BaseSettings):
         hosts.add(api.netloc.lower())
         return frozenset(hosts)
 
+    @property
+    def mcp(self) -> McpConfig | None:
+        """The MCP servers configured (read once, by ``load_settings`` at start); None: no
+        MCP. ``ConfigError`` if the file is bad."""
+        if self._mcp is None:
+            self._mcp = (_load_mcp(self),)
+        return self._mcp[0]
+
     def require_openrouter_key(self) -> str:
         if self.openrouter_api_key is None or not self.openrouter_api_key.get_secret_value():
             raise ConfigError(
@@ -503,7 +518,7 @@ def database_path(url: str) -> Path | None:
 def load_settings(**overrides: object) -> Settings:
     """Read and validate the settings; raise ``ConfigError`` with one line on any problem."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else "?"
@@ -517,6 +532,26 @@ def load_settings(**overrides: object) -> Settings:
         if more:
             line += f"; and {more} more problem{'s' if more > 1 else ''}"
         raise ConfigError(line) from None
+    settings.mcp  # noqa: B018 (a bad MCP file fails at start, like any setting)
+    return settings
+
+
+def _load_mcp(settings: Settings) -> McpConfig | None:
+    """``BOT_MCP_CONFIG``, its ``${VAR}`` taken from the environment, then ``.env``."""
+    import os
+
+    from dotenv import dotenv_values
+
+    env: dict[str, str] = {}
+    env_file = settings.model_config.get("env_file")
+    if isinstance(env_file, str) and Path(env_file).is_file():
+        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    env.update(os.environ)
+    try:
+        return load_mcp_config(settings.mcp_config_path, env)
+    except McpConfigError as exc:
+        where = settings.mcp_config_path or "mcp.json"
+        raise ConfigError(f"BOT_MCP_CONFIG ({where}) is invalid: {exc}") from None
 
 
 def _alias_of(name: str) -> str:

@@ -93,6 +93,8 @@ class TurnRunner:
         store: Store,
         agent: Agent[TurnContext],
         models: Callable[[str], Model],
+        agent_for: Callable[[str], Agent[TurnContext]] | None = None,
+        mcp_tools: dict[str, str] | None = None,
         tool_config: ToolConfig,
         metrics: Metrics,
         feedback: Feedback,
@@ -102,11 +104,15 @@ class TurnRunner:
         self._redaction = redaction
         self.store = store
         self.agent = agent
+        self._agent_for = agent_for or (lambda channel: agent)
+        self._mcp_tools = dict(mcp_tools or {})
         self._models = models
         self._tool_config = tool_config
         self._metrics = metrics
         self._feedback = feedback
-        self._tool_errors = tool_not_found_message([tool.name for tool in agent.tools])
+        self._tool_errors = tool_not_found_message(
+            [tool.name for tool in agent.tools] + sorted(self._mcp_tools)
+        )
 
     async def run(self, event: Event, reply: Reply) -> TurnResult:
         """Never raises for a model or tool failure (the reply is failed with its line); a
@@ -216,7 +222,7 @@ class TurnRunner:
             ),
         )
         run = Runner.run_streamed(
-            self.agent,
+            self._agent_for(str(event.channel)),
             prepared.input_items,
             context=context,
             max_turns=self.settings.max_tool_rounds,
@@ -230,7 +236,7 @@ class TurnRunner:
             ),
         )
         result = TurnResult(Outcome.FAILED, model=prepared.model)
-        steps = _Steps({tool.name for tool in self.agent.tools})
+        steps = _Steps({tool.name for tool in self.agent.tools}, self._mcp_tools)
         shown: list[str] = []
         break_before_text = False
         # Shown while the model searches or reasons, until its text or a tool call.
@@ -362,8 +368,10 @@ class _Steps:
     failed when the tool said so (``bot.tools.failure``), was refused by the caps or does not
     exist."""
 
-    def __init__(self, tools: set[str]) -> None:
-        self._tools = tools
+    def __init__(self, tools: set[str], mcp_tools: dict[str, str] | None = None) -> None:
+        self._tools = tools | set(mcp_tools or ())
+        self._mcp_tools = mcp_tools or {}
+        """MCP tool name -> its server's name, for the step's title."""
         self._running: dict[str, list[Step]] = {}
         """Call id -> its steps still running (some providers reuse ids across responses)."""
         self._unknown: set[str] = set()
@@ -377,7 +385,11 @@ class _Steps:
         # A step's id is unique in the turn, even where the model's call ids are not: Slack
         # updates a task card by its id.
         step_id = f"{call_id or 'step'}-{self._count}"
-        title = describe_tool_call(name, getattr(raw, "arguments", ""))
+        server = self._mcp_tools.get(name)
+        if server is not None:
+            title = f"Calling {server}.{name}"
+        else:
+            title = describe_tool_call(name, getattr(raw, "arguments", ""))
         step = Step(step_id, title, StepState.RUNNING)
         self._running.setdefault(call_id, []).append(step)
         if name not in self._tools:

@@ -28,6 +28,7 @@ from storage import Store, open_store
 
 if TYPE_CHECKING:
     from bot.agent import AgentStack, ModelFactory
+    from bot.mcp import McpHub
 
 
 def _load_agent_stack(settings: Settings) -> None:
@@ -117,8 +118,11 @@ async def load_stack(services: Services, base_models: ModelFactory | None = None
 
     settings = services.settings
     factory = resilient_models(settings, base_models or configured_models(settings))
+    agent = build_agent(settings, factory(settings.bot_model))
+    mcp = await start_mcp(settings, reserved={tool.name for tool in agent.tools})
     stack = AgentStack(
-        agent=build_agent(settings, factory(settings.bot_model)),
+        agent=agent,
+        mcp=mcp,
         model_factory=factory,
         tool_config=dataclasses.replace(
             services.tool_config(),
@@ -134,6 +138,23 @@ async def load_stack(services: Services, base_models: ModelFactory | None = None
     gc.collect(1)
     gc.freeze()
     return stack
+
+
+async def start_mcp(settings: Settings, reserved: set[str] | None = None) -> McpHub | None:
+    """The MCP servers of ``BOT_MCP_CONFIG``, started (each failure a log line); None when
+    none are configured. The MCP library is imported (in a worker thread) only then."""
+    if settings.mcp is None or not settings.mcp.servers:
+        return None
+    await asyncio.to_thread(importlib.import_module, "bot.mcp")
+    from bot.mcp import McpHub
+
+    hub = McpHub(settings.mcp)
+    try:
+        await hub.start(frozenset(reserved or ()))
+    except BaseException:
+        await hub.close()
+        raise
+    return hub
 
 
 def platforms_configured(settings: Settings) -> dict[str, bool]:

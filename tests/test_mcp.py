@@ -1,0 +1,420 @@
+"""MCP servers (``BOT_MCP_CONFIG``) through the real path: ``build_core`` with the real model
+client over the fake OpenRouter, a real stdio MCP server (``tests/mcp_servers/notes.py``, a
+child process the bot starts) and a real Streamable HTTP MCP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.core import Core
+from bot.mcp_config import McpConfigError, parse_mcp_config
+from bot.settings import ConfigError, load_settings
+from bot.wiring import build_core, open_services
+from tests.conftest import make_settings
+from tests.fakes.openrouter import FakeOpenRouter, RecordedRequest, TextReply, ToolCallReply
+from tests.helpers import RecordingReply, eventually, message
+
+NOTES = str(Path(__file__).parent / "mcp_servers" / "notes.py")
+
+
+def stdio_server(**extra: Any) -> dict[str, Any]:
+    return {"command": sys.executable, "args": [NOTES], **extra}
+
+
+def write_config(tmp_path: Path, servers: dict[str, Any]) -> str:
+    path = tmp_path / "mcp.json"
+    path.write_text(json.dumps({"mcpServers": servers}))
+    return str(path)
+
+
+def tool_names(request: RecordedRequest) -> list[str]:
+    assert request.body is not None
+    return sorted(t["function"]["name"] for t in request.body.get("tools", []))
+
+
+def tool_output(request: RecordedRequest) -> str:
+    assert request.body is not None
+    return str(request.body["messages"][-1]["content"])
+
+
+Start = Callable[..., Awaitable[Core]]
+
+
+@pytest.fixture
+async def openrouter() -> AsyncIterator[FakeOpenRouter]:
+    async with FakeOpenRouter() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def start(tmp_path: Path, openrouter: FakeOpenRouter) -> AsyncIterator[Start]:
+    async with AsyncExitStack() as stack:
+
+        async def factory(servers: dict[str, Any], **values: Any) -> Core:
+            settings = make_settings(
+                tmp_path,
+                OPENROUTER_API_KEY=openrouter.api_key,
+                OPENROUTER_BASE_URL=openrouter.base_url,
+                BOT_MCP_CONFIG=write_config(tmp_path, servers),
+                **values,
+            )
+            services = await stack.enter_async_context(open_services(settings))
+            core = await build_core(services)
+            stack.push_async_callback(core.close)
+            return core
+
+        yield factory
+
+
+async def ask(core: Core, text: str = "question") -> tuple[Any, RecordingReply]:
+    reply = RecordingReply()
+    result = await core.handle(message(text), reply)
+    return result, reply
+
+
+# --------------------------------------------------------------------------- config
+
+
+def test_config_parses_both_transports_and_expands_variables() -> None:
+    text = json.dumps(
+        {
+            "mcpServers": {
+                "notes": {"command": "python", "args": ["n.py"], "env": {"K": "${SECRET}"}},
+                "web": {
+                    "url": "http://127.0.0.1:1/mcp",
+                    "headers": {"Authorization": "Bearer ${TOKEN}"},
+                    "blocked_tools": ["x"],
+                    "timeout": 5,
+                    "channels": ["C1"],
+                },
+            }
+        }
+    )
+    config = parse_mcp_config(text, {"SECRET": "s3", "TOKEN": "t0k"})
+    notes, web = config.servers
+    assert notes.transport == "stdio" and notes.env == {"K": "s3"} and notes.timeout == 30
+    assert web.transport == "http" and web.headers == {"Authorization": "Bearer t0k"}
+    assert web.serves("test:T1:C1") and not web.serves("test:T1:C2")
+    assert not web.offers("x") and web.offers("y")
+    assert config.secrets == ()  # values this short are not masked (they would mask words)
+
+
+def test_tokens_from_variables_are_masked_in_logs(
+    tmp_cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TICKETS_TOKEN", "tok-123456")
+    headers = {"Authorization": "Bearer ${TICKETS_TOKEN}"}
+    write_config(tmp_cwd, {"t": {"url": "http://127.0.0.1:1/mcp", "headers": headers}})
+    assert "tok-123456" in load_settings().secrets
+
+
+@pytest.mark.parametrize(
+    ("servers", "expected"),
+    [
+        ({"a": {"url": "http://h/mcp", "timeout": -1}}, "server 'a', key 'timeout'"),
+        ({"a": {"command": "x", "colour": 1}}, "server 'a', key 'colour'"),
+        ({"a": {}}, "server 'a', key 'command'"),
+        ({"a": {"command": "x", "url": "http://h"}}, "server 'a', key 'command'"),
+        ({"a": {"url": "ftp://h"}}, "server 'a', key 'url'"),
+        ({"a": {"command": "x", "env": {"K": "${NOPE}"}}}, "server 'a', key 'env.K'"),
+        ({"a": {"command": "x", "require_approval": "sometimes"}}, "key 'require_approval"),
+        ({"a b": {"command": "x"}}, "server 'a b'"),
+    ],
+)
+def test_bad_config_names_server_and_key(servers: dict[str, Any], expected: str) -> None:
+    with pytest.raises(McpConfigError, match=expected.replace("(", r"\(")):
+        parse_mcp_config(json.dumps({"mcpServers": servers}), {})
+
+
+def test_bad_config_is_refused_at_start(tmp_path: Path, tmp_cwd: Path) -> None:
+    path = write_config(tmp_path, {"notes": {"command": "x", "timeout": "soon"}})
+    with pytest.raises(ConfigError, match=r"BOT_MCP_CONFIG .* server 'notes', key 'timeout'"):
+        load_settings(BOT_MCP_CONFIG=path)
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_settings(BOT_MCP_CONFIG=str(tmp_path / "broken.json"))
+
+
+def test_mcp_json_in_working_directory_is_the_default(
+    tmp_cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings().mcp is None
+    monkeypatch.setenv("NOTES_SECRET", "from-env")
+    write_config(tmp_cwd, {"notes": stdio_server(env={"NOTES_SECRET": "${NOTES_SECRET}"})})
+    config = load_settings().mcp
+    assert config is not None and config.servers[0].env == {"NOTES_SECRET": "from-env"}
+
+
+# --------------------------------------------------------------------------- stdio
+
+
+async def test_stdio_tool_listed_called_and_its_result_reaches_the_model(
+    start: Start, openrouter: FakeOpenRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOTES_SECRET", "s3cr3t-from-env")
+    openrouter.enqueue(
+        ToolCallReply.single("lookup_note", {"topic": "deploys"}, id="call_1"),
+        TextReply("Fridays are fine."),
+    )
+    core = await start({"notes": stdio_server(env={"NOTES_SECRET": "${NOTES_SECRET}"})})
+
+    result, reply = await ask(core, "Can we deploy on Friday?")
+
+    assert result.outcome == "answered", reply.calls
+    assert reply.text == "Fridays are fine."
+    first, second = openrouter.chat_requests
+    assert {"lookup_note", "delete_note", "crash", "slow"} <= set(tool_names(first))
+    assert "get_weather" in tool_names(first)
+    output = tool_output(second)
+    assert "Note on deploys" in output and "s3cr3t-from-env" in output
+    assert reply.of("progress") == [
+        "in_progress: Calling notes.lookup_note",
+        "complete: Calling notes.lookup_note",
+    ]
+
+
+async def test_allowed_and_blocked_tools(start: Start, openrouter: FakeOpenRouter) -> None:
+    openrouter.enqueue(
+        ToolCallReply.single("delete_note", {"topic": "x"}, id="call_1"),
+        TextReply("I cannot delete it."),
+    )
+    core = await start(
+        {
+            "notes": stdio_server(
+                allowed_tools=["lookup_note", "delete_note", "slow"], blocked_tools=["delete_note"]
+            )
+        }
+    )
+    result, _ = await ask(core)
+    assert result.outcome == "answered"
+    first, second = openrouter.chat_requests
+    names = tool_names(first)
+    assert "lookup_note" in names and "slow" in names
+    assert "delete_note" not in names and "crash" not in names
+    assert "deleted" not in tool_output(second)  # the blocked tool never ran
+
+
+async def test_tools_needing_approval_are_refused_for_now(
+    start: Start, openrouter: FakeOpenRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.mcp")
+    openrouter.enqueue(TextReply("ok"))
+    core = await start(
+        {
+            "notes": stdio_server(require_approval=["delete_note"]),
+            "other": stdio_server(require_approval="always"),
+        }
+    )
+    await ask(core)
+    names = tool_names(openrouter.chat_requests[0])
+    assert "lookup_note" in names and "delete_note" not in names
+    assert "approval not supported yet" in caplog.text
+    assert "MCP server other not started" in caplog.text
+
+
+async def test_server_crashing_mid_call_gives_the_model_an_error(
+    start: Start, openrouter: FakeOpenRouter
+) -> None:
+    openrouter.enqueue(
+        ToolCallReply.single("crash", {}, id="call_1"),
+        TextReply("The notes server is down."),
+        ToolCallReply.single("lookup_note", {"topic": "x"}, id="call_2"),
+        TextReply("Still down."),
+    )
+    core = await start({"notes": stdio_server(timeout=5)})
+
+    result, reply = await ask(core)
+    assert result.outcome == "answered", reply.calls
+    assert reply.text == "The notes server is down."
+    output = tool_output(openrouter.chat_requests[1])
+    assert "error" in output.lower() and len(output) < 500
+    assert reply.of("progress")[-1] == "error: Calling notes.crash"
+
+    # The server is gone: the tools stay listed, and a call is a short error, not a crash.
+    result, reply = await ask(core, "again")
+    assert result.outcome == "answered", reply.calls
+    assert reply.text == "Still down."
+    assert "error" in tool_output(openrouter.chat_requests[3]).lower()
+
+
+async def test_slow_tool_hits_its_timeout(start: Start, openrouter: FakeOpenRouter) -> None:
+    openrouter.enqueue(
+        ToolCallReply.single("slow", {"seconds": 10}, id="call_1"),
+        TextReply("It took too long."),
+    )
+    core = await start({"notes": stdio_server(timeout=0.5)})
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    result, reply = await ask(core)
+    assert result.outcome == "answered", reply.calls
+    assert loop.time() - began < 8
+    output = tool_output(openrouter.chat_requests[1]).lower()
+    assert "error" in output and "done" not in output
+
+
+async def test_server_that_fails_to_start_is_a_log_line_and_the_bot_answers(
+    start: Start, openrouter: FakeOpenRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    openrouter.enqueue(TextReply("Hello."))
+    core = await start({"broken": {"command": "/nonexistent/mcp-server"}, "notes": stdio_server()})
+    result, reply = await ask(core)
+    assert result.outcome == "answered" and reply.text == "Hello."
+    names = tool_names(openrouter.chat_requests[0])
+    assert "lookup_note" in names
+    lines = [r.getMessage() for r in caplog.records if "MCP server" in r.getMessage()]
+    assert len(lines) == 1 and "MCP server broken did not start" in lines[0], lines
+
+
+async def test_channels_limit_where_a_server_is_offered(
+    start: Start, openrouter: FakeOpenRouter
+) -> None:
+    openrouter.enqueue(TextReply("one"), TextReply("two"))
+    core = await start({"notes": stdio_server(channels=["C2"])})
+    await ask(core)  # in test:T1:C1
+    reply = RecordingReply()
+    await core.handle(message("q", conversation="test:T1:C2:200.1"), reply)
+    first, second = openrouter.chat_requests
+    assert "lookup_note" not in tool_names(first)
+    assert "lookup_note" in tool_names(second)
+
+
+async def test_no_orphan_process_after_shutdown(tmp_path: Path, openrouter: FakeOpenRouter) -> None:
+    pid_file = tmp_path / "notes.pid"
+    settings = make_settings(
+        tmp_path,
+        OPENROUTER_API_KEY=openrouter.api_key,
+        OPENROUTER_BASE_URL=openrouter.base_url,
+        BOT_MCP_CONFIG=write_config(
+            tmp_path, {"notes": stdio_server(env={"NOTES_PID_FILE": str(pid_file)})}
+        ),
+    )
+    async with open_services(settings) as services:
+        core = await build_core(services)
+        pid = int(pid_file.read_text())
+        os.kill(pid, 0)  # running
+        await core.close()
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    assert await eventually(gone), f"the MCP server (pid {pid}) outlived the bot"
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def http_server() -> AsyncIterator[tuple[str, list[str]]]:
+    """A Streamable HTTP MCP server on 127.0.0.1 that wants a bearer token; yields its URL
+    and the Authorization headers it saw."""
+    import uvicorn
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer("tickets")
+
+    @server.tool()
+    def search_issues(query: str) -> str:
+        """Search the issue tracker."""
+        return f"2 issues match {query}: #12 login fails, #15 slow search"
+
+    seen: list[str] = []
+    app = server.streamable_http_app()
+
+    async def guarded(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            auth = dict(scope["headers"]).get(b"authorization", b"").decode()
+            seen.append(auth)
+            if auth != "Bearer tok-123":
+                await send({"type": "http.response.start", "status": 401, "headers": []})
+                await send({"type": "http.response.body", "body": b"unauthorized"})
+                return
+        await app(scope, receive, send)
+
+    port = free_port()
+    config = uvicorn.Config(guarded, host="127.0.0.1", port=port, log_level="warning")
+    web = uvicorn.Server(config)
+    task = asyncio.create_task(web.serve())
+    await eventually(lambda: web.started)
+    try:
+        yield f"http://127.0.0.1:{port}/mcp", seen
+    finally:
+        web.should_exit = True
+        await task
+
+
+async def test_http_server_with_bearer_token_from_the_environment(
+    start: Start,
+    openrouter: FakeOpenRouter,
+    http_server: tuple[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, seen = http_server
+    monkeypatch.setenv("TICKETS_TOKEN", "tok-123")
+    openrouter.enqueue(
+        ToolCallReply.single("search_issues", {"query": "login"}, id="call_1"),
+        TextReply("Issue #12."),
+    )
+    core = await start(
+        {"tickets": {"url": url, "headers": {"Authorization": "Bearer ${TICKETS_TOKEN}"}}}
+    )
+    result, reply = await ask(core)
+    assert result.outcome == "answered", reply.calls
+    assert "search_issues" in tool_names(openrouter.chat_requests[0])
+    assert "#12 login fails" in tool_output(openrouter.chat_requests[1])
+    assert reply.of("progress")[0] == "in_progress: Calling tickets.search_issues"
+    assert seen and all(h == "Bearer tok-123" for h in seen)
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+async def test_check_lists_servers_and_their_tools(
+    tmp_path: Path, openrouter: FakeOpenRouter
+) -> None:
+    from tests.test_console import bot_env, run_bot
+
+    write_config(
+        tmp_path,
+        {
+            "notes": stdio_server(blocked_tools=["crash"], require_approval=["delete_note"]),
+            "gated": stdio_server(require_approval="always"),
+            "broken": {"command": "/nonexistent/mcp-server", "channels": ["C1"]},
+        },
+    )
+    code, out, err = await run_bot(["check"], bot_env(tmp_path, openrouter), tmp_path)
+    assert f"mcp:       ok: notes (stdio, {sys.executable}): 2 tools" in out, out + err
+    assert "delete_note" in out and "approval not supported yet" in out
+    assert "mcp:       ok: gated: not started, require_approval=always" in out
+    assert "mcp:       PROBLEM: broken (/nonexistent/mcp-server): did not start" in out
+    assert code == 2 and "1 problem found" in out
+
+
+async def test_bad_config_stops_the_bot_at_start(tmp_path: Path) -> None:
+    from tests.test_console import bot_env, run_bot
+
+    write_config(tmp_path, {"notes": {"command": "x", "timeout": 0}})
+    code, out, err = await run_bot(["chat"], bot_env(tmp_path), tmp_path, "hi\n")
+    assert code == 2, out + err
+    assert "server 'notes', key 'timeout'" in out + err and "Traceback" not in out + err
