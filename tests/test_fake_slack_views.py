@@ -24,6 +24,7 @@ from tests.fakes.slack import (
     assistant_thread_started,
     im_message,
 )
+from tests.test_fake_slack import error_of
 
 SECRET = "test-signing-secret-abcdef0123456789"
 PROMPTS = [{"title": "Weather", "message": "Weather in Oslo?"}]
@@ -96,10 +97,6 @@ async def client(fake: FakeSlack) -> AsyncIterator[AsyncWebClient]:
     yield web_client
     if web_client.session is not None:
         await web_client.session.close()
-
-
-def error_of(exc: pytest.ExceptionInfo[SlackApiError]) -> str:
-    return str(exc.value.response["error"])
 
 
 async def test_prompts_with_a_thread_do_nothing_in_the_agent_view(
