@@ -269,10 +269,6 @@ class Store(Protocol):
         unfinished claims are orphans from now on."""
         ...
 
-    async def live_instances(self, *, now: float) -> list[str]:
-        """The ids of the instances whose lease has not expired, sorted."""
-        ...
-
     async def adopt_orphans(
         self, *, instance: str, prefix: str, now: float, unowned_before: float
     ) -> list[UnfinishedEvent]:

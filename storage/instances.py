@@ -48,11 +48,6 @@ class InstanceQueries:
             await db.execute("DELETE FROM conversation_locks WHERE owner = ?", (instance,))
             await db.execute("DELETE FROM instances WHERE id = ?", (instance,))
 
-    async def live_instances(self, *, now: float) -> list[str]:
-        async with self._db.locked() as db:
-            rows = await db.fetchall(_LIVE + " ORDER BY id", (now,))
-        return [str(row[0]) for row in rows]
-
     async def adopt_orphans(
         self, *, instance: str, prefix: str, now: float, unowned_before: float
     ) -> list[UnfinishedEvent]:
