@@ -211,10 +211,14 @@ async def _mcp_servers(settings: Settings) -> list[Verdict]:
         for name, status in hub.status.items():
             where = status.config.url or status.config.command
             channels = status.config.channels
-            scope = f"; channels {', '.join(channels)}" if channels else ""
+            scope = f"; channels {', '.join(channels)}" if channels else "; every channel"
             notes = "".join(f"; {note}" for note in status.notes)
             if status.started:
-                line = f"{name} ({status.config.transport}, {where}): {len(status.tools)} tools"
+                count = len(status.tools)
+                tools = f"{count} tool{'s' if count != 1 else ''}"
+                if status.tools:
+                    tools += f" ({', '.join(f'{name}.{tool}' for tool in status.tools)})"
+                line = f"{name} ({status.config.transport}, {where}): {tools}"
                 verdicts.append(Verdict(True, f"{line}{scope}{notes}"))
             elif APPROVAL_NOT_SUPPORTED in status.problem:
                 verdicts.append(Verdict(True, f"{name}: not started, {status.problem}"))

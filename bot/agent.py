@@ -20,6 +20,7 @@ prepare_library_environment()
 from agents import Agent, ModelSettings, RunContextWrapper, set_tracing_disabled  # noqa: E402
 from agents.models.interface import Model  # noqa: E402
 
+from bot.commands import ToolsHere  # noqa: E402
 from bot.context import ToolConfig, TurnContext  # noqa: E402
 from bot.resilient_model import ResilientModel  # noqa: E402
 from bot.tools import TOOLS  # noqa: E402
@@ -175,10 +176,14 @@ class AgentStack:
         """The agent with the MCP servers ``channel`` may use."""
         return self.agent if self.mcp is None else self.mcp.agent_for(self.agent, channel)
 
-    @property
-    def mcp_tools(self) -> dict[str, str]:
-        """MCP tool name -> its server's name."""
-        return {} if self.mcp is None else dict(self.mcp.tool_servers)
+    def mcp_tools(self, channel: str) -> dict[str, str]:
+        """The MCP tools offered in ``channel`` now: name -> its server's name."""
+        return {} if self.mcp is None else self.mcp.tools_for(channel)
+
+    def tools_here(self, channel: str) -> ToolsHere:
+        """What ``/help`` lists in ``channel``: our tools, and each MCP server serving it."""
+        servers = () if self.mcp is None else tuple(self.mcp.tools_by_server(channel))
+        return ToolsHere(own=tuple(tool.name for tool in self.agent.tools), servers=servers)
 
     async def close(self) -> None:
         if self.mcp is not None:

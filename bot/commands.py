@@ -159,8 +159,30 @@ _REMEMBERS = {
 }
 
 
-def help_text(platform: str) -> str:
-    """``/help`` in Markdown, for the platform it is asked on."""
+@dataclass(frozen=True, slots=True)
+class ToolsHere:
+    """The tools a channel's questions may use, for ``/help``."""
+
+    own: tuple[str, ...]
+    """The bot's own tools."""
+    servers: tuple[tuple[str, tuple[str, ...] | None], ...] = ()
+    """Each MCP server that serves the channel, with its tools; None while it is down."""
+
+
+def _tools_lines(tools: ToolsHere) -> list[str]:
+    lines = ["", "**Tools**", f"• Mine: {', '.join(f'`{t}`' for t in tools.own) or 'none'}"]
+    for server, names in tools.servers:
+        if names is None:
+            lines.append(f"• `{server}`: unavailable right now")
+        else:
+            shown = ", ".join(f"`{server}.{name}`" for name in names) or "no tools"
+            lines.append(f"• `{server}`: {shown}")
+    return lines
+
+
+def help_text(platform: str, tools: ToolsHere | None = None) -> str:
+    """``/help`` in Markdown, for the platform it is asked on; with the channel's ``tools``
+    when they are known (the agent stack has loaded)."""
     commands = commands_for(platform if platform in PLATFORMS else "slack")
     files = (
         "Read the PDFs, images and text files you attach (Markdown, CSV, JSON, code …)."
@@ -177,6 +199,8 @@ def help_text(platform: str) -> str:
         "**Commands**",
         *(f"• `{c.usage}` — {c.summary}" for c in commands),
     ]
+    if tools is not None:
+        lines += _tools_lines(tools)
     return "\n".join(lines)
 
 
@@ -219,6 +243,8 @@ class CommandContext:
     settings: Settings
     store: Store
     event: Event
+    tools: ToolsHere | None = None
+    """The tools of the event's channel (``/help``); None before the agent stack loads."""
 
 
 def normalize_model_name(name: str) -> str:
@@ -263,7 +289,7 @@ async def _answer(ctx: CommandContext, channel_model: ChannelModel) -> str:
     conversation, channel = str(event.conversation), str(event.channel)
 
     if name == "help":
-        return help_text(event.platform)
+        return help_text(event.platform, ctx.tools)
     if name == "reset":
         forgotten = await store.forget_conversation(conversation=conversation)
         if not (forgotten.items or forgotten.files):

@@ -20,6 +20,7 @@ commands need none of it, and a question waits for it like for a model slot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
@@ -67,6 +68,7 @@ SHUTDOWN_LINE = (
 )
 """Told at shutdown for each turn the grace period (``BOT_SHUTDOWN_GRACE``) cut short."""
 SHUTDOWN_TELL_S = 2.0
+HELP_WAITS_FOR_TOOLS_S = 2.0
 LOGGED_CHARS = 2_000
 """With ``LOG_CONTENT=true``, how much of a question and of its answer the turn's log line keeps."""
 OBSERVED_TEXT_CHARS = 4_000
@@ -475,7 +477,13 @@ class Core:
             log.exception("could not remember a thread message")
 
     async def _command(self, event: Event, reply: Reply) -> TurnResult:
-        ctx = CommandContext(settings=self.settings, store=self.store, event=event)
+        if event.command == "help" and not self.ready:
+            # /help lists the channel's tools, known once the stack has loaded (seconds
+            # after start): worth a short wait, not a slow answer.
+            with contextlib.suppress(Exception, asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._stack), HELP_WAITS_FOR_TOOLS_S)
+        tools = self._stack.result().tools_here(str(event.channel)) if self.ready else None
+        ctx = CommandContext(settings=self.settings, store=self.store, event=event, tools=tools)
         try:
             text = await run_command(ctx, self.channel_model)
             await reply.stream(text)

@@ -11,6 +11,7 @@ call to a server that died gives the model the SDK's short tool error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,9 @@ from agents.mcp import (
     MCPServerStreamableHttp,
     create_static_tool_filter,
 )
+from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost, listen
+from mcp.shared.exceptions import MCPError as McpError
+from mcp_types import PaginatedRequestParams
 
 from bot.mcp_config import McpConfig, McpServerConfig
 from bot.tools.failure import tool_failed
@@ -30,6 +34,10 @@ from bot.tools.failure import tool_failed
 log = logging.getLogger("bot.mcp")
 CONNECT_TIMEOUT_S = 30.0
 CLEANUP_TIMEOUT_S = 5.0
+MAX_TOOL_PAGES = 20
+RECONNECT_FIRST_S = 1.0
+RECONNECT_MAX_S = 60.0
+"""A server that dropped is tried again after 1 s, then 2, 4 ... at most every minute."""
 APPROVAL_NOT_SUPPORTED = "approval not supported yet"
 
 
@@ -38,7 +46,11 @@ class _OurLineInstead(logging.Filter):
     the name and the reason: one line, not two."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Failed to connect MCP server")
+        text = record.getMessage()
+        # A server whose connection is already gone fails its cleanup too: the drop's line says it.
+        return not text.startswith("Failed to connect MCP server") and (
+            "error during cleanup of MCP server" not in text
+        )
 
 
 logging.getLogger("openai.agents").addFilter(_OurLineInstead())
@@ -100,8 +112,10 @@ class McpHub:
         self.tool_servers: dict[str, str] = {}
         """Tool name (as the model calls it) -> its server's name."""
         self._servers: dict[str, MCPServer] = {}
-        self._manager: MCPServerManager | None = None
+        self._links: dict[str, _Link] = {}
         self._agents: dict[tuple[str, ...], Agent[Any]] = {}
+        self._reserved: frozenset[str] = frozenset()
+        self._closing = False
 
     async def start(self, reserved: set[str] | frozenset[str] = frozenset()) -> None:
         """Start every server; never raises for a server's failure (it is logged).
@@ -130,49 +144,205 @@ class McpHub:
             self._servers[config.name] = _make_server(config)
         if not self._servers:
             return
-        self._manager = MCPServerManager(
-            self._servers.values(),
-            connect_timeout_seconds=CONNECT_TIMEOUT_S,
-            cleanup_timeout_seconds=CLEANUP_TIMEOUT_S,
-            drop_failed_servers=True,
-            connect_in_parallel=True,
-        )
-        await self._manager.connect_all()
-        errors = self._manager.errors
+        self._reserved = frozenset(reserved)
         for name, server in self._servers.items():
-            status = self.status[name]
-            if server in errors:
-                exc = errors[server]
-                status.problem = f"did not start ({_short(exc)})"
-                log.warning("MCP server %s did not start: %s", name, _short(exc))
-                continue
+            self._links[name] = _Link(server, name)
+            # Read by the session at each connect: list_changed reaches the hub on every era.
+            server.message_handler = self._links[name].on_message  # type: ignore[attr-defined]
+        await asyncio.gather(*(self._connect(link, first=True) for link in self._links.values()))
+        for link in self._links.values():
+            link.task = asyncio.create_task(self._supervise(link), name=f"mcp-{link.name}")
+
+    async def _connect(self, link: _Link, *, first: bool = False) -> bool:
+        """Connect (or reconnect) one server and offer its tools; False when it is not up.
+        The first attempt logs its failure; the later ones, in the background, do not."""
+        status = self.status[link.name]
+        try:
+            if first:
+                await link.manager.connect_all()
+            else:
+                await link.manager.reconnect(failed_only=False)
+            error = link.manager.errors.get(link.server)
+        except Exception as exc:
+            error = exc
+        if error is not None or not link.manager.active_servers:
+            reason = _short(error or RuntimeError("not connected"))
+            if first or not link.was_up:
+                status.problem = f"did not start ({reason})"
+            if first:
+                log.warning("MCP server %s did not start: %s", link.name, reason)
+            return False
+        link.connected = True
+        try:
+            tools = await asyncio.wait_for(link.server.list_tools(), status.config.timeout)
+        except Exception as exc:
+            status.problem = f"could not list its tools ({_short(exc)})"
+            log.warning("MCP server %s could not list its tools: %s", link.name, _short(exc))
+            return False
+        if self._adopt(link, [tool.name for tool in tools]):
+            verb = "started" if first or not link.was_up else "is back"
+            log.info("MCP server %s %s with %d tools", link.name, verb, len(tools))
+            link.was_up = True
+        return True
+
+    def _adopt(self, link: _Link, tools: list[str]) -> bool:
+        """Offer ``tools`` as ``link``'s, unless one's name is taken (by one of the bot's own
+        tools or another server's): then the server is not used until its list changes."""
+        status = self.status[link.name]
+        taken = self._reserved | {t for t, s in self.tool_servers.items() if s != link.name}
+        clashes = sorted(t for t in tools if t in taken)
+        self._forget_tools(link.name)
+        if clashes:
+            if status.problem != (problem := f"tool names already taken: {', '.join(clashes)}"):
+                status.problem = problem
+                log.warning(
+                    "MCP server %s not used: tool names already taken: %s",
+                    link.name,
+                    ", ".join(clashes),
+                )
+            status.started = False
+            return False
+        status.problem = ""
+        status.started = True
+        status.tools = list(tools)
+        for tool in tools:
+            self.tool_servers[tool] = link.name
+        return True
+
+    def _forget_tools(self, name: str) -> None:
+        for tool in [t for t, s in self.tool_servers.items() if s == name]:
+            del self.tool_servers[tool]
+
+    async def _supervise(self, link: _Link) -> None:
+        """Keep one server up for the bot's life: watch its connection, refresh its tools
+        when it says they changed, and reconnect with a backoff when it drops."""
+        delay = RECONNECT_FIRST_S
+        while not self._closing:
+            if link.connected:
+                reason = await self._watch(link)
+                link.connected = False
+                status = self.status[link.name]
+                if status.started:
+                    log.warning(
+                        "MCP server %s dropped (%s); answering without its tools, reconnecting",
+                        link.name,
+                        reason,
+                    )
+                status.started = False
+                status.problem = f"unavailable ({reason}); reconnecting"
+                self._forget_tools(link.name)
+                delay = RECONNECT_FIRST_S
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_S)
+            if not self._closing and await self._connect(link):
+                delay = RECONNECT_FIRST_S
+
+    async def _watch(self, link: _Link) -> str:
+        """Refresh the server's tools on each list_changed until its connection is lost;
+        returns why it was lost."""
+        lost = asyncio.create_task(self._until_lost(link))
+        try:
+            while True:
+                changed = asyncio.create_task(link.changed.wait())
+                await asyncio.wait({lost, changed}, return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
+                if lost.done():
+                    return lost.result()
+                link.changed.clear()
+                await self._refresh(link)
+        finally:
+            lost.cancel()
+            with contextlib.suppress(BaseException):
+                await lost
+
+    async def _until_lost(self, link: _Link) -> str:
+        """Returns when the server's connection is lost. A server of the current protocol
+        is held to a ``subscriptions/listen`` stream (which also asks for its list_changed
+        notifications): the stream breaks when the server goes. Older servers (no listen) are
+        asked for their tools after a call to them failed."""
+        session: Any = getattr(link.server, "session", None)
+        if session is None:
+            return "no session"
+        try:
+            async with listen(session, tools_list_changed=True) as subscription:
+                async for _event in subscription:
+                    pass  # the notification also reaches ``on_message``, which refreshes
+            return "the server closed the connection"
+        except SubscriptionLost:
+            return "connection lost"
+        except (ListenNotSupportedError, McpError):
+            pass
+        except Exception as exc:
+            return _short(exc)
+        while True:
+            await link.suspect.wait()
+            link.suspect.clear()
             try:
-                tools = await asyncio.wait_for(server.list_tools(), status.config.timeout)
+                await asyncio.wait_for(session.list_tools(), self.status[link.name].config.timeout)
             except Exception as exc:
-                status.problem = f"could not list its tools ({_short(exc)})"
-                log.warning("MCP server %s could not list its tools: %s", name, _short(exc))
-                continue
-            taken = reserved | self.tool_servers.keys()
-            clashes = sorted(t.name for t in tools if t.name in taken)
-            if clashes:
-                status.problem = f"tool names already taken: {', '.join(clashes)}"
-                log.warning("MCP server %s not used: tool names already taken: %s", name, clashes)
-                continue
-            status.started = True
-            status.tools = [t.name for t in tools]
-            for tool in tools:
-                self.tool_servers[tool.name] = name
-            log.info("MCP server %s started with %d tools", name, len(tools))
+                return _short(exc)
+
+    async def _refresh(self, link: _Link) -> None:
+        """The server said its tools changed: list them again (the next turn sees them).
+        The new list is checked before the SDK's cache is cleared, so a turn in progress
+        never sees a tool whose name is taken."""
+        config = self.status[link.name].config
+        try:
+            listed = await asyncio.wait_for(self._list_raw(link), config.timeout)
+            names = [name for name in listed if config.offers(name)]
+            if not self._adopt(link, names):
+                return
+            link.server.invalidate_tools_cache()  # type: ignore[attr-defined]
+            await asyncio.wait_for(link.server.list_tools(), config.timeout)
+        except Exception as exc:
+            log.warning(
+                "MCP server %s could not list its changed tools: %s", link.name, _short(exc)
+            )
+            link.suspect.set()
+            return
+        log.info("MCP server %s changed its tools: %s", link.name, ", ".join(names) or "none")
+
+    @staticmethod
+    async def _list_raw(link: _Link) -> list[str]:
+        """The server's tool names, asked of its session (the SDK's cache left as it is)."""
+        session: Any = getattr(link.server, "session", None)
+        if session is None:
+            raise RuntimeError("not connected")
+        names: list[str] = []
+        cursor: str | None = None
+        for _page in range(MAX_TOOL_PAGES):
+            params = PaginatedRequestParams(cursor=cursor) if cursor else None
+            result = await session.list_tools(params=params)
+            names += [tool.name for tool in result.tools]
+            cursor = result.next_cursor
+            if not cursor:
+                break
+        return names
 
     def servers_for(self, channel: str) -> list[MCPServer]:
+        """The servers whose tools ``channel`` is offered now (up, and serving it)."""
         return [
             self._servers[name]
             for name, status in self.status.items()
             if status.started and status.config.serves(channel)
         ]
 
+    def tools_for(self, channel: str) -> dict[str, str]:
+        """The MCP tools offered in ``channel`` now: tool name -> its server's name."""
+        served = {s.name for s in self.servers_for(channel)}
+        return {tool: server for tool, server in self.tool_servers.items() if server in served}
+
+    def tools_by_server(self, channel: str) -> list[tuple[str, tuple[str, ...] | None]]:
+        """Each server ``channel`` may use, with its tools offered now (None: it is down)."""
+        return [
+            (name, tuple(status.tools) if status.started else None)
+            for name, status in self.status.items()
+            if status.config.serves(channel)
+        ]
+
     def agent_for(self, agent: Agent[Any], channel: str) -> Agent[Any]:
-        """``agent`` with the servers ``channel`` may use (one clone per set, kept)."""
+        """``agent`` with the servers ``channel`` may use and that are up (one clone per
+        set, kept: a set comes back when its servers do)."""
         servers = self.servers_for(channel)
         key = tuple(server.name for server in servers)
         if not key:
@@ -181,17 +351,66 @@ class McpHub:
         if cloned is None:
             cloned = self._agents[key] = agent.clone(
                 mcp_servers=servers,
-                mcp_config={**agent.mcp_config, "failure_error_function": mcp_tool_error},
+                mcp_config={**agent.mcp_config, "failure_error_function": self._tool_error},
             )
         return cloned
 
+    def _tool_error(self, ctx: RunContextWrapper[Any], error: Exception) -> str:
+        """``mcp_tool_error``, and a server that does not watch its connection by a stream is
+        checked after a call to it failed."""
+        server = self.tool_servers.get(getattr(ctx, "tool_name", ""))
+        if server in self._links:
+            self._links[server].suspect.set()
+        return mcp_tool_error(ctx, error)
+
     async def close(self) -> None:
-        if self._manager is not None:
-            manager, self._manager = self._manager, None
-            try:
-                await manager.cleanup_all()
-            except Exception as exc:
-                log.warning("MCP servers did not stop cleanly: %s", _short(exc))
+        """Stop the reconnect loops, then every server (stdio children included)."""
+        self._closing = True
+        tasks = [link.task for link in self._links.values() if link.task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=CLEANUP_TIMEOUT_S)
+        for status in self.status.values():
+            status.started = False
+        self.tool_servers.clear()
+        links = list(self._links.values())
+        self._links.clear()
+        results = await asyncio.gather(
+            *(link.manager.cleanup_all() for link in links), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                log.warning("MCP servers did not stop cleanly: %s", _short(result))
+
+
+class _Link:
+    """One server's connection: its own manager (so it reconnects alone, in the manager's
+    worker task that owns its transport) and the loop that keeps it up."""
+
+    def __init__(self, server: MCPServer, name: str) -> None:
+        self.server = server
+        self.name = name
+        self.manager = MCPServerManager(
+            [server],
+            connect_timeout_seconds=CONNECT_TIMEOUT_S,
+            cleanup_timeout_seconds=CLEANUP_TIMEOUT_S,
+            drop_failed_servers=True,
+            connect_in_parallel=True,  # a worker task per server: cleanup where it connected
+            suppress_cancelled_error=False,  # shutdown cancels a reconnect in progress
+        )
+        self.task: asyncio.Task[None] | None = None
+        self.connected = False
+        self.was_up = False
+        self.changed = asyncio.Event()
+        """The server sent ``notifications/tools/list_changed``."""
+        self.suspect = asyncio.Event()
+        """A call to the server failed: is it still there?"""
+
+    async def on_message(self, message: Any) -> None:
+        """The session's message handler (runs in its receive loop: must not wait on it)."""
+        if getattr(message, "method", None) == "notifications/tools/list_changed":
+            self.changed.set()
 
 
 def _short(exc: BaseException) -> str:

@@ -94,7 +94,7 @@ class TurnRunner:
         agent: Agent[TurnContext],
         models: Callable[[str], Model],
         agent_for: Callable[[str], Agent[TurnContext]] | None = None,
-        mcp_tools: dict[str, str] | None = None,
+        mcp_tools: Callable[[str], dict[str, str]] | None = None,
         tool_config: ToolConfig,
         metrics: Metrics,
         feedback: Feedback,
@@ -105,14 +105,12 @@ class TurnRunner:
         self.store = store
         self.agent = agent
         self._agent_for = agent_for or (lambda channel: agent)
-        self._mcp_tools = dict(mcp_tools or {})
+        self._mcp_tools = mcp_tools or (lambda channel: {})
+        """Channel -> the MCP tools offered there now (name -> server): servers come and go."""
         self._models = models
         self._tool_config = tool_config
         self._metrics = metrics
         self._feedback = feedback
-        self._tool_errors = tool_not_found_message(
-            [tool.name for tool in agent.tools] + sorted(self._mcp_tools)
-        )
 
     async def run(self, event: Event, reply: Reply) -> TurnResult:
         """Never raises for a model or tool failure (the reply is failed with its line); a
@@ -221,8 +219,13 @@ class TurnRunner:
                 per_turn=self.settings.max_tool_calls_per_turn,
             ),
         )
+        # The agent and the MCP tools named in progress lines and in the tool-not-found
+        # message are taken together (no await between): servers that are down are left out.
+        agent = self._agent_for(str(event.channel))
+        mcp_tools = self._mcp_tools(str(event.channel))
+        own_tools = [tool.name for tool in self.agent.tools]
         run = Runner.run_streamed(
-            self._agent_for(str(event.channel)),
+            agent,
             prepared.input_items,
             context=context,
             max_turns=self.settings.max_tool_rounds,
@@ -231,12 +234,12 @@ class TurnRunner:
                 tracing_disabled=not self.settings.tracing,
                 # A call to a tool we lack is answered to the model, not a failed turn.
                 tool_not_found_behavior="return_error_to_model",
-                tool_error_formatter=self._tool_errors,
+                tool_error_formatter=tool_not_found_message(own_tools + sorted(mcp_tools)),
                 model_settings=_run_settings(self.settings, prepared),
             ),
         )
         result = TurnResult(Outcome.FAILED, model=prepared.model)
-        steps = _Steps({tool.name for tool in self.agent.tools}, self._mcp_tools)
+        steps = _Steps(set(own_tools), mcp_tools)
         shown: list[str] = []
         break_before_text = False
         # Shown while the model searches or reasons, until its text or a tool call.
