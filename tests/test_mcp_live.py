@@ -21,8 +21,16 @@ from bot.core import Core
 from bot.mcp import McpHub
 from tests import test_mcp
 from tests.fakes.openrouter import FakeOpenRouter, TextReply, ToolCallReply
-from tests.helpers import eventually
-from tests.test_mcp import NOTES, Start, ask, stdio_server, tool_names, tool_output
+from tests.helpers import RecordingReply, command, eventually
+from tests.test_mcp import (
+    NOTES,
+    Start,
+    ask,
+    stdio_server,
+    tool_names,
+    tool_output,
+    write_config,
+)
 
 openrouter = test_mcp.openrouter
 start = test_mcp.start
@@ -285,3 +293,64 @@ async def test_changed_tools_that_take_a_name_in_use_leave_the_server_out(
     await ask(core, "next")
     names = tool_names(openrouter.chat_requests[2])
     assert "lookup_note" not in names and names.count("get_weather") == 1
+
+
+# --------------------------------------------------------------------------- /help and check
+
+
+async def test_help_lists_the_tools_of_the_channel(start: Start) -> None:
+    core = await start(
+        {
+            "notes": stdio_server(channels=["C2"], allowed_tools=["lookup_note", "slow"]),
+            "tickets": {"url": "http://127.0.0.1:9/mcp", "timeout": 1},  # down
+        }
+    )
+
+    async def help_in(channel: str) -> str:
+        reply = RecordingReply()
+        await core.handle(command("help", conversation=f"test:T1:{channel}:100.1"), reply)
+        return reply.text
+
+    here = await help_in("C1")
+    tools = here.split("**Tools**")[1]
+    assert "• Mine: `get_weather`, `get_current_time`, `read_document`" in tools
+    assert "• `tickets`: unavailable right now" in tools
+    assert "notes" not in tools  # not a server of this channel
+
+    there = (await help_in("C2")).split("**Tools**")[1]
+    assert "• `notes`: `notes.lookup_note`, `notes.slow`" in there
+    assert "• `tickets`: unavailable right now" in there
+
+
+async def test_help_in_the_terminal_chat_lists_mcp_tools(
+    openrouter: FakeOpenRouter, tmp_path: Path
+) -> None:
+    from tests.test_console import bot_env, run_bot
+
+    config = write_config(
+        tmp_path,
+        {
+            "notes": stdio_server(allowed_tools=["lookup_note"]),
+            "elsewhere": stdio_server(channels=["C9"]),
+        },
+    )
+    env = bot_env(tmp_path, openrouter, BOT_MCP_CONFIG=config)
+    code, out, err = await run_bot(["chat"], env, tmp_path, "/help\n")
+    assert code == 0, err
+    tools = out.split("Tools")[1]
+    assert "• Mine: get_weather, get_current_time, read_document" in tools, out
+    assert "• notes: notes.lookup_note" in tools and "elsewhere" not in tools, out
+
+
+async def test_check_names_each_servers_tools_and_channels(
+    openrouter: FakeOpenRouter, tmp_path: Path
+) -> None:
+    from tests.test_console import bot_env, run_bot
+
+    write_config(tmp_path, {"notes": stdio_server(allowed_tools=["slow"], channels=["C1", "C2"])})
+    code, out, err = await run_bot(["check"], bot_env(tmp_path, openrouter), tmp_path)
+    assert code == 0, out + err
+    assert (
+        f"mcp:       ok: notes (stdio, {sys.executable}): 1 tool (notes.slow); channels C1, C2"
+        in (out)
+    ), out
