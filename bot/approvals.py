@@ -140,7 +140,12 @@ class Approvals:
         wake = self._wake[approval_id] = asyncio.Event()
         try:
             await self._store.open_approval(record)
-            await reply.ask_approval(request)
+            if not await reply.ask_approval(request):
+                log.info("approval not askable here: refused", extra={"tool": tool})
+                await self._store.decide_approval(
+                    approval_id=approval_id, decision=Verdict.DENIED, by="", now=time.time()
+                )
+                return Verdict.DENIED
             log.info("approval asked", extra={"tool": tool, "approval": approval_id})
             verdict, by = await self._wait(approval_id, wake)
         finally:

@@ -114,10 +114,11 @@ class Reply(Protocol):
     async def fail(self, message: str) -> None:
         """End with a short, user-facing line; text already streamed stays visible."""
 
-    async def ask_approval(self, request: ApprovalRequest) -> None:
+    async def ask_approval(self, request: ApprovalRequest) -> bool:
         """Ask, in place (below the answer so far), whether a tool may run: the question with
         Approve and Deny buttons, naming the person who may decide. Called between ``start`` and
-        the end of the answer, while the turn waits; ``approval_closed`` follows."""
+        the end of the answer, while the turn waits; ``approval_closed`` follows. False: this
+        surface cannot ask (a command's one-off response): the call is refused at once."""
 
     async def approval_closed(
         self, request: ApprovalRequest, verdict: Verdict, by: str | None

@@ -65,10 +65,11 @@ class RecordingReply:
         self.calls.append(("refuse", message))
         self.finished.set()
 
-    async def ask_approval(self, request: ApprovalRequest) -> None:
+    async def ask_approval(self, request: ApprovalRequest) -> bool:
         self.approvals.append(request)
         self.calls.append(("approval", request.question))
         self.asked.set()
+        return True
 
     async def approval_closed(
         self, request: ApprovalRequest, verdict: Verdict, by: str | None

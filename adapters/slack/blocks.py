@@ -1,4 +1,6 @@
-"""The Block Kit an answer carries: its feedback buttons, and its text beside them.
+"""The Block Kit an answer carries: its feedback buttons, and its text beside them; and the
+question with Approve / Deny buttons a tool call that needs approval asks
+(``adapters.slack.approvals`` takes the clicks).
 
 The buttons are ``feedback_buttons`` in a ``context_actions`` block, under the last message of
 each finished answer. A message that has blocks shows only its blocks, so a posted or updated
@@ -12,9 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 from bot.feedback import Vote
+from bot.reply import ApprovalRequest, Verdict
 
 FEEDBACK_ACTION = "answer_feedback"
 """The ``action_id`` of the buttons: what the click's listener matches."""
+APPROVE_ACTION = "approval_yes"
+DENY_ACTION = "approval_no"
+"""The ``action_id`` of an approval's buttons; their ``value`` is the request's id."""
 
 
 def answer_message_id(channel: str, ts: str) -> str:
@@ -51,3 +57,68 @@ def answer_blocks(text: str) -> list[dict[str, Any]]:
     """A posted or updated message of an answer with the buttons: its text in a ``markdown``
     block (a message with blocks shows only them), then the buttons."""
     return [{"type": "markdown", "text": text}, *button_blocks()]
+
+
+def escape(text: str) -> str:
+    """Text for ``mrkdwn`` that cannot mention, link or ping (a model wrote the arguments)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def question_blocks(request: ApprovalRequest) -> list[dict[str, Any]]:
+    """The question, its two buttons and who may answer."""
+    minutes = max(1, round(request.timeout_s / 60))
+    return [
+        _question(request),
+        {
+            "type": "actions",
+            "elements": [
+                _button(APPROVE_ACTION, "Approve", "primary", request.id),
+                _button(DENY_ACTION, "Deny", "danger", request.id),
+            ],
+        },
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"Only <@{request.requester}> or an admin can answer. "
+                    f"No answer in {minutes} min cancels it.",
+                }
+            ],
+        },
+    ]
+
+
+def closed_blocks(request: ApprovalRequest, verdict: Verdict, by: str | None) -> list[Any]:
+    """The question once answered: the outcome in place of the buttons."""
+    return [_question(request), {"type": "context", "elements": [_outcome(verdict, by)]}]
+
+
+def outcome_text(verdict: Verdict, by: str | None) -> str:
+    who = f" by <@{by}>" if by else ""
+    if verdict is Verdict.APPROVED:
+        return f"✅ Approved{who}"
+    if verdict is Verdict.DENIED:
+        return f"🚫 Denied{who}"
+    return "⌛ Nobody answered in time: cancelled"
+
+
+def _outcome(verdict: Verdict, by: str | None) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": outcome_text(verdict, by)}
+
+
+def _question(request: ApprovalRequest) -> dict[str, Any]:
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": f"<@{request.requester}> {escape(request.question)}"},
+    }
+
+
+def _button(action_id: str, label: str, style: str, value: str) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": label},
+        "style": style,
+        "value": value,
+    }
