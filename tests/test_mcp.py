@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.approvals import DENIED_TO_MODEL
+from bot.approvals import DENIED_TO_MODEL, describe_arguments
 from bot.core import Core
 from bot.mcp_config import McpConfigError, parse_mcp_config
 from bot.reply import ApprovalRequest
@@ -344,6 +344,26 @@ async def test_without_admins_nobody_else_may_answer(
     assert other.status == "not_yours"
     await core.decide_approval(message("", user="U1"), approval_id=request.id, approve=True)
     assert (await asyncio.wait_for(turn, 10)).outcome == "answered"
+
+
+def test_arguments_are_shortened_and_secrets_masked() -> None:
+    cases = {
+        '{"topic": "deploys"}': 'topic="deploys"',
+        '{"api_key": "sk-123", "n": 3}': "api_key=•••, n=3",
+        '{"Authorization": "Bearer x", "q": "a"}': 'Authorization=•••, q="a"',
+        '{"password": "hunter2"}': "password=•••",
+        '{"query": "token is abcdef123456"}': 'query="token is •••"',
+        '{"nested": {"a": [1, 2]}}': 'nested={"a": [1, 2]}',
+        '{"text": "line one\\nline two"}': 'text="line one line two"',
+        "": "",
+        "not json": '"not json"',
+    }
+    for arguments, shown in cases.items():
+        assert describe_arguments(arguments, ["abcdef123456"]) == shown, arguments
+    long = describe_arguments('{"body": "' + "x" * 500 + '"}')
+    assert len(long) < 100 and long.endswith("…")
+    many = describe_arguments("{" + ", ".join(f'"k{i}": "{"v" * 70}"' for i in range(20)) + "}")
+    assert len(many) <= 400 and many.endswith("…")
 
 
 async def test_server_crashing_mid_call_gives_the_model_an_error(

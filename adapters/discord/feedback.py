@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from adapters.common.inflight import InFlight
-from adapters.discord.translate import Place, channel_key, command_event, place_of, roles
+from adapters.discord.translate import click_event
 from bot.feedback import Vote
 
 if TYPE_CHECKING:
@@ -91,20 +91,7 @@ class FeedbackClicks:
         with self._inflight.track():
             # The ack first: Discord drops an interaction not answered within 3 s.
             await interaction.response.defer(ephemeral=True, thinking=True)
-            if interaction.channel is not None:
-                place = place_of(interaction.channel, interaction.guild_id)
-            else:
-                place = Place(guild_id=interaction.guild_id, channel_id=interaction.channel_id or 0)
-            click = command_event(
-                interaction_id=interaction.id,
-                place=place,
-                conversation=channel_key(place),
-                user_id=interaction.user.id,
-                user_name=interaction.user.display_name,
-                name="feedback",
-                args="",
-                user_roles=roles(interaction.user),
-            )
+            click = click_event(interaction, "feedback")
             voted = await self.core.vote(click, message_id=str(message_id), value=value)
             try:
                 await interaction.followup.send(

@@ -1,8 +1,8 @@
-"""Tool calls that need approval, through the real platforms: the Slack adapter on the fake
-Slack (buttons in the thread, ``block_actions`` clicks at the events URL), the Discord adapter
-on the fake Discord (buttons, component interactions), the terminal chat (a y/N prompt), each
-with a real MCP server (``tests/mcp_servers/notes.py``) and the fake OpenRouter. The core's
-rules (who may answer, denial, expiry, the turn's time limit) are in ``test_mcp.py``."""
+"""Tool calls that need approval through Slack: the real adapter on the fake Slack (buttons in
+the thread, ``block_actions`` clicks at the events URL), a real MCP server
+(``tests/mcp_servers/notes.py``) and the fake OpenRouter. The core's
+rules (who may answer, denial, expiry, the turn's time limit) are in ``test_mcp.py``; Discord's
+buttons in ``test_discord.py``, the terminal's prompt in ``test_console.py``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.slack.blocks import APPROVE_ACTION, DENY_ACTION
-from bot.approvals import DENIED_TO_MODEL, describe_arguments
+from bot.approvals import DENIED_TO_MODEL
 from tests.fakes.openrouter import TextReply, ToolCallReply
 from tests.fakes.slack import USER_ID, app_mention
 from tests.test_mcp import stdio_server, tool_output, write_config
@@ -19,13 +19,13 @@ from tests.test_slack import BOT, SECRET, Bot, BotFactory, start_bot, told
 __all__ = ["start_bot"]  # the Slack bot fixture, shared
 
 
-def question_of(bot: Bot, thread_ts: str) -> dict[str, Any] | None:
+def question_of(bot: Bot, thread_ts: str) -> dict[str, Any]:
     """The bot's message in the thread that asks for an approval (its buttons, or their
-    outcome once decided)."""
+    outcome once decided); {} until there is one."""
     for message in bot.bot_messages("C123", thread_ts):
         if any(b.get("type") == "section" for b in message.get("blocks") or []):
             return message
-    return None
+    return {}
 
 
 def buttons(message: dict[str, Any]) -> dict[str, str]:
@@ -68,7 +68,7 @@ async def test_slack_asks_in_the_thread_and_only_the_asker_may_approve(
     question = await bot.slack.wait_for(lambda: question_of(bot, event["ts"]))
     shown = question["blocks"][0]["text"]["text"]
     assert shown == (
-        f"<@{USER_ID}> May I run `notes.delete_note` with topic=\"&lt;!channel&gt; deploys\"?"
+        f'<@{USER_ID}> May I run `notes.delete_note` with topic="&lt;!channel&gt; deploys"?'
     )
     assert context_line(question).startswith(f"Only <@{USER_ID}> or an admin can answer.")
     ids = buttons(question)
@@ -111,9 +111,7 @@ async def test_slack_deny_and_expiry_update_the_question(
     await click(bot, question["ts"], DENY_ACTION, buttons(question)[DENY_ACTION], user=USER_ID)
     await bot.answered()
     assert tool_output(bot.openrouter.chat_requests[1]) == DENIED_TO_MODEL
-    assert context_line(bot.slack.message("C123", question["ts"])) == (
-        f"🚫 Denied by <@{USER_ID}>"
-    )
+    assert context_line(bot.slack.message("C123", question["ts"])) == (f"🚫 Denied by <@{USER_ID}>")
 
     second = app_mention(f"{BOT} delete b")
     await bot.deliver(second)
@@ -123,23 +121,3 @@ async def test_slack_deny_and_expiry_update_the_question(
     assert context_line(expired) == "⌛ Nobody answered in time: cancelled"
     await bot.slack.wait_for(lambda: "Nobody answered" in bot.answer("C123", second["ts"]))
     assert len(bot.openrouter.chat_requests) == 3  # the second call never ran
-
-
-def test_arguments_are_shortened_and_secrets_masked() -> None:
-    cases = {
-        '{"topic": "deploys"}': 'topic="deploys"',
-        '{"api_key": "sk-123", "n": 3}': "api_key=•••, n=3",
-        '{"Authorization": "Bearer x", "q": "a"}': 'Authorization=•••, q="a"',
-        '{"password": "hunter2"}': "password=•••",
-        '{"query": "token is abcdef123456"}': 'query="token is •••"',
-        '{"nested": {"a": [1, 2]}}': 'nested={"a": [1, 2]}',
-        '{"text": "line one\\nline two"}': 'text="line one line two"',
-        "": "",
-        "not json": '"not json"',
-    }
-    for arguments, shown in cases.items():
-        assert describe_arguments(arguments, ["abcdef123456"]) == shown, arguments
-    long = describe_arguments('{"body": "' + "x" * 500 + '"}')
-    assert len(long) < 100 and long.endswith("…")
-    many = describe_arguments("{" + ", ".join(f'"k{i}": "{"v" * 70}"' for i in range(20)) + "}")
-    assert len(many) <= 400 and many.endswith("…")
