@@ -542,14 +542,12 @@ async def test_check_lists_servers_and_their_tools(
         tmp_path,
         {
             "notes": stdio_server(blocked_tools=["crash"], require_approval=["delete_note"]),
-            "gated": stdio_server(require_approval="always"),
             "broken": {"command": "/nonexistent/mcp-server", "channels": ["C1"]},
         },
     )
     code, out, err = await run_bot(["check"], bot_env(tmp_path, openrouter), tmp_path)
-    assert f"mcp:       ok: notes (stdio, {sys.executable}): 2 tools" in out, out + err
-    assert "delete_note" in out and "approval not supported yet" in out
-    assert "mcp:       ok: gated: not started, require_approval=always" in out
+    assert f"mcp:       ok: notes (stdio, {sys.executable}): 3 tools" in out, out + err
+    assert "calls need approval: delete_note" in out
     assert "mcp:       PROBLEM: broken (/nonexistent/mcp-server): did not start" in out
     assert code == 2 and "1 problem found" in out
 
