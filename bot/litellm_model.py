@@ -120,11 +120,9 @@ class ReasoningLitellmModel(LitellmModel):
     ) -> ModelSettings:
         """``model_settings``, with the default client's messages in ``extra_body`` when the
         history holds blocks for this model (else unchanged)."""
-        if isinstance(input, str):
+        if not reasoning.has_details_for(input, self.model):
             return model_settings
         messages = reasoning.items_to_messages(input, model=self.model)
-        if not any(isinstance(m, dict) and reasoning.DETAILS_KEY in m for m in messages):
-            return model_settings
         if system_instructions:
             messages.insert(0, {"role": "system", "content": system_instructions})
         current = model_settings.extra_body

@@ -21,7 +21,7 @@ from agents import Agent, ModelSettings, Runner, function_tool
 from agents.models.interface import Model
 
 from bot.openrouter_model import OpenRouterModel
-from bot.reasoning import DETAILS_KEY, items_to_messages, merge_details
+from bot.reasoning import DETAILS_KEY, has_details_for, items_to_messages, merge_details
 from bot.turn import THINKING_TITLE
 from tests.fakes.open_meteo import FakeOpenMeteo
 from tests.fakes.openrouter import (
@@ -369,3 +369,5 @@ def test_blocks_go_on_the_assistant_message_after_their_reasoning_item_only() ->
     assert DETAILS_KEY not in messages[3]
     # Another model's signatures are not sent to this one.
     assert all(DETAILS_KEY not in m for m in items_to_messages(items, model="other"))
+    assert has_details_for(items, "m") and not has_details_for(items, "other")
+    assert not has_details_for("q", "m")
