@@ -29,6 +29,7 @@ from typing import Any
 
 from bot.admission import Admission
 from bot.events import Event
+from bot.metrics import Metrics
 from bot.reply import ApprovalRequest, Reply, Verdict
 from bot.results import user_key
 from bot.settings import Settings
@@ -107,10 +108,13 @@ def is_explicit_admin(settings: Settings, event: Event) -> bool:
 class Approvals:
     """Asks, waits, decides. One per core; the waiting requests of this process by id."""
 
-    def __init__(self, store: Store, settings: Settings, admission: Admission) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, admission: Admission, metrics: Metrics
+    ) -> None:
         self._store = store
         self._settings = settings
         self._admission = admission
+        self._metrics = metrics
         self._wake: dict[str, asyncio.Event] = {}
 
     @property
@@ -151,6 +155,7 @@ class Approvals:
         finally:
             del self._wake[approval_id]
         log.info("approval %s", verdict.value, extra={"tool": tool, "approval": approval_id})
+        self._metrics.approvals.labels(verdict.value).inc()
         await reply.approval_closed(request, verdict, by)
         return verdict
 

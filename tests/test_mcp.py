@@ -239,6 +239,7 @@ async def test_approval_approved_runs_the_tool_and_the_turn_goes_on(
     assert "deleted deploys" in tool_output(openrouter.chat_requests[1])
     assert reply.of("approval") == ['May I run `notes.delete_note` with topic="deploys"?']
     assert reply.of("approval_closed") == ["approved by U1"]
+    assert 'bot_approvals_total{verdict="approved"} 1.0' in core.metrics.render().decode()
     assert reply.of("progress") == [
         "in_progress: Calling notes.delete_note",
         "complete: Calling notes.delete_note",
