@@ -109,9 +109,16 @@ class Approvals:
     """Asks, waits, decides. One per core; the waiting requests of this process by id."""
 
     def __init__(
-        self, store: Store, settings: Settings, admission: Admission, metrics: Metrics
+        self,
+        store: Store,
+        settings: Settings,
+        admission: Admission,
+        metrics: Metrics,
+        *,
+        instance_id: str,
     ) -> None:
         self._store = store
+        self._instance_id = instance_id
         self._settings = settings
         self._admission = admission
         self._metrics = metrics
@@ -134,12 +141,15 @@ class Approvals:
             requester=event.author.id,
             timeout_s=self._settings.approval_timeout_s,
         )
+        now = time.time()
         record = ApprovalRecord(
             id=approval_id,
             conversation=str(event.conversation),
             requester=user_key(event),
             tool=tool,
-            created_at=time.time(),
+            owner=self._instance_id,
+            created_at=now,
+            expires_at=now + self._settings.approval_timeout_s,
         )
         wake = self._wake[approval_id] = asyncio.Event()
         try:
@@ -151,13 +161,32 @@ class Approvals:
                 )
                 return Verdict.DENIED
             log.info("approval asked", extra={"tool": tool, "approval": approval_id})
-            verdict, by = await self._wait(approval_id, wake)
+            try:
+                verdict, by = await self._wait(approval_id, wake)
+            except asyncio.CancelledError:
+                # The turn was stopped (shutdown, Ctrl-C): a later click finds it closed.
+                await self._close_quietly(approval_id)
+                raise
         finally:
             del self._wake[approval_id]
         log.info("approval %s", verdict.value, extra={"tool": tool, "approval": approval_id})
         self._metrics.approvals.labels(verdict.value).inc()
         await reply.approval_closed(request, verdict, by)
         return verdict
+
+    async def _close_quietly(self, approval_id: str) -> None:
+        try:
+            await asyncio.wait_for(
+                self._store.decide_approval(
+                    approval_id=approval_id,
+                    decision=Verdict.EXPIRED.value,
+                    by="",
+                    now=time.time(),
+                ),
+                2.0,
+            )
+        except Exception:
+            log.info("could not close a request for approval whose turn stopped")
 
     async def _wait(self, approval_id: str, wake: asyncio.Event) -> tuple[Verdict, str | None]:
         loop = asyncio.get_running_loop()
@@ -204,6 +233,8 @@ class Approvals:
             )
             if not decided:
                 record = await self._store.approval(approval_id=approval_id) or record
+                if record.decision is None:  # past its time, or its instance is gone
+                    return Decided("unknown", UNKNOWN)
                 return Decided("already", _already(record))
         except Exception:
             log.exception("could not record an approval's decision")
@@ -217,8 +248,8 @@ class Approvals:
 
 
 def _already(record: ApprovalRecord) -> str:
-    if record.decision == Verdict.EXPIRED:
-        return "This request expired: nobody answered in time."
+    if record.decision == Verdict.EXPIRED:  # timed out, or its turn stopped
+        return UNKNOWN
     by = _platform_id(record.decided_by)
     return f"This request was already {record.decision}" + (f" by <@{by}>." if by else ".")
 

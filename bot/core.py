@@ -129,7 +129,9 @@ class Core:
         self.metrics = Metrics()
         self.feedback = Feedback(store, self.admission, self.metrics)
         """Answers' feedback buttons: what a click is tied to, and the votes."""
-        self.approvals = Approvals(store, settings, self.admission, self.metrics)
+        self.approvals = Approvals(
+            store, settings, self.admission, self.metrics, instance_id=self.instance.id
+        )
         """Tool calls waiting for their asker's approval, and the clicks that decide them."""
         self.metrics.watch(
             lambda: self.waiting,

@@ -155,7 +155,10 @@ class ApprovalRecord:
     """Who asked the question (``platform:user``): they, or an admin, may decide."""
     tool: str
     """The tool as people see it, e.g. ``notes.delete_note``."""
+    owner: str
+    """The instance whose turn waits for it."""
     created_at: float
+    expires_at: float
     decision: str | None = None
     """``approved``, ``denied``, ``expired``; None while it waits."""
     decided_by: str | None = None
@@ -389,7 +392,9 @@ class Store(Protocol):
         self, *, approval_id: str, decision: str, by: str, now: float
     ) -> bool:
         """Decide it (``approved``, ``denied`` or ``expired``) if nobody has yet: True if this
-        call decided it, False if it was decided already (or is unknown)."""
+        call decided it; False if it was decided already, is unknown, or (for ``approved`` and
+        ``denied``) is past its ``expires_at`` or its owner's lease has lapsed (nobody waits
+        for it any more)."""
         ...
 
     # --- retention ----------------------------------------------------------------------

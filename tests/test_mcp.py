@@ -5,6 +5,7 @@ child process the bot starts) and a real Streamable HTTP MCP server on 127.0.0.1
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from bot.approvals import DENIED_TO_MODEL, describe_arguments
+from bot.approvals import DENIED_TO_MODEL, UNKNOWN, describe_arguments
 from bot.core import Core
 from bot.mcp_config import McpConfigError, parse_mcp_config
 from bot.reply import ApprovalRequest
@@ -292,7 +293,7 @@ async def test_approval_ignored_cancels_the_turn_with_a_line(
     assert reply.of("approval_closed") == ["expired by None"]
     assert len(openrouter.chat_requests) == 1  # the tool never ran, the model was not asked
     late = await core.decide_approval(message(""), approval_id=reply.approvals[0].id, approve=True)
-    assert late.status == "already" and "expired" in late.text
+    assert late.status == "already" and late.text == UNKNOWN
     # Nothing of the cancelled turn is history.
     openrouter.enqueue(TextReply("ok"))
     await ask(core, "next")
@@ -328,6 +329,22 @@ async def test_approval_clicked_by_someone_else_is_refused_but_an_admin_may(
     assert result.outcome == "answered" and reply.of("approval_closed") == ["approved by UADMIN"]
     unknown = await core.decide_approval(message(""), approval_id="nope", approve=True)
     assert unknown.status == "unknown"
+
+
+async def test_a_click_after_the_turn_stopped_finds_nobody_waiting(
+    start: Start, openrouter: FakeOpenRouter
+) -> None:
+    openrouter.enqueue(ToolCallReply.single("delete_note", {"topic": "x"}, id="call_1"))
+    core = await start({"notes": stdio_server(require_approval="always")})
+    reply = RecordingReply()
+    turn = asyncio.create_task(core.handle(message("delete it", user="U1"), reply))
+    request = await approval_asked(reply)
+    turn.cancel()  # Ctrl-C in the terminal, or a shutdown
+    with contextlib.suppress(asyncio.CancelledError):
+        await turn
+    late = await core.decide_approval(message("", user="U1"), approval_id=request.id, approve=True)
+    assert late.text == UNKNOWN
+    assert len(openrouter.chat_requests) == 1  # nothing ran
 
 
 async def test_without_admins_nobody_else_may_answer(

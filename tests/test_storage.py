@@ -789,7 +789,10 @@ async def test_approval_is_decided_once_whoever_races(backend: StoreBackend) -> 
     # Two instances on one database: clicks on both, and the waiting turn's expiry, at once.
     first, second = await backend.open(), await backend.open()
     try:
-        record = ApprovalRecord("A1", "slack:T1:C1:1.1", "slack:U1", "notes.delete_note", 100.0)
+        await first.renew_lease(instance="i1", now=100.0, lease_s=15.0)
+        record = ApprovalRecord(
+            "A1", "slack:T1:C1:1.1", "slack:U1", "notes.delete_note", "i1", 100.0, 700.0
+        )
         await first.open_approval(record)
         assert await second.approval(approval_id="A1") == record
         won = await asyncio.gather(
@@ -814,13 +817,29 @@ async def test_approval_is_decided_once_whoever_races(backend: StoreBackend) -> 
             approval_id="nope", decision="denied", by="x", now=102.0
         )
         assert await first.approval(approval_id="nope") is None
-        # Asked a day later, the old rows go.
-        await first.open_approval(ApprovalRecord("A2", "c", "slack:U1", "t", 100.0 + 86_401))
-        assert await first.approval(approval_id="A1") is None
-        assert await first.approval(approval_id="A2") is not None
     finally:
         await second.close()
         await first.close()
+
+
+async def test_approval_takes_no_answer_once_nobody_waits(store: SQLStore) -> None:
+    await store.renew_lease(instance="i1", now=100.0, lease_s=15.0)
+    for approval_id in ("late", "orphan", "gone"):
+        await store.open_approval(ApprovalRecord(approval_id, "c", "u", "t", "i1", 100.0, 160.0))
+    # Past its expiry: no answer counts; the waiting turn's own "expired" still does.
+    assert not await store.decide_approval(
+        approval_id="late", decision="approved", by="u", now=161.0
+    )
+    assert await store.decide_approval(approval_id="late", decision="expired", by="", now=161.0)
+    # Its instance's lease lapsed (a crash): nobody waits for the answer.
+    assert not await store.decide_approval(
+        approval_id="orphan", decision="approved", by="u", now=116.0
+    )
+    assert await store.decide_approval(approval_id="gone", decision="approved", by="u", now=114.0)
+    # Asked a day later, the old rows go.
+    await store.open_approval(ApprovalRecord("new", "c", "u", "t", "i1", 100.0 + 86_401, 1e9))
+    assert await store.approval(approval_id="late") is None
+    assert await store.approval(approval_id="new") is not None
 
 
 async def test_state(store: SQLStore) -> None:

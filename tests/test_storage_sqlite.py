@@ -170,7 +170,9 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     conversation TEXT NOT NULL,
     requester TEXT NOT NULL,
     tool TEXT NOT NULL,
+    owner TEXT NOT NULL,
     created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
     decision TEXT CHECK (decision IN ('approved', 'denied', 'expired')),
     decided_by TEXT,
     decided_at REAL
