@@ -67,6 +67,22 @@ class ApprovalRequest:
         call = f"`{self.tool}`" + (f" with {self.arguments}" if self.arguments else "")
         return f"May I run {call}?"
 
+    def who_may_answer(self, asker: str) -> str:
+        """The line under the buttons; ``asker``: the requester as the platform mentions them."""
+        minutes = max(1, round(self.timeout_s / 60))
+        return f"Only {asker} or an admin can answer. No answer in {minutes} min cancels it."
+
+
+def approval_outcome(verdict: Verdict, by: str | None) -> str:
+    """What replaces the buttons once a request is closed; ``by``: who answered, as the
+    platform mentions them."""
+    who = f" by {by}" if by else ""
+    if verdict is Verdict.APPROVED:
+        return f"✅ Approved{who}"
+    if verdict is Verdict.DENIED:
+        return f"🚫 Denied{who}"
+    return "⌛ Nobody answered in time: cancelled"
+
 
 class Undeliverable(Exception):
     """The platform will not take this answer: the channel is gone, the bot was removed or may

@@ -4,9 +4,9 @@
   they have to act) the person who asked, with two buttons: custom ids ``ap:yes:<id>`` and
   ``ap:no:<id>``, the request's id in them. Registered as a ``DynamicItem`` at start, so a
   click reaches the core whichever process receives it.
-- A click is acknowledged at once (a deferred ephemeral response, well within Discord's 3 s),
-  decided through the core (which checks who clicked), and its outcome told to the clicker
-  alone. The question itself is edited by the waiting turn: the buttons go, the outcome shows.
+- A click is answered as every button's is (``clicks``): acked at once, decided through the
+  core (which checks who clicked), its outcome told to the clicker alone. The question itself
+  is edited by the waiting turn: the buttons go, the outcome shows.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from adapters.common.inflight import InFlight
-from adapters.discord.translate import click_event
-from bot.reply import ApprovalRequest, Verdict
+from adapters.discord.clicks import answer_click
+from bot.events import Event
+from bot.reply import ApprovalRequest, Verdict, approval_outcome
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -73,23 +74,12 @@ def question_view(request: ApprovalRequest) -> discord.ui.View:
 
 
 def question_content(request: ApprovalRequest) -> str:
-    minutes = max(1, round(request.timeout_s / 60))
-    return (
-        f"<@{request.requester}> {request.question}\n"
-        f"-# Only <@{request.requester}> or an admin can answer. "
-        f"No answer in {minutes} min cancels it."
-    )
+    asker = f"<@{request.requester}>"
+    return f"{asker} {request.question}\n-# {request.who_may_answer(asker)}"
 
 
 def closed_content(request: ApprovalRequest, verdict: Verdict, by: str | None) -> str:
-    who = f" by <@{by}>" if by else ""
-    if verdict is Verdict.APPROVED:
-        outcome = f"✅ Approved{who}"
-    elif verdict is Verdict.DENIED:
-        outcome = f"🚫 Denied{who}"
-    else:
-        outcome = "⌛ Nobody answered in time: cancelled"
-    return f"{request.question}\n-# {outcome}"
+    return f"{request.question}\n-# {approval_outcome(verdict, f'<@{by}>' if by else None)}"
 
 
 def asker_only(request: ApprovalRequest) -> discord.AllowedMentions:
@@ -114,16 +104,10 @@ class ApprovalClicks:
     async def clicked(
         self, interaction: discord.Interaction[Any], approve: bool, approval_id: str
     ) -> None:
-        with self._inflight.track():
-            # The ack first: Discord drops an interaction not answered within 3 s.
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            click = click_event(interaction, "approval")
+        async def decide(click: Event) -> str:
             decided = await self.core.decide_approval(
                 click, approval_id=approval_id, approve=approve
             )
-            try:
-                await interaction.followup.send(
-                    decided.text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-                )
-            except discord.HTTPException as exc:
-                log.info("discord: could not tell a clicker the outcome (%s)", exc.status)
+            return decided.text
+
+        await answer_click(interaction, name="approval", inflight=self._inflight, act=decide)

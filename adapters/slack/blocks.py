@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.feedback import Vote
-from bot.reply import ApprovalRequest, Verdict
+from bot.reply import ApprovalRequest, Verdict, approval_outcome
 
 FEEDBACK_ACTION = "answer_feedback"
 """The ``action_id`` of the buttons: what the click's listener matches."""
@@ -66,7 +66,7 @@ def escape(text: str) -> str:
 
 def question_blocks(request: ApprovalRequest) -> list[dict[str, Any]]:
     """The question, its two buttons and who may answer."""
-    minutes = max(1, round(request.timeout_s / 60))
+    who = request.who_may_answer(f"<@{request.requester}>")
     return [
         _question(request),
         {
@@ -76,35 +76,18 @@ def question_blocks(request: ApprovalRequest) -> list[dict[str, Any]]:
                 _button(DENY_ACTION, "Deny", "danger", request.id),
             ],
         },
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": f"Only <@{request.requester}> or an admin can answer. "
-                    f"No answer in {minutes} min cancels it.",
-                }
-            ],
-        },
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": who}]},
     ]
 
 
 def closed_blocks(request: ApprovalRequest, verdict: Verdict, by: str | None) -> list[Any]:
     """The question once answered: the outcome in place of the buttons."""
-    return [_question(request), {"type": "context", "elements": [_outcome(verdict, by)]}]
+    outcome = {"type": "mrkdwn", "text": outcome_text(verdict, by)}
+    return [_question(request), {"type": "context", "elements": [outcome]}]
 
 
 def outcome_text(verdict: Verdict, by: str | None) -> str:
-    who = f" by <@{by}>" if by else ""
-    if verdict is Verdict.APPROVED:
-        return f"✅ Approved{who}"
-    if verdict is Verdict.DENIED:
-        return f"🚫 Denied{who}"
-    return "⌛ Nobody answered in time: cancelled"
-
-
-def _outcome(verdict: Verdict, by: str | None) -> dict[str, str]:
-    return {"type": "mrkdwn", "text": outcome_text(verdict, by)}
+    return approval_outcome(verdict, f"<@{by}>" if by else None)
 
 
 def _question(request: ApprovalRequest) -> dict[str, Any]:

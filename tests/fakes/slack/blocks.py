@@ -122,24 +122,7 @@ def _context(block: JSONDict, where: str) -> None:
 
 
 def _actions(block: JSONDict, where: str) -> None:
-    elements = block.get("elements")
-    if not isinstance(elements, list) or not 1 <= len(elements) <= MAX_ACTIONS:
-        raise _invalid(f"{where}/elements", f"must have 1 to {MAX_ACTIONS} items")
-    seen: set[str] = set()
-    for index, element in enumerate(elements):
-        at = f"{where}/elements/{index}"
-        if not isinstance(element, dict) or element.get("type") != "button":
-            kind = element.get("type") if isinstance(element, dict) else None
-            raise ApiError(
-                "invalid_arguments",
-                response_metadata={"messages": [f"[ERROR] element {kind!r} is not emulated"]},
-            )
-        _optional_id(element, "action_id", at)
-        action_id = element.get("action_id")
-        if isinstance(action_id, str):
-            if action_id in seen:
-                raise _invalid(f"{at}/action_id", "must be unique in its block")
-            seen.add(action_id)
+    for at, element in _interactive(block, where, "button", MAX_ACTIONS):
         _button(element, at)
         style = element.get("style")
         if style is not None and style not in ("primary", "danger"):
@@ -147,15 +130,24 @@ def _actions(block: JSONDict, where: str) -> None:
 
 
 def _context_actions(block: JSONDict, where: str) -> None:
+    for at, element in _interactive(block, where, "feedback_buttons", 5):
+        for name in ("positive_button", "negative_button"):
+            _button(element.get(name), f"{at}/{name}")
+
+
+def _interactive(block: JSONDict, where: str, kind: str, most: int) -> list[tuple[str, JSONDict]]:
+    """A block's 1 to ``most`` elements, each of type ``kind`` (another one is not emulated),
+    with an ``action_id`` unique in the block; with where each stands."""
     elements = block.get("elements")
-    if not isinstance(elements, list) or not 1 <= len(elements) <= 5:
-        raise _invalid(f"{where}/elements", "must have 1 to 5 items")
+    if not isinstance(elements, list) or not 1 <= len(elements) <= most:
+        raise _invalid(f"{where}/elements", f"must have 1 to {most} items")
     seen: set[str] = set()
+    checked: list[tuple[str, JSONDict]] = []
     for index, element in enumerate(elements):
         at = f"{where}/elements/{index}"
         if not isinstance(element, dict):
             raise _invalid(at, "must be an object")
-        if element.get("type") != "feedback_buttons":
+        if element.get("type") != kind:
             raise ApiError(
                 "invalid_arguments",
                 response_metadata={
@@ -168,8 +160,8 @@ def _context_actions(block: JSONDict, where: str) -> None:
             if action_id in seen:
                 raise _invalid(f"{at}/action_id", "must be unique in its block")
             seen.add(action_id)
-        for name in ("positive_button", "negative_button"):
-            _button(element.get(name), f"{at}/{name}")
+        checked.append((at, element))
+    return checked
 
 
 def _button(button: Any, at: str) -> None:
