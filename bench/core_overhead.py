@@ -60,7 +60,11 @@ from bot.context import TurnContext  # noqa: E402
 from bot.core import Core  # noqa: E402
 from bot.feedback import FinishedAnswer  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
-from bot.reply import Step  # noqa: E402
+from bot.reply import (  # noqa: E402
+    ApprovalRequest,
+    Step,
+    Verdict,
+)
 from bot.results import Outcome  # noqa: E402
 from bot.wiring import Services, build_core, load_stack, open_services  # noqa: E402
 from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
@@ -180,6 +184,14 @@ class NullReply:
         pass
 
     async def refuse(self, message: str) -> None:
+        pass
+
+    async def ask_approval(self, request: ApprovalRequest) -> bool:
+        return False  # the bench's tools need none
+
+    async def approval_closed(
+        self, request: ApprovalRequest, verdict: Verdict, by: str | None
+    ) -> None:
         pass
 
 

@@ -201,7 +201,6 @@ async def _mcp_servers(settings: Settings) -> list[Verdict]:
         return []
     if not settings.mcp.servers:
         return [Verdict(True, f"{settings.mcp.path}: no servers")]
-    from bot.mcp import APPROVAL_NOT_SUPPORTED
     from bot.wiring import start_mcp
 
     hub = await start_mcp(settings)
@@ -220,8 +219,6 @@ async def _mcp_servers(settings: Settings) -> list[Verdict]:
                     tools += f" ({', '.join(f'{name}.{tool}' for tool in status.tools)})"
                 line = f"{name} ({status.config.transport}, {where}): {tools}"
                 verdicts.append(Verdict(True, f"{line}{scope}{notes}"))
-            elif APPROVAL_NOT_SUPPORTED in status.problem:
-                verdicts.append(Verdict(True, f"{name}: not started, {status.problem}"))
             else:
                 verdicts.append(Verdict(False, f"{name} ({where}): {status.problem}"))
     finally:

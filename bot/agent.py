@@ -79,15 +79,16 @@ def model_settings(settings: Settings) -> ModelSettings:
 
 def litellm_models(settings: Settings) -> ModelFactory:
     """Plain OpenRouter models by name, through LitellmModel (no retries of their own)."""
-    from agents.extensions.models.litellm_model import LitellmModel
-
     from bot.cost_callback import configure_litellm
+    from bot.litellm_model import ReasoningLitellmModel
 
     configure_litellm()
     api_key = settings.require_openrouter_key()
 
     def make(name: str) -> Model:
-        return LitellmModel(model=name, base_url=settings.openrouter_base_url, api_key=api_key)
+        return ReasoningLitellmModel(
+            model=name, base_url=settings.openrouter_base_url, api_key=api_key
+        )
 
     return make
 

@@ -37,6 +37,7 @@ from bot.actions import (
     with_note,
 )
 from bot.admission import Admission
+from bot.approvals import Approvals, Decided
 from bot.commands import MODEL_SETTING, CommandContext, run_command
 from bot.conversations import Conversations
 from bot.errors import ErrorKind, failure_line, user_message
@@ -68,7 +69,7 @@ SHUTDOWN_LINE = (
 )
 """Told at shutdown for each turn the grace period (``BOT_SHUTDOWN_GRACE``) cut short."""
 SHUTDOWN_TELL_S = 2.0
-HELP_WAITS_FOR_TOOLS_S = 2.0
+HELP_WAITS_FOR_TOOLS_S = 5.0
 LOGGED_CHARS = 2_000
 """With ``LOG_CONTENT=true``, how much of a question and of its answer the turn's log line keeps."""
 OBSERVED_TEXT_CHARS = 4_000
@@ -76,7 +77,8 @@ OBSERVED_TEXT_CHARS = 4_000
 CHANGES_SETTINGS = frozenset({"model", "settings"})
 """Commands that change a channel's settings when given a value."""
 LOCK_MARGIN_S = 60.0
-"""A conversation lock older than ``BOT_TURN_TIMEOUT`` and this lost its release."""
+"""A conversation lock older than ``BOT_TURN_TIMEOUT`` (plus ``BOT_APPROVAL_TIMEOUT``, which a
+turn may wait on) and this lost its release."""
 
 
 class StackUnavailable(Exception):
@@ -97,7 +99,7 @@ class Core:
             store,
             instance_id=settings.instance_id,
             lease_s=settings.lease_s,
-            longest_turn_s=settings.turn_timeout_s + LOCK_MARGIN_S,
+            longest_turn_s=settings.turn_timeout_s + settings.approval_timeout_s + LOCK_MARGIN_S,
         )
         """This process among the instances on the store: its lease, its turns' locks."""
         self.locks = KeyedLocks()
@@ -129,6 +131,10 @@ class Core:
         self.metrics = Metrics()
         self.feedback = Feedback(store, self.admission, self.metrics)
         """Answers' feedback buttons: what a click is tied to, and the votes."""
+        self.approvals = Approvals(
+            store, settings, self.admission, self.metrics, instance_id=self.instance.id
+        )
+        """Tool calls waiting for their asker's approval, and the clicks that decide them."""
         self.metrics.watch(
             lambda: self.waiting,
             lambda: self.running,
@@ -170,6 +176,7 @@ class Core:
                     tool_config=stack.tool_config,
                     metrics=self.metrics,
                     feedback=self.feedback,
+                    approvals=self.approvals,
                     redaction=self.redaction,
                 )
         return self._turns
@@ -283,6 +290,11 @@ class Core:
         the adapter named it when the answer was posted); ``Voted.text`` is for the clicker
         alone. Never raises."""
         return await self.feedback.vote(click, message_id=message_id, value=value)
+
+    async def decide_approval(self, click: Event, *, approval_id: str, approve: bool) -> Decided:
+        """A click on a tool call's Approve or Deny button (``approval_id``: the request's id,
+        from the button); ``Decided.text`` is for the clicker alone. Never raises."""
+        return await self.approvals.decide(click, approval_id=approval_id, approve=approve)
 
     def allows(self, event: Event) -> bool:
         """Do the allowlists let ``event``'s author use the bot there (e.g. before a hint)?"""

@@ -37,6 +37,8 @@ class ErrorKind(enum.StrEnum):
     """The platform refused the answer (channel gone, bot removed, no permission)."""
     BUDGET = "budget"
     """A daily token/cost budget (per user or workspace) is spent."""
+    NOT_APPROVED = "not_approved"
+    """A tool call waited for its approval past ``BOT_APPROVAL_TIMEOUT``: the turn was cancelled."""
     INTERNAL = "internal"
 
 
@@ -74,6 +76,8 @@ USER_MESSAGES: dict[ErrorKind, str] = {
     ErrorKind.TOOL: "A tool failed while answering. Please try again.",
     ErrorKind.CUT_OFF: "The answer was cut off because the model provider failed mid-answer. "
     "You can ask again.",
+    ErrorKind.NOT_APPROVED: "Nobody answered the request to run a tool in time, so I stopped. "
+    "Ask again when you can answer it.",
     ErrorKind.INTERNAL: "Something went wrong on my side. Please try again.",
 }
 """The line for each kind a model call, a tool or the core can fail with. The admission's

@@ -38,7 +38,6 @@ MAX_TOOL_PAGES = 20
 RECONNECT_FIRST_S = 1.0
 RECONNECT_MAX_S = 60.0
 """A server that dropped is tried again after 1 s, then 2, 4 ... at most every minute."""
-APPROVAL_NOT_SUPPORTED = "approval not supported yet"
 
 
 class _OurLineInstead(logging.Filter):
@@ -74,12 +73,18 @@ def mcp_tool_error(ctx: RunContextWrapper[Any], error: Exception) -> str:
 
 
 def _make_server(config: McpServerConfig) -> MCPServer:
-    blocked = list(config.blocked_tools)
-    approval = config.approval_tools
-    if approval != "all":
-        blocked += sorted(approval)
     tool_filter = create_static_tool_filter(
-        allowed_tool_names=config.allowed_tools, blocked_tool_names=blocked or None
+        allowed_tool_names=config.allowed_tools,
+        blocked_tool_names=list(config.blocked_tools) or None,
+    )
+    # The SDK pauses the run at a call of these (an interruption); the turn asks the asker.
+    approval = config.approval_tools
+    require_approval: Any = (
+        "always"
+        if approval == "all"
+        else {"always": {"tool_names": sorted(approval)}}
+        if approval
+        else None
     )
     if config.command is not None:
         stdio: Any = {"command": config.command, "args": list(config.args), "env": config.env}
@@ -91,6 +96,7 @@ def _make_server(config: McpServerConfig) -> MCPServer:
             cache_tools_list=True,
             client_session_timeout_seconds=config.timeout,
             tool_filter=tool_filter,
+            require_approval=require_approval,
         )
     assert config.url is not None
     return MCPServerStreamableHttp(
@@ -99,6 +105,7 @@ def _make_server(config: McpServerConfig) -> MCPServer:
         cache_tools_list=True,
         client_session_timeout_seconds=config.timeout,
         tool_filter=tool_filter,
+        require_approval=require_approval,
     )
 
 
@@ -123,23 +130,11 @@ class McpHub:
         for config in self.config.servers:
             status = self.status[config.name] = ServerStatus(config)
             approval = config.approval_tools
-            if approval == "all":
-                status.problem = f"require_approval=always: {APPROVAL_NOT_SUPPORTED}"
-                log.warning(
-                    "MCP server %s not started: require_approval=always (%s)",
-                    config.name,
-                    APPROVAL_NOT_SUPPORTED,
-                )
-                continue
             if approval:
                 status.notes.append(
-                    f"tools refused ({APPROVAL_NOT_SUPPORTED}): {', '.join(sorted(approval))}"
-                )
-                log.warning(
-                    "MCP server %s: tools that require approval are refused (%s): %s",
-                    config.name,
-                    APPROVAL_NOT_SUPPORTED,
-                    ", ".join(sorted(approval)),
+                    "every call needs approval"
+                    if approval == "all"
+                    else f"calls need approval: {', '.join(sorted(approval))}"
                 )
             self._servers[config.name] = _make_server(config)
         if not self._servers:

@@ -67,7 +67,7 @@ class McpServerConfig(BaseModel):
 
     @property
     def approval_tools(self) -> frozenset[str] | Literal["all"]:
-        """The tools that need an approval (not supported yet: they are refused)."""
+        """The tools whose every call waits for the asker's approval (``bot.approvals``)."""
         if self.require_approval == "always":
             return "all"
         if self.require_approval == "never":
@@ -78,10 +78,11 @@ class McpServerConfig(BaseModel):
         """Is ``tool`` (by the server's own name) given to the model?"""
         if self.allowed_tools is not None and tool not in self.allowed_tools:
             return False
-        if tool in self.blocked_tools:
-            return False
+        return tool not in self.blocked_tools
+
+    def needs_approval(self, tool: str) -> bool:
         approval = self.approval_tools
-        return approval != "all" and tool not in approval
+        return approval == "all" or tool in approval
 
     def serves(self, channel: str) -> bool:
         if self.channels is None:

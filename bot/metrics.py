@@ -59,6 +59,12 @@ class Metrics:
             ["platform", "value"],
             registry=registry,
         )
+        self.approvals = Counter(
+            "bot_approvals",
+            "Tool calls that asked for approval, by how each ended (approved, denied, expired)",
+            ["verdict"],
+            registry=registry,
+        )
         self.waiting = Gauge(
             "bot_turns_waiting",
             "Turns queued behind their conversation's previous message or a model slot",

@@ -110,21 +110,33 @@ def items_to_messages(items: Any, *, model: str) -> list[Any]:
     return messages
 
 
+def has_details_for(items: Any, model: str) -> bool:
+    """Whether ``items`` hold blocks that ``items_to_messages`` would send to ``model``."""
+    return not isinstance(items, str) and any(_details_for(i, model) for i in items)
+
+
+def _details_for(item: Any, model: str) -> list[Any] | None:
+    """The blocks of a reasoning item from ``model``. Blocks of another model (the channel's
+    ``/model`` changed) stay home: a signature is only good for the model that made it."""
+    if not isinstance(item, dict) or item.get("type") != "reasoning":
+        return None
+    provider_data = item.get("provider_data")
+    if not isinstance(provider_data, dict) or provider_data.get("model") != model:
+        return None
+    details = provider_data.get(DETAILS_KEY)
+    return details if isinstance(details, list) and details else None
+
+
 def _marked(item: Any, blocks: dict[str, list[Any]], model: str) -> Any:
     """``item``, or for a reasoning item with blocks from ``model`` a copy whose only
     replayable text is a marker for them (its plain text is not sent besides: the blocks carry
-    it). Blocks of another model (the channel's ``/model`` changed) stay home: a signature is
-    only good for the model that made it."""
-    if not isinstance(item, dict) or item.get("type") != "reasoning":
-        return item
-    provider_data = item.get("provider_data")
-    if not isinstance(provider_data, dict):
-        return item
-    details = provider_data.get(DETAILS_KEY)
-    if not isinstance(details, list) or not details or provider_data.get("model") != model:
+    it)."""
+    details = _details_for(item, model)
+    if details is None:
         return item
     marker = f"{_MARKER}{len(blocks)}"
     blocks[marker] = details
+    provider_data = item["provider_data"]
     data = {k: v for k, v in provider_data.items() if k != "_chat_completions_reasoning_field"}
     return {
         **item,

@@ -36,6 +36,54 @@ class Step:
     state: StepState
 
 
+class Verdict(StrEnum):
+    """How a request for approval ended."""
+
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    """Nobody decided within ``BOT_APPROVAL_TIMEOUT``: the turn is cancelled."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """A tool call that waits for a person's approval, shown in place with two buttons
+    (Slack and Discord: action ids ``approval:<id>`` / custom ids ``ap:<yes|no>:<id>``; the
+    terminal: a y/N prompt). A click goes to ``Core.decide_approval`` with ``id``."""
+
+    id: str
+    tool: str
+    """As people see it: ``notes.delete_note``."""
+    arguments: str
+    """The call's arguments, shortened and with secrets masked: ``topic="deploys"``."""
+    requester: str
+    """The platform user id of who asked (Slack ``U…``, Discord's snowflake): named in the
+    prompt; they, or an admin, may decide."""
+    timeout_s: float
+
+    @property
+    def question(self) -> str:
+        """The prompt's text (Markdown)."""
+        call = f"`{self.tool}`" + (f" with {self.arguments}" if self.arguments else "")
+        return f"May I run {call}?"
+
+    def who_may_answer(self, asker: str) -> str:
+        """The line under the buttons; ``asker``: the requester as the platform mentions them."""
+        minutes = max(1, round(self.timeout_s / 60))
+        return f"Only {asker} or an admin can answer. No answer in {minutes} min cancels it."
+
+
+def approval_outcome(verdict: Verdict, by: str | None) -> str:
+    """What replaces the buttons once a request is closed; ``by``: who answered, as the
+    platform mentions them."""
+    who = f" by {by}" if by else ""
+    if verdict is Verdict.APPROVED:
+        return f"✅ Approved{who}"
+    if verdict is Verdict.DENIED:
+        return f"🚫 Denied{who}"
+    return "⌛ Nobody answered in time: cancelled"
+
+
 class Undeliverable(Exception):
     """The platform will not take this answer: the channel is gone, the bot was removed or may
     not post there. Not a bug: the core logs one warning line (``str()`` says why), no traceback.
@@ -81,6 +129,18 @@ class Reply(Protocol):
 
     async def fail(self, message: str) -> None:
         """End with a short, user-facing line; text already streamed stays visible."""
+
+    async def ask_approval(self, request: ApprovalRequest) -> bool:
+        """Ask, in place (below the answer so far), whether a tool may run: the question with
+        Approve and Deny buttons, naming the person who may decide. Called between ``start`` and
+        the end of the answer, while the turn waits; ``approval_closed`` follows. False: this
+        surface cannot ask (a command's one-off response): the call is refused at once."""
+
+    async def approval_closed(
+        self, request: ApprovalRequest, verdict: Verdict, by: str | None
+    ) -> None:
+        """The request was decided (``by``: the platform user id of who clicked) or expired:
+        the buttons go, the outcome is shown in their place."""
 
     async def refuse(self, message: str) -> None:
         """Say why the bot will not answer, to the author only (Slack: ephemeral; Discord: an

@@ -154,7 +154,10 @@ class Settings(BaseSettings):
     model_timeout_s: float = Field(default=90.0, gt=0, alias="BOT_MODEL_TIMEOUT")
     """Longest wait for a model's first byte and between two streamed chunks."""
     turn_timeout_s: float = Field(default=300.0, gt=0, alias="BOT_TURN_TIMEOUT")
-    """Cap on one whole turn (all model calls and tools)."""
+    """Cap on one whole turn (all model calls and tools); a wait for an approval is not
+    counted."""
+    approval_timeout_s: float = Field(default=600.0, gt=0, alias="BOT_APPROVAL_TIMEOUT")
+    """How long a tool call that needs approval waits for a click before the turn is cancelled."""
     model_retries: int = Field(default=2, ge=0, le=10, alias="BOT_MODEL_RETRIES")
     retry_backoff_s: float = Field(default=1.0, ge=0, alias="BOT_RETRY_BACKOFF")
     max_concurrent_turns: int = Field(default=32, ge=1, alias="BOT_MAX_CONCURRENT_TURNS")

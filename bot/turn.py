@@ -19,7 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from agents import Agent, ModelSettings, RunConfig, Runner
+from agents import (
+    Agent,
+    ModelSettings,
+    RunConfig,
+    Runner,
+    RunResultStreaming,
+    RunState,
+    ToolApprovalItem,
+)
 from agents.models.interface import Model
 from openai.types.responses import (
     ResponseReasoningSummaryTextDeltaEvent,
@@ -28,6 +36,7 @@ from openai.types.responses import (
 )
 
 from bot import web_search
+from bot.approvals import DENIED_TO_MODEL, Approvals
 from bot.attachments import ImageInput, read_attachments
 from bot.commands import MODEL_SETTING, PROMPT_SETTING, REASONING_SETTING
 from bot.context import ToolCallBudget, ToolConfig, TurnContext
@@ -38,7 +47,7 @@ from bot.events import Event
 from bot.feedback import Feedback
 from bot.metrics import Metrics
 from bot.quotes import quoted_context
-from bot.reply import Reply, Step, StepState
+from bot.reply import Reply, Step, StepState, Verdict
 from bot.results import TurnResult, user_key
 from bot.settings import Settings
 from bot.tokens import estimate_tokens_off_loop, history_budget, supports_vision
@@ -98,6 +107,7 @@ class TurnRunner:
         tool_config: ToolConfig,
         metrics: Metrics,
         feedback: Feedback,
+        approvals: Approvals | None = None,
         redaction: Redaction | None = None,
     ) -> None:
         self.settings = settings
@@ -111,6 +121,7 @@ class TurnRunner:
         self._tool_config = tool_config
         self._metrics = metrics
         self._feedback = feedback
+        self._approvals = approvals
 
     async def run(self, event: Event, reply: Reply) -> TurnResult:
         """Never raises for a model or tool failure (the reply is failed with its line); a
@@ -224,19 +235,20 @@ class TurnRunner:
         agent = self._agent_for(str(event.channel))
         mcp_tools = self._mcp_tools(str(event.channel))
         own_tools = [tool.name for tool in self.agent.tools]
+        config = RunConfig(
+            model=self._models(prepared.model),
+            tracing_disabled=not self.settings.tracing,
+            # A call to a tool we lack is answered to the model, not a failed turn.
+            tool_not_found_behavior="return_error_to_model",
+            tool_error_formatter=tool_not_found_message(own_tools + sorted(mcp_tools)),
+            model_settings=_run_settings(self.settings, prepared),
+        )
         run = Runner.run_streamed(
             agent,
             prepared.input_items,
             context=context,
             max_turns=self.settings.max_tool_rounds,
-            run_config=RunConfig(
-                model=self._models(prepared.model),
-                tracing_disabled=not self.settings.tracing,
-                # A call to a tool we lack is answered to the model, not a failed turn.
-                tool_not_found_behavior="return_error_to_model",
-                tool_error_formatter=tool_not_found_message(own_tools + sorted(mcp_tools)),
-                model_settings=_run_settings(self.settings, prepared),
-            ),
+            run_config=config,
         )
         result = TurnResult(Outcome.FAILED, model=prepared.model)
         steps = _Steps(set(own_tools), mcp_tools)
@@ -255,53 +267,67 @@ class TurnRunner:
                 await reply.progress(dataclasses.replace(thinking, state=StepState.COMPLETE))
                 thinking = None
 
+        async def consume(run: RunResultStreaming) -> None:
+            """Show one run's events: its text, its steps, its thinking."""
+            nonlocal break_before_text, thinking, thoughts
+            async for ev in run.stream_events():
+                if ev.type == "raw_response_event" and isinstance(ev.data, ResponseTextDeltaEvent):
+                    if not ev.data.delta:
+                        continue
+                    if break_before_text:
+                        await reply.stream("\n\n")
+                        shown.append("\n\n")
+                        break_before_text = False
+                    await thought()
+                    await reply.stream(ev.data.delta)
+                    shown.append(ev.data.delta)
+                elif ev.type == "raw_response_event" and isinstance(ev.data, _REASONING_DELTAS):
+                    if thinking is None and ev.data.delta:  # once until text or a tool
+                        thoughts += 1
+                        thinking = Step(f"thinking-{thoughts}", THINKING_TITLE, StepState.RUNNING)
+                        await reply.progress(thinking)
+                elif ev.type == "run_item_stream_event" and ev.name == "tool_called":
+                    await thought()
+                    step, name = steps.called(ev.item.raw_item)
+                    result.tools.append(name)
+                    await reply.progress(step)
+                    break_before_text = bool(shown)
+                elif (
+                    ev.type == "run_item_stream_event"
+                    and ev.name == "tool_output"
+                    and (done := steps.returned(ev.item.raw_item, context)) is not None
+                ):
+                    await reply.progress(done)
+
         deadline = asyncio.timeout(self.settings.turn_timeout_s)
         try:
             async with deadline:
-                async for ev in run.stream_events():
-                    if ev.type == "raw_response_event" and isinstance(
-                        ev.data, ResponseTextDeltaEvent
-                    ):
-                        if not ev.data.delta:
-                            continue
-                        if break_before_text:
-                            await reply.stream("\n\n")
-                            shown.append("\n\n")
-                            break_before_text = False
-                        await thought()
-                        await reply.stream(ev.data.delta)
-                        shown.append(ev.data.delta)
-                    elif ev.type == "raw_response_event" and isinstance(ev.data, _REASONING_DELTAS):
-                        if thinking is None and ev.data.delta:  # once until text or a tool
-                            thoughts += 1
-                            thinking = Step(
-                                f"thinking-{thoughts}", THINKING_TITLE, StepState.RUNNING
-                            )
-                            await reply.progress(thinking)
-                    elif ev.type == "run_item_stream_event" and ev.name == "tool_called":
-                        await thought()
-                        step, name = steps.called(ev.item.raw_item)
-                        result.tools.append(name)
-                        await reply.progress(step)
-                        break_before_text = bool(shown)
-                    elif (
-                        ev.type == "run_item_stream_event"
-                        and ev.name == "tool_output"
-                        and (done := steps.returned(ev.item.raw_item, context)) is not None
-                    ):
-                        await reply.progress(done)
+                await consume(run)
+                while run.interruptions:
+                    # Tool calls that need a person's approval: the run paused before them.
+                    state = run.to_state()
+                    for item in run.interruptions:
+                        await self._approve(event, reply, item, state, deadline, context)
+                    run = Runner.run_streamed(
+                        agent, state, max_turns=self.settings.max_tool_rounds, run_config=config
+                    )
+                    await consume(run)
         except BaseException as exc:
             run.cancel()
             TURN_STATS.reset(stats_token)
             self._observe_model(stats)
             if not isinstance(exc, Exception):
                 raise
-            # Only the deadline knows it fired: inside, a turn cap and a model that went
-            # silent both surface as a TimeoutError.
-            kind = _failure_kind(exc, shown_text=bool(shown), turn_cap=deadline.expired())
+            if isinstance(exc, NotApproved):
+                kind, line = ErrorKind.NOT_APPROVED, exc.line
+            else:
+                # Only the deadline knows it fired: inside, a turn cap and a model that went
+                # silent both surface as a TimeoutError.
+                kind = _failure_kind(exc, shown_text=bool(shown), turn_cap=deadline.expired())
+                line = failure_line(kind, shown_text=bool(shown))
             _fill_usage(result, run, stats)
             await self._record_failed_usage(event, result)
-            await _safe(reply.fail(failure_line(kind, shown_text=bool(shown))))
+            await _safe(reply.fail(line))
             result.error = kind
             result.text = "".join(shown)
             return result
@@ -311,7 +337,11 @@ class TurnRunner:
         await stats.wait_for_costs(run.context_wrapper.usage.requests, timeout_s=0.25)
         _fill_usage(result, run, stats)
         result.text = "".join(shown)
-        result.new_items = [item.to_input_item() for item in run.new_items]
+        result.new_items = [
+            item.to_input_item()
+            for item in run.new_items
+            if not isinstance(item, ToolApprovalItem)  # the pause itself, not history
+        ]
         result.sources = web_search.sources_of(result.new_items)
         if not result.text.strip():
             log.warning("model returned an empty answer", extra={"model": result.model})
@@ -319,6 +349,54 @@ class TurnRunner:
             await _safe(reply.fail("The model returned an empty answer. Please try again."))
             result.error = ErrorKind.PROVIDER
         return result
+
+    async def _approve(
+        self,
+        event: Event,
+        reply: Reply,
+        item: ToolApprovalItem,
+        state: RunState[TurnContext],
+        deadline: asyncio.Timeout,
+        context: TurnContext,
+    ) -> None:
+        """Ask the asker about one paused tool call and apply the decision to ``state``; the
+        turn's time limit stands still meanwhile. Raises ``NotApproved`` when nobody answered."""
+        name = item.tool_name or "tool"
+        origin = item.tool_origin
+        server = (origin.mcp_server_name if origin else None) or self._mcp_tools(
+            str(event.channel)
+        ).get(name)
+        tool = f"{server}.{name}" if server else name
+        raw = item.raw_item
+        arguments = raw.get("arguments") if isinstance(raw, dict) else getattr(raw, "arguments", "")
+        call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
+        if self._approvals is None:  # nothing to ask with (a runner without a core)
+            state.reject(item, rejection_message="This tool needs an approval nobody can give.")
+            context.failed_calls.add(str(call_id))
+            return
+        loop = asyncio.get_running_loop()
+        when = deadline.when()
+        left = None if when is None else when - loop.time()
+        deadline.reschedule(None)
+        try:
+            verdict = await self._approvals.ask(
+                event, reply, tool=tool, arguments=str(arguments or "")
+            )
+        finally:
+            deadline.reschedule(None if left is None else loop.time() + left)
+        if verdict is Verdict.APPROVED:
+            state.approve(item)
+            return
+        if verdict is Verdict.DENIED:
+            state.reject(item, rejection_message=DENIED_TO_MODEL)
+            context.failed_calls.add(str(call_id))
+            return
+        minutes = max(1, round(self.settings.approval_timeout_s / 60))
+        raise NotApproved(
+            f"Nobody answered the request to run `{tool}` within {minutes} minute"
+            f"{'s' if minutes != 1 else ''}, so I cancelled it and stopped here. "
+            "Ask again when you can answer it."
+        )
 
     def _observe_model(self, stats: TurnStats) -> None:
         for seconds, ok in stats.calls:
@@ -364,6 +442,14 @@ class TurnRunner:
             await self.store.record_usage(self._usage_record(event, result))
         except Exception:
             log.exception("could not record usage of a failed turn")
+
+
+class NotApproved(Exception):
+    """A tool call's approval expired: the turn ends with ``line``."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
 
 
 class _Steps:

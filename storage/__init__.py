@@ -9,6 +9,7 @@ import aiosqlite
 
 from .base import (
     AnswerRecord,
+    ApprovalRecord,
     Expired,
     Forgotten,
     HistoryItem,
@@ -31,6 +32,7 @@ from .urls import database_kind, redact_url, sqlite_path_from_url, url_password
 
 __all__ = [
     "AnswerRecord",
+    "ApprovalRecord",
     "Expired",
     "Forgotten",
     "HistoryItem",

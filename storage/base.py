@@ -146,6 +146,25 @@ class VoteShare:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalRecord:
+    """A tool call waiting for (or given) a person's approval."""
+
+    id: str
+    conversation: str
+    requester: str
+    """Who asked the question (``platform:user``): they, or an admin, may decide."""
+    tool: str
+    """The tool as people see it, e.g. ``notes.delete_note``."""
+    owner: str
+    """The instance whose turn waits for it."""
+    created_at: float
+    expires_at: float
+    decision: str | None = None
+    """``approved``, ``denied``, ``expired``; None while it waits."""
+    decided_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UsageTotals:
     turns: int
     input_tokens: int
@@ -358,6 +377,24 @@ class Store(Protocol):
     async def vote_shares(self, *, channel: str | None = None) -> list[VoteShare]:
         """The votes per model and channel (in ``channel`` only, if given), by channel and
         model; models and channels without votes are left out."""
+        ...
+
+    # --- approvals ----------------------------------------------------------------------
+    async def open_approval(self, record: ApprovalRecord) -> None:
+        """Keep a tool call waiting for approval (undecided); rows older than a day go."""
+        ...
+
+    async def approval(self, *, approval_id: str) -> ApprovalRecord | None:
+        """The approval ``approval_id``, with its decision so far; None if unknown (swept)."""
+        ...
+
+    async def decide_approval(
+        self, *, approval_id: str, decision: str, by: str, now: float
+    ) -> bool:
+        """Decide it (``approved``, ``denied`` or ``expired``) if nobody has yet: True if this
+        call decided it; False if it was decided already, is unknown, or (for ``approved`` and
+        ``denied``) is past its ``expires_at`` or its owner's lease has lapsed (nobody waits
+        for it any more)."""
         ...
 
     # --- retention ----------------------------------------------------------------------

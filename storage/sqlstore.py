@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .approvals import ApprovalQueries
 from .base import Expired, Forgotten, NewItem, UsageRecord
 from .events import EventQueries, mark_answered
 from .feedback import FeedbackQueries
@@ -34,6 +35,7 @@ class SQLStore(
     StateQueries,
     InstanceQueries,
     FeedbackQueries,
+    ApprovalQueries,
 ):
     """``Store`` over a ``Backend``; the subclasses open one."""
 

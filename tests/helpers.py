@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.events import Attachment, Author, ConversationKey, Event, EventKind
 from bot.feedback import FinishedAnswer
-from bot.reply import Step
+from bot.reply import ApprovalRequest, Step, Verdict
 from bot.web_search import Source
 from storage import NewItem, SQLStore, Store
 
@@ -31,6 +31,10 @@ class RecordingReply:
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     answer: FinishedAnswer | None = None
     """What the core gave ``finish`` (a model's answer, for its feedback buttons)."""
+    approvals: list[ApprovalRequest] = field(default_factory=list)
+    """Each request for approval shown, in order (a test clicks with its ``id``)."""
+    asked: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set at each request for approval (clear it to wait for the next)."""
 
     async def start(self) -> None:
         self.calls.append(("start", ""))
@@ -60,6 +64,17 @@ class RecordingReply:
     async def refuse(self, message: str) -> None:
         self.calls.append(("refuse", message))
         self.finished.set()
+
+    async def ask_approval(self, request: ApprovalRequest) -> bool:
+        self.approvals.append(request)
+        self.calls.append(("approval", request.question))
+        self.asked.set()
+        return True
+
+    async def approval_closed(
+        self, request: ApprovalRequest, verdict: Verdict, by: str | None
+    ) -> None:
+        self.calls.append(("approval_closed", f"{verdict.value} by {by}"))
 
     @property
     def text(self) -> str:

@@ -14,6 +14,7 @@ import aiohttp
 import aiosqlite
 import pytest
 
+from bot.approvals import DENIED_TO_MODEL
 from bot.core import SHUTDOWN_LINE
 from bot.errors import ErrorKind, user_message
 from tests.fakes.discord import FakeDiscord
@@ -21,6 +22,7 @@ from tests.fakes.openrouter import FakeOpenRouter, HangReply, ToolCallReply
 from tests.fakes.pdf import make_pdf
 from tests.fakes.slack import BOT_USER_ID, FakeSlack, app_mention
 from tests.helpers import wait_healthy
+from tests.test_mcp import stdio_server, tool_output, write_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -741,3 +743,27 @@ async def test_slack_keeps_answering_when_discord_fails_for_good(
     assert proc.returncode == 0, err
     assert err.count("discord: its connection failed for good") == 1, err
     assert [m["text"] for m in slack.bot_messages("C123")] == ["echo: still there?"]
+
+
+async def test_chat_asks_y_n_before_a_tool_that_needs_approval(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, {"notes": stdio_server(require_approval=["delete_note"])})
+    fake.enqueue(
+        ToolCallReply.single("delete_note", {"topic": "deploys"}, id="call_1"),
+        "Deleted it.",
+        ToolCallReply.single("delete_note", {"topic": "drafts"}, id="call_2"),
+        "Left it.",
+    )
+    # The line after each question answers its prompt: "y", then an empty line (No).
+    script = "delete the deploys note\ny\ndelete the drafts note\n\n"
+    env = bot_env(tmp_path, fake, BOT_MCP_CONFIG=config)
+    code, out, err = await run_bot(["chat"], env, tmp_path, script)
+
+    assert code == 0, err
+    assert 'May I run `notes.delete_note` with topic="deploys"? [y/N] Deleted it.' in out
+    assert "deleted deploys" in tool_output(fake.chat_requests[1])
+    assert 'with topic="drafts"? [y/N] Left it.' in out
+    assert tool_output(fake.chat_requests[3]) == DENIED_TO_MODEL
+    assert "[approved]" in err and "[denied]" in err
+    assert len(fake.chat_requests) == 4  # each answer line was an answer, not a question

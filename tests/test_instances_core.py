@@ -15,8 +15,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from agents import Usage
-from agents.testing import ModelStep, ScriptedModel, assistant_message
+from agents import Usage, function_tool
+from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 
 from bot.agent import AgentStack, build_agent, resilient_models
 from bot.context import ToolConfig
@@ -44,7 +44,13 @@ async def instances(backend: StoreBackend, tmp_path: Path) -> AsyncIterator[Call
     cores: list[Core] = []
     async with aiohttp.ClientSession() as http:
 
-        async def factory(model: Any, *, models: list[str] | None = None, **values: Any) -> Core:
+        async def factory(
+            model: Any,
+            *,
+            models: list[str] | None = None,
+            tools: tuple[Any, ...] = (),
+            **values: Any,
+        ) -> Core:
             settings = make_settings(tmp_path, **values)
 
             def named(name: str) -> Any:
@@ -53,8 +59,9 @@ async def instances(backend: StoreBackend, tmp_path: Path) -> AsyncIterator[Call
                 return model
 
             chosen = resilient_models(settings, named)
+            agent = build_agent(settings, chosen(settings.bot_model))
             stack = AgentStack(
-                agent=build_agent(settings, chosen(settings.bot_model)),
+                agent=agent.clone(tools=[*agent.tools, *tools]),
                 model_factory=chosen,
                 tool_config=ToolConfig(
                     http=http,
@@ -207,3 +214,35 @@ async def test_a_dead_instance_is_noticed_within_its_lease_and_its_user_told_onc
         for task in (turn, *watchers):
             task.cancel()
         await asyncio.gather(turn, *watchers, return_exceptions=True)
+
+
+async def test_an_approval_clicked_on_another_instance_resumes_the_turn(instances: Any) -> None:
+    """Slack may send the click to any instance: the one whose turn waits sees the decision."""
+    ran: list[str] = []
+
+    @function_tool(needs_approval=True)
+    def close_issue(number: int) -> str:
+        """Close an issue."""
+        ran.append(str(number))
+        return f"closed #{number}"
+
+    model = ScriptedModel(
+        [
+            ModelStep(output=[function_call("close_issue", {"number": 12}, call_id="c1")]),
+            answer("Closed it."),
+        ]
+    )
+    a = await instances(model, tools=(close_issue,))
+    b = await instances(ScriptedModel([]))
+    reply = RecordingReply()
+    turn = asyncio.create_task(a.handle(message("close #12", user="U1"), reply))
+    await asyncio.wait_for(reply.asked.wait(), 10)
+    [request] = reply.approvals
+    assert request.tool == "close_issue" and request.arguments == "number=12"
+
+    started = time.monotonic()
+    decided = await b.decide_approval(message("", user="U1"), approval_id=request.id, approve=True)
+    assert decided.status == "decided"
+    result = await asyncio.wait_for(turn, 10)
+    assert time.monotonic() - started < 2  # polled, not waited out
+    assert result.outcome == "answered" and ran == ["12"] and reply.text == "Closed it."

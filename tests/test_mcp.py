@@ -5,6 +5,7 @@ child process the bot starts) and a real Streamable HTTP MCP server on 127.0.0.1
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -17,8 +18,10 @@ from typing import Any
 
 import pytest
 
+from bot.approvals import DENIED_TO_MODEL, UNKNOWN, describe_arguments
 from bot.core import Core
 from bot.mcp_config import McpConfigError, parse_mcp_config
+from bot.reply import ApprovalRequest
 from bot.settings import ConfigError, load_settings
 from bot.wiring import build_core, open_services
 from tests.conftest import make_settings
@@ -205,22 +208,180 @@ async def test_allowed_and_blocked_tools(start: Start, openrouter: FakeOpenRoute
     assert "deleted" not in tool_output(second)  # the blocked tool never ran
 
 
-async def test_tools_needing_approval_are_refused_for_now(
-    start: Start, openrouter: FakeOpenRouter, caplog: pytest.LogCaptureFixture
+async def approval_asked(reply: RecordingReply) -> ApprovalRequest:
+    await asyncio.wait_for(reply.asked.wait(), 10)
+    reply.asked.clear()
+    return reply.approvals[-1]
+
+
+async def test_approval_approved_runs_the_tool_and_the_turn_goes_on(
+    start: Start, openrouter: FakeOpenRouter
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.mcp")
-    openrouter.enqueue(TextReply("ok"))
-    core = await start(
-        {
-            "notes": stdio_server(require_approval=["delete_note"]),
-            "other": stdio_server(require_approval="always"),
-        }
+    openrouter.enqueue(
+        ToolCallReply.single("delete_note", {"topic": "deploys"}, id="call_1"),
+        TextReply("Deleted the note."),
     )
-    await ask(core)
-    names = tool_names(openrouter.chat_requests[0])
-    assert "lookup_note" in names and "delete_note" not in names
-    assert "approval not supported yet" in caplog.text
-    assert "MCP server other not started" in caplog.text
+    core = await start({"notes": stdio_server(require_approval=["delete_note"])})
+    reply = RecordingReply()
+    turn = asyncio.create_task(core.handle(message("delete the deploys note", user="U1"), reply))
+
+    request = await approval_asked(reply)
+    assert request.tool == "notes.delete_note" and request.arguments == 'topic="deploys"'
+    assert request.requester == "U1"
+    assert len(openrouter.chat_requests) == 1  # paused: nothing ran, nothing was asked
+    decided = await core.decide_approval(
+        message("", user="U1"), approval_id=request.id, approve=True
+    )
+    assert decided.status == "decided" and "Approved" in decided.text
+    result = await asyncio.wait_for(turn, 10)
+
+    assert result.outcome == "answered", reply.calls
+    assert reply.text == "Deleted the note."
+    assert "deleted deploys" in tool_output(openrouter.chat_requests[1])
+    assert reply.of("approval") == ['May I run `notes.delete_note` with topic="deploys"?']
+    assert reply.of("approval_closed") == ["approved by U1"]
+    assert 'bot_approvals_total{verdict="approved"} 1.0' in core.metrics.render().decode()
+    assert reply.of("progress") == [
+        "in_progress: Calling notes.delete_note",
+        "complete: Calling notes.delete_note",
+    ]
+    # The history holds the call and its output, not the pause: the next turn replays it.
+    openrouter.enqueue(TextReply("ok"))
+    await ask(core, "thanks")
+    messages = openrouter.chat_requests[-1].body["messages"]  # type: ignore[index]
+    assert [m["role"] for m in messages[-4:]] == ["assistant", "tool", "assistant", "user"]
+
+
+async def test_approval_denied_tells_the_model(start: Start, openrouter: FakeOpenRouter) -> None:
+    openrouter.enqueue(
+        ToolCallReply.single("delete_note", {"topic": "deploys"}, id="call_1"),
+        TextReply("I did not delete it."),
+    )
+    core = await start({"notes": stdio_server(require_approval="always")})
+    reply = RecordingReply()
+    turn = asyncio.create_task(core.handle(message("delete it"), reply))
+    request = await approval_asked(reply)
+    decided = await core.decide_approval(message(""), approval_id=request.id, approve=False)
+    assert decided.text == "Denied: `notes.delete_note` will not run."
+    result = await asyncio.wait_for(turn, 10)
+
+    assert result.outcome == "answered" and reply.text == "I did not delete it."
+    output = tool_output(openrouter.chat_requests[1])
+    assert output == DENIED_TO_MODEL and "deleted" not in output
+    assert reply.of("approval_closed") == ["denied by U1"]
+    assert reply.of("progress")[-1] == "error: Calling notes.delete_note"
+    again = await core.decide_approval(message(""), approval_id=request.id, approve=True)
+    assert again.status == "already" and "already denied by <@U1>" in again.text
+
+
+async def test_approval_ignored_cancels_the_turn_with_a_line(
+    start: Start, openrouter: FakeOpenRouter
+) -> None:
+    openrouter.enqueue(ToolCallReply.single("delete_note", {"topic": "x"}, id="call_1"))
+    # The wait is not the turn's time: a turn limit shorter than the wait does not fire.
+    core = await start(
+        {"notes": stdio_server(require_approval="always")},
+        BOT_APPROVAL_TIMEOUT="1.5",
+        BOT_TURN_TIMEOUT="1",
+    )
+    reply = RecordingReply()
+    result = await asyncio.wait_for(core.handle(message("delete it"), reply), 20)
+
+    assert result.outcome != "answered"
+    assert reply.failure is not None
+    assert "Nobody answered the request to run `notes.delete_note`" in reply.failure
+    assert reply.of("approval_closed") == ["expired by None"]
+    assert len(openrouter.chat_requests) == 1  # the tool never ran, the model was not asked
+    late = await core.decide_approval(message(""), approval_id=reply.approvals[0].id, approve=True)
+    assert late.status == "already" and late.text == UNKNOWN
+    # Nothing of the cancelled turn is history.
+    openrouter.enqueue(TextReply("ok"))
+    await ask(core, "next")
+    assert [m["role"] for m in openrouter.chat_requests[-1].body["messages"]] == [  # type: ignore[index]
+        "system",
+        "user",
+    ]
+
+
+async def test_approval_clicked_by_someone_else_is_refused_but_an_admin_may(
+    start: Start, openrouter: FakeOpenRouter
+) -> None:
+    openrouter.enqueue(
+        ToolCallReply.single("delete_note", {"topic": "x"}, id="call_1"), TextReply("Done.")
+    )
+    core = await start(
+        {"notes": stdio_server(require_approval=["delete_note"])}, BOT_ADMINS="test:UADMIN"
+    )
+    reply = RecordingReply()
+    turn = asyncio.create_task(core.handle(message("delete it", user="U1"), reply))
+    request = await approval_asked(reply)
+
+    other = await core.decide_approval(message("", user="U2"), approval_id=request.id, approve=True)
+    assert other.status == "not_yours"
+    assert other.text == "Only <@U1> or an admin can answer this request."
+    await asyncio.sleep(0.3)
+    assert not turn.done() and len(openrouter.chat_requests) == 1
+    admin = await core.decide_approval(
+        message("", user="UADMIN"), approval_id=request.id, approve=True
+    )
+    assert admin.status == "decided"
+    result = await asyncio.wait_for(turn, 10)
+    assert result.outcome == "answered" and reply.of("approval_closed") == ["approved by UADMIN"]
+    unknown = await core.decide_approval(message(""), approval_id="nope", approve=True)
+    assert unknown.status == "unknown"
+
+
+async def test_a_click_after_the_turn_stopped_finds_nobody_waiting(
+    start: Start, openrouter: FakeOpenRouter
+) -> None:
+    openrouter.enqueue(ToolCallReply.single("delete_note", {"topic": "x"}, id="call_1"))
+    core = await start({"notes": stdio_server(require_approval="always")})
+    reply = RecordingReply()
+    turn = asyncio.create_task(core.handle(message("delete it", user="U1"), reply))
+    request = await approval_asked(reply)
+    turn.cancel()  # Ctrl-C in the terminal, or a shutdown
+    with contextlib.suppress(asyncio.CancelledError):
+        await turn
+    late = await core.decide_approval(message("", user="U1"), approval_id=request.id, approve=True)
+    assert late.text == UNKNOWN
+    assert len(openrouter.chat_requests) == 1  # nothing ran
+
+
+async def test_without_admins_nobody_else_may_answer(
+    start: Start, openrouter: FakeOpenRouter
+) -> None:
+    """With no ``BOT_ADMINS`` everyone may change settings, but an approval stays the asker's."""
+    openrouter.enqueue(
+        ToolCallReply.single("delete_note", {"topic": "x"}, id="call_1"), TextReply("Done.")
+    )
+    core = await start({"notes": stdio_server(require_approval="always")})
+    reply = RecordingReply()
+    turn = asyncio.create_task(core.handle(message("delete it", user="U1"), reply))
+    request = await approval_asked(reply)
+    other = await core.decide_approval(message("", user="U2"), approval_id=request.id, approve=True)
+    assert other.status == "not_yours"
+    await core.decide_approval(message("", user="U1"), approval_id=request.id, approve=True)
+    assert (await asyncio.wait_for(turn, 10)).outcome == "answered"
+
+
+def test_arguments_are_shortened_and_secrets_masked() -> None:
+    cases = {
+        '{"topic": "deploys"}': 'topic="deploys"',
+        '{"api_key": "sk-123", "n": 3}': "api_key=•••, n=3",
+        '{"Authorization": "Bearer x", "q": "a"}': 'Authorization=•••, q="a"',
+        '{"password": "hunter2"}': "password=•••",
+        '{"query": "token is abcdef123456"}': 'query="token is •••"',
+        '{"nested": {"a": [1, 2]}}': 'nested={"a": [1, 2]}',
+        '{"text": "line one\\nline two"}': 'text="line one line two"',
+        "": "",
+        "not json": '"not json"',
+    }
+    for arguments, shown in cases.items():
+        assert describe_arguments(arguments, ["abcdef123456"]) == shown, arguments
+    long = describe_arguments('{"body": "' + "x" * 500 + '"}')
+    assert len(long) < 100 and long.endswith("…")
+    many = describe_arguments("{" + ", ".join(f'"k{i}": "{"v" * 70}"' for i in range(20)) + "}")
+    assert len(many) <= 400 and many.endswith("…")
 
 
 async def test_server_crashing_mid_call_gives_the_model_an_error(
@@ -395,17 +556,15 @@ async def test_check_lists_servers_and_their_tools(
         tmp_path,
         {
             "notes": stdio_server(blocked_tools=["crash"], require_approval=["delete_note"]),
-            "gated": stdio_server(require_approval="always"),
             "broken": {"command": "/nonexistent/mcp-server", "channels": ["C1"]},
         },
     )
     code, out, err = await run_bot(["check"], bot_env(tmp_path, openrouter), tmp_path)
-    tools = "notes.lookup_note, notes.slow, notes.learn_tool, notes.forget_tool"
-    assert f"mcp:       ok: notes (stdio, {sys.executable}): 4 tools ({tools}); every channel" in (
+    tools = "notes.lookup_note, notes.delete_note, notes.slow, notes.learn_tool, notes.forget_tool"
+    assert f"mcp:       ok: notes (stdio, {sys.executable}): 5 tools ({tools}); every channel" in (
         out
     ), out + err
-    assert "delete_note" in out and "approval not supported yet" in out
-    assert "mcp:       ok: gated: not started, require_approval=always" in out
+    assert "calls need approval: delete_note" in out
     assert "mcp:       PROBLEM: broken (/nonexistent/mcp-server): did not start" in out
     assert code == 2 and "1 problem found" in out
 

@@ -335,7 +335,8 @@ async def test_help_in_the_terminal_chat_lists_mcp_tools(
         },
     )
     env = bot_env(tmp_path, openrouter, BOT_MCP_CONFIG=config)
-    code, out, err = await run_bot(["chat"], env, tmp_path, "/help\n")
+    openrouter.enqueue(TextReply("Hello."))  # a question first: the agent stack has loaded
+    code, out, err = await run_bot(["chat"], env, tmp_path, "hi\n/help\n")
     assert code == 0, err
     tools = out.split("Tools")[1]
     assert "• Mine: get_weather, get_current_time, read_document" in tools, out

@@ -18,6 +18,7 @@ import pytest
 from bot.budgets import day_start
 from storage import (
     AnswerRecord,
+    ApprovalRecord,
     Expired,
     Forgotten,
     NewItem,
@@ -58,7 +59,7 @@ async def test_reopening_applies_no_migration_twice(backend: StoreBackend) -> No
     second = await backend.open()
     await second.close()
 
-    assert first.migrations_applied == (1, 2, 3, 4, 5, 6, 7, 8, 9)
+    assert first.migrations_applied == (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
     assert second.migrations_applied == ()
     assert await backend.query("SELECT * FROM schema_migrations ORDER BY 1") == recorded
 
@@ -68,7 +69,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
 ) -> None:
     await (await backend.open()).close()  # at the current version
     fresh = await backend.new_database()
-    broken = Migration(10, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
+    broken = Migration(11, "broken", ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
     backend.add_migrations(monkeypatch, broken)
 
     for target in (None, fresh):
@@ -85,6 +86,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
         (7,),
         (8,),
         (9,),
+        (10,),
     ]
     assert not await backend.has_table("extra")
     # A fresh database gets all pending migrations in one transaction: none of them, here.
@@ -95,7 +97,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
 async def test_a_database_from_newer_code_is_refused(
     backend: StoreBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    newer = Migration(10, "newer", ("CREATE TABLE extra (x INTEGER)",))
+    newer = Migration(11, "newer", ("CREATE TABLE extra (x INTEGER)",))
     with monkeypatch.context() as patch:
         backend.add_migrations(patch, newer)
         await (await backend.open()).close()
@@ -783,6 +785,63 @@ async def test_votes_at_once_from_one_user_leave_one_row(backend: StoreBackend) 
         await first.close()
 
 
+async def test_approval_is_decided_once_whoever_races(backend: StoreBackend) -> None:
+    # Two instances on one database: clicks on both, and the waiting turn's expiry, at once.
+    first, second = await backend.open(), await backend.open()
+    try:
+        await first.renew_lease(instance="i1", now=100.0, lease_s=15.0)
+        record = ApprovalRecord(
+            "A1", "slack:T1:C1:1.1", "slack:U1", "notes.delete_note", "i1", 100.0, 700.0
+        )
+        await first.open_approval(record)
+        assert await second.approval(approval_id="A1") == record
+        won = await asyncio.gather(
+            *(
+                store.decide_approval(approval_id="A1", decision=decision, by=by, now=101.0)
+                for store, decision, by in [
+                    (first, "approved", "slack:U1"),
+                    (second, "denied", "slack:UADMIN"),
+                    (first, "expired", ""),
+                    (second, "approved", "slack:U1"),
+                ]
+            )
+        )
+        assert won.count(True) == 1
+        decided = await first.approval(approval_id="A1")
+        assert decided is not None and decided.decision in ("approved", "denied", "expired")
+        assert not await first.decide_approval(
+            approval_id="A1", decision="denied", by="x", now=102.0
+        )
+        assert await first.approval(approval_id="A1") == decided
+        assert not await first.decide_approval(
+            approval_id="nope", decision="denied", by="x", now=102.0
+        )
+        assert await first.approval(approval_id="nope") is None
+    finally:
+        await second.close()
+        await first.close()
+
+
+async def test_approval_takes_no_answer_once_nobody_waits(store: SQLStore) -> None:
+    await store.renew_lease(instance="i1", now=100.0, lease_s=15.0)
+    for approval_id in ("late", "orphan", "gone"):
+        await store.open_approval(ApprovalRecord(approval_id, "c", "u", "t", "i1", 100.0, 160.0))
+    # Past its expiry: no answer counts; the waiting turn's own "expired" still does.
+    assert not await store.decide_approval(
+        approval_id="late", decision="approved", by="u", now=161.0
+    )
+    assert await store.decide_approval(approval_id="late", decision="expired", by="", now=161.0)
+    # Its instance's lease lapsed (a crash): nobody waits for the answer.
+    assert not await store.decide_approval(
+        approval_id="orphan", decision="approved", by="u", now=116.0
+    )
+    assert await store.decide_approval(approval_id="gone", decision="approved", by="u", now=114.0)
+    # Asked a day later, the old rows go.
+    await store.open_approval(ApprovalRecord("new", "c", "u", "t", "i1", 100.0 + 86_401, 1e9))
+    assert await store.approval(approval_id="late") is None
+    assert await store.approval(approval_id="new") is not None
+
+
 async def test_state(store: SQLStore) -> None:
     assert await store.get_state(key="commands_hash") is None
     await store.set_state(key="commands_hash", value="abc")
@@ -833,7 +892,7 @@ async def test_two_stores_on_one_database_share_it_safely(backend: StoreBackend)
     first, second = await asyncio.gather(open_one(), open_one())
     assert sorted([first.migrations_applied, second.migrations_applied]) == [
         (),
-        (1, 2, 3, 4, 5, 6, 7, 8, 9),
+        (1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
     ]
 
     await asyncio.gather(

@@ -56,7 +56,7 @@ async def test_fresh_database_has_exactly_the_expected_schema(postgres: Postgres
     assert await postgres.query("SELECT version, name FROM schema_migrations ORDER BY 1") == [
         (m.version, m.name) for m in load_migrations()
     ]
-    assert store.migrations_applied == (1, 2, 3, 4, 5, 6, 7, 8, 9)
+    assert store.migrations_applied == (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 
 
 def test_each_sqlite_migration_has_its_postgresql_twin() -> None:
@@ -69,8 +69,8 @@ def test_each_sqlite_migration_has_its_postgresql_twin() -> None:
 async def test_instances_starting_at_once_migrate_exactly_once(postgres: PostgresBackend) -> None:
     stores = await asyncio.gather(*(postgres.open() for _ in range(6)))
     applied = sorted(store.migrations_applied for store in stores)
-    assert applied == [(), (), (), (), (), (1, 2, 3, 4, 5, 6, 7, 8, 9)]
-    assert await postgres.query("SELECT COUNT(*) FROM schema_migrations") == [(9,)]
+    assert applied == [(), (), (), (), (), (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)]
+    assert await postgres.query("SELECT COUNT(*) FROM schema_migrations") == [(10,)]
     # The lock is released: nobody holds an advisory lock any more.
     assert await postgres.query("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory'") == [
         (0,)
@@ -199,7 +199,7 @@ async def test_a_database_down_at_start_up_is_waited_for_with_backoff(
     store = await asyncio.wait_for(opening, 10)
     try:
         await store.set_state(key="k", value="v")
-        assert store.migrations_applied == (1, 2, 3, 4, 5, 6, 7, 8, 9)
+        assert store.migrations_applied == (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
     finally:
         await store.close()
         await gate.close()
@@ -297,11 +297,11 @@ async def test_check_inspects_postgresql_read_only(postgres: PostgresBackend) ->
     url = with_password(postgres.url)
     version = (await postgres.query("SHOW server_version"))[0][0].split()[0]
     assert await inspect_database(url) == (
-        f"{redact_url(url)} (PostgreSQL {version}; schema 0; migrated to 9 at the next start)"
+        f"{redact_url(url)} (PostgreSQL {version}; schema 0; migrated to 10 at the next start)"
     )
     assert not await postgres.has_table("schema_migrations")  # nothing created
     await (await postgres.open()).close()
-    assert (await inspect_database(url)).endswith("; schema 9, up to date)")
+    assert (await inspect_database(url)).endswith("; schema 10, up to date)")
 
 
 async def test_check_shows_the_database_without_its_password(

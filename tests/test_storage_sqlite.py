@@ -32,6 +32,12 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     ),
     (
         "index",
+        "approvals_by_age",
+        "approvals",
+        "CREATE INDEX approvals_by_age ON approvals (created_at)",
+    ),
+    (
+        "index",
         "conversation_files_by_file",
         "conversation_files",
         "CREATE INDEX conversation_files_by_file ON conversation_files (sha256)",
@@ -88,6 +94,7 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     ),
     ("index", "sqlite_autoindex_answer_messages_1", "answer_messages", None),
     ("index", "sqlite_autoindex_answers_1", "answers", None),
+    ("index", "sqlite_autoindex_approvals_1", "approvals", None),
     ("index", "sqlite_autoindex_channel_settings_1", "channel_settings", None),
     ("index", "sqlite_autoindex_conversation_files_1", "conversation_files", None),
     ("index", "sqlite_autoindex_conversation_locks_1", "conversation_locks", None),
@@ -152,6 +159,23 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     channel TEXT NOT NULL,
     model TEXT NOT NULL,
     created_at REAL NOT NULL
+) STRICT""",
+    ),
+    (
+        "table",
+        "approvals",
+        "approvals",
+        """CREATE TABLE approvals (
+    id TEXT PRIMARY KEY,
+    conversation TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    decision TEXT CHECK (decision IN ('approved', 'denied', 'expired')),
+    decided_by TEXT,
+    decided_at REAL
 ) STRICT""",
     ),
     (
@@ -390,8 +414,9 @@ async def test_fresh_database_has_exactly_the_expected_schema(
         (7, "instances"),
         (8, "feedback"),
         (9, "reasoning_tokens"),
+        (10, "approvals"),
     ]
-    assert store.migrations_applied == (1, 2, 3, 4, 5, 6, 7, 8, 9)
+    assert store.migrations_applied == (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 
 
 async def test_pragmas_are_set_on_the_store_connection(store: SQLiteStore, db_path: Path) -> None:
@@ -414,6 +439,7 @@ def test_shipped_migrations_are_numbered_from_one() -> None:
         (7, "instances"),
         (8, "feedback"),
         (9, "reasoning_tokens"),
+        (10, "approvals"),
     ]
     assert all(statement.endswith(";") for statement in migrations[0].statements)
 

@@ -22,15 +22,15 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from adapters.common.sources import plain_sources
 from bot.commands import commands_for
 from bot.events import Attachment, Author, ConversationKey, Event, EventKind
-from bot.reply import Step, StepState
+from bot.reply import ApprovalRequest, Step, StepState, Verdict
 from bot.settings import Settings, database_path
 from bot.web_search import Source
 
@@ -47,6 +47,13 @@ SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 SPINNER_INTERVAL_S = 0.1
 QUIT_HINT = "Ctrl-C again or Ctrl-D to quit"
 DIM, PLAIN, CLEAR_LINE = "\x1b[2m", "\x1b[0m", "\r\x1b[K"
+APPROVAL_OUTCOMES = {
+    Verdict.APPROVED: "approved",
+    Verdict.DENIED: "denied",
+    Verdict.EXPIRED: "no answer in time: cancelled",
+}
+Answer = Callable[[ApprovalRequest], Coroutine[Any, Any, None]]
+"""Read the answer to a request for approval, and give it to the core."""
 LOCAL_COMMANDS = frozenset({"attach", "quit"})
 """Handled by the terminal itself; the registry's other commands go to the core."""
 CORE_COMMANDS = frozenset(c.name for c in commands_for("console")) - LOCAL_COMMANDS
@@ -84,9 +91,18 @@ class ConsoleReply:
     """
 
     def __init__(
-        self, out: TextIO, err: TextIO, *, interactive: bool, spinner: bool = False
+        self,
+        out: TextIO,
+        err: TextIO,
+        *,
+        interactive: bool,
+        spinner: bool = False,
+        answer: Answer | None = None,
     ) -> None:
         self.out, self.err, self.interactive = out, err, interactive
+        self._answer = answer
+        """Reads the user's y/N to a request for approval and decides it (None: no input)."""
+        self._prompt: asyncio.Task[None] | None = None
         self.text: list[str] = []
         self.failed: str | None = None
         self._spinner_on = spinner
@@ -170,6 +186,34 @@ class ConsoleReply:
     async def refuse(self, message: str) -> None:
         await self.fail(message)  # the terminal is private already
 
+    async def ask_approval(self, request: ApprovalRequest) -> bool:
+        """The question and a y/N prompt; the next line typed answers it (the core waits)."""
+        if self._answer is None:
+            return False
+        self.stop_spinner()
+        if self.text and not self.text[-1].endswith("\n"):
+            self.out.write("\n")
+        self._write(f"{request.question} [y/N] ")
+        self._prompt = asyncio.create_task(self._answer(request))
+        return True
+
+    async def approval_closed(
+        self, request: ApprovalRequest, verdict: Verdict, by: str | None
+    ) -> None:
+        if self.stop_prompt():
+            self._write("\n")  # the prompt's line, left unanswered
+        self._side(f"[{APPROVAL_OUTCOMES[verdict]}]")
+        self._spin("")
+
+    def stop_prompt(self) -> bool:
+        """Stop reading an answer to the prompt (the turn ended without it): True if it was
+        still waiting."""
+        prompt, self._prompt = self._prompt, None
+        if prompt is None or prompt.done():
+            return False
+        prompt.cancel()
+        return True
+
 
 @dataclass
 class ConsoleSession:
@@ -186,6 +230,8 @@ class ConsoleSession:
     """Show a spinner while waiting for the model (a terminal on both ends, never a script)."""
     _turn: tuple[Event, ConsoleReply] | None = field(default=None, init=False, repr=False)
     """The event being answered and its reply, while the core handles it."""
+    reader: LineReader | None = None
+    """Where typed lines come from (``run_chat`` sets it): a y/N to an approval is one."""
 
     def _event(self, text: str, *, command: str | None = None, args: str = "") -> Event:
         key = conversation_key(self.name)
@@ -233,7 +279,13 @@ class ConsoleSession:
         return True
 
     async def _handle(self, event: Event) -> None:
-        reply = ConsoleReply(self.out, self.err, interactive=self.interactive, spinner=self.spinner)
+        reply = ConsoleReply(
+            self.out,
+            self.err,
+            interactive=self.interactive,
+            spinner=self.spinner,
+            answer=self._answer_approval if self.reader is not None else None,
+        )
         self._turn = (event, reply)  # kept if cancelled, for ``stopped``
         await self.core.handle(event, reply)
         self._turn = None
@@ -247,8 +299,30 @@ class ConsoleSession:
         event, reply = self._turn
         self._turn = None
         reply.stop_spinner()
+        reply.stop_prompt()
         self.say(("\n" if reply.text else "") + f"{DIM}[stopped; {QUIT_HINT}]{PLAIN}")
         await self.core.withdrawn(event)
+
+    async def _answer_approval(self, request: ApprovalRequest) -> None:
+        """The next line answers the prompt: ``y`` or ``yes`` approves, anything else (an
+        empty line, the end of input) denies."""
+        assert self.reader is not None
+        line = await self.reader.next()
+        approve = isinstance(line, str) and line.strip().lower() in ("y", "yes")
+        key = conversation_key(self.name)
+        click = Event(
+            platform="console",
+            event_id=f"console:{uuid.uuid4().hex}",
+            conversation=key,
+            channel=key,
+            kind=EventKind.COMMAND,
+            author=Author(id=self.user, display_name=self.user),
+            text="",
+            command="approval",
+        )
+        decided = await self.core.decide_approval(click, approval_id=request.id, approve=approve)
+        if decided.status != "decided":
+            self.say(decided.text)
 
     def _attach(self, raw: str) -> None:
         path = Path(raw).expanduser()
@@ -334,7 +408,7 @@ def _on_interrupt(handler: Callable[[], None]) -> Iterator[None]:
 
 async def run_chat(session: ConsoleSession, stdin: TextIO, *, banner: str | None = None) -> None:
     """Read lines and answer them until end of input, /quit, or (interactive) Ctrl-C twice."""
-    reader = LineReader(stdin)
+    reader = session.reader = LineReader(stdin)
     if not session.interactive:
         # A script stops on Ctrl-C as any program does (KeyboardInterrupt, exit 130).
         await _converse(session, reader)

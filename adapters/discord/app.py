@@ -23,6 +23,7 @@ import aiohttp
 import discord
 
 from adapters.common.inflight import InFlight
+from adapters.discord.approvals import ApprovalClicks
 from adapters.discord.commands import SlashCommands
 from adapters.discord.context_menus import MessageMenus
 from adapters.discord.feedback import FeedbackClicks
@@ -154,6 +155,7 @@ class DiscordAdapter:
             self.core, self.settings, inflight=self._inflight, outcomes=self.outcomes
         )
         feedback = FeedbackClicks(self.core, inflight=self._inflight)
+        approvals = ApprovalClicks(self.core, inflight=self._inflight)
         menus = MessageMenus(self.core, inflight=self._inflight, outcomes=self.outcomes)
         count = self.settings.discord_shard_count
         if count is None:
@@ -163,6 +165,7 @@ class DiscordAdapter:
                 menus=menus,
                 answer_message=messages.on_message,
                 feedback=feedback,
+                approvals=approvals,
             )
         return ShardedChatClient(
             intents,
@@ -170,6 +173,7 @@ class DiscordAdapter:
             menus=menus,
             answer_message=messages.on_message,
             feedback=feedback,
+            approvals=approvals,
             shard_count=count,
             shard_ids=self.settings.discord_shard_ids or None,
         )

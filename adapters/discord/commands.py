@@ -260,10 +260,19 @@ class SlashCommands:
             )
             return message
 
+        async def send_question(
+            content: str, view: discord.ui.View, mentions: discord.AllowedMentions
+        ) -> Editable:
+            message: Editable = await followup.send(
+                content, ephemeral=private, wait=True, view=view, allowed_mentions=mentions
+            )
+            return message
+
         reply = DiscordReply(
             send_first=send,
             send_more=send,
             send_private=tell_privately,
+            send_question=send_question,
             sent=recorder(self.core.conversations, event.conversation),
             interval_s=1.5,
         )

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from adapters.common.inflight import InFlight
-from adapters.discord.translate import Place, channel_key, command_event, place_of, roles
+from adapters.discord.clicks import answer_click
+from bot.events import Event
 from bot.feedback import Vote
 
 if TYPE_CHECKING:
@@ -88,27 +89,8 @@ class FeedbackClicks:
     async def clicked(
         self, interaction: discord.Interaction[Any], value: Vote, message_id: int
     ) -> None:
-        with self._inflight.track():
-            # The ack first: Discord drops an interaction not answered within 3 s.
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            if interaction.channel is not None:
-                place = place_of(interaction.channel, interaction.guild_id)
-            else:
-                place = Place(guild_id=interaction.guild_id, channel_id=interaction.channel_id or 0)
-            click = command_event(
-                interaction_id=interaction.id,
-                place=place,
-                conversation=channel_key(place),
-                user_id=interaction.user.id,
-                user_name=interaction.user.display_name,
-                name="feedback",
-                args="",
-                user_roles=roles(interaction.user),
-            )
+        async def vote(click: Event) -> str:
             voted = await self.core.vote(click, message_id=str(message_id), value=value)
-            try:
-                await interaction.followup.send(
-                    voted.text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-                )
-            except discord.HTTPException as exc:
-                log.info("discord: could not confirm a vote to its user (%s)", exc.status)
+            return voted.text
+
+        await answer_click(interaction, name="feedback", inflight=self._inflight, act=vote)

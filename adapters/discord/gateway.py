@@ -34,6 +34,8 @@ from discord.backoff import ExponentialBackoff
 from discord.gateway import ReconnectWebSocket
 from discord.shard import EventItem, EventType
 
+from adapters.discord.approvals import ApprovalClicks
+from adapters.discord.approvals import register as register_approvals
 from adapters.discord.commands import SlashCommands
 from adapters.discord.context_menus import MessageMenus
 from adapters.discord.feedback import FeedbackClicks, register
@@ -141,8 +143,9 @@ def guard_parsers(parsers: dict[str, Any]) -> None:
 
 class ChatClient(discord.Client):
     """discord.py's client: messages go to ``answer_message``, slash commands to ``commands``,
-    clicks on answers' feedback buttons (``adapters.discord.feedback``) to ``feedback``, message
-    context-menu commands to ``menus``."""
+    clicks on answers' feedback buttons (``adapters.discord.feedback``) to ``feedback``, on
+    approvals' buttons (``adapters.discord.approvals``) to ``approvals``, message context-menu
+    commands to ``menus``."""
 
     def __init__(
         self,
@@ -152,6 +155,7 @@ class ChatClient(discord.Client):
         answer_message: Callable[[discord.Message], Awaitable[None]],
         feedback: FeedbackClicks,
         menus: MessageMenus | None = None,
+        approvals: ApprovalClicks | None = None,
         **sharding: Any,
     ) -> None:
         # A text bot: the "voice will NOT be supported" start-up warnings are noise here.
@@ -170,6 +174,9 @@ class ChatClient(discord.Client):
         commands.register(self.tree)
         self.feedback_clicked = feedback.clicked
         register(self)  # before the gateway: a click on an old answer may be the first event
+        if approvals is not None:
+            self.approval_clicked = approvals.clicked
+            register_approvals(self)
         if menus is not None:  # in the same tree: synced, and hashed, with the commands
             menus.register(self.tree)
         guard_parsers(self._connection.parsers)
@@ -243,6 +250,7 @@ class ShardedChatClient(ChatClient, discord.AutoShardedClient):
         shard_count: int,
         shard_ids: list[int] | None,
         menus: MessageMenus | None = None,
+        approvals: ApprovalClicks | None = None,
     ) -> None:
         super().__init__(
             intents,
@@ -250,6 +258,7 @@ class ShardedChatClient(ChatClient, discord.AutoShardedClient):
             answer_message=answer_message,
             feedback=feedback,
             menus=menus,
+            approvals=approvals,
             shard_count=shard_count,
             shard_ids=shard_ids,
         )

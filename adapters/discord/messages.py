@@ -282,10 +282,16 @@ class MessageHandler:
         async def send_more(content: str) -> Editable:
             return await target.send(content, allowed_mentions=NO_PINGS)
 
+        async def send_question(
+            content: str, view: discord.ui.View, mentions: discord.AllowedMentions
+        ) -> Editable:
+            return await target.send(content, view=view, allowed_mentions=mentions)
+
         return DiscordReply(
             send_first=send_first,
             send_more=send_more,
             send_private=tell_privately,
+            send_question=send_question,
             sent=recorder(self.core.conversations, conversation),
             typing=(self._typing, target, _channel_id(target, message)),
             interval_s=1.5,

@@ -11,6 +11,8 @@
   text arrives. The final render never carries it: no step list is left behind, whether the
   answer completes, fails or is cut.
 - Every message is sent with no mentions allowed: model output never pings anyone.
+- A tool call that needs approval posts its question, with Approve / Deny buttons, below the
+  answer so far (``approvals``); the answer goes on in its own message once it is decided.
 - A model's finished answer gets the feedback buttons (``feedback``) under its last message,
   in the final edit, once the core knows the answer's messages (``FinishedAnswer.posted``).
 """
@@ -28,8 +30,9 @@ import discord
 
 from adapters.common.sources import discord_sources
 from adapters.common.text import cut_markdown
+from adapters.discord.approvals import asker_only, closed_content, question_content, question_view
 from adapters.discord.feedback import feedback_view
-from bot.reply import Step, StepState, Undeliverable
+from bot.reply import ApprovalRequest, Step, StepState, Undeliverable, Verdict
 from bot.web_search import Source
 
 if TYPE_CHECKING:
@@ -58,7 +61,7 @@ class Editable(Protocol):
         *,
         content: str,
         allowed_mentions: discord.AllowedMentions,
-        view: discord.ui.View = ...,
+        view: discord.ui.View | None = ...,
     ) -> Any: ...
 
 
@@ -68,6 +71,8 @@ SendMore = Callable[[str], Awaitable[Editable]]
 """Post a further message of the same answer."""
 Sent = Callable[[int], Awaitable[None]]
 """Told the id of every message the answer posted (to map replies back to the conversation)."""
+SendQuestion = Callable[[str, discord.ui.View, discord.AllowedMentions], Awaitable[Editable]]
+"""Post a question with buttons where the answer goes (content, its view, who it may ping)."""
 SendPrivate = Callable[[str], Awaitable[Any]]
 """Tell the author alone (an ephemeral follow-up, or a DM): refusals never go in the channel."""
 
@@ -127,6 +132,7 @@ class DiscordReply:
         send_first: SendFirst,
         send_more: SendMore,
         send_private: SendPrivate,
+        send_question: SendQuestion | None = None,
         sent: Sent | None = None,
         typing: tuple[TypingHub, discord.abc.Messageable, int] | None = None,
         interval_s: float = 1.5,
@@ -134,6 +140,9 @@ class DiscordReply:
         self._send_first = send_first
         self._send_private = send_private
         self._send_more = send_more
+        self._send_question = send_question
+        self._questions: dict[str, Editable] = {}
+        """Requests for approval shown and not closed yet, by id."""
         self._sent = sent
         self._typing = typing
         """The hub, the channel and its id: typing shows there while this answer is written."""
@@ -198,6 +207,29 @@ class DiscordReply:
             return
         self._text += ("\n\n" if self._text.strip() or self._opened else "") + f"*{message}*"
         await self._close()
+
+    async def ask_approval(self, request: ApprovalRequest) -> bool:
+        if self._send_question is None:
+            return False
+        message = await self._send_question(
+            question_content(request), question_view(request), asker_only(request)
+        )
+        self._questions[request.id] = message
+        await self._record(message)
+        return True
+
+    async def approval_closed(
+        self, request: ApprovalRequest, verdict: Verdict, by: str | None
+    ) -> None:
+        message = self._questions.pop(request.id, None)
+        if message is None:
+            return
+        try:
+            await message.edit(
+                content=closed_content(request, verdict, by), allowed_mentions=NO_PINGS, view=None
+            )
+        except discord.HTTPException as exc:
+            log.warning("could not show an approval's outcome: %s", exc.status)
 
     async def refuse(self, message: str) -> None:
         if self._closing.is_set():

@@ -163,3 +163,22 @@ def command_event(
         command_args=scrub(args),
         workspace=str(place.guild_id) if place.guild_id else None,
     )
+
+
+def click_event(interaction: discord.Interaction[Any], name: str) -> Event:
+    """A click on a button as an event of its clicker in the channel it was made in (a
+    command ``name``, so the allowlists apply to it as to anything else)."""
+    if interaction.channel is not None:
+        place = place_of(interaction.channel, interaction.guild_id)
+    else:
+        place = Place(guild_id=interaction.guild_id, channel_id=interaction.channel_id or 0)
+    return command_event(
+        interaction_id=interaction.id,
+        place=place,
+        conversation=channel_key(place),
+        user_id=interaction.user.id,
+        user_name=interaction.user.display_name,
+        name=name,
+        args="",
+        user_roles=roles(interaction.user),
+    )

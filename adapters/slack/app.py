@@ -33,6 +33,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.inflight import InFlight
+from adapters.slack.approvals import ApprovalActions
 from adapters.slack.assistant import AssistantThreads
 from adapters.slack.commands import SlashCommands
 from adapters.slack.connection import (
@@ -188,6 +189,7 @@ class SlackAdapter:
         )
         commands.register(app)
         FeedbackActions(self.core, client, inflight=self._inflight).register(app)
+        ApprovalActions(self.core, client, inflight=self._inflight).register(app)
         MessageShortcuts(
             self.core, client, inflight=self._inflight, outcomes=self.outcomes
         ).register(app)

@@ -26,7 +26,7 @@ from adapters.slack.reply import slack_error
 from adapters.slack.translate import channel_key, command_event, conversation_key, defuse_mentions
 from bot.commands import commands_for
 from bot.events import ConversationKey, Event
-from bot.reply import Step
+from bot.reply import ApprovalRequest, Step, Verdict
 from bot.web_search import Source
 
 if TYPE_CHECKING:
@@ -103,6 +103,14 @@ class CommandReply:
 
     async def refuse(self, message: str) -> None:
         await self.fail(message)  # a command's answer is ephemeral already
+
+    async def ask_approval(self, request: ApprovalRequest) -> bool:
+        return False  # commands run no model: nothing asks (False refuses the call)
+
+    async def approval_closed(
+        self, request: ApprovalRequest, verdict: Verdict, by: str | None
+    ) -> None:
+        pass
 
 
 class SlashCommands:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -20,6 +21,7 @@ from adapters.common.inflight import InFlight
 from adapters.slack.blocks import FEEDBACK_ACTION, answer_message_id
 from adapters.slack.reply import slack_error
 from adapters.slack.translate import command_event
+from bot.events import Event
 from bot.feedback import Vote
 
 if TYPE_CHECKING:
@@ -45,40 +47,64 @@ class FeedbackActions:
             await self._click(body, action)
 
     async def _click(self, body: Mapping[str, Any], action: Mapping[str, Any]) -> None:
-        container = _object(body.get("container"))
-        user = _object(body.get("user"))
-        user_id = str(user.get("id") or "")
-        channel = str(container.get("channel_id") or _object(body.get("channel")).get("id") or "")
-        ts = str(container.get("message_ts") or _object(body.get("message")).get("ts") or "")
-        thread_ts = str(
-            container.get("thread_ts") or _object(body.get("message")).get("thread_ts") or ""
-        )
         try:
             value = Vote(str(action.get("value")))
         except ValueError:
             log.warning("slack: a feedback click with an unknown value, ignored")
             return
-        if not (user_id and channel and ts):
+        clicked = clicked_by(body, "feedback")
+        if clicked is None:
             log.warning("slack: a feedback click without its user, channel or message, ignored")
             return
-        team = str(_object(body.get("team")).get("id") or user.get("team_id") or "")
-        click = command_event(
-            {
-                "team_id": team,
-                "channel_id": channel,
-                "user_id": user_id,
-                "user_name": user.get("username") or user.get("name"),
-                "command": "feedback",
-                "trigger_id": body.get("trigger_id") or action.get("action_ts"),
-            }
+        click, where = clicked
+        voted = await self.core.vote(
+            click, message_id=answer_message_id(where.channel, where.ts), value=value
         )
-        voted = await self.core.vote(click, message_id=answer_message_id(channel, ts), value=value)
         try:
             await self._client.chat_postEphemeral(
-                channel=channel, user=user_id, thread_ts=thread_ts or None, text=voted.text
+                channel=where.channel,
+                user=click.author.id,
+                thread_ts=where.thread_ts or None,
+                text=voted.text,
             )
         except Exception as exc:
             log.info("slack: could not confirm a vote to its user: %s", slack_error(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class ClickedMessage:
+    """The message a button was clicked on."""
+
+    channel: str
+    ts: str
+    thread_ts: str
+
+
+def clicked_by(body: Mapping[str, Any], name: str) -> tuple[Event, ClickedMessage] | None:
+    """A ``block_actions`` click as an event of its clicker (a command ``name``, so the
+    allowlists apply to it as to anything else), and the message clicked; None if the payload
+    lacks its user, channel or message."""
+    container = _object(body.get("container"))
+    user = _object(body.get("user"))
+    message = _object(body.get("message"))
+    user_id = str(user.get("id") or "")
+    channel = str(container.get("channel_id") or _object(body.get("channel")).get("id") or "")
+    ts = str(container.get("message_ts") or message.get("ts") or "")
+    thread_ts = str(container.get("thread_ts") or message.get("thread_ts") or "")
+    if not (user_id and channel and ts):
+        return None
+    team = str(_object(body.get("team")).get("id") or user.get("team_id") or "")
+    click = command_event(
+        {
+            "team_id": team,
+            "channel_id": channel,
+            "user_id": user_id,
+            "user_name": user.get("username") or user.get("name"),
+            "command": name,
+            "trigger_id": body.get("trigger_id") or "",
+        }
+    )
+    return click, ClickedMessage(channel, ts, thread_ts)
 
 
 def _object(value: object) -> Mapping[str, Any]:

@@ -44,11 +44,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.sources import slack_sources
 from adapters.common.text import split_markdown
-from adapters.slack.blocks import answer_blocks, answer_message_id, button_blocks
+from adapters.slack.blocks import (
+    answer_blocks,
+    answer_message_id,
+    button_blocks,
+    closed_blocks,
+    escape,
+    outcome_text,
+    question_blocks,
+)
 from adapters.slack.outbox import Outbox, Piece
 from adapters.slack.translate import defuse_broadcasts
 from bot.feedback import FinishedAnswer
-from bot.reply import Step, StepState, Undeliverable
+from bot.reply import ApprovalRequest, Step, StepState, Undeliverable, Verdict
 from bot.web_search import Source
 
 log = logging.getLogger(__name__)
@@ -152,6 +160,8 @@ class SlackReply:
         """ts of every message this answer posted, in order."""
         self._answer: FinishedAnswer | None = None
         """Set by ``finish`` for a model's answer: its last message gets the feedback buttons."""
+        self._questions: dict[str, str] = {}
+        """Requests for approval shown and not closed yet: their id -> the question's ts."""
 
     # ------------------------------------------------------------------ the Reply protocol
 
@@ -231,6 +241,35 @@ class SlackReply:
             if isinstance(exc, SlackApiError):
                 raise_if_undeliverable(exc)
             raise
+
+    async def ask_approval(self, request: ApprovalRequest) -> bool:
+        await self._started()
+        async with self._sending:
+            await self._send(final=False)  # the text written before the call goes above it
+        response = await self._client.chat_postMessage(
+            channel=self._channel,
+            thread_ts=self._thread_ts,
+            text=f"Approval needed: {escape(request.question)}",
+            blocks=question_blocks(request),
+        )
+        self._questions[request.id] = str(response["ts"])
+        return True
+
+    async def approval_closed(
+        self, request: ApprovalRequest, verdict: Verdict, by: str | None
+    ) -> None:
+        ts = self._questions.pop(request.id, None)
+        if ts is None:
+            return
+        try:
+            await self._client.chat_update(
+                channel=self._channel,
+                ts=ts,
+                text=outcome_text(verdict, by),
+                blocks=closed_blocks(request, verdict, by),
+            )
+        except SlackApiError as exc:
+            log.warning("could not show an approval's outcome: %s", slack_error(exc))
 
     async def refuse(self, message: str) -> None:
         """Only the author sees why the bot will not answer: the channel sees nothing."""

@@ -1,4 +1,5 @@
-"""Interactivity: a user's click on a feedback button, as Slack sends it to the app.
+"""Interactivity: a user's click on a button (a feedback button, or a ``button`` element of an
+``actions`` block), as Slack sends it to the app.
 
 Slack posts a ``block_actions`` payload to the app's interactivity URL (here the events URL, as
 the manifest says), form-encoded as one ``payload`` field and signed like events; over Socket
@@ -31,16 +32,29 @@ class Interactions(EventDelivery):
         user_name: str = "alice",
         team_id: str = TEAM_ID,
     ) -> JSONDict:
-        """The payload of ``user_id`` clicking the feedback button worth ``value`` (element
+        """The payload of ``user_id`` clicking the button worth ``value`` (element
         ``action_id``) on message ``ts`` in ``channel``. ``LookupError`` if the message shows
         no such button."""
         message = self.message(channel, ts)
         block, element = find_action(list(message.get("blocks") or []), action_id, value)
-        button = next(
-            b
-            for b in (element["positive_button"], element["negative_button"])
-            if b["value"] == value
-        )
+        if element.get("type") == "button":
+            button = element
+        else:
+            button = next(
+                b
+                for b in (element["positive_button"], element["negative_button"])
+                if b["value"] == value
+            )
+        action: JSONDict = {
+            "type": element["type"],
+            "action_id": element.get("action_id", ""),
+            "block_id": block.get("block_id", ""),
+            "value": value,
+            "text": button["text"],
+            "action_ts": f"{time.time():.6f}",
+        }
+        if button.get("style"):
+            action["style"] = button["style"]
         workspace = self._workspace(team_id)
         container: JSONDict = {
             "type": "message",
@@ -64,14 +78,5 @@ class Interactions(EventDelivery):
             "message": public(message),
             "state": {"values": {}},
             "response_url": self.new_response_url(),
-            "actions": [
-                {
-                    "type": "feedback_buttons",
-                    "action_id": element.get("action_id", ""),
-                    "block_id": block.get("block_id", ""),
-                    "value": value,
-                    "text": button["text"],
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
+            "actions": [action],
         }
