@@ -167,9 +167,13 @@ class ToolsHere:
     """The bot's own tools."""
     servers: tuple[tuple[str, tuple[str, ...] | None], ...] = ()
     """Each MCP server that serves the channel, with its tools; None while it is down."""
+    loading: bool = False
+    """Not known yet: the bot has just started."""
 
 
 def _tools_lines(tools: ToolsHere) -> list[str]:
+    if tools.loading:
+        return ["", "**Tools**", "• Still starting: ask `/help` again in a few seconds."]
     lines = ["", "**Tools**", f"• Mine: {', '.join(f'`{t}`' for t in tools.own) or 'none'}"]
     for server, names in tools.servers:
         if names is None:

@@ -20,7 +20,6 @@ commands need none of it, and a question waits for it like for a model slot.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import time
@@ -38,7 +37,7 @@ from bot.actions import (
 )
 from bot.admission import Admission
 from bot.approvals import Approvals, Decided
-from bot.commands import MODEL_SETTING, CommandContext, run_command
+from bot.commands import MODEL_SETTING, CommandContext, ToolsHere, run_command
 from bot.conversations import Conversations
 from bot.errors import ErrorKind, failure_line, user_message
 from bot.events import ConversationKey, Event, EventKind
@@ -69,7 +68,6 @@ SHUTDOWN_LINE = (
 )
 """Told at shutdown for each turn the grace period (``BOT_SHUTDOWN_GRACE``) cut short."""
 SHUTDOWN_TELL_S = 2.0
-HELP_WAITS_FOR_TOOLS_S = 5.0
 LOGGED_CHARS = 2_000
 """With ``LOG_CONTENT=true``, how much of a question and of its answer the turn's log line keeps."""
 OBSERVED_TEXT_CHARS = 4_000
@@ -489,12 +487,13 @@ class Core:
             log.exception("could not remember a thread message")
 
     async def _command(self, event: Event, reply: Reply) -> TurnResult:
-        if event.command == "help" and not self.ready:
-            # /help lists the channel's tools, known once the stack has loaded (seconds
-            # after start): worth a short wait, not a slow answer.
-            with contextlib.suppress(Exception, asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._stack), HELP_WAITS_FOR_TOOLS_S)
-        tools = self._stack.result().tools_here(str(event.channel)) if self.ready else None
+        # /help lists the channel's tools, known once the agent stack has loaded (seconds
+        # after start); it is answered at once all the same.
+        tools = (
+            self._stack.result().tools_here(str(event.channel))
+            if self.ready
+            else ToolsHere(own=(), loading=True)
+        )
         ctx = CommandContext(settings=self.settings, store=self.store, event=event, tools=tools)
         try:
             text = await run_command(ctx, self.channel_model)

@@ -325,7 +325,7 @@ async def test_help_lists_the_tools_of_the_channel(start: Start) -> None:
 async def test_help_in_the_terminal_chat_lists_mcp_tools(
     openrouter: FakeOpenRouter, tmp_path: Path
 ) -> None:
-    from tests.test_console import bot_env, run_bot
+    from tests.test_console import bot_env
 
     config = write_config(
         tmp_path,
@@ -335,9 +335,19 @@ async def test_help_in_the_terminal_chat_lists_mcp_tools(
         },
     )
     env = bot_env(tmp_path, openrouter, BOT_MCP_CONFIG=config)
-    openrouter.enqueue(TextReply("Hello."))  # a question first: the agent stack has loaded
-    code, out, err = await run_bot(["chat"], env, tmp_path, "hi\n/help\n")
-    assert code == 0, err
+    openrouter.enqueue(TextReply("Hello."))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "chat",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    # A question first, answered once the agent stack (which knows the tools) has loaded.
+    proc.stdin.write(b"hi\n")
+    assert b"Hello." in await asyncio.wait_for(proc.stdout.readline(), 60)
+    out_b, err_b = await asyncio.wait_for(proc.communicate(b"/help\n"), 60)
+    out, err = out_b.decode(), err_b.decode()
+    assert proc.returncode == 0, err
     tools = out.split("Tools")[1]
     assert "• Mine: get_weather, get_current_time, read_document" in tools, out
     assert "• notes: notes.lookup_note" in tools and "elsewhere" not in tools, out
@@ -355,3 +365,11 @@ async def test_check_names_each_servers_tools_and_channels(
         f"mcp:       ok: notes (stdio, {sys.executable}): 1 tool (notes.slow); channels C1, C2"
         in (out)
     ), out
+
+
+def test_help_right_after_start_says_the_tools_are_not_known_yet() -> None:
+    from bot.commands import ToolsHere, help_text
+
+    text = help_text("discord", ToolsHere(own=(), loading=True))
+    assert text.endswith("**Tools**\n• Still starting: ask `/help` again in a few seconds.")
+    assert "**Tools**" not in help_text("discord")  # Slack's App Home: no channel
