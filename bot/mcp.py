@@ -72,6 +72,29 @@ def mcp_tool_error(ctx: RunContextWrapper[Any], error: Exception) -> str:
     return tool_failed(ctx, f"The tool failed: {_short(error)}. Do not retry it now.")
 
 
+class _ListsNothingWhileDown(MCPServer):
+    """A turn lists its servers' tools again at each model step. One that started before its
+    server dropped would fail there while the reconnect is under way (the SDK raises for a
+    server without a session): it goes on without that server's tools instead, and a call the
+    model still makes to one gets the tool-not-found answer."""
+
+    async def list_tools(
+        self, run_context: RunContextWrapper[Any] | None = None, agent: Any = None
+    ) -> list[Any]:
+        if getattr(self, "session", None) is None:
+            log.info("MCP server %s is not connected: this step goes without its tools", self.name)
+            return []
+        return await super().list_tools(run_context, agent)  # type: ignore[safe-super]
+
+
+class _Stdio(_ListsNothingWhileDown, MCPServerStdio):
+    pass
+
+
+class _Http(_ListsNothingWhileDown, MCPServerStreamableHttp):
+    pass
+
+
 def _make_server(config: McpServerConfig) -> MCPServer:
     tool_filter = create_static_tool_filter(
         allowed_tool_names=config.allowed_tools,
@@ -90,7 +113,7 @@ def _make_server(config: McpServerConfig) -> MCPServer:
         stdio: Any = {"command": config.command, "args": list(config.args), "env": config.env}
         if config.cwd:
             stdio["cwd"] = config.cwd
-        return MCPServerStdio(
+        return _Stdio(
             stdio,
             name=config.name,
             cache_tools_list=True,
@@ -99,7 +122,7 @@ def _make_server(config: McpServerConfig) -> MCPServer:
             require_approval=require_approval,
         )
     assert config.url is not None
-    return MCPServerStreamableHttp(
+    return _Http(
         {"url": config.url, "headers": dict(config.headers), "timeout": config.timeout},
         name=config.name,
         cache_tools_list=True,

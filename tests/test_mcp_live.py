@@ -155,6 +155,37 @@ async def test_http_server_restarted_is_reconnected_and_meanwhile_left_out(
     assert not noise, noise
 
 
+async def test_a_turn_paused_across_a_drop_goes_on_without_the_server(
+    start: Start, openrouter: FakeOpenRouter, notes_http: NotesOverHttp
+) -> None:
+    """The turn's next model step lists its servers' tools again: one that dropped meanwhile
+    (its reconnect under way) gives none, rather than failing the turn."""
+    openrouter.enqueue(
+        ToolCallReply.single("delete_note", {"topic": "a"}, id="call_1"),
+        TextReply("The notes service is down; nothing was deleted."),
+    )
+    core = await start(
+        {"notes": {"url": notes_http.url, "timeout": 5, "require_approval": ["delete_note"]}}
+    )
+    hub = hub_of(core)
+    reply = RecordingReply()
+    turn = asyncio.create_task(core.handle(test_mcp.message("delete a", user="U1"), reply))
+    await asyncio.wait_for(reply.asked.wait(), 10)
+    await notes_http.stop()
+    await eventually(lambda: not hub.status["notes"].started)
+    server = hub._servers["notes"]
+    await eventually(lambda: getattr(server, "session", None) is None)  # reconnecting
+
+    await core.decide_approval(
+        test_mcp.message("", user="U1"), approval_id=reply.approvals[0].id, approve=True
+    )
+    result = await asyncio.wait_for(turn, 20)
+    assert result.outcome == "answered", reply.calls
+    assert reply.text == "The notes service is down; nothing was deleted."
+    assert reply.of("progress")[-1] == "error: Calling notes.delete_note"
+    assert "delete_note" not in tool_names(openrouter.chat_requests[1])
+
+
 async def test_server_without_listen_stream_is_checked_after_a_failed_call(
     start: Start, openrouter: FakeOpenRouter
 ) -> None:

@@ -109,6 +109,10 @@ def tool_not_found_message(
             "the model called a tool it does not have",
             extra={"tool": args.tool_name[:MAX_LOGGED_NAME]},
         )
+        # Its step shows as failed: also for a tool that went away after it was called (an
+        # MCP server that dropped while the call waited for its approval).
+        if isinstance(args.run_context.context, TurnContext):
+            args.run_context.context.failed_calls.add(args.call_id)
         return (
             f"Error: there is no tool named {args.tool_name!r}. The tools you have are: "
             f"{names}. Use one of them, or answer without a tool."
