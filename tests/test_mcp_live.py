@@ -21,7 +21,7 @@ from bot.core import Core
 from bot.mcp import McpHub
 from tests import test_mcp
 from tests.fakes.openrouter import FakeOpenRouter, TextReply, ToolCallReply
-from tests.helpers import RecordingReply, command, eventually
+from tests.helpers import RecordingReply, command, eventually, message
 from tests.test_mcp import (
     NOTES,
     Start,
@@ -169,7 +169,7 @@ async def test_a_turn_paused_across_a_drop_goes_on_without_the_server(
     )
     hub = hub_of(core)
     reply = RecordingReply()
-    turn = asyncio.create_task(core.handle(test_mcp.message("delete a", user="U1"), reply))
+    turn = asyncio.create_task(core.handle(message("delete a", user="U1"), reply))
     await asyncio.wait_for(reply.asked.wait(), 10)
     await notes_http.stop()
     await eventually(lambda: not hub.status["notes"].started)
@@ -177,7 +177,7 @@ async def test_a_turn_paused_across_a_drop_goes_on_without_the_server(
     await eventually(lambda: getattr(server, "session", None) is None)  # reconnecting
 
     await core.decide_approval(
-        test_mcp.message("", user="U1"), approval_id=reply.approvals[0].id, approve=True
+        message("", user="U1"), approval_id=reply.approvals[0].id, approve=True
     )
     result = await asyncio.wait_for(turn, 20)
     assert result.outcome == "answered", reply.calls
