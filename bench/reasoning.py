@@ -59,6 +59,9 @@ class FakeInAThread:
     def enqueue(self, reply: TextReply) -> None:
         self._loop.call_soon_threadsafe(self.fake.enqueue, reply)
 
+    def enqueue_many(self, *replies: Any) -> None:
+        self._loop.call_soon_threadsafe(lambda: self.fake.enqueue(*replies))
+
 
 def model_for(client: str, fake: FakeOpenRouter) -> Model:
     if client == "openrouter":
