@@ -61,6 +61,36 @@ async def test_discord_asks_with_buttons_and_only_the_asker_may_answer(
     assert any("I left it alone." in m.content for m in bot.answers(fake.channel.id))
 
 
+async def test_an_ask_command_asks_in_its_follow_up_and_approve_goes_on(
+    tmp_path: Path, start_bot: BotFactory
+) -> None:
+    """``/ask`` answers through the interaction's webhook: the question is a follow-up there,
+    its buttons work, and the edit that closes it goes through the same webhook."""
+    config = write_config(tmp_path, {"notes": stdio_server(require_approval=["delete_note"])})
+    bot = await start_bot(BOT_MCP_CONFIG=config)
+    fake = bot.discord
+    bot.openrouter.enqueue(
+        ToolCallReply.single("delete_note", {"topic": "drafts"}, id="call_1"),
+        TextReply("Deleted the drafts note."),
+    )
+    ask = await fake.send_interaction("ask", {"question": "delete the drafts note"})
+    question = await wait_until(
+        lambda: next((m for i in ask.followup_ids if (m := fake.message(i)).components), None)
+    )
+    assert question.content.startswith(f"<@{fake.user.id}> May I run `notes.delete_note`")
+    [yes, _] = discord_buttons(question)
+    told = await private_line(fake, await fake.click_button(question.id, yes))
+    assert told == "Approved: running `notes.delete_note`."
+    await bot.answered()
+    assert "deleted drafts" in tool_output(bot.openrouter.chat_requests[1])
+    decided = fake.message(question.id)
+    assert decided.components == [] and decided.content.endswith(
+        f"✅ Approved by <@{fake.user.id}>"
+    )
+    answers = [fake.message(i).content for i in ask.followup_ids]
+    assert any("Deleted the drafts note." in text for text in answers)
+
+
 async def wait_until(predicate: Any) -> Any:
     """``predicate()`` once it is not None."""
     await eventually(lambda: predicate() is not None)
