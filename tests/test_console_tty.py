@@ -13,8 +13,9 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from tests.fakes.openrouter import ErrorReply, FakeOpenRouter, HangReply, TextReply
+from tests.fakes.openrouter import ErrorReply, FakeOpenRouter, HangReply, TextReply, ToolCallReply
 from tests.test_console import bot_env, run_bot, user_messages
+from tests.test_mcp import stdio_server, tool_output, write_config
 
 # The pty becomes the controlling terminal of a new session, then the real entry point runs.
 LAUNCH = (
@@ -153,6 +154,43 @@ async def test_ctrl_c_stops_the_answer_and_ctrl_c_at_the_prompt_quits(
         items = await db.execute_fetchall("SELECT COUNT(*) FROM history_items")
     assert sorted(row[0] for row in statuses) == ["answered", "failed"]
     assert list(items) == [(2,)]
+
+
+async def test_an_approval_is_a_y_n_prompt_and_ctrl_c_leaves_no_reader_behind(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, {"notes": stdio_server(require_approval=["delete_note"])})
+    fake.enqueue(
+        ToolCallReply.single("delete_note", {"topic": "a"}, id="call_1"),
+        "Deleted a.",
+        ToolCallReply.single("delete_note", {"topic": "b"}, id="call_2"),
+    )
+    env = bot_env(tmp_path, fake, BOT_MCP_CONFIG=config)
+    term = await Terminal.spawn(["chat"], env, tmp_path)
+    try:
+        await term.expect("you> ")
+        term.type("delete a" + ENTER)
+        await term.expect('May I run `notes.delete_note` with topic="a"? [y/N] ')
+        term.type("y" + ENTER)
+        await term.expect("[approved]")
+        await term.expect("Deleted a.")
+        await term.expect("you> ")
+        term.type("delete b" + ENTER)
+        await term.expect("[y/N] ")
+        term.type(CTRL_C)  # stops the turn, and with it the prompt's reading
+        await term.expect("[stopped; Ctrl-C again or Ctrl-D to quit]")
+        await term.expect("you> ")
+        term.type("and now?" + ENTER)  # a question again, not an answer to the old prompt
+        await term.expect("echo: and now?")
+        await term.expect("you> ")
+        term.type(CTRL_D)
+        assert await term.exit_code() == 0
+    finally:
+        if term.proc.returncode is None:
+            term.proc.kill()
+    assert "Traceback" not in term.screen
+    assert "deleted a" in tool_output(fake.chat_requests[1])
+    assert user_messages(fake)[-1] == "and now?"
 
 
 async def test_piped_chat_shows_no_spinner(fake: FakeOpenRouter, tmp_path: Path) -> None:
