@@ -30,6 +30,15 @@ StatsTable = dict[tuple[str, int, str], tuple[int, int, float, float, Any]]
 """``pstats.Stats(...).stats``: (file, line, function) -> (cc, calls, self, cumulative, callers)."""
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now (for a server a bench or test starts)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 # --------------------------------------------------------------------------- process figures
 
 

@@ -23,7 +23,6 @@ import contextlib
 import itertools
 import os
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from typing import Any
 
 import aiosqlite
 
+from bench._shared import free_port
 from bot.recovery import RESTART_LINE
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.openrouter import (
@@ -87,12 +87,6 @@ class CrashReport:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _env(
     workdir: Path, openrouter: FakeOpenRouter, slack: FakeSlack, discord: FakeDiscord, port: int
 ) -> dict[str, str]:
@@ -140,7 +134,7 @@ async def run(turns: int, workdir: Path) -> CrashReport:
             return HangReply()
         return TextReply(PARTIAL * 3, chunks=6, delay=600.0, first_delay=0.0)
 
-    port = _free_port()
+    port = free_port()
     async with (
         FakeOpenRouter(default_responder=phase_one) as openrouter,
         FakeSlack() as slack,

@@ -36,6 +36,7 @@ from typing import Any
 
 import aiohttp
 
+from bench._shared import free_port
 from tests.fakes.openrouter import FakeOpenRouter
 from tests.fakes.slack import BOT_USER_ID, FakeSlack, app_mention
 
@@ -46,14 +47,6 @@ REPO = Path(__file__).resolve().parent.parent
 PROBE_EVERY_S = 0.01
 BATCH = 5
 """Answers asked for at once after start-up (the memory figure is of a bot that has worked)."""
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cpu_s(pid: int) -> float:

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import socket
 import statistics
 import sys
 import tempfile
@@ -35,6 +34,7 @@ prepare_library_environment()
 
 from agents import set_tracing_disabled  # noqa: E402
 
+from bench._shared import free_port  # noqa: E402
 from bench.reasoning import FakeInAThread  # noqa: E402
 from bot.core import Core  # noqa: E402
 from bot.wiring import build_core, open_services  # noqa: E402
@@ -48,12 +48,6 @@ TARGET_EXTRA_MS = 10.0
 """What an MCP round trip may cost over the bot's own tool, per turn."""
 TARGET_WAIT_MS_PER_MIN = 100.0
 """What a turn waiting for its approval may cost per minute."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def http_server(port: int) -> asyncio.subprocess.Process:

@@ -22,7 +22,8 @@ import aiohttp
 import aiosqlite
 import psycopg
 
-from bench.crash import SECRET, _bot_texts, _discord_replies, _env, _free_port, _start
+from bench._shared import free_port
+from bench.crash import SECRET, _bot_texts, _discord_replies, _env, _start
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.openrouter import FakeOpenRouter
 from tests.fakes.slack import FakeSlack
@@ -162,7 +163,7 @@ class Fleet:
 
     def add(self, name: str, **settings: str) -> Instance:
         """A process (not started yet) named ``name``, with settings of its own on top."""
-        port = _free_port()
+        port = free_port()
         env = _env(self.workdir, self.openrouter, self.slack, self.discord, port)
         for platform, prefix in _PLATFORM_PREFIXES.items():
             if platform not in self.platforms:

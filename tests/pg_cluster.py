@@ -16,13 +16,14 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from bench._shared import free_port
 
 RUN_AS = "pgtest"
 """The user the server runs as when the tests run as root."""
@@ -61,13 +62,6 @@ def _scratch() -> str | None:
     except OSError:
         pass
     return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _ensure_user(name: str) -> None:
@@ -125,7 +119,7 @@ def start_cluster() -> Cluster:
     if as_root:
         _ensure_user(RUN_AS)
         shutil.chown(folder, user=RUN_AS)
-    cluster = Cluster(bindir=bindir, folder=folder, port=_free_port(), as_root=as_root)
+    cluster = Cluster(bindir=bindir, folder=folder, port=free_port(), as_root=as_root)
     init = cluster.run(
         "initdb", "-D", str(cluster.data), "-U", SUPERUSER, "-A", "trust",
         "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions",

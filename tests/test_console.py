@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import aiohttp
 import aiosqlite
 import pytest
 
+from bench._shared import free_port
 from bot.approvals import DENIED_TO_MODEL
 from bot.core import SHUTDOWN_LINE
 from bot.errors import ErrorKind, user_message
@@ -254,12 +254,6 @@ def socket_env(
         "SLACK_API_URL": slack.api_url,
     }
     return bot_env(tmp_path, fake, **(values | extra))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_bot_serves_slack_over_http_until_sigterm(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,6 +24,7 @@ from adapters.discord import DiscordAdapter
 from adapters.discord.commands import SlashCommands
 from adapters.discord.feedback import FeedbackClicks
 from adapters.discord.gateway import ShardedChatClient
+from bench._shared import free_port
 from bot.core import Core
 from bot.wiring import build_core, open_services
 from tests.conftest import make_settings
@@ -220,12 +220,6 @@ def test_start_allows_for_the_pause_before_each_shard_identify(tmp_path: Path) -
 # --------------------------------------------------------------------------- two processes
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class ShardProcess:
     shard: int
@@ -248,7 +242,7 @@ async def _start_shard(
 ) -> ShardProcess:
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")
     env = {k: v for k, v in os.environ.items() if k in keep}
-    port = _free_port()
+    port = free_port()
     env.update(
         PYTHONPATH=str(REPO),
         DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",  # one file, both processes

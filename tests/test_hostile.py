@@ -1156,7 +1156,8 @@ async def test_ops_endpoints_bind_their_own_host_and_metrics_need_the_token(
     BOT_METRICS_TOKEN: Slack's listener is on HOST only and serves no ops routes, /healthz and
     /metrics are on the ops address only, /metrics asks for the bearer token, and the token
     never appears in the output."""
-    from tests.test_console import SECRET, free_port, slack_env, spawn_bot
+    from bench._shared import free_port
+    from tests.test_console import SECRET, slack_env, spawn_bot
 
     token = "metrics-SECRET-token-77aa"
     port, ops_port = free_port(), free_port()
@@ -1901,7 +1902,8 @@ async def test_python_m_bot_survives_malformed_discord_payloads_and_slack_keeps_
     dispatches it cannot parse, then a RESUMED and a READY it cannot read. The process keeps
     running (it used to exit 1, Slack with it), Slack answers meanwhile, Discord joins the
     gateway afresh and answers again, and SIGTERM still stops it cleanly with 0."""
-    from tests.test_console import SECRET, bot_env, free_port, spawn_bot
+    from bench._shared import free_port
+    from tests.test_console import SECRET, bot_env, spawn_bot
 
     port = free_port()
     async with (

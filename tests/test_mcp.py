@@ -9,7 +9,6 @@ import contextlib
 import json
 import logging
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from bench._shared import free_port
 from bot.approvals import DENIED_TO_MODEL, UNKNOWN, describe_arguments
 from bot.core import Core
 from bot.mcp_config import McpConfigError, parse_mcp_config
@@ -471,12 +471,6 @@ async def test_no_orphan_process_after_shutdown(tmp_path: Path, openrouter: Fake
 
 
 # --------------------------------------------------------------------------- HTTP
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

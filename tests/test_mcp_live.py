@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import bot.mcp
+from bench._shared import free_port
 from bot.core import Core
 from bot.mcp import McpHub
 from tests import test_mcp
@@ -65,9 +65,7 @@ class NotesOverHttp:
     started again on the same port as a restarted server would be."""
 
     def __init__(self, **env: str) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.env = {**os.environ, **env}
         self.proc: asyncio.subprocess.Process | None = None

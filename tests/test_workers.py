@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench._shared import free_port
 from bot.settings import EXIT_CONFIG, EXIT_RUNTIME, ConfigError
 from bot.workers import (
     GiveUp,
@@ -35,7 +36,7 @@ from tests.conftest import make_settings
 from tests.fakes.openrouter import FakeOpenRouter
 from tests.fakes.slack import BOT_USER_ID, FakeSlack, app_mention
 from tests.helpers import eventually, wait_healthy
-from tests.test_console import SECRET, free_port, slack_env
+from tests.test_console import SECRET, slack_env
 
 # ------------------------------------------------------------------ the restart policy
 
