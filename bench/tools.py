@@ -144,7 +144,7 @@ def line(name: str, values: list[float], baseline: float | None) -> str:
     if baseline is not None:
         over = median - baseline
         verdict = "met" if over <= TARGET_EXTRA_MS else "NOT met"
-        extra = f"; +{over:.1f} ms over the bot's own (target ≤{TARGET_EXTRA_MS:.0f} ms: {verdict})"
+        extra = f"; {over:+.1f} ms over the bot's own (target ≤{TARGET_EXTRA_MS:.0f} ms: {verdict})"
     return f"{name:22} median {median:6.1f} ms CPU per turn (p90 {p90:.1f} ms){extra}"
 
 
