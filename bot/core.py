@@ -20,10 +20,11 @@ commands need none of it, and a question waits for it like for a model slot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.actions import (
@@ -534,13 +535,14 @@ class Core:
                 # This process's turns of the conversation queue here; then one instance's.
                 async with self.locks.hold(key), self.instance.conversation(key):
                     turns = await self._turn_runner()  # loading still, in the first seconds
-                    async with self._turn_slots:
-                        self.waiting, self.running = self.waiting - 1, self.running + 1
-                        queued = False
-                        try:
-                            result = await turns.run(event, reply)
-                        finally:
-                            self.running -= 1
+                    await self._turn_slots.acquire()
+                    self.waiting, self.running = self.waiting - 1, self.running + 1
+                    queued = False
+                    slot = _HeldSlot(self)
+                    try:
+                        result = await turns.run(event, reply, free_slot=slot.freed)
+                    finally:
+                        slot.release()
             finally:
                 if queued:  # cancelled or failed while waiting
                     self.waiting -= 1
@@ -618,3 +620,33 @@ async def _safe(awaitable: Any) -> None:
         await awaitable
     except Exception:
         log.exception("could not deliver a failure message")
+
+
+class _HeldSlot:
+    """A turn's model slot (``BOT_MAX_CONCURRENT_TURNS``): held while the turn runs, given to
+    other turns while it waits for a person (an approval), taken back before it goes on."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._core.running -= 1
+            self._core._turn_slots.release()
+
+    @contextlib.asynccontextmanager
+    async def freed(self) -> AsyncIterator[None]:
+        self.release()
+        try:
+            yield
+        finally:
+            # Cancelled while waiting for a slot again: not held, so nothing is released twice.
+            self._core.waiting += 1
+            try:
+                await self._core._turn_slots.acquire()
+            finally:
+                self._core.waiting -= 1
+            self._held = True
+            self._core.running += 1

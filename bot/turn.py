@@ -11,11 +11,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
 import unicodedata
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,8 @@ log = logging.getLogger("bot.core")
 
 IMAGE_TOKENS = 1_500
 """What an image is counted as when fitting history (a high-detail image is ~1,100 tokens)."""
+FreeSlot = Callable[[], AbstractAsyncContextManager[None]]
+"""The turn's model slot, freed for the ``async with`` (``Core``'s ``BOT_MAX_CONCURRENT_TURNS``)."""
 THINKING_TITLE = "Thinking"
 """The step shown while a reasoning model reasons, before its text or its next tool call."""
 """The status while a reasoning model reasons (its reasoning itself is never shown)."""
@@ -123,9 +127,12 @@ class TurnRunner:
         self._feedback = feedback
         self._approvals = approvals
 
-    async def run(self, event: Event, reply: Reply) -> TurnResult:
+    async def run(
+        self, event: Event, reply: Reply, *, free_slot: FreeSlot | None = None
+    ) -> TurnResult:
         """Never raises for a model or tool failure (the reply is failed with its line); a
-        failure of the reply itself propagates to the core."""
+        failure of the reply itself propagates to the core. ``free_slot``: the turn's model
+        slot given up while it waits for a person (an approval), and taken back after."""
         prepared = await self._prepare(event, reply)
         if prepared is None:  # nothing to answer: the hint instead, no model call
             await reply.stream(EMPTY_MESSAGE_REPLY)
@@ -135,7 +142,7 @@ class TurnRunner:
             except Exception:
                 log.exception("could not record the event's outcome")
             return TurnResult(Outcome.ANSWERED, text=EMPTY_MESSAGE_REPLY)
-        result = await self._stream(event, reply, prepared)
+        result = await self._stream(event, reply, prepared, free_slot)
         if result.error is None:
             await self._record(event, prepared, result)
             await reply.finish(
@@ -214,7 +221,9 @@ class TurnRunner:
 
     # ------------------------------------------------------------------ run
 
-    async def _stream(self, event: Event, reply: Reply, prepared: Prepared) -> TurnResult:
+    async def _stream(
+        self, event: Event, reply: Reply, prepared: Prepared, free_slot: FreeSlot | None
+    ) -> TurnResult:
         stats = TurnStats()
         stats_token = TURN_STATS.set(stats)
         context = TurnContext(
@@ -307,7 +316,8 @@ class TurnRunner:
                     # Tool calls that need a person's approval: the run paused before them.
                     state = run.to_state()
                     for item in run.interruptions:
-                        await self._approve(event, reply, item, state, deadline, context)
+                        async with free_slot() if free_slot else contextlib.nullcontext():
+                            await self._approve(event, reply, item, state, deadline, context)
                     run = Runner.run_streamed(
                         agent, state, max_turns=self.settings.max_tool_rounds, run_config=config
                     )

@@ -347,6 +347,34 @@ async def test_a_click_after_the_turn_stopped_finds_nobody_waiting(
     assert len(openrouter.chat_requests) == 1  # nothing ran
 
 
+async def test_a_turn_waiting_for_approval_gives_its_slot_to_others(
+    start: Start, openrouter: FakeOpenRouter
+) -> None:
+    """Unanswered questions must not stop the bot: with one model slot, another conversation
+    is answered while a turn waits for its approval, which then takes a slot back."""
+    openrouter.enqueue(
+        ToolCallReply.single("delete_note", {"topic": "x"}, id="call_1"),
+        TextReply("Meanwhile, hello."),
+        TextReply("Deleted."),
+    )
+    core = await start(
+        {"notes": stdio_server(require_approval="always")}, BOT_MAX_CONCURRENT_TURNS="1"
+    )
+    reply = RecordingReply()
+    paused = asyncio.create_task(core.handle(message("delete x", user="U1"), reply))
+    request = await approval_asked(reply)
+    assert core.running == 0 and core.waiting == 0
+
+    other = await asyncio.wait_for(
+        core.handle(message("hi", conversation="test:T1:C2:200.1"), RecordingReply()), 10
+    )
+    assert other.outcome == "answered" and other.text == "Meanwhile, hello."
+    await core.decide_approval(message("", user="U1"), approval_id=request.id, approve=True)
+    result = await asyncio.wait_for(paused, 10)
+    assert result.outcome == "answered" and reply.text == "Deleted."
+    assert core.running == 0 and core.waiting == 0
+
+
 async def test_without_admins_nobody_else_may_answer(
     start: Start, openrouter: FakeOpenRouter
 ) -> None:
