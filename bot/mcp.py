@@ -167,12 +167,27 @@ class McpHub:
             self._links[name] = _Link(server, name)
             # Read by the session at each connect: list_changed reaches the hub on every era.
             server.message_handler = self._links[name].on_message  # type: ignore[attr-defined]
-        await asyncio.gather(*(self._connect(link, first=True) for link in self._links.values()))
+        listed = await asyncio.gather(
+            *(self._connect(link, first=True) for link in self._links.values())
+        )
+        # Offered in the file's order, whichever connected first: of two servers with a tool
+        # of the same name, the earlier one in the file keeps it.
+        for link, tools in zip(self._links.values(), listed, strict=True):
+            if tools is not None:
+                self._offer(link, tools, first=True)
         for link in self._links.values():
             link.task = asyncio.create_task(self._supervise(link), name=f"mcp-{link.name}")
 
-    async def _connect(self, link: _Link, *, first: bool = False) -> bool:
-        """Connect (or reconnect) one server and offer its tools; False when it is not up.
+    async def _bring_up(self, link: _Link) -> bool:
+        """Reconnect one server and offer its tools; False when it is not up."""
+        tools = await self._connect(link)
+        if tools is None:
+            return False
+        self._offer(link, tools, first=False)
+        return True
+
+    async def _connect(self, link: _Link, *, first: bool = False) -> list[str] | None:
+        """Connect (or reconnect) one server: its tools' names, or None when it is not up.
         The first attempt logs its failure; the later ones, in the background, do not."""
         status = self.status[link.name]
         try:
@@ -189,19 +204,23 @@ class McpHub:
                 status.problem = f"did not start ({reason})"
             if first:
                 log.warning("MCP server %s did not start: %s", link.name, reason)
-            return False
+            return None
         link.connected = True
         try:
             tools = await asyncio.wait_for(link.server.list_tools(), status.config.timeout)
         except Exception as exc:
             status.problem = f"could not list its tools ({_short(exc)})"
             log.warning("MCP server %s could not list its tools: %s", link.name, _short(exc))
-            return False
-        if self._adopt(link, [tool.name for tool in tools]):
+            return None
+        return [tool.name for tool in tools]
+
+    def _offer(self, link: _Link, tools: list[str], *, first: bool) -> None:
+        """Offer a connected server's tools (a clash leaves it out until its list changes:
+        ``_adopt`` logs it)."""
+        if self._adopt(link, tools):
             verb = "started" if first or not link.was_up else "is back"
             log.info("MCP server %s %s with %d tools", link.name, verb, len(tools))
             link.was_up = True
-        return True
 
     def _adopt(self, link: _Link, tools: list[str]) -> bool:
         """Offer ``tools`` as ``link``'s, unless one's name is taken (by one of the bot's own
@@ -252,7 +271,7 @@ class McpHub:
                 delay = RECONNECT_FIRST_S
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_S)
-            if not self._closing and await self._connect(link):
+            if not self._closing and await self._bring_up(link):
                 delay = RECONNECT_FIRST_S
 
     async def _watch(self, link: _Link) -> str:

@@ -327,6 +327,23 @@ async def test_changed_tools_that_take_a_name_in_use_leave_the_server_out(
 # --------------------------------------------------------------------------- /help and check
 
 
+async def test_of_two_servers_with_one_tool_name_the_earlier_in_the_file_keeps_it(
+    start: Start,
+) -> None:
+    """Servers start in parallel; their tools are offered in the file's order, so which one a
+    clash leaves out does not depend on which connected first."""
+    core = await start(
+        {
+            "slow": stdio_server(env={"NOTES_START_DELAY": "1.5"}, allowed_tools=["lookup_note"]),
+            "fast": stdio_server(allowed_tools=["lookup_note", "slow"]),
+        }
+    )
+    hub = hub_of(core)
+    assert hub.status["slow"].started and hub.tool_servers["lookup_note"] == "slow"
+    assert not hub.status["fast"].started
+    assert hub.status["fast"].problem == "tool names already taken: lookup_note"
+
+
 async def test_help_lists_the_tools_of_the_channel(start: Start) -> None:
     core = await start(
         {
@@ -379,7 +396,7 @@ async def test_help_in_the_terminal_chat_lists_mcp_tools(
     assert proc.returncode == 0, err
     tools = out.split("Tools")[1]
     assert "• Mine: get_weather, get_current_time, read_document" in tools, out
-    assert "• notes: notes.lookup_note" in tools and "elsewhere" not in tools, out
+    assert "• notes: notes.lookup_note" in tools and "elsewhere" not in tools, out + err
 
 
 async def test_check_names_each_servers_tools_and_channels(

@@ -6,7 +6,8 @@ Tools: ``lookup_note`` (a fixed answer, with the value of ``NOTES_SECRET`` from 
 and ``learn_tool`` / ``forget_tool``, which add or remove a tool and send
 ``notifications/tools/list_changed`` (to the clients listening: ``subscriptions/listen``).
 Writes its pid to ``$NOTES_PID_FILE`` when set, so a test can check it is gone after shutdown.
-With ``NOTES_NO_LISTEN=1`` it does not serve ``subscriptions/listen`` (as older servers).
+With ``NOTES_NO_LISTEN=1`` it does not serve ``subscriptions/listen`` (as older servers);
+``NOTES_START_DELAY`` seconds it waits before serving (a server slow to start).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ if __name__ == "__main__":
     if pid_file:
         with open(pid_file, "w") as f:
             f.write(str(os.getpid()))
-    time.sleep(0)
+    time.sleep(float(os.environ.get("NOTES_START_DELAY", "0")))  # a server slow to start
     if sys.argv[1:2] == ["http"]:
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
     else:
