@@ -124,11 +124,6 @@ class Approvals:
         self._metrics = metrics
         self._wake: dict[str, asyncio.Event] = {}
 
-    @property
-    def waiting(self) -> int:
-        """Requests this process waits on (a gauge for tests and metrics)."""
-        return len(self._wake)
-
     async def ask(self, event: Event, reply: Reply, *, tool: str, arguments: str) -> Verdict:
         """Ask ``event``'s author whether ``tool`` may run with ``arguments`` (its JSON) and wait
         for the decision, or ``BOT_APPROVAL_TIMEOUT``. Raises only what the store or the reply
@@ -156,9 +151,7 @@ class Approvals:
             await self._store.open_approval(record)
             if not await reply.ask_approval(request):
                 log.info("approval not askable here: refused", extra={"tool": tool})
-                await self._store.decide_approval(
-                    approval_id=approval_id, decision=Verdict.DENIED, by="", now=time.time()
-                )
+                await self._close(approval_id, Verdict.DENIED)
                 return Verdict.DENIED
             log.info("approval asked", extra={"tool": tool, "approval": approval_id})
             try:
@@ -174,17 +167,15 @@ class Approvals:
         await reply.approval_closed(request, verdict, by)
         return verdict
 
+    async def _close(self, approval_id: str, verdict: Verdict) -> bool:
+        """The turn's own decision (nobody clicked): True if it came before any click."""
+        return await self._store.decide_approval(
+            approval_id=approval_id, decision=verdict.value, by="", now=time.time()
+        )
+
     async def _close_quietly(self, approval_id: str) -> None:
         try:
-            await asyncio.wait_for(
-                self._store.decide_approval(
-                    approval_id=approval_id,
-                    decision=Verdict.EXPIRED.value,
-                    by="",
-                    now=time.time(),
-                ),
-                2.0,
-            )
+            await asyncio.wait_for(self._close(approval_id, Verdict.EXPIRED), 2.0)
         except Exception:
             log.info("could not close a request for approval whose turn stopped")
 
@@ -197,13 +188,7 @@ class Approvals:
                 return Verdict(record.decision), _platform_id(record.decided_by)
             left = deadline - loop.time()
             if left <= 0:
-                decided = await self._store.decide_approval(
-                    approval_id=approval_id,
-                    decision=Verdict.EXPIRED.value,
-                    by="",
-                    now=time.time(),
-                )
-                if decided:
+                if await self._close(approval_id, Verdict.EXPIRED):
                     return Verdict.EXPIRED, None
                 continue  # a click won the race: read what it decided
             with contextlib.suppress(TimeoutError):

@@ -80,10 +80,6 @@ class McpServerConfig(BaseModel):
             return False
         return tool not in self.blocked_tools
 
-    def needs_approval(self, tool: str) -> bool:
-        approval = self.approval_tools
-        return approval == "all" or tool in approval
-
     def serves(self, channel: str) -> bool:
         if self.channels is None:
             return True

@@ -111,7 +111,7 @@ class TurnRunner:
         tool_config: ToolConfig,
         metrics: Metrics,
         feedback: Feedback,
-        approvals: Approvals | None = None,
+        approvals: Approvals,
         redaction: Redaction | None = None,
     ) -> None:
         self.settings = settings
@@ -380,10 +380,6 @@ class TurnRunner:
         raw = item.raw_item
         arguments = raw.get("arguments") if isinstance(raw, dict) else getattr(raw, "arguments", "")
         call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
-        if self._approvals is None:  # nothing to ask with (a runner without a core)
-            state.reject(item, rejection_message="This tool needs an approval nobody can give.")
-            context.failed_calls.add(str(call_id))
-            return
         loop = asyncio.get_running_loop()
         when = deadline.when()
         left = None if when is None else when - loop.time()

@@ -157,23 +157,19 @@ class DiscordAdapter:
         feedback = FeedbackClicks(self.core, inflight=self._inflight)
         approvals = ApprovalClicks(self.core, inflight=self._inflight)
         menus = MessageMenus(self.core, inflight=self._inflight, outcomes=self.outcomes)
+        handlers: dict[str, Any] = {
+            "commands": commands,
+            "menus": menus,
+            "answer_message": messages.on_message,
+            "feedback": feedback,
+            "approvals": approvals,
+        }
         count = self.settings.discord_shard_count
         if count is None:
-            return ChatClient(
-                intents,
-                commands=commands,
-                menus=menus,
-                answer_message=messages.on_message,
-                feedback=feedback,
-                approvals=approvals,
-            )
+            return ChatClient(intents, **handlers)
         return ShardedChatClient(
             intents,
-            commands=commands,
-            menus=menus,
-            answer_message=messages.on_message,
-            feedback=feedback,
-            approvals=approvals,
+            **handlers,
             shard_count=count,
             shard_ids=self.settings.discord_shard_ids or None,
         )
